@@ -1,0 +1,268 @@
+"""Local training agent: a priority queue of subprocess jobs in SQLite, so any process can submit and ask."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shlex
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from relaunch.adapters.local.agent_jobs import JobTable
+from relaunch.pipelines.model import JobRequest, JobState, JobStatus
+
+log = logging.getLogger(__name__)
+
+OnFinished = Callable[[JobRequest, JobStatus], None]
+TAIL_LINES = 20
+_TERM_GRACE_S = 1.0
+_MAX_NOTIFY_BACKOFF_S = 5.0
+
+
+def job_id_for(key: str) -> str:
+    """The job id derived from an idempotency key."""
+    return "job-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+@dataclass
+class _Running:
+    request: JobRequest
+    job_id: str
+    attempt: int
+    proc: subprocess.Popen[bytes]
+    deadline: float
+
+
+class LocalAgent:
+    """A `TrainingBackend` running jobs as local subprocesses; `start()` runs the loop in this process."""
+
+    def __init__(
+        self,
+        db_path: Path,
+        logs_dir: Path,
+        *,
+        max_concurrent: int = 2,
+        on_finished: OnFinished | None = None,
+        poll_interval: float = 0.05,
+    ) -> None:
+        self.jobs = JobTable(db_path)
+        self.logs_dir = Path(logs_dir)
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self.max_concurrent = max_concurrent
+        self.on_finished = on_finished
+        self.poll_interval = poll_interval
+        self._running: dict[str, _Running] = {}
+        self._notify_backoff: dict[str, tuple[float, float]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- TrainingBackend -------------------------------------------------------------------------------------
+
+    def submit(self, request: JobRequest) -> str:
+        """Queue the job, idempotent on request.key; returns the job id."""
+        job_id = job_id_for(request.key)
+        self.jobs.insert(job_id, request)
+        return job_id
+
+    def status(self, job_id: str) -> JobStatus:
+        """The job's state from the database (KeyError if unknown)."""
+        row = self.jobs.get(job_id)
+        if row is None:
+            raise KeyError(job_id)
+        return self._status_of(row)
+
+    def cancel(self, job_id: str) -> None:
+        """Cancel a queued job, or terminate a running one's process group (KeyError if unknown)."""
+        before = self.jobs.cancel(job_id)
+        if before["state"] == "running" and before["pid"]:
+            _signal_group(before["pid"], signal.SIGTERM)
+
+    def list_jobs(self, *states: JobState) -> list[tuple[JobRequest, JobStatus]]:
+        """Jobs (optionally only those in `states`) in submission order."""
+        return [(_request_of(row), self._status_of(row)) for row in self.jobs.in_states(*states)]
+
+    def log_path(self, job_id: str) -> Path:
+        """Where the job's output goes (all attempts, appended)."""
+        return self.logs_dir / f"{job_id}.log"
+
+    # --- the loop --------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Recover jobs a previous agent left running, then run the loop in a daemon thread."""
+        if self._thread is not None:
+            return
+        self._recover_orphans()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="relaunch-local-agent", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the loop and kill running jobs, leaving them `running` so the next start retries them."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=3)
+            self._thread = None
+        _terminate_all([r.proc for r in self._running.values()])
+        self._running.clear()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("local agent loop iteration failed")
+            self._stop.wait(self.poll_interval)
+
+    def tick(self) -> None:
+        """One iteration: reap finished processes, launch queued jobs, deliver completions."""
+        self._reap()
+        while len(self._running) < self.max_concurrent and not self._stop.is_set():
+            row = self.jobs.claim_next()
+            if row is None:
+                break
+            self._launch(row)
+        self._notify_finished()
+
+    def _recover_orphans(self) -> None:
+        for row in self.jobs.in_states("running"):
+            reason = "infrastructure failure: the agent restarted while the job was running"
+            self._infra_failure(_request_of(row), row["id"], row["attempts"], reason)
+
+    def _launch(self, row: sqlite3.Row) -> None:
+        request, job_id, attempt = _request_of(row), row["id"], row["attempts"]
+        try:
+            proc = self._spawn(request, job_id, attempt)
+        except OSError as exc:
+            self.jobs.finish(job_id, attempt, "failed", f"code error: could not start {request.command!r}: {exc}")
+            return
+        self.jobs.set_pid(job_id, proc.pid)
+        deadline = time.monotonic() + request.timeout_s
+        self._running[job_id] = _Running(request, job_id, attempt, proc, deadline)
+
+    def _spawn(self, request: JobRequest, job_id: str, attempt: int) -> subprocess.Popen[bytes]:
+        env = {**os.environ, **request.env}
+        env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
+        with self.log_path(job_id).open("ab") as out:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            header = f"--- attempt {attempt} at {stamp} in {request.image}: {shlex.join(request.command)}\n"
+            out.write(header.encode())
+            out.flush()
+            return subprocess.Popen(
+                request.command,
+                cwd=request.image,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def _reap(self) -> None:
+        for job_id, run in list(self._running.items()):
+            if not self._still_ours(run):
+                _terminate_all([run.proc])
+            elif run.proc.poll() is None and time.monotonic() > run.deadline:
+                _terminate_all([run.proc], grace_s=0)
+                self.jobs.finish(job_id, run.attempt, "failed", f"timed out after {run.request.timeout_s:g}s")
+            elif run.proc.returncode is None:
+                continue
+            else:
+                self._classify(run, run.proc.returncode)
+            del self._running[job_id]
+
+    def _still_ours(self, run: _Running) -> bool:
+        """False once a cancel (from any process) has moved the attempt out of `running`."""
+        row = self.jobs.get(run.job_id)
+        return row is not None and row["state"] == "running" and row["attempts"] == run.attempt
+
+    def _classify(self, run: _Running, returncode: int) -> None:
+        if returncode == 0:
+            self.jobs.finish(run.job_id, run.attempt, "succeeded", "exited with code 0")
+        elif returncode < 0:
+            reason = f"infrastructure failure: killed by signal {_signal_name(-returncode)}"
+            self._infra_failure(run.request, run.job_id, run.attempt, reason)
+        else:
+            self.jobs.finish(run.job_id, run.attempt, "failed", f"code error: exited with code {returncode}")
+
+    def _infra_failure(self, request: JobRequest, job_id: str, attempt: int, reason: str) -> None:
+        if attempt <= request.max_retries:
+            self.jobs.requeue(job_id, attempt, f"{reason} (attempt {attempt}); retrying")
+        else:
+            self.jobs.finish(job_id, attempt, "failed", f"{reason} (attempt {attempt}, no retries left)")
+
+    def _notify_finished(self) -> None:
+        now = time.monotonic()
+        for row in self.jobs.unnotified():
+            job_id = row["id"]
+            due, delay = self._notify_backoff.get(job_id, (0.0, self.poll_interval))
+            if now < due:
+                continue
+            try:
+                if self.on_finished is not None:
+                    self.on_finished(_request_of(row), self._status_of(row))
+            except Exception:
+                log.exception("on_finished callback failed for %s; will retry", job_id)
+                self._notify_backoff[job_id] = (now + delay, min(delay * 2, _MAX_NOTIFY_BACKOFF_S))
+                continue
+            self.jobs.mark_notified(job_id)
+            self._notify_backoff.pop(job_id, None)
+
+    def _status_of(self, row: sqlite3.Row) -> JobStatus:
+        return JobStatus(
+            id=row["id"],
+            state=row["state"],
+            attempts=row["attempts"],
+            message=row["message"],
+            log_tail=self._log_tail(row["id"]),
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+        )
+
+    def _log_tail(self, job_id: str, lines: int = TAIL_LINES) -> str:
+        path = self.log_path(job_id)
+        if not path.exists():
+            return ""
+        with path.open("rb") as f:
+            f.seek(max(0, path.stat().st_size - 16384))
+            text = f.read().decode("utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _request_of(row: sqlite3.Row) -> JobRequest:
+    return JobRequest.model_validate_json(row["request"])
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return str(signum)
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    """Signal a job's process group (the job leads its own session), ignoring a group that is gone."""
+    try:
+        os.killpg(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _terminate_all(procs: list[subprocess.Popen[bytes]], grace_s: float = _TERM_GRACE_S) -> None:
+    """SIGTERM each process group, SIGKILL what is left after the grace period, and reap."""
+    for proc in procs:
+        _signal_group(proc.pid, signal.SIGTERM if grace_s > 0 else signal.SIGKILL)
+    deadline = time.monotonic() + grace_s
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -1,0 +1,78 @@
+"""`Endpoint` client for the local endpoint server (HTTP, JSON)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from relaunch.pipelines.model import ModelVersion
+from relaunch.ports import TransientError
+
+ROUTE_KEY_HEADER = "x-relaunch-route-key"
+
+
+class EndpointNotFound(ValueError, LookupError):
+    """The endpoint (or a model to serve) does not exist: a 404, still a ValueError like every 4xx."""
+
+
+class HttpEndpoint:
+    """Talks to an EndpointServer: 4xx raises ValueError (permanent), 5xx and network errors TransientError."""
+
+    def __init__(self, base_url: str, timeout: float = 30) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._session = requests.Session()
+
+    def deploy(self, endpoint: str, model: ModelVersion) -> None:
+        """Deploy the version at 0% traffic (100% if it is the first); deploying it again is a no-op."""
+        self._call("POST", f"{endpoint}:deploy", {"version": model.version, "artifact_uri": model.artifact_uri})
+
+    def set_traffic(self, endpoint: str, split: dict[str, int]) -> None:
+        """Set percentages per deployed version (summing to 100; unnamed versions get 0)."""
+        self._call("POST", f"{endpoint}:setTraffic", {"split": split})
+
+    def undeploy(self, endpoint: str, version: str) -> None:
+        """Remove a version that takes no traffic (the server refuses otherwise)."""
+        self._call("POST", f"{endpoint}:undeploy", {"version": version})
+
+    def traffic(self, endpoint: str) -> dict[str, int]:
+        """The current split; {} for an endpoint nothing was ever deployed to."""
+        try:
+            described = self.describe(endpoint)
+        except LookupError:
+            return {}
+        return {str(v): int(p) for v, p in described["split"].items()}
+
+    def describe(self, endpoint: str) -> dict[str, Any]:
+        """Deployed versions, split and per-version stats (LookupError if the endpoint does not exist)."""
+        return self._call("GET", endpoint)
+
+    def predict(self, endpoint: str, instances: list[Any], route_key: str | None = None) -> dict[str, Any]:
+        """Predictions with the version that served them; `route_key` pins routing for a caller."""
+        headers = {ROUTE_KEY_HEADER: route_key} if route_key is not None else {}
+        return self._call("POST", f"{endpoint}:predict", {"instances": instances}, headers)
+
+    def _call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        url = f"{self.base_url}/v1/endpoints/{path}"
+        try:
+            response = self._session.request(method, url, json=body, headers=headers, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise TransientError(f"endpoint server unreachable at {url}: {exc}") from exc
+        if response.status_code >= 500:
+            raise TransientError(f"{method} {url} -> {response.status_code}: {_message(response)}")
+        if response.status_code == 404:
+            raise EndpointNotFound(f"{method} {url} -> 404: {_message(response)}")
+        if response.status_code >= 400:
+            raise ValueError(f"{method} {url} -> {response.status_code}: {_message(response)}")
+        payload: dict[str, Any] = response.json()
+        return payload
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return response.text[:500]

@@ -1,0 +1,140 @@
+"""Local endpoint server: Vertex-like predict and admin routes over HTTP on loopback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from relaunch.adapters.local.endpoint_state import ApiError, ServingState
+
+log = logging.getLogger(__name__)
+
+ROUTE_KEY_HEADER = "x-relaunch-route-key"
+MAX_BODY_BYTES = 16 * 1024 * 1024
+_PATH = re.compile(r"^/v1/endpoints/(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?::(?P<verb>[A-Za-z]+))?$")
+_STATUS_NAMES = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 409: "FAILED_PRECONDITION", 413: "INVALID_ARGUMENT"}
+
+
+class EndpointServer:
+    """Serves every local endpoint from one ThreadingHTTPServer; state survives a restart via `state_path`."""
+
+    def __init__(self, state_path: Path, host: str = "127.0.0.1", port: int = 0, *, seed: int | None = None) -> None:
+        self.state = ServingState(state_path, seed=seed)
+        self.host = host
+        self.port = port
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL with the real port (after start)."""
+        if self._server is None:
+            raise RuntimeError("the endpoint server is not started")
+        return f"http://{self.host}:{self._server.server_address[1]}"
+
+    def start(self) -> None:
+        """Bind and serve in a daemon thread."""
+        if self._server is not None:
+            return
+        handler = type("_BoundHandler", (_Handler,), {"state": self.state})
+        self._server = ThreadingHTTPServer((self.host, self.port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="relaunch-endpoint", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=3)
+        self._server, self._thread = None, None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    state: ServingState
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        self._answer(self._get)
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._answer(self._post)
+
+    def _get(self) -> dict[str, Any]:
+        if self.path.split("?")[0] in ("/healthz", "/v1/endpoints"):
+            return {"ok": True, "endpoints": self.state.names()}
+        name, verb = self._route()
+        if verb is not None:
+            raise ApiError(404, f"no route GET {self.path}")
+        return self.state.describe(name)
+
+    def _post(self) -> dict[str, Any]:
+        body = self._json_body()
+        name, verb = self._route()
+        if verb == "predict":
+            return self.state.predict(name, body.get("instances"), self.headers.get(ROUTE_KEY_HEADER))
+        if verb == "deploy":
+            return self.state.deploy(name, _text(body, "version"), _text(body, "artifact_uri"))
+        if verb == "setTraffic":
+            return self.state.set_traffic(name, body.get("split"))
+        if verb == "undeploy":
+            return self.state.undeploy(name, _text(body, "version"))
+        raise ApiError(404, f"no route POST {self.path}")
+
+    def _route(self) -> tuple[str, str | None]:
+        match = _PATH.match(self.path.split("?")[0])
+        if match is None:
+            raise ApiError(404, f"no route {self.command} {self.path}")
+        return match["name"], match["verb"]
+
+    def _json_body(self) -> dict[str, Any]:
+        length = self.headers.get("Content-Length") or "0"
+        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+            self.close_connection = True  # the unread body would be taken for the next request
+            raise ApiError(413 if length.isdigit() else 400, f"bad Content-Length (at most {MAX_BODY_BYTES} bytes)")
+        try:
+            body = json.loads(self.rfile.read(int(length)) or b"{}")
+        except ValueError as exc:
+            raise ApiError(400, f"request body is not valid JSON: {exc}") from exc
+        if not isinstance(body, dict):
+            raise ApiError(400, "request body must be a JSON object")
+        return body
+
+    def _answer(self, route: Any) -> None:
+        try:
+            code, payload = 200, route()
+        except ApiError as exc:
+            code, payload = exc.code, _error(exc.code, exc.message)
+        except Exception:
+            log.exception("endpoint server failed on %s %s", self.command, self.path)
+            code, payload = 500, _error(500, "internal error")
+        data = json.dumps(payload).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("endpoint server: " + format, *args)
+
+
+def _text(body: dict[str, Any], key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value:
+        raise ApiError(400, f"'{key}' must be a non-empty string")
+    return value
+
+
+def _error(code: int, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "status": _STATUS_NAMES.get(code, "INTERNAL")}}

@@ -1,0 +1,202 @@
+"""What the local endpoint server serves: deployed versions and splits (persisted), cached models, stats."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import statistics
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+MODEL_FILE = "model.joblib"
+
+
+class ApiError(Exception):
+    """A request the server refuses, with the HTTP status to answer."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class _Stats:
+    requests: int = 0
+    errors: int = 0
+    latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+
+    def as_dict(self) -> dict[str, Any]:
+        p50 = statistics.median(self.latencies_ms) if self.latencies_ms else None
+        return {"requests": self.requests, "errors": self.errors, "latency_ms_p50": p50}
+
+
+class ServingState:
+    """Endpoints with their deployed versions and traffic splits; every change is written to `state_path`."""
+
+    def __init__(self, state_path: Path, seed: int | None = None) -> None:
+        self.state_path = Path(state_path)
+        self._lock = threading.RLock()
+        self._rng = random.Random(seed)
+        self._models: dict[str, Any] = {}
+        self._stats: dict[tuple[str, str], _Stats] = {}
+        self._endpoints: dict[str, dict[str, Any]] = {}
+        if self.state_path.exists():
+            self._endpoints = json.loads(self.state_path.read_text())["endpoints"]
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._endpoints)
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """Deployed versions, split and per-version stats of an endpoint."""
+        with self._lock:
+            endpoint = self._endpoint(name)
+            stats = {
+                d["version"]: self._stats.get((name, d["version"]), _Stats()).as_dict() for d in endpoint["deployed"]
+            }
+            return {
+                "name": name,
+                "deployed": list(endpoint["deployed"]),
+                "split": dict(endpoint["split"]),
+                "stats": stats,
+            }
+
+    def deploy(self, name: str, version: str, artifact_uri: str) -> dict[str, Any]:
+        """Deploy at 0% (100% if it is the only version); the same version and artifact again is a no-op."""
+        if not version or not artifact_uri:
+            raise ApiError(400, "deploy needs a non-empty 'version' and 'artifact_uri'")
+        self._model(artifact_uri, on_error=400)
+        with self._lock:
+            endpoint = self._endpoints.setdefault(name, {"deployed": [], "split": {}})
+            current = {d["version"]: d["artifact_uri"] for d in endpoint["deployed"]}
+            if version in current and current[version] != artifact_uri:
+                raise ApiError(409, f"version {version} is already deployed from {current[version]}")
+            if version not in current:
+                endpoint["deployed"].append(
+                    {"version": version, "artifact_uri": artifact_uri, "deployed_at": time.time()}
+                )
+                endpoint["split"][version] = 100 if len(endpoint["deployed"]) == 1 else 0
+                self._save()
+            return self.describe(name)
+
+    def set_traffic(self, name: str, split: Any) -> dict[str, Any]:
+        """Replace the split; unnamed deployed versions get 0%."""
+        with self._lock:
+            endpoint = self._endpoint(name)
+            deployed = [d["version"] for d in endpoint["deployed"]]
+            _check_split(split, deployed)
+            endpoint["split"] = {v: int(split.get(v, 0)) for v in deployed}
+            self._save()
+            return self.describe(name)
+
+    def undeploy(self, name: str, version: str) -> dict[str, Any]:
+        """Remove a version that no longer takes traffic; an absent version is a no-op."""
+        with self._lock:
+            endpoint = self._endpoint(name)
+            if endpoint["split"].get(version, 0) > 0:
+                raise ApiError(409, f"version {version} still has {endpoint['split'][version]}% of traffic")
+            endpoint["deployed"] = [d for d in endpoint["deployed"] if d["version"] != version]
+            endpoint["split"].pop(version, None)
+            self._save()
+            return self.describe(name)
+
+    def predict(self, name: str, instances: Any, route_key: str | None = None) -> dict[str, Any]:
+        """Route one request by the split and predict with that version's model."""
+        rows = _instances(instances)
+        with self._lock:
+            version, artifact_uri = self._route(name, route_key)
+            stats = self._stats.setdefault((name, version), _Stats())
+        started = time.perf_counter()
+        try:
+            predictions = np.asarray(self._model(artifact_uri, on_error=500).predict(rows)).tolist()
+        except Exception as exc:
+            with self._lock:
+                stats.requests += 1
+                stats.errors += 1
+            if isinstance(exc, ApiError):
+                raise
+            raise ApiError(400 if isinstance(exc, ValueError) else 500, f"prediction failed: {exc}") from exc
+        with self._lock:
+            stats.requests += 1
+            stats.latencies_ms.append((time.perf_counter() - started) * 1000)
+        return {"predictions": predictions, "deployedModelId": version, "model_version": version}
+
+    def _route(self, name: str, route_key: str | None) -> tuple[str, str]:
+        endpoint = self._endpoint(name)
+        weighted = [(d, endpoint["split"].get(d["version"], 0)) for d in endpoint["deployed"]]
+        weighted = [(d, pct) for d, pct in weighted if pct > 0]
+        if not weighted:
+            raise ApiError(404, f"endpoint {name} has no deployed model taking traffic")
+        if route_key is not None:
+            point = int.from_bytes(hashlib.sha256(route_key.encode()).digest()[:8], "big") % 100
+        else:
+            point = self._rng.randrange(100)
+        for deployed, pct in weighted:
+            if point < pct:
+                return deployed["version"], deployed["artifact_uri"]
+            point -= pct
+        return weighted[-1][0]["version"], weighted[-1][0]["artifact_uri"]
+
+    def _endpoint(self, name: str) -> dict[str, Any]:
+        endpoint = self._endpoints.get(name)
+        if endpoint is None:
+            raise ApiError(404, f"endpoint {name} not found")
+        return endpoint
+
+    def _model(self, artifact_uri: str, *, on_error: int) -> Any:
+        """The model in `artifact_uri`, loaded once; a load failure becomes an ApiError with code `on_error`."""
+        model = self._models.get(artifact_uri)
+        if model is None:
+            try:
+                model = joblib.load(Path(artifact_uri.removeprefix("file://")) / MODEL_FILE)
+            except Exception as exc:
+                raise ApiError(on_error, f"cannot load {MODEL_FILE} from {artifact_uri}: {exc}") from exc
+            self._models[artifact_uri] = model
+        return model
+
+    def _save(self) -> None:
+        """Write the state atomically: a crash leaves the old file or the new one, never half of one."""
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_path.with_name(f".{self.state_path.name}.{os.getpid()}.tmp")
+        with tmp.open("w") as f:
+            json.dump({"endpoints": self._endpoints}, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.state_path)
+
+
+def _check_split(split: Any, deployed: list[str]) -> None:
+    if not isinstance(split, dict) or not split:
+        raise ApiError(400, "'split' must be a non-empty object of version -> percent")
+    unknown = sorted(set(split) - set(deployed))
+    if unknown:
+        raise ApiError(400, f"split names versions that are not deployed: {unknown} (deployed: {deployed})")
+    if not all(isinstance(p, int) and not isinstance(p, bool) and 0 <= p <= 100 for p in split.values()):
+        raise ApiError(400, "split percentages must be integers between 0 and 100")
+    if sum(split.values()) != 100:
+        raise ApiError(400, f"split must sum to 100, not {sum(split.values())}")
+
+
+def _instances(instances: Any) -> np.ndarray[Any, Any]:
+    """The request's instances as a 2-D float array (ApiError 400 if they are not a non-empty list of rows)."""
+    if not isinstance(instances, list) or not instances:
+        raise ApiError(400, "'instances' must be a non-empty list of rows")
+    if not all(isinstance(row, list) and all(_is_number(x) for x in row) for row in instances):
+        raise ApiError(400, "each instance must be a list of numbers")
+    if len({len(row) for row in instances}) != 1:
+        raise ApiError(400, "all instances must have the same length")
+    return np.asarray(instances, dtype=float)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -1,0 +1,282 @@
+"""The embedded RunStore on SQLite (WAL): runs, timelines, the inbox, the side-effect ledger and dead letters."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from relaunch.pipelines.model import Delivery, PipelineRun, TimelineEntry
+from relaunch.ports import ConflictError
+
+BUSY_TIMEOUT_S = 5.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY, pipeline TEXT NOT NULL, state TEXT NOT NULL, version INTEGER NOT NULL,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL, json TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at);
+CREATE INDEX IF NOT EXISTS runs_by_pipeline ON runs (pipeline, created_at);
+CREATE TABLE IF NOT EXISTS timeline (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, at REAL NOT NULL, kind TEXT NOT NULL,
+    message TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS timeline_by_run ON timeline (run_id, seq);
+CREATE TABLE IF NOT EXISTS inbox (
+    key TEXT PRIMARY KEY, source TEXT NOT NULL, received_at REAL NOT NULL, headers TEXT NOT NULL,
+    body TEXT NOT NULL, outcome TEXT NOT NULL, run_ids TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS inbox_by_received ON inbox (received_at);
+CREATE TABLE IF NOT EXISTS effects (
+    run_id TEXT NOT NULL, step TEXT NOT NULL, result TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (run_id, step));
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, source TEXT NOT NULL, reason TEXT NOT NULL,
+    payload TEXT NOT NULL);
+"""
+
+
+class _Connection(sqlite3.Connection):
+    """A plain connection that, unlike sqlite3.Connection, can be weakly referenced."""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open an autocommit connection (transactions are explicit) that waits up to 5 s for a lock."""
+    conn = sqlite3.connect(
+        path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False, factory=_Connection
+    )
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    conn.execute("PRAGMA synchronous = NORMAL")  # durable across crashes of the process in WAL mode
+    return conn
+
+
+@contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE … COMMIT, rolled back on error; taking the write lock first avoids lock-upgrade deadlocks."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def init_schema(path: Path, schema: str) -> None:
+    """Create the parent directory, switch the file to WAL and create the tables if missing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.executescript(f"BEGIN IMMEDIATE;\n{schema}\nCOMMIT;")
+    finally:
+        conn.close()
+
+
+class ConnectionPool:
+    """One connection per thread and process (a connection must not cross a fork); closed with its thread."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._local = threading.local()
+        self._open: weakref.WeakSet[sqlite3.Connection] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._generation = 0
+
+    def get(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use."""
+        owner = (os.getpid(), self._generation)
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or self._local.owner != owner:
+            conn = connect(self._path)
+            self._local.conn, self._local.owner = conn, owner
+            with self._lock:
+                self._open.add(conn)
+        return conn
+
+    def close(self) -> None:
+        """Close every connection opened so far; later calls open new ones."""
+        with self._lock:
+            self._generation += 1
+            conns, self._open = list(self._open), weakref.WeakSet()
+        for conn in conns:
+            conn.close()
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message that was acknowledged but could not be processed, kept for inspection and replay."""
+
+    id: int
+    at: float
+    source: str
+    reason: str
+    payload: str
+
+
+def _insert_run(conn: sqlite3.Connection, run: PipelineRun) -> None:
+    conn.execute(
+        "INSERT INTO runs (id, pipeline, state, version, created_at, updated_at, json) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (run.id, run.pipeline, run.state.value, run.version, run.created_at, run.updated_at, run.model_dump_json()),
+    )
+
+
+def _insert_entries(conn: sqlite3.Connection, run_id: str, entries: Sequence[TimelineEntry]) -> None:
+    conn.executemany(
+        "INSERT INTO timeline (run_id, at, kind, message, data) VALUES (?, ?, ?, ?, ?)",
+        [(run_id, e.at, e.kind, e.message, json.dumps(e.data)) for e in entries],
+    )
+
+
+def _delivery_row(delivery: Delivery, run_ids: list[str]) -> tuple[Any, ...]:
+    headers = json.dumps(delivery.headers)
+    return (
+        delivery.key,
+        delivery.source,
+        delivery.received_at,
+        headers,
+        delivery.body,
+        delivery.outcome,
+        json.dumps(run_ids),
+    )
+
+
+def _delivery(row: sqlite3.Row) -> Delivery:
+    return Delivery(
+        key=row["key"],
+        source=row["source"],
+        received_at=row["received_at"],
+        headers=json.loads(row["headers"]),
+        body=row["body"],
+        outcome=row["outcome"],
+        run_ids=json.loads(row["run_ids"]),
+    )
+
+
+class SqliteRunStore:
+    """RunStore on one SQLite file, shared safely by threads and by processes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        init_schema(self.path, SCHEMA)
+        self._pool = ConnectionPool(self.path)
+
+    def close(self) -> None:
+        """Close the connections this store opened."""
+        self._pool.close()
+
+    def record_delivery(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> bool:
+        """Atomically write the inbox row and its new runs; False (and nothing written) if the key is known."""
+        run_ids = list(dict.fromkeys([*delivery.run_ids, *(run.id for run in runs)]))
+        with write_transaction(self._pool.get()) as conn:
+            inserted = conn.execute(
+                "INSERT OR IGNORE INTO inbox (key, source, received_at, headers, body, outcome, run_ids)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                _delivery_row(delivery, run_ids),
+            ).rowcount
+            if not inserted:
+                return False
+            for run in runs:
+                _insert_run(conn, run)
+                received = TimelineEntry(kind="state", message="received", data={"to": run.state.value})
+                _insert_entries(conn, run.id, [received])
+        return True
+
+    def get_delivery(self, key: str) -> Delivery | None:
+        """The inbox row for `key`, if any."""
+        row = self._pool.get().execute("SELECT * FROM inbox WHERE key = ?", (key,)).fetchone()
+        return _delivery(row) if row else None
+
+    def set_delivery_outcome(self, key: str, outcome: str) -> None:
+        """Record what became of a delivery (e.g. 'ignored: branch not tracked')."""
+        self._pool.get().execute("UPDATE inbox SET outcome = ? WHERE key = ?", (outcome, key))
+
+    def list_deliveries(self, limit: int = 50) -> list[Delivery]:
+        """The inbox, newest first."""
+        sql = "SELECT * FROM inbox ORDER BY received_at DESC, rowid DESC LIMIT ?"
+        return [_delivery(row) for row in self._pool.get().execute(sql, (limit,))]
+
+    def get_run(self, run_id: str) -> PipelineRun | None:
+        """The run with this id, if any."""
+        row = self._pool.get().execute("SELECT json FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return PipelineRun.model_validate_json(row["json"]) if row else None
+
+    def save_run(self, run: PipelineRun, entries: Sequence[TimelineEntry] = ()) -> PipelineRun:
+        """Write the run if its `version` is still current (else ConflictError) and append entries, atomically."""
+        saved = run.model_copy(update={"version": run.version + 1, "updated_at": time.time()})
+        with write_transaction(self._pool.get()) as conn:
+            updated = conn.execute(
+                "UPDATE runs SET pipeline = ?, state = ?, version = ?, updated_at = ?, json = ?"
+                " WHERE id = ? AND version = ?",
+                (
+                    saved.pipeline,
+                    saved.state.value,
+                    saved.version,
+                    saved.updated_at,
+                    saved.model_dump_json(),
+                    run.id,
+                    run.version,
+                ),
+            ).rowcount
+            if not updated:
+                raise _stale(conn, run)
+            _insert_entries(conn, run.id, entries)
+        return saved
+
+    def list_runs(self, pipeline: str | None = None, limit: int = 50) -> list[PipelineRun]:
+        """Runs, newest first, optionally of one pipeline."""
+        where, params = ("WHERE pipeline = ?", (pipeline, limit)) if pipeline is not None else ("", (limit,))
+        sql = f"SELECT json FROM runs {where} ORDER BY created_at DESC, rowid DESC LIMIT ?"
+        return [PipelineRun.model_validate_json(row["json"]) for row in self._pool.get().execute(sql, params)]
+
+    def timeline(self, run_id: str) -> list[TimelineEntry]:
+        """The run's history, oldest first (in the order it was written)."""
+        sql = "SELECT at, kind, message, data FROM timeline WHERE run_id = ? ORDER BY seq"
+        return [
+            TimelineEntry(at=row["at"], kind=row["kind"], message=row["message"], data=json.loads(row["data"]))
+            for row in self._pool.get().execute(sql, (run_id,))
+        ]
+
+    def append_timeline(self, run_id: str, entry: TimelineEntry) -> None:
+        """Add one line to the run's history."""
+        _insert_entries(self._pool.get(), run_id, [entry])
+
+    def get_effect(self, run_id: str, step: str) -> dict[str, Any] | None:
+        """The recorded result of side effect `step` of the run, if it already happened."""
+        sql = "SELECT result FROM effects WHERE run_id = ? AND step = ?"
+        row = self._pool.get().execute(sql, (run_id, step)).fetchone()
+        return json.loads(row["result"]) if row else None
+
+    def put_effect(self, run_id: str, step: str, result: dict[str, Any]) -> None:
+        """Record that side effect `step` happened (first write wins)."""
+        self._pool.get().execute(
+            "INSERT OR IGNORE INTO effects (run_id, step, result, at) VALUES (?, ?, ?, ?)",
+            (run_id, step, json.dumps(result), time.time()),
+        )
+
+    def dead_letter(self, source: str, reason: str, payload: str) -> None:
+        """Keep a message that will never be processed, with the reason."""
+        self._pool.get().execute(
+            "INSERT INTO dead_letters (at, source, reason, payload) VALUES (?, ?, ?, ?)",
+            (time.time(), source, reason, payload),
+        )
+
+    def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Dead letters, newest first."""
+        sql = "SELECT id, at, source, reason, payload FROM dead_letters ORDER BY id DESC LIMIT ?"
+        return [DeadLetter(**dict(row)) for row in self._pool.get().execute(sql, (limit,))]
+
+
+def _stale(conn: sqlite3.Connection, run: PipelineRun) -> Exception:
+    """Why an optimistic update touched no row: the run moved on (ConflictError) or never existed (KeyError)."""
+    row = conn.execute("SELECT version FROM runs WHERE id = ?", (run.id,)).fetchone()
+    if row is None:
+        return KeyError(f"run {run.id} does not exist")
+    return ConflictError(f"run {run.id}: saved at version {run.version}, store has {row['version']}")

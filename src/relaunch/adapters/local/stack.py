@@ -1,0 +1,180 @@
+"""The embedded stack: every function under functions-framework on loopback, plus the bus, agent and endpoint."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from relaunch.adapters.local.agent import LocalAgent
+from relaunch.adapters.local.bus import BusDispatcher, SqliteBus
+from relaunch.adapters.local.endpoint_server import EndpointServer
+from relaunch.pipelines.commands import COMMANDS_TOPIC, JobFinished
+from relaunch.pipelines.model import JobRequest, JobStatus
+from relaunch.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FUNCTIONS = ("github_webhook", "orchestrator")
+ENTRY_SOURCE = Path(__file__).resolve().parents[2] / "functions" / "main.py"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the OS says is free right now on `host`."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class FunctionProcess:
+    """One function served by functions-framework in its own process."""
+
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    host: str = "127.0.0.1"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+
+@dataclass
+class EmbeddedStack:
+    """Starts and stops the whole local stack; `urls` says where each piece listens."""
+
+    settings: Settings
+    host: str = "127.0.0.1"
+    functions: tuple[str, ...] = FUNCTIONS
+    _procs: list[FunctionProcess] = field(default_factory=list)
+    _dispatcher: BusDispatcher | None = None
+    _agent: LocalAgent | None = None
+    _endpoint: EndpointServer | None = None
+
+    @property
+    def urls(self) -> dict[str, str]:
+        found = {p.name: p.url for p in self._procs}
+        if self._endpoint is not None:
+            found["endpoint"] = self._endpoint.url
+        return found
+
+    def start(self, timeout: float = 30.0) -> EmbeddedStack:
+        """Start everything and wait until each function answers on its port."""
+        home = self.settings.home.resolve()
+        (home / "logs" / "functions").mkdir(parents=True, exist_ok=True)
+        self._endpoint = EndpointServer(self.settings.endpoint_state_path, host=self.host, port=0)
+        self._endpoint.start()
+        self.settings = self.settings.model_copy(update={"home": home, "endpoint_url": self._endpoint.url})
+        env = self._function_env()
+        self._procs = [self._spawn(name, env) for name in self.functions]
+        for proc in self._procs:
+            _wait_for_port(proc, timeout)
+        bus = SqliteBus(self.settings.bus_path)
+        bus.subscribe("orchestrator", COMMANDS_TOPIC, self.url_of("orchestrator"))
+        self._dispatcher = BusDispatcher(self.settings.bus_path)
+        self._dispatcher.start()
+        self._agent = LocalAgent(
+            self.settings.agent_path,
+            self.settings.logs_dir,
+            max_concurrent=self.settings.max_concurrent_jobs,
+            on_finished=_publisher(bus),
+        )
+        self._agent.start()
+        self._write_state()
+        return self
+
+    def url_of(self, name: str) -> str:
+        """Where a started function listens."""
+        return self.urls[name]
+
+    def stop(self) -> None:
+        """Stop everything this stack started (process groups included)."""
+        if self._agent is not None:
+            self._agent.stop()
+        if self._dispatcher is not None:
+            self._dispatcher.stop()
+        for proc in self._procs:
+            _terminate(proc.process)
+        if self._endpoint is not None:
+            self._endpoint.stop()
+        self._procs, self._agent, self._dispatcher, self._endpoint = [], None, None, None
+        (self.settings.home / "stack.json").unlink(missing_ok=True)
+
+    def __enter__(self) -> EmbeddedStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _function_env(self) -> dict[str, str]:
+        s = self.settings
+        env = dict(os.environ)
+        env.update(
+            RELAUNCH_PROFILE=s.profile,
+            RELAUNCH_HOME=str(s.home),
+            RELAUNCH_PIPELINES_DIR=str(s.pipelines_dir.resolve()),
+            RELAUNCH_ENDPOINT_URL=s.endpoint_url,
+            RELAUNCH_MAX_CONCURRENT_JOBS=str(s.max_concurrent_jobs),
+            RELAUNCH_MAX_BODY_BYTES=str(s.max_body_bytes),
+            PYTHONUNBUFFERED="1",
+        )
+        secret = s.webhook_secret()
+        if secret:
+            env["RELAUNCH_GITHUB_WEBHOOK_SECRET"] = secret
+        return env
+
+    def _spawn(self, name: str, env: dict[str, str]) -> FunctionProcess:
+        port = free_port(self.host)
+        argv = [sys.executable, "-m", "functions_framework", "--target", name, "--source", str(ENTRY_SOURCE)]
+        argv += ["--host", self.host, "--port", str(port)]
+        log_path = self.settings.home / "logs" / "functions" / f"{name}.log"
+        with open(log_path, "ab") as out:
+            proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return FunctionProcess(name=name, port=port, process=proc, host=self.host)
+
+    def _write_state(self) -> None:
+        state = {"pid": os.getpid(), "urls": self.urls, "started_at": time.time()}
+        (self.settings.home / "stack.json").write_text(json.dumps(state, indent=2))
+
+
+def _publisher(bus: SqliteBus):  # type: ignore[no-untyped-def]
+    def on_finished(request: JobRequest, status: JobStatus) -> None:
+        command = JobFinished(run_id=request.run_id, step=request.step, job_id=status.id, state=status.state)
+        bus.publish(COMMANDS_TOPIC, command.model_dump(), {"run_id": request.run_id})
+
+    return on_finished
+
+
+def _wait_for_port(proc: FunctionProcess, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.process.poll() is not None:
+            raise RuntimeError(f"function {proc.name} exited with {proc.process.returncode} (see its log)")
+        try:
+            with socket.create_connection((proc.host, proc.port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"function {proc.name} did not listen on port {proc.port} within {timeout:.0f}s")
+
+
+def _terminate(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=5)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=5)

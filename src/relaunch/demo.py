@@ -1,0 +1,170 @@
+"""`relaunch demo`: the whole loop on the embedded stack, narrated as a live timeline."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+import requests
+
+from relaunch import bootstrap
+from relaunch.bootstrap import embedded_stack
+from relaunch.pipelines.model import PipelineRun, RunState
+from relaunch.settings import Settings
+from relaunch.simulate import git, push_payload, send_github
+
+if TYPE_CHECKING:
+    from relaunch.adapters.local.stack import EmbeddedStack
+
+DEMO_REPO = "relaunch-demo/digits"
+WORSE_PARAMS = {"C": 0.0001, "max_iter": 2000}
+
+
+def project_root() -> Path:
+    """The folder holding pipelines/ and examples/: the working directory if it has them, else the source tree."""
+    for candidate in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        if (candidate / "pipelines").is_dir() and (candidate / "examples" / "digits").is_dir():
+            return candidate
+    raise FileNotFoundError("run `relaunch demo` from a relaunch checkout (needs pipelines/ and examples/digits/)")
+
+
+@dataclass
+class Narrator:
+    """Prints run timelines as they grow, with progress on long steps."""
+
+    app: bootstrap.App
+    out: TextIO = sys.stdout
+    t0: float = field(default_factory=time.monotonic)
+    _seen: dict[str, int] = field(default_factory=dict)
+    _last_progress: float = 0.0
+
+    def say(self, text: str) -> None:
+        print(f"[{time.monotonic() - self.t0:7.2f}s] {text}", file=self.out, flush=True)
+
+    def follow(self, run_id: str, timeout: float = 300.0) -> PipelineRun:
+        """Print the run's new timeline entries until it reaches a terminal state."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = self.app.store.get_run(run_id)
+            self._print_new(run_id)
+            if run is not None and run.state.terminal:
+                return run
+            if run is not None:
+                self._progress(run)
+            time.sleep(0.05)
+        raise TimeoutError(f"run {run_id} did not finish within {timeout:.0f}s")
+
+    def _print_new(self, run_id: str) -> None:
+        entries = self.app.store.timeline(run_id)
+        for entry in entries[self._seen.get(run_id, 0):]:
+            marker = {"state": "▶", "github.status": "  ↳ github", "github.check_run": "  ↳ github"}.get(entry.kind, "  ·")
+            self.say(f"{marker} {entry.message}")
+            if entry.kind == "github.check_run":
+                for line in str(entry.data.get("output", {}).get("summary", "")).splitlines():
+                    print(f"{'':13}│ {line}", file=self.out)
+        self._seen[run_id] = len(entries)
+
+    def _progress(self, run: PipelineRun) -> None:
+        step = {RunState.TRAINING: "train", RunState.EVALUATING: "evaluate"}.get(run.state)
+        now = time.monotonic()
+        if step is None or step not in run.jobs or now - self._last_progress < 1.0:
+            return
+        self._last_progress = now
+        status = self.app.backend.status(run.jobs[step])
+        lines = [ln for ln in status.log_tail.splitlines() if ln.strip() and not ln.startswith("---")]
+        elapsed = time.time() - (status.started_at or time.time())
+        self.say(f"  … {step} job {status.state} {elapsed:4.1f}s — {(lines[-1] if lines else '(no output yet)')[:90]}")
+
+
+class DemoFailed(Exception):
+    """The scenario did not do what it promises."""
+
+
+def run_demo(home: Path | None = None, out: TextIO = sys.stdout) -> int:
+    """Run the scenario; 0 only if every promise held."""
+    root = project_root()
+    work = Path(tempfile.mkdtemp(prefix="relaunch-demo-"))
+    home = home or work / "home"
+    settings = Settings(
+        home=home,
+        pipelines_dir=root / "pipelines",
+        github_webhook_secret=secrets.token_hex(16),
+    )
+    stack = embedded_stack(settings)
+    try:
+        stack.start()
+        return _scenario(stack, root, work, out)
+    except DemoFailed as exc:
+        print(f"\ndemo FAILED: {exc}", file=out)
+        return 1
+    finally:
+        stack.stop()
+        if home.is_relative_to(work):
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _scenario(stack: EmbeddedStack, root: Path, work: Path, out: TextIO) -> int:
+    app = bootstrap.App(stack.settings)
+    narrator = Narrator(app, out)
+    narrator.say(f"embedded stack up: {json.dumps(stack.urls)}")
+    repo = _make_repo(root / "examples" / "digits", work / "digits")
+    narrator.say(f"throwaway repo {repo} at {git(repo, 'rev-parse', '--short', 'HEAD')}")
+    first = _push_and_follow(stack, narrator, repo, before=None)
+    _expect(first.state is RunState.PROMOTED, f"first run ended {first.state.value}: {first.reason}")
+    champion = first.model_version
+    before = git(repo, "rev-parse", "HEAD")
+    (repo / "params.json").write_text(json.dumps(WORSE_PARAMS, indent=2) + "\n")
+    git(repo, "commit", "-qam", "Regularise much harder (C=0.0001)")
+    narrator.say(f"committed a worse model: params.json -> {WORSE_PARAMS}")
+    second = _push_and_follow(stack, narrator, repo, before=before)
+    _expect(second.state is RunState.REJECTED, f"second run ended {second.state.value}, expected rejected")
+    narrator.say(f"gate rejected {second.id}: {second.reason}")
+    return _check_endpoint(stack, narrator, champion)
+
+
+def _push_and_follow(stack: EmbeddedStack, narrator: Narrator, repo: Path, before: str | None) -> PipelineRun:
+    payload = push_payload(repo, full_name=DEMO_REPO, before=before)
+    secret = stack.settings.webhook_secret() or ""
+    reply = send_github(stack.url_of("github_webhook"), "push", payload, secret)
+    narrator.say(f"push {payload['after'][:7]} \"{payload['head_commit']['message']}\" -> {reply.status_code} {reply.text}")
+    _expect(reply.status_code == 202, f"webhook answered {reply.status_code}: {reply.text}")
+    runs = reply.json().get("runs") or []
+    _expect(len(runs) == 1, f"expected one run, got {runs}")
+    return narrator.follow(runs[0])
+
+
+def _check_endpoint(stack: EmbeddedStack, narrator: Narrator, champion: str | None) -> int:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    instances = digits.data[-3:].tolist()
+    url = stack.urls["endpoint"].rstrip("/") + "/v1/endpoints/digits:predict"
+    answer = requests.post(url, json={"instances": instances}, timeout=30).json()
+    truth = [int(t) for t in digits.target[-3:]]
+    narrator.say(f"predict digits {truth} -> {answer.get('predictions')} from model {answer.get('model_version')}")
+    _expect(answer.get("model_version") == champion, f"endpoint served {answer.get('model_version')}, champion is {champion}")
+    narrator.say(f"done: champion {champion} kept serving; the worse candidate never reached the endpoint")
+    return 0
+
+
+def _make_repo(source: Path, dest: Path) -> Path:
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".relaunch*")
+    shutil.copytree(source, dest, ignore=ignore)
+    git(dest, "init", "-q", "-b", "main")
+    git(dest, "-c", "user.name=relaunch demo", "-c", "user.email=demo@relaunch.invalid", "add", "-A")
+    git(dest, "-c", "user.name=relaunch demo", "-c", "user.email=demo@relaunch.invalid", "commit", "-qm", "Digits classifier")
+    git(dest, "config", "user.name", "relaunch demo")
+    git(dest, "config", "user.email", "demo@relaunch.invalid")
+    return dest
+
+
+def _expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise DemoFailed(message)

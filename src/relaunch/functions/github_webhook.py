@@ -1,0 +1,24 @@
+"""HTTP function: GitHub webhook deliveries."""
+
+from __future__ import annotations
+
+import functions_framework
+import flask
+
+from relaunch import bootstrap
+from relaunch.functions.responses import error_response, reply_response
+from relaunch.triggers.errors import TriggerError
+from relaunch.triggers.github import parse_github
+
+
+@functions_framework.http
+def github_webhook(request: flask.Request) -> tuple[str, int, dict[str, str]]:
+    """Verify, validate, dedupe, persist, publish; answer fast."""
+    app = bootstrap.app()
+    body = request.get_data(cache=False)
+    try:
+        event = parse_github(request.headers, body, secret=app.settings.webhook_secret(),
+                             max_body=app.settings.max_body_bytes)
+    except TriggerError as exc:
+        return error_response(exc)
+    return reply_response(app.ingest.github(event, request.headers, body))

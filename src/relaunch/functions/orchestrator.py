@@ -1,0 +1,30 @@
+"""CloudEvent function: commands from the relaunch-commands topic move pipeline runs."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import functions_framework
+from cloudevents.http import CloudEvent
+from pydantic import ValidationError
+
+from relaunch import bootstrap
+from relaunch.pipelines.commands import COMMANDS_TOPIC, parse_command
+from relaunch.pipelines.orchestrator import UnknownRun
+from relaunch.triggers.errors import TriggerError
+from relaunch.triggers.pubsub import from_cloudevent_data
+
+log = logging.getLogger(__name__)
+
+
+@functions_framework.cloud_event
+def orchestrator(cloud_event: CloudEvent) -> None:
+    """Malformed or unknown: acknowledge and dead-letter. Transient failures raise, so the platform retries."""
+    app = bootstrap.app()
+    try:
+        message = from_cloudevent_data(cloud_event.data, event_id=cloud_event["id"])
+        app.orchestrator.handle(parse_command(message.json()))
+    except (TriggerError, ValidationError, UnknownRun) as exc:
+        log.warning("dead-lettering command %s: %s", cloud_event["id"], exc)
+        app.store.dead_letter(COMMANDS_TOPIC, str(exc)[:2000], json.dumps(cloud_event.data, default=str))

@@ -1,0 +1,1 @@
+"""The domain: specs, run state machine, eval gate, and the service-layer handlers."""

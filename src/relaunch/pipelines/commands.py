@@ -1,0 +1,50 @@
+"""Commands carried on the `relaunch-commands` topic: the orchestrator's only input."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from relaunch.pipelines.model import JobState, JobStep
+
+COMMANDS_TOPIC = "relaunch-commands"
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    run_id: str = Field(min_length=1)
+
+
+class StartRun(_Command):
+    """A new run was written; move it from `received`."""
+
+    type: Literal["start_run"] = "start_run"
+
+
+class JobFinished(_Command):
+    """A training or evaluation job reached a final state."""
+
+    type: Literal["job_finished"] = "job_finished"
+    step: JobStep
+    job_id: str
+    state: JobState
+
+
+class BuildFinished(_Command):
+    """An image build reached a final state."""
+
+    type: Literal["build_finished"] = "build_finished"
+    build_id: str
+    image: str | None = None
+    succeeded: bool
+
+
+Command = Annotated[Union[StartRun, JobFinished, BuildFinished], Field(discriminator="type")]
+COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
+
+
+def parse_command(data: dict[str, object]) -> Command:
+    """Validate a decoded message body as a Command (raises pydantic.ValidationError)."""
+    return COMMAND_ADAPTER.validate_python(data)

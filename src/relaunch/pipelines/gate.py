@@ -1,0 +1,121 @@
+"""The eval gate: a pure decision from candidate and champion scores, with a reason for every check."""
+
+from __future__ import annotations
+
+import math
+
+from relaunch.pipelines.model import Check, Decision, Scores
+from relaunch.pipelines.spec import GatePolicy
+
+
+def decide(
+    candidate: Scores, champion: Scores | None, policy: GatePolicy, champion_version: str | None = None
+) -> Decision:
+    """Apply floors, ceilings, maximum regression and the paired test; promote only if every check passes."""
+    checks = [*_floor_checks(candidate, policy), *_ceiling_checks(candidate, policy)]
+    if champion is None:
+        checks.append(Check(name="champion", passed=True, detail="no champion yet: first model, absolute limits only"))
+    else:
+        checks.extend(_regression_checks(candidate, champion, policy))
+        paired = _paired_check(candidate, champion, policy)
+        if paired is not None:
+            checks.append(paired)
+    return Decision(
+        promote=all(c.passed for c in checks),
+        checks=checks,
+        candidate=dict(candidate.metrics),
+        champion=dict(champion.metrics) if champion else None,
+        champion_version=champion_version,
+    )
+
+
+def _floor_checks(candidate: Scores, policy: GatePolicy) -> list[Check]:
+    checks = []
+    for metric, floor in sorted(policy.floors.items()):
+        value = candidate.metrics.get(metric)
+        if value is None:
+            checks.append(Check(name=f"floor:{metric}", passed=False, detail=f"{metric} missing from evaluation"))
+            continue
+        ok = value >= floor
+        sign = ">=" if ok else "<"
+        checks.append(Check(name=f"floor:{metric}", passed=ok, detail=f"{metric} {value:.4f} {sign} floor {floor:.4f}"))
+    return checks
+
+
+def _ceiling_checks(candidate: Scores, policy: GatePolicy) -> list[Check]:
+    checks = []
+    for metric, ceiling in sorted(policy.ceilings.items()):
+        value = candidate.metrics.get(metric)
+        if value is None:
+            checks.append(Check(name=f"ceiling:{metric}", passed=False, detail=f"{metric} missing from evaluation"))
+            continue
+        ok = value <= ceiling
+        sign = "<=" if ok else ">"
+        detail = f"{metric} {value:.4f} {sign} ceiling {ceiling:.4f}"
+        checks.append(Check(name=f"ceiling:{metric}", passed=ok, detail=detail))
+    return checks
+
+
+def _regression_checks(candidate: Scores, champion: Scores, policy: GatePolicy) -> list[Check]:
+    checks = []
+    for metric, limit in sorted(policy.max_regression.items()):
+        new, old = candidate.metrics.get(metric), champion.metrics.get(metric)
+        if new is None or old is None:
+            detail = f"{metric} missing for {'candidate' if new is None else 'champion'}"
+            checks.append(Check(name=f"regression:{metric}", passed=False, detail=detail))
+            continue
+        lower_is_better = metric in policy.ceilings
+        drop = (new - old) if lower_is_better else (old - new)
+        ok = drop <= limit + 1e-12
+        verb = "within" if ok else "exceeds"
+        detail = f"{metric} {new:.4f} vs champion {old:.4f}: regression {max(drop, 0.0):.4f} {verb} limit {limit:.4f}"
+        checks.append(Check(name=f"regression:{metric}", passed=ok, detail=detail))
+    return checks
+
+
+def _paired_check(candidate: Scores, champion: Scores, policy: GatePolicy) -> Check | None:
+    a, b = candidate.outcomes, champion.outcomes
+    if a is None or b is None:
+        if policy.require_significant_improvement:
+            return Check(name="paired", passed=False, detail="paired test required but per-example outcomes missing")
+        return None
+    if len(a) != len(b):
+        return Check(name="paired", passed=False, detail=f"outcome lists differ in length ({len(a)} vs {len(b)})")
+    wins = sum(1 for x, y in zip(a, b) if x and not y)
+    losses = sum(1 for x, y in zip(a, b) if y and not x)
+    p_better = mcnemar_one_sided(wins, losses)
+    p_worse = mcnemar_one_sided(losses, wins)
+    stats = f"paired test on {len(a)} examples: {wins} fixed, {losses} broken (p_better={p_better:.4g}, "
+    stats += f"p_worse={p_worse:.4g}, alpha={policy.significance})"
+    if policy.require_significant_improvement:
+        ok = p_better < policy.significance
+        return Check(name="paired", passed=ok, detail=("significant improvement: " if ok else "no significant improvement: ") + stats)
+    return Check(name="paired", passed=True, detail=stats)
+
+
+def mcnemar_one_sided(wins: int, losses: int) -> float:
+    """Exact McNemar p-value that `wins` this large arises by chance: P(X >= wins), X ~ Bin(wins+losses, 1/2)."""
+    n = wins + losses
+    if n == 0:
+        return 1.0
+    if n > 2000:  # exact sums get slow; the continuity-corrected normal approximation is tight here
+        z = (wins - 0.5 - n / 2) / math.sqrt(n / 4)
+        return 0.5 * math.erfc(z / math.sqrt(2))
+    tail = sum(math.comb(n, k) for k in range(wins, n + 1))
+    return min(1.0, tail / (1 << n))
+
+
+def report_markdown(decision: Decision, *, pipeline: str, candidate_label: str) -> str:
+    """The gate report as GitHub-flavoured markdown (for a check run's summary)."""
+    verdict = "✅ promote" if decision.promote else "❌ reject"
+    lines = [f"## relaunch gate: {verdict}", "", f"Pipeline `{pipeline}`, candidate `{candidate_label}`"]
+    if decision.champion_version:
+        lines[-1] += f", champion `{decision.champion_version}`"
+    lines += ["", "| check | result | detail |", "|---|---|---|"]
+    lines += [f"| {c.name} | {'pass' if c.passed else '**fail**'} | {c.detail} |" for c in decision.checks]
+    metrics = sorted(set(decision.candidate) | set(decision.champion or {}))
+    lines += ["", "| metric | candidate | champion |", "|---|---|---|"]
+    for m in metrics:
+        old = (decision.champion or {}).get(m)
+        lines.append(f"| {m} | {decision.candidate.get(m, float('nan')):.4f} | {'—' if old is None else f'{old:.4f}'} |")
+    return "\n".join(lines) + "\n"

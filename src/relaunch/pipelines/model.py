@@ -1,0 +1,224 @@
+"""Value types of the domain: runs, triggers, timeline entries, jobs, model versions, notifications."""
+
+from __future__ import annotations
+
+import enum
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RunState(str, enum.Enum):
+    """Where a pipeline run stands."""
+
+    RECEIVED = "received"
+    BUILDING = "building"
+    TRAINING = "training"
+    EVALUATING = "evaluating"
+    GATED = "gated"
+    ROLLING_OUT = "rolling_out"
+    PROMOTED = "promoted"
+    REJECTED = "rejected"
+    ROLLED_BACK = "rolled_back"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset(
+    {RunState.PROMOTED, RunState.REJECTED, RunState.ROLLED_BACK, RunState.FAILED, RunState.SUPERSEDED}
+)
+
+TriggerKind = Literal["push", "pull_request", "manual", "drift", "schedule", "wandb"]
+
+
+class Trigger(BaseModel):
+    """What started a run, as far as the domain cares."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: TriggerKind
+    delivery_key: str = Field(description="Idempotency key of the inbound delivery")
+    repo: str | None = Field(default=None, description="owner/name on GitHub")
+    ref: str | None = None
+    sha: str | None = None
+    clone_url: str | None = None
+    actor: str | None = None
+    reason: str = ""
+    priority: int = 0
+    evaluate_only: bool = False
+
+
+class Scores(BaseModel):
+    """One model's metrics on the held-out set, plus its per-example outcomes (1 correct, 0 wrong)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    metrics: dict[str, float]
+    outcomes: list[int] | None = None
+
+
+class Check(BaseModel):
+    """One line of a gate decision: what was checked, whether it passed, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    passed: bool
+    detail: str
+
+
+class Decision(BaseModel):
+    """The eval gate's verdict with every reason behind it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    promote: bool
+    checks: list[Check]
+    candidate: dict[str, float]
+    champion: dict[str, float] | None = None
+    champion_version: str | None = None
+
+    @property
+    def reasons(self) -> list[str]:
+        return [c.detail for c in self.checks if not c.passed] or [c.detail for c in self.checks]
+
+
+class PipelineRun(BaseModel):
+    """A durable pipeline run: one trigger's way from event to promoted model (or a clear reason why not)."""
+
+    id: str
+    pipeline: str
+    trigger: Trigger
+    state: RunState = RunState.RECEIVED
+    created_at: float = Field(default_factory=time.time)
+    updated_at: float = Field(default_factory=time.time)
+    version: int = Field(default=0, description="Optimistic-concurrency counter, managed by the store")
+    image: str | None = None
+    build_id: str | None = None
+    jobs: dict[str, str] = Field(default_factory=dict, description="step -> job id")
+    model_uri: str | None = None
+    champion_version: str | None = Field(default=None, description="Champion the candidate was evaluated against")
+    decision: Decision | None = None
+    model_version: str | None = None
+    reason: str = ""
+    stage_durations: dict[str, float] = Field(default_factory=dict, description="seconds spent per job step")
+
+
+class TimelineEntry(BaseModel):
+    """One line of a run's history: a transition, a notification, a note."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: float = Field(default_factory=time.time)
+    kind: str
+    message: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class Delivery(BaseModel):
+    """An inbound delivery as kept in the inbox (secrets already removed from headers)."""
+
+    key: str
+    source: str
+    received_at: float = Field(default_factory=time.time)
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str = ""
+    outcome: str = "accepted"
+    run_ids: list[str] = Field(default_factory=list)
+
+
+class MachineSpec(BaseModel):
+    """Compute asked for by a job (used by cloud backends and the cost ledger)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    machine_type: str = Field(default="n1-standard-4", description="Vertex machine type")
+    accelerator_type: str | None = Field(default=None, description="e.g. NVIDIA_TESLA_T4")
+    accelerator_count: int = Field(default=0, ge=0)
+    replica_count: int = Field(default=1, ge=1)
+    spot: bool = False
+
+
+JobStep = Literal["train", "evaluate"]
+JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class JobRequest(BaseModel):
+    """A job for a TrainingBackend. `key` makes submission idempotent: the same key never runs twice."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    run_id: str
+    step: JobStep
+    image: str = Field(description="Container image (cloud) or source directory (local agent)")
+    command: list[str]
+    env: dict[str, str] = Field(default_factory=dict)
+    priority: int = 0
+    max_retries: int = 0
+    machine: MachineSpec = Field(default_factory=MachineSpec)
+    timeout_s: float = 3600.0
+
+
+class JobStatus(BaseModel):
+    """What a backend knows of a job."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    state: JobState
+    attempts: int = 1
+    message: str = ""
+    log_tail: str = ""
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("succeeded", "failed", "cancelled")
+
+
+class BuildResult(BaseModel):
+    """Outcome of asking an ImageBuilder for the run's image; `image` is None while a build is pending."""
+
+    model_config = ConfigDict(frozen=True)
+
+    build_id: str
+    image: str | None = None
+
+
+class ModelVersion(BaseModel):
+    """A registered model version."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pipeline: str
+    version: str
+    artifact_uri: str
+    run_id: str
+    metrics: dict[str, float] = Field(default_factory=dict)
+    created_at: float = Field(default_factory=time.time)
+
+
+Stage = Literal["build", "train", "evaluate", "gate", "deploy"]
+StatusState = Literal["pending", "success", "failure", "error"]
+
+
+class Notification(BaseModel):
+    """What a stage reports to the outside (GitHub status/check, Slack)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    pipeline: str
+    repo: str | None
+    sha: str | None
+    stage: Stage
+    state: StatusState
+    description: str
+    report_markdown: str | None = None

@@ -1,0 +1,252 @@
+"""The orchestrator's service layer: moves a run through its states by asking the ports what happened.
+
+Every command is a nudge: the handler loads the run and advances it as far as the facts allow. A redelivered or
+stale command therefore finds nothing to do, and every side effect is keyed by (run id, step).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from relaunch.pipelines.commands import Command
+from relaunch.pipelines.gate import decide, report_markdown
+from relaunch.pipelines.jobs import RunPaths, eval_request, train_request
+from relaunch.pipelines.model import (
+    JobStatus,
+    Notification,
+    PipelineRun,
+    RunState,
+    Scores,
+    Stage,
+    StatusState,
+    TimelineEntry,
+)
+from relaunch.pipelines.spec import PipelineSpec
+from relaunch.pipelines.states import transition
+from relaunch.ports import BlobStore, Endpoint, ImageBuilder, ModelRegistry, Notifier, RunStore, TrainingBackend
+
+log = logging.getLogger(__name__)
+S = RunState
+
+
+class UnknownRun(Exception):
+    """A command names a run that does not exist: permanent, dead-letter it."""
+
+
+@dataclass
+class Deps:
+    """The ports the orchestrator works through."""
+
+    store: RunStore
+    builder: ImageBuilder
+    backend: TrainingBackend
+    blobs: BlobStore
+    registry: ModelRegistry
+    endpoint: Endpoint
+    notifier: Notifier
+    specs: Callable[[], Mapping[str, PipelineSpec]]
+    artifact_root: str
+
+
+Step = Callable[[PipelineRun, PipelineSpec], PipelineRun | None]
+
+
+class Orchestrator:
+    """Advances pipeline runs; each step returns the saved run, or None to wait for an outside event."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.d = deps
+        self._steps: dict[RunState, Step] = {
+            S.RECEIVED: self._received,
+            S.BUILDING: self._building,
+            S.TRAINING: self._training,
+            S.EVALUATING: self._evaluating,
+            S.GATED: self._gated,
+            S.ROLLING_OUT: self._rolling_out,
+        }
+
+    def handle(self, command: Command) -> PipelineRun:
+        """Apply a command: load its run and advance it."""
+        run = self.d.store.get_run(command.run_id)
+        if run is None:
+            raise UnknownRun(f"no run {command.run_id!r}")
+        return self.advance(run)
+
+    def advance(self, run: PipelineRun) -> PipelineRun:
+        """Move the run as far as the facts allow."""
+        while not run.state.terminal:
+            spec = self.d.specs().get(run.pipeline)
+            if spec is None:
+                return self._fail(run, "build", f"pipeline {run.pipeline!r} has no spec any more")
+            moved = self._steps[run.state](run, spec)
+            if moved is None:  # waiting for an outside event; a step may have noted something on the run
+                return self.d.store.get_run(run.id) or run
+            run = moved
+        return run
+
+    # -- steps -----------------------------------------------------------------------------------------------
+
+    def _received(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun:
+        self._notify(run, "build", "pending", f"Building {_short(run.trigger.sha)}")
+        return self._move(run, S.BUILDING)
+
+    def _building(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
+        try:
+            result = self.d.builder.build(run, key=f"{run.id}:build")
+        except ValueError as exc:  # permanent: bad clone URL, unknown commit, build config refused
+            return self._fail(run, "build", f"build failed: {exc}")
+        if result.image is None:
+            if run.build_id != result.build_id:
+                note = TimelineEntry(kind="info", message=f"build {result.build_id} started")
+                self._save(run.model_copy(update={"build_id": result.build_id}), note)
+            return None
+        self._notify(run, "build", "success", f"Built {_short(run.trigger.sha)}")
+        built = run.model_copy(update={"image": result.image, "build_id": result.build_id})
+        paths = self._paths(run)
+        job_id = self.d.backend.submit(train_request(built, spec, result.image, paths))
+        moved = self._move(built, S.TRAINING, jobs={**run.jobs, "train": job_id}, model_uri=paths.model)
+        self._notify(moved, "train", "pending", f"Training job {job_id} queued")
+        return moved
+
+    def _training(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
+        status = self.d.backend.status(run.jobs["train"])
+        if not status.done:
+            return None
+        durations = _with_duration(run, "train", status)
+        if status.state != "succeeded":
+            return self._fail(run, "train", f"training {status.state}: {status.message}", status.log_tail)
+        self._notify(run, "train", "success", f"Trained in {durations['train']:.1f}s")
+        champion = self.d.registry.champion(run.pipeline)
+        request = eval_request(run, spec, champion.artifact_uri if champion else None, self._paths(run))
+        job_id = self.d.backend.submit(request)
+        moved = self._move(
+            run,
+            S.EVALUATING,
+            jobs={**run.jobs, "evaluate": job_id},
+            stage_durations=durations,
+            champion_version=champion.version if champion else None,
+        )
+        against = f"champion {champion.version}" if champion else "absolute limits (no champion yet)"
+        self._notify(moved, "gate", "pending", f"Evaluating against {against}")
+        return moved
+
+    def _evaluating(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
+        status = self.d.backend.status(run.jobs["evaluate"])
+        if not status.done:
+            return None
+        durations = _with_duration(run, "evaluate", status)
+        if status.state != "succeeded":
+            return self._fail(run, "gate", f"evaluation {status.state}: {status.message}", status.log_tail)
+        try:
+            candidate, champion = self._read_scores(run)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            return self._fail(run, "gate", f"evaluation output unusable: {exc}")
+        decision = decide(candidate, champion, spec.gate, run.champion_version)
+        moved = self._move(run, S.GATED, decision=decision, stage_durations=durations)
+        verdict = "passed" if decision.promote else "failed"
+        summary = f"Gate {verdict}: " + "; ".join(decision.reasons)
+        report = report_markdown(decision, pipeline=run.pipeline, candidate_label=_short(run.trigger.sha))
+        self._notify(moved, "gate", "success" if decision.promote else "failure", summary, report)
+        return moved
+
+    def _gated(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun:
+        assert run.decision is not None
+        if not run.decision.promote:
+            return self._move(run, S.REJECTED, reason="; ".join(run.decision.reasons))
+        if run.trigger.evaluate_only:
+            return self._move(run, S.REJECTED, reason="evaluation-only run: not promoted")
+        current = self.d.registry.champion(run.pipeline)
+        if (current.version if current else None) != run.champion_version:
+            why = f"champion changed since evaluation ({run.champion_version} -> {current and current.version})"
+            return self._move(run, S.REJECTED, reason=why + "; re-run to evaluate against the new champion")
+        self._notify(run, "deploy", "pending", f"Rolling out to endpoint {spec.endpoint}")
+        return self._move(run, S.ROLLING_OUT)
+
+    def _rolling_out(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun:
+        assert run.decision is not None and run.model_uri is not None
+        version = self.d.registry.register(run.pipeline, run.id, run.model_uri, run.decision.candidate)
+        try:
+            self.d.endpoint.deploy(spec.endpoint, version)
+            self.d.endpoint.set_traffic(spec.endpoint, {version.version: 100})
+            for old, share in self.d.endpoint.traffic(spec.endpoint).items():
+                if old != version.version and share == 0:
+                    self.d.endpoint.undeploy(spec.endpoint, old)
+        except ValueError as exc:  # the endpoint refused: permanent, stop the run
+            return self._fail(run, "deploy", f"deploy of {version.version} refused: {exc}")
+        self.d.registry.set_champion(run.pipeline, version.version)
+        moved = self._move(run, S.PROMOTED, model_version=version.version)
+        self._notify(moved, "deploy", "success", f"{version.version} serves 100% of {spec.endpoint}")
+        return moved
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+
+    def _paths(self, run: PipelineRun) -> RunPaths:
+        base = self.d.blobs.join(self.d.artifact_root, "runs", run.id)
+        join = self.d.blobs.join
+        return RunPaths(
+            model=join(base, "model"),
+            checkpoints=join(base, "checkpoints"),
+            tensorboard=join(base, "tensorboard"),
+            evaluation=join(base, "evaluation"),
+        )
+
+    def _read_scores(self, run: PipelineRun) -> tuple[Scores, Scores | None]:
+        folder = self._paths(run).evaluation
+        metrics = json.loads(self.d.blobs.read_text(self.d.blobs.join(folder, "metrics.json")))
+        outcomes = json.loads(self.d.blobs.read_text(self.d.blobs.join(folder, "outcomes.json")))
+        candidate = Scores(metrics=metrics["candidate"], outcomes=outcomes.get("candidate"))
+        if metrics.get("champion") is None or run.champion_version is None:
+            return candidate, None
+        return candidate, Scores(metrics=metrics["champion"], outcomes=outcomes.get("champion"))
+
+    def _move(self, run: PipelineRun, target: RunState, reason: str = "", **updates: object) -> PipelineRun:
+        moved, entry = transition(run, target, reason)
+        return self._save(moved.model_copy(update=updates) if updates else moved, entry)
+
+    def _save(self, run: PipelineRun, *entries: TimelineEntry) -> PipelineRun:
+        return self.d.store.save_run(run, entries)
+
+    def _fail(self, run: PipelineRun, stage: Stage, reason: str, log_tail: str = "") -> PipelineRun:
+        moved, entry = transition(run, S.FAILED, reason)
+        extra = [TimelineEntry(kind="log", message="job log tail", data={"tail": log_tail})] if log_tail else []
+        saved = self.d.store.save_run(moved, [entry, *extra])
+        self._notify(saved, stage, "failure", reason)
+        return saved
+
+    def _notify(
+        self, run: PipelineRun, stage: Stage, state: StatusState, description: str, report: str | None = None
+    ) -> None:
+        key = f"notify:{stage}:{state}"
+        if self.d.store.get_effect(run.id, key) is not None:
+            return
+        note = Notification(
+            run_id=run.id,
+            pipeline=run.pipeline,
+            repo=run.trigger.repo,
+            sha=run.trigger.sha,
+            stage=stage,
+            state=state,
+            description=description,
+            report_markdown=report,
+        )
+        try:
+            self.d.notifier.notify(note)
+        except Exception:  # notifications never block a run
+            log.exception("notifier failed for run %s (%s %s)", run.id, stage, state)
+        self.d.store.put_effect(run.id, key, {"description": description})
+
+
+def _short(sha: str | None) -> str:
+    return (sha or "unknown")[:7]
+
+
+def _with_duration(run: PipelineRun, step: str, status: JobStatus) -> dict[str, float]:
+    durations = dict(run.stage_durations)
+    if status.started_at is not None and status.finished_at is not None:
+        durations[step] = max(0.0, status.finished_at - status.started_at)
+    else:
+        durations.setdefault(step, 0.0)
+    return durations

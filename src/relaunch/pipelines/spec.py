@@ -1,0 +1,132 @@
+"""Pipeline specs: typed models of `pipelines/*.yaml`. A typo is an error naming the file and the field."""
+
+from __future__ import annotations
+
+import fnmatch
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from relaunch.pipelines.model import MachineSpec
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceSpec(_Strict):
+    """Which pushes this pipeline watches."""
+
+    repo: str = Field(description="GitHub owner/name, compared case-insensitively")
+    branches: list[str] = Field(default=["main"], description="Branch name patterns (fnmatch), e.g. 'release/*'")
+    paths: list[str] = Field(default=["**"], description="Path patterns; a push touching none of them is skipped")
+    clone_url: str | None = Field(default=None, description="Override the clone URL from the push payload")
+
+    @field_validator("repo")
+    @classmethod
+    def _owner_slash_name(cls, value: str) -> str:
+        owner, sep, name = value.partition("/")
+        if not (owner and sep and name) or "/" in name:
+            raise ValueError("must be 'owner/name'")
+        return value
+
+    def watches_repo(self, full_name: str) -> bool:
+        return self.repo.lower() == full_name.lower()
+
+    def watches_branch(self, branch: str) -> bool:
+        return any(fnmatch.fnmatchcase(branch, pattern) for pattern in self.branches)
+
+    def watches_path(self, path: str) -> bool:
+        return any(_path_matches(path, pattern) for pattern in self.paths)
+
+
+def _path_matches(path: str, pattern: str) -> bool:
+    if pattern in ("**", "**/*"):
+        return True
+    if pattern.endswith("/**"):
+        return path.startswith(pattern[:-2])
+    return fnmatch.fnmatchcase(path, pattern)
+
+
+class JobSpec(_Strict):
+    """How to run one step of the training project."""
+
+    command: list[str] = Field(min_length=1, description="argv, run in the checked-out source tree")
+    machine: MachineSpec = Field(default_factory=MachineSpec)
+    max_retries: int = Field(default=1, ge=0, le=10, description="Retries of infrastructure failures")
+    timeout_s: float = Field(default=3600.0, gt=0)
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class GatePolicy(_Strict):
+    """The eval gate: absolute floors, bounded regression against the champion, an optional paired test."""
+
+    primary_metric: str = Field(default="accuracy", description="Metric used for the paired test and summaries")
+    floors: dict[str, float] = Field(default_factory=dict, description="metric -> minimum (higher is better)")
+    ceilings: dict[str, float] = Field(default_factory=dict, description="metric -> maximum (lower is better)")
+    max_regression: dict[str, float] = Field(
+        default_factory=dict, description="metric -> largest allowed drop versus the champion (absolute)"
+    )
+    require_significant_improvement: bool = Field(
+        default=False, description="Promote only if the paired test shows the candidate better"
+    )
+    significance: float = Field(default=0.05, gt=0, lt=1, description="Alpha of the paired (McNemar) test")
+
+
+class DirectRollout(_Strict):
+    """All traffic to the new version at once."""
+
+    strategy: Literal["direct"] = "direct"
+
+
+Rollout = Annotated[Union[DirectRollout], Field(discriminator="strategy")]
+
+
+class PipelineSpec(_Strict):
+    """One pipeline: what it watches, how it trains and evaluates, how it is gated and rolled out."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$", description="Lower-case id, used in run ids and labels")
+    source: SourceSpec
+    train: JobSpec
+    evaluate: JobSpec
+    gate: GatePolicy = Field(default_factory=GatePolicy)
+    rollout: Rollout = Field(default_factory=DirectRollout)
+    endpoint: str = Field(description="Name of the serving endpoint")
+    priority: int = Field(default=0, ge=0, le=100, description="Higher runs first on the training queue")
+
+
+class SpecError(ValueError):
+    """A pipeline spec file is invalid; the message names the file and the field."""
+
+
+def load_spec(path: Path) -> PipelineSpec:
+    """Load one spec file, naming the file and each bad field on error."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError(f"{path}: cannot read YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: expected a mapping at the top level")
+    try:
+        return PipelineSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(f"{path}: " + "; ".join(_describe(err) for err in exc.errors())) from None
+
+
+def _describe(err: dict) -> str:  # type: ignore[type-arg]
+    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    return f"{where}: {err['msg']}"
+
+
+def load_specs(directory: Path) -> dict[str, PipelineSpec]:
+    """Load every `*.yaml`/`*.yml` in a folder; pipeline names must be unique."""
+    specs: dict[str, PipelineSpec] = {}
+    files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+    for path in files:
+        spec = load_spec(path)
+        if spec.name in specs:
+            raise SpecError(f"{path}: name: pipeline {spec.name!r} is defined twice")
+        specs[spec.name] = spec
+    return specs

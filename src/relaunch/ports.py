@@ -1,0 +1,127 @@
+"""Narrow ports between the domain's handlers and the world. Adapters implement these; tests use fakes.
+
+Error convention for adapters: raise TransientError for what a retry may fix (the platform redelivers the
+command), ValueError for a permanent refusal (the run fails with the message), ConflictError for a lost race.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from relaunch.pipelines.model import (
+    BuildResult,
+    Delivery,
+    JobRequest,
+    JobStatus,
+    ModelVersion,
+    Notification,
+    PipelineRun,
+    TimelineEntry,
+)
+
+
+class ConflictError(Exception):
+    """A concurrent writer changed the run first; the caller should retry (transient)."""
+
+
+class TransientError(Exception):
+    """A dependency is temporarily unavailable; the platform should redeliver the command."""
+
+
+class RunStore(Protocol):
+    """Runs with their timelines, the inbox of deliveries, and the ledger of side effects."""
+
+    def record_delivery(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> bool:
+        """Atomically write the inbox row and its new runs; False (and nothing written) if the key is known."""
+
+    def get_delivery(self, key: str) -> Delivery | None: ...
+
+    def set_delivery_outcome(self, key: str, outcome: str) -> None: ...
+
+    def get_run(self, run_id: str) -> PipelineRun | None: ...
+
+    def save_run(self, run: PipelineRun, entries: Sequence[TimelineEntry] = ()) -> PipelineRun:
+        """Write the run if its `version` is still current (else ConflictError) and append entries, atomically."""
+
+    def list_runs(self, pipeline: str | None = None, limit: int = 50) -> list[PipelineRun]: ...
+
+    def timeline(self, run_id: str) -> list[TimelineEntry]: ...
+
+    def append_timeline(self, run_id: str, entry: TimelineEntry) -> None: ...
+
+    def get_effect(self, run_id: str, step: str) -> dict[str, Any] | None:
+        """The recorded result of side effect `step` of the run, if it already happened."""
+
+    def put_effect(self, run_id: str, step: str, result: dict[str, Any]) -> None:
+        """Record that side effect `step` happened (first write wins)."""
+
+    def dead_letter(self, source: str, reason: str, payload: str) -> None: ...
+
+
+class Bus(Protocol):
+    """Publishes messages to a topic (Pub/Sub semantics: at-least-once delivery to subscribers)."""
+
+    def publish(self, topic: str, data: dict[str, Any], attributes: dict[str, str] | None = None) -> str:
+        """Durably enqueue; returns the message id."""
+
+
+class ImageBuilder(Protocol):
+    """Produces the training image (or local source tree) for a run's commit."""
+
+    def build(self, run: PipelineRun, key: str) -> BuildResult:
+        """Start or finish a build, idempotent on `key`; `image` is None while the build is pending."""
+
+
+class TrainingBackend(Protocol):
+    """Runs training and evaluation jobs."""
+
+    def submit(self, request: JobRequest) -> str:
+        """Queue the job, idempotent on request.key; returns the job id."""
+
+    def status(self, job_id: str) -> JobStatus: ...
+
+    def cancel(self, job_id: str) -> None: ...
+
+
+class BlobStore(Protocol):
+    """Reads and writes artifacts by URI (local paths or gs://)."""
+
+    def read_text(self, uri: str) -> str: ...
+
+    def write_text(self, uri: str, text: str) -> None: ...
+
+    def join(self, base: str, *parts: str) -> str: ...
+
+
+class ModelRegistry(Protocol):
+    """Registered model versions per pipeline, with a movable champion alias."""
+
+    def register(self, pipeline: str, run_id: str, artifact_uri: str, metrics: dict[str, float]) -> ModelVersion:
+        """Register the run's model; registering the same run again returns the same version."""
+
+    def champion(self, pipeline: str) -> ModelVersion | None: ...
+
+    def set_champion(self, pipeline: str, version: str) -> None: ...
+
+    def get(self, pipeline: str, version: str) -> ModelVersion | None: ...
+
+
+class Endpoint(Protocol):
+    """A serving endpoint with several deployed model versions and a traffic split."""
+
+    def deploy(self, endpoint: str, model: ModelVersion) -> None:
+        """Deploy the version at 0% traffic; deploying it again is a no-op."""
+
+    def set_traffic(self, endpoint: str, split: dict[str, int]) -> None:
+        """Set percentages per deployed version (summing to 100)."""
+
+    def undeploy(self, endpoint: str, version: str) -> None: ...
+
+    def traffic(self, endpoint: str) -> dict[str, int]: ...
+
+
+class Notifier(Protocol):
+    """Reports a stage to the outside world. Must not raise: notifications never block a run."""
+
+    def notify(self, notification: Notification) -> None: ...

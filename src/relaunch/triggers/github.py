@@ -1,0 +1,268 @@
+"""GitHub webhook deliveries to typed events: verify, validate, parse; no I/O (after gidgethub's sansio)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from urllib.parse import parse_qs
+
+from relaunch.triggers.errors import (
+    Malformed,
+    PayloadTooLarge,
+    Unauthorized,
+    Unprocessable,
+    UnsupportedMediaType,
+    check,
+    decode_json_object,
+    optional,
+    require,
+)
+from relaunch.triggers.signing import verify_github_signature
+
+MAX_BODY = 5 * 1024 * 1024
+# GitHub documents a 20-commit cap on `commits` (timeline events); a list this long may be cut short,
+# and a path filter fed a partial list would skip a run it should start.
+COMMITS_CAP = 20
+MAX_DELIVERY_ID = 200
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+REDACTED = "[redacted]"
+SECRET_HEADERS = frozenset(
+    {"x-hub-signature", "x-hub-signature-256", "authorization", "proxy-authorization", "x-wandb-signature", "cookie"}
+)
+
+
+@dataclass(frozen=True)
+class PushEvent:
+    """A push of a branch or tag; `changed_paths` is None when the payload cannot tell."""
+
+    event: ClassVar[str] = "push"
+    delivery_id: str
+    repo: str
+    clone_url: str
+    ref: str
+    branch: str | None
+    tag: str | None
+    sha: str
+    before: str
+    created: bool
+    deleted: bool
+    forced: bool
+    pusher: str | None
+    head_message: str | None
+    changed_paths: frozenset[str] | None
+    commit_count: int
+
+
+@dataclass(frozen=True)
+class PingEvent:
+    """GitHub's hello when a hook is created; `repo` is None for organization hooks."""
+
+    event: ClassVar[str] = "ping"
+    delivery_id: str
+    hook_id: int
+    zen: str | None
+    repo: str | None
+
+
+@dataclass(frozen=True)
+class PullRequestEvent:
+    """A pull request opened, synchronized, closed…; `clone_url` is the head repo's (None if it was deleted)."""
+
+    event: ClassVar[str] = "pull_request"
+    delivery_id: str
+    action: str
+    number: int
+    repo: str
+    head_sha: str
+    head_ref: str
+    base_ref: str
+    clone_url: str | None
+    author: str | None
+
+
+@dataclass(frozen=True)
+class WorkflowDispatchEvent:
+    """A manual "Run workflow" with its inputs (scalars rendered as strings)."""
+
+    event: ClassVar[str] = "workflow_dispatch"
+    delivery_id: str
+    repo: str
+    ref: str
+    inputs: dict[str, str]
+    sender: str | None
+
+
+@dataclass(frozen=True)
+class IgnoredEvent:
+    """A verified delivery of an event type relaunch does not act on."""
+
+    delivery_id: str
+    event: str
+    reason: str
+
+
+GitHubEvent = PushEvent | PingEvent | PullRequestEvent | WorkflowDispatchEvent | IgnoredEvent
+
+
+def parse_github(
+    headers: Mapping[str, str], body: bytes, *, secret: str | bytes | None, max_body: int = MAX_BODY
+) -> GitHubEvent:
+    """Verify and parse one webhook delivery; any bad input raises a TriggerError."""
+    lowered = {str(k).lower(): v for k, v in headers.items()}
+    if len(body) > max_body:
+        raise PayloadTooLarge(f"body is {len(body)} bytes, the limit is {max_body}")
+    media_type = _media_type(lowered.get("content-type"))
+    _verify(lowered.get("x-hub-signature-256"), body, secret)
+    event = _header(lowered, "X-GitHub-Event")
+    delivery_id = _header(lowered, "X-GitHub-Delivery")
+    if len(delivery_id) > MAX_DELIVERY_ID:
+        raise Malformed(f"X-GitHub-Delivery is longer than {MAX_DELIVERY_ID} characters", field="X-GitHub-Delivery")
+    data = decode_json_object(_form_payload(body) if media_type == FORM else body)
+    parse = _PARSERS.get(event)
+    if parse is None:
+        return IgnoredEvent(delivery_id=delivery_id, event=event, reason=f"event {event!r} is not acted on")
+    return parse(data, delivery_id)
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """A copy of `headers` safe to store: signature, auth and cookie values masked."""
+    return {str(k): REDACTED if str(k).lower() in SECRET_HEADERS else str(v) for k, v in headers.items()}
+
+
+def _media_type(content_type: str | None) -> str:
+    media_type, _, params = (content_type or "").partition(";")
+    media_type = media_type.strip().lower()
+    if media_type not in (JSON, FORM):
+        raise UnsupportedMediaType(f"content type must be {JSON}, got {media_type or 'none'!r}", field="Content-Type")
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        charset = value.strip().strip('"').lower()
+        if name.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
+            raise UnsupportedMediaType(f"charset must be utf-8, got {charset!r}", field="Content-Type")
+    return media_type
+
+
+def _verify(signature: str | None, body: bytes, secret: str | bytes | None) -> None:
+    # Fail closed both ways, as gidgethub does: no secret configured, or a secret but no signature.
+    if not secret:
+        raise Unauthorized("no webhook secret is configured; refusing unsigned deliveries")
+    if not signature:
+        raise Unauthorized("X-Hub-Signature-256 is missing", field="X-Hub-Signature-256")
+    if not verify_github_signature(secret, body, signature):
+        raise Unauthorized("X-Hub-Signature-256 does not match the body", field="X-Hub-Signature-256")
+
+
+def _header(lowered: Mapping[str, str], name: str) -> str:
+    value = (lowered.get(name.lower()) or "").strip()
+    if not value:
+        raise Malformed(f"{name} header is missing", field=name)
+    return value
+
+
+def _form_payload(body: bytes) -> bytes:
+    """The `payload` field of a form-encoded delivery, as UTF-8 bytes."""
+    try:
+        fields = parse_qs(body.decode("ascii"), errors="strict", max_num_fields=64)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Malformed("form body cannot be decoded", field="payload") from exc
+    values = fields.get("payload")
+    if not values:
+        raise Malformed("form body has no payload field", field="payload")
+    return values[0].encode("utf-8")
+
+
+def _push(data: dict[str, Any], delivery_id: str) -> PushEvent:
+    ref = require(data, "ref", str)
+    created, deleted = require(data, "created", bool), require(data, "deleted", bool)
+    commits = require(data, "commits", list)
+    return PushEvent(
+        delivery_id=delivery_id,
+        repo=require(data, "repository.full_name", str),
+        clone_url=require(data, "repository.clone_url", str),
+        ref=ref,
+        branch=ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None,
+        tag=ref.removeprefix("refs/tags/") if ref.startswith("refs/tags/") else None,
+        sha=require(data, "after", str),
+        before=require(data, "before", str),
+        created=created,
+        deleted=deleted,
+        forced=require(data, "forced", bool),
+        pusher=optional(data, "pusher.name", str),
+        head_message=optional(data, "head_commit.message", str),
+        changed_paths=_changed_paths(commits, created=created, deleted=deleted),
+        commit_count=len(commits),
+    )
+
+
+def _changed_paths(commits: list[Any], *, created: bool, deleted: bool) -> frozenset[str] | None:
+    """Union of added/modified/removed over `commits`, or None when that union may be incomplete."""
+    paths: set[str] = set()
+    complete = True
+    for i, commit in enumerate(commits):
+        check(commit, dict, f"commits[{i}]")
+        for key in ("added", "modified", "removed"):
+            field = f"commits[{i}].{key}"
+            if commit.get(key) is None:
+                complete = False  # e.g. the push payload GitHub Actions sees omits these lists
+                continue
+            paths.update(check(path, str, f"{field}[{j}]") for j, path in enumerate(check(commit[key], list, field)))
+    # A new ref pointing at commits GitHub already knows lists no commits at all: unknown, not "nothing changed".
+    if deleted or len(commits) >= COMMITS_CAP or not complete or (created and not commits):
+        return None
+    return frozenset(paths)
+
+
+def _ping(data: dict[str, Any], delivery_id: str) -> PingEvent:
+    return PingEvent(
+        delivery_id=delivery_id,
+        hook_id=require(data, "hook_id", int),
+        zen=optional(data, "zen", str),
+        repo=optional(data, "repository.full_name", str),
+    )
+
+
+def _pull_request(data: dict[str, Any], delivery_id: str) -> PullRequestEvent:
+    return PullRequestEvent(
+        delivery_id=delivery_id,
+        action=require(data, "action", str),
+        number=require(data, "number", int),
+        repo=require(data, "repository.full_name", str),
+        head_sha=require(data, "pull_request.head.sha", str),
+        head_ref=require(data, "pull_request.head.ref", str),
+        base_ref=require(data, "pull_request.base.ref", str),
+        clone_url=optional(data, "pull_request.head.repo.clone_url", str),
+        author=optional(data, "pull_request.user.login", str),
+    )
+
+
+def _workflow_dispatch(data: dict[str, Any], delivery_id: str) -> WorkflowDispatchEvent:
+    return WorkflowDispatchEvent(
+        delivery_id=delivery_id,
+        repo=require(data, "repository.full_name", str),
+        ref=require(data, "ref", str),
+        inputs=_inputs(optional(data, "inputs", dict) or {}),
+        sender=optional(data, "sender.login", str),
+    )
+
+
+def _inputs(raw: dict[str, Any]) -> dict[str, str]:
+    """Workflow inputs as strings, the way Actions' `github.event.inputs` renders them."""
+    inputs: dict[str, str] = {}
+    for key, value in raw.items():
+        if isinstance(value, bool):
+            inputs[key] = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            inputs[key] = str(value)
+        else:
+            raise Unprocessable(f"inputs.{key} must be a string, number or boolean", field=f"inputs.{key}")
+    return inputs
+
+
+_PARSERS: dict[str, Callable[[dict[str, Any], str], GitHubEvent]] = {
+    "push": _push,
+    "ping": _ping,
+    "pull_request": _pull_request,
+    "workflow_dispatch": _workflow_dispatch,
+}

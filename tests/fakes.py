@@ -1,0 +1,214 @@
+"""In-memory implementations of the ports, asserted on their state (no mocks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from relaunch.pipelines.model import (
+    BuildResult,
+    Delivery,
+    JobRequest,
+    JobStatus,
+    ModelVersion,
+    Notification,
+    PipelineRun,
+    TimelineEntry,
+)
+from relaunch.ports import ConflictError
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.runs: dict[str, PipelineRun] = {}
+        self.deliveries: dict[str, Delivery] = {}
+        self.timelines: dict[str, list[TimelineEntry]] = {}
+        self.effects: dict[tuple[str, str], dict[str, Any]] = {}
+        self.dead: list[tuple[str, str, str]] = []
+
+    def record_delivery(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> bool:
+        if delivery.key in self.deliveries:
+            return False
+        self.deliveries[delivery.key] = delivery
+        for run in runs:
+            self.runs[run.id] = run
+            self.timelines.setdefault(run.id, []).append(TimelineEntry(kind="state", message="received"))
+        return True
+
+    def get_delivery(self, key: str) -> Delivery | None:
+        return self.deliveries.get(key)
+
+    def set_delivery_outcome(self, key: str, outcome: str) -> None:
+        self.deliveries[key] = self.deliveries[key].model_copy(update={"outcome": outcome})
+
+    def get_run(self, run_id: str) -> PipelineRun | None:
+        return self.runs.get(run_id)
+
+    def save_run(self, run: PipelineRun, entries: Sequence[TimelineEntry] = ()) -> PipelineRun:
+        if self.runs[run.id].version != run.version:
+            raise ConflictError(run.id)
+        saved = run.model_copy(update={"version": run.version + 1})
+        self.runs[run.id] = saved
+        self.timelines.setdefault(run.id, []).extend(entries)
+        return saved
+
+    def list_runs(self, pipeline: str | None = None, limit: int = 50) -> list[PipelineRun]:
+        runs = [r for r in self.runs.values() if pipeline in (None, r.pipeline)]
+        return sorted(runs, key=lambda r: r.created_at, reverse=True)[:limit]
+
+    def timeline(self, run_id: str) -> list[TimelineEntry]:
+        return list(self.timelines.get(run_id, []))
+
+    def append_timeline(self, run_id: str, entry: TimelineEntry) -> None:
+        self.timelines.setdefault(run_id, []).append(entry)
+
+    def get_effect(self, run_id: str, step: str) -> dict[str, Any] | None:
+        return self.effects.get((run_id, step))
+
+    def put_effect(self, run_id: str, step: str, result: dict[str, Any]) -> None:
+        self.effects.setdefault((run_id, step), result)
+
+    def dead_letter(self, source: str, reason: str, payload: str) -> None:
+        self.dead.append((source, reason, payload))
+
+
+class FakeBus:
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, dict[str, Any], dict[str, str]]] = []
+
+    def publish(self, topic: str, data: dict[str, Any], attributes: dict[str, str] | None = None) -> str:
+        self.messages.append((topic, data, attributes or {}))
+        return str(len(self.messages))
+
+
+class FakeBuilder:
+    def __init__(self, pending: bool = False, error: str | None = None) -> None:
+        self.pending, self.error = pending, error
+        self.builds: list[str] = []
+
+    def build(self, run: PipelineRun, key: str) -> BuildResult:
+        if self.error:
+            raise ValueError(self.error)
+        if key not in self.builds:
+            self.builds.append(key)
+        image = None if self.pending else f"/images/{run.trigger.sha}"
+        return BuildResult(build_id=f"b-{run.id}", image=image)
+
+
+class FakeBackend:
+    """Jobs stay queued until the test finishes them; the evaluation writes files the test provides."""
+
+    def __init__(self) -> None:
+        self.submitted: dict[str, JobRequest] = {}
+        self.states: dict[str, JobStatus] = {}
+
+    def submit(self, request: JobRequest) -> str:
+        job_id = f"job-{request.key}"
+        if job_id not in self.submitted:
+            self.submitted[job_id] = request
+            self.states[job_id] = JobStatus(id=job_id, state="queued")
+        return job_id
+
+    def status(self, job_id: str) -> JobStatus:
+        return self.states[job_id]
+
+    def cancel(self, job_id: str) -> None:
+        self.finish(job_id, "cancelled")
+
+    def finish(self, job_id: str, state: str = "succeeded", message: str = "", log_tail: str = "") -> None:
+        now = time.time()
+        self.states[job_id] = JobStatus(
+            id=job_id, state=state, message=message, log_tail=log_tail, started_at=now - 2.0, finished_at=now  # type: ignore[arg-type]
+        )
+
+    def job_for(self, step: str) -> str:
+        return next(j for j, r in self.submitted.items() if r.step == step)
+
+
+class FakeBlobs:
+    def __init__(self) -> None:
+        self.files: dict[str, str] = {}
+
+    def read_text(self, uri: str) -> str:
+        if uri not in self.files:
+            raise FileNotFoundError(uri)
+        return self.files[uri]
+
+    def write_text(self, uri: str, text: str) -> None:
+        self.files[uri] = text
+
+    def join(self, base: str, *parts: str) -> str:
+        return os.path.join(base, *parts)
+
+    def write_eval(self, folder: str, candidate: dict[str, Any], champion: dict[str, Any] | None = None,
+                   outcomes: dict[str, Any] | None = None) -> None:
+        self.files[os.path.join(folder, "metrics.json")] = json.dumps({"candidate": candidate, "champion": champion})
+        self.files[os.path.join(folder, "outcomes.json")] = json.dumps(outcomes or {"candidate": None, "champion": None})
+
+
+class FakeRegistry:
+    def __init__(self) -> None:
+        self.versions: dict[str, list[ModelVersion]] = {}
+        self.champions: dict[str, str] = {}
+
+    def register(self, pipeline: str, run_id: str, artifact_uri: str, metrics: dict[str, float]) -> ModelVersion:
+        existing = [v for v in self.versions.get(pipeline, []) if v.run_id == run_id]
+        if existing:
+            return existing[0]
+        versions = self.versions.setdefault(pipeline, [])
+        version = ModelVersion(pipeline=pipeline, version=f"v{len(versions) + 1}", artifact_uri=artifact_uri,
+                               run_id=run_id, metrics=metrics)
+        versions.append(version)
+        return version
+
+    def champion(self, pipeline: str) -> ModelVersion | None:
+        name = self.champions.get(pipeline)
+        return self.get(pipeline, name) if name else None
+
+    def set_champion(self, pipeline: str, version: str) -> None:
+        if self.get(pipeline, version) is None:
+            raise KeyError(version)
+        self.champions[pipeline] = version
+
+    def get(self, pipeline: str, version: str) -> ModelVersion | None:
+        return next((v for v in self.versions.get(pipeline, []) if v.version == version), None)
+
+
+class FakeEndpoint:
+    def __init__(self, refuse: str | None = None) -> None:
+        self.deployed: dict[str, dict[str, int]] = {}
+        self.calls: list[tuple[str, ...]] = []
+        self.refuse = refuse
+
+    def deploy(self, endpoint: str, model: ModelVersion) -> None:
+        if self.refuse:
+            raise ValueError(self.refuse)
+        self.calls.append(("deploy", endpoint, model.version))
+        split = self.deployed.setdefault(endpoint, {})
+        split.setdefault(model.version, 100 if not split else 0)
+
+    def set_traffic(self, endpoint: str, split: dict[str, int]) -> None:
+        self.calls.append(("set_traffic", endpoint, json.dumps(split, sort_keys=True)))
+        current = self.deployed[endpoint]
+        self.deployed[endpoint] = {v: split.get(v, 0) for v in current}
+
+    def undeploy(self, endpoint: str, version: str) -> None:
+        self.calls.append(("undeploy", endpoint, version))
+        self.deployed[endpoint].pop(version, None)
+
+    def traffic(self, endpoint: str) -> dict[str, int]:
+        return dict(self.deployed.get(endpoint, {}))
+
+
+class FakeNotifier:
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[Notification] = []
+        self.fail = fail
+
+    def notify(self, notification: Notification) -> None:
+        self.sent.append(notification)
+        if self.fail:
+            raise RuntimeError("slack is down")

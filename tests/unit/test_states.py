@@ -1,0 +1,43 @@
+"""The run state machine."""
+
+from __future__ import annotations
+
+import pytest
+
+from relaunch.pipelines.model import PipelineRun, RunState, Trigger
+from relaunch.pipelines.states import TRANSITIONS, IllegalTransition, can_transition, transition
+
+S = RunState
+RUN = PipelineRun(id="r1", pipeline="p", trigger=Trigger(kind="push", delivery_key="k"))
+
+
+def test_the_happy_path_is_legal_and_recorded() -> None:
+    run = RUN
+    for target in (S.BUILDING, S.TRAINING, S.EVALUATING, S.GATED, S.ROLLING_OUT, S.PROMOTED):
+        run, entry = transition(run, target)
+        assert run.state is target and entry.data["to"] == target.value
+    assert run.state.terminal
+
+
+@pytest.mark.parametrize("terminal", [s for s in S if s.terminal])
+def test_terminal_states_go_nowhere(terminal: RunState) -> None:
+    assert TRANSITIONS[terminal] == frozenset()
+    with pytest.raises(IllegalTransition):
+        transition(RUN.model_copy(update={"state": terminal}), S.BUILDING)
+
+
+@pytest.mark.parametrize(("a", "b"), [(S.RECEIVED, S.PROMOTED), (S.TRAINING, S.GATED), (S.GATED, S.TRAINING),
+                                      (S.EVALUATING, S.ROLLING_OUT), (S.ROLLING_OUT, S.REJECTED)])
+def test_skipping_steps_raises(a: RunState, b: RunState) -> None:
+    assert not can_transition(a, b)
+    with pytest.raises(IllegalTransition, match=f"{a.value} -> {b.value}"):
+        transition(RUN.model_copy(update={"state": a}), b)
+
+
+def test_a_terminal_reason_is_kept() -> None:
+    run, entry = transition(RUN, S.FAILED, "checkout failed")
+    assert run.reason == "checkout failed" and "checkout failed" in entry.message
+
+
+def test_every_state_has_a_row() -> None:
+    assert set(TRANSITIONS) == set(S)
