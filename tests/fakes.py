@@ -35,7 +35,7 @@ class FakeStore:
         self.deliveries[delivery.key] = delivery
         for run in runs:
             self.runs[run.id] = run
-            self.timelines.setdefault(run.id, []).append(TimelineEntry(kind="state", message="received"))
+            self.timelines.setdefault(run.id, []).append(TimelineEntry(kind="state", message="received", data={"to": run.state.value}))
         return True
 
     def get_delivery(self, key: str) -> Delivery | None:

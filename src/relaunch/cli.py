@@ -161,3 +161,7 @@ def _with_secret(settings: Settings) -> Settings:
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
     return settings.model_copy(update={"github_webhook_secret": SecretStr(path.read_text().strip())})
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,7 +10,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import requests
 
@@ -87,38 +87,50 @@ class DemoFailed(Exception):
     """The scenario did not do what it promises."""
 
 
+@dataclass(frozen=True)
+class DemoOutcome:
+    """What the scenario produced, for the exit code and for tests."""
+
+    promoted: PipelineRun
+    rejected: PipelineRun
+    truth: list[int]
+    answer: dict[str, Any]
+
+
 def run_demo(home: Path | None = None, out: TextIO = sys.stdout) -> int:
-    """Run the scenario; 0 only if every promise held."""
+    """Run the scenario and narrate it; 0 only if every promise held."""
+    try:
+        scenario(home, out)
+    except DemoFailed as exc:
+        print(f"\ndemo FAILED: {exc}", file=out)
+        return 1
+    return 0
+
+
+def scenario(home: Path | None = None, out: TextIO = sys.stdout) -> DemoOutcome:
+    """Start the embedded stack, push a good then a worse commit, query the endpoint; raise DemoFailed on a miss."""
     root = project_root()
     work = Path(tempfile.mkdtemp(prefix="relaunch-demo-"))
     home = home or work / "home"
-    settings = Settings(
-        home=home,
-        pipelines_dir=root / "pipelines",
-        github_webhook_secret=secrets.token_hex(16),
-    )
+    settings = Settings(home=home, pipelines_dir=root / "pipelines", github_webhook_secret=secrets.token_hex(16))
     stack = embedded_stack(settings)
     try:
         stack.start()
         return _scenario(stack, root, work, out)
-    except DemoFailed as exc:
-        print(f"\ndemo FAILED: {exc}", file=out)
-        return 1
     finally:
         stack.stop()
+        shutil.rmtree(work / "digits", ignore_errors=True)
         if home.is_relative_to(work):
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _scenario(stack: EmbeddedStack, root: Path, work: Path, out: TextIO) -> int:
-    app = bootstrap.App(stack.settings)
-    narrator = Narrator(app, out)
+def _scenario(stack: EmbeddedStack, root: Path, work: Path, out: TextIO) -> DemoOutcome:
+    narrator = Narrator(bootstrap.App(stack.settings), out)
     narrator.say(f"embedded stack up: {json.dumps(stack.urls)}")
     repo = _make_repo(root / "examples" / "digits", work / "digits")
     narrator.say(f"throwaway repo {repo} at {git(repo, 'rev-parse', '--short', 'HEAD')}")
     first = _push_and_follow(stack, narrator, repo, before=None)
     _expect(first.state is RunState.PROMOTED, f"first run ended {first.state.value}: {first.reason}")
-    champion = first.model_version
     before = git(repo, "rev-parse", "HEAD")
     (repo / "params.json").write_text(json.dumps(WORSE_PARAMS, indent=2) + "\n")
     git(repo, "commit", "-qam", "Regularise much harder (C=0.0001)")
@@ -126,7 +138,11 @@ def _scenario(stack: EmbeddedStack, root: Path, work: Path, out: TextIO) -> int:
     second = _push_and_follow(stack, narrator, repo, before=before)
     _expect(second.state is RunState.REJECTED, f"second run ended {second.state.value}, expected rejected")
     narrator.say(f"gate rejected {second.id}: {second.reason}")
-    return _check_endpoint(stack, narrator, champion)
+    truth, answer = _predict(stack, narrator)
+    _expect(answer.get("model_version") == first.model_version,
+            f"endpoint served {answer.get('model_version')}, champion is {first.model_version}")
+    narrator.say(f"done: champion {first.model_version} kept serving; the worse candidate never reached the endpoint")
+    return DemoOutcome(promoted=first, rejected=second, truth=truth, answer=answer)
 
 
 def _push_and_follow(stack: EmbeddedStack, narrator: Narrator, repo: Path, before: str | None) -> PipelineRun:
@@ -140,18 +156,15 @@ def _push_and_follow(stack: EmbeddedStack, narrator: Narrator, repo: Path, befor
     return narrator.follow(runs[0])
 
 
-def _check_endpoint(stack: EmbeddedStack, narrator: Narrator, champion: str | None) -> int:
+def _predict(stack: EmbeddedStack, narrator: Narrator) -> tuple[list[int], dict[str, Any]]:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    instances = digits.data[-3:].tolist()
-    url = stack.urls["endpoint"].rstrip("/") + "/v1/endpoints/digits:predict"
-    answer = requests.post(url, json={"instances": instances}, timeout=30).json()
     truth = [int(t) for t in digits.target[-3:]]
+    url = stack.urls["endpoint"].rstrip("/") + "/v1/endpoints/digits:predict"
+    answer = requests.post(url, json={"instances": digits.data[-3:].tolist()}, timeout=30).json()
     narrator.say(f"predict digits {truth} -> {answer.get('predictions')} from model {answer.get('model_version')}")
-    _expect(answer.get("model_version") == champion, f"endpoint served {answer.get('model_version')}, champion is {champion}")
-    narrator.say(f"done: champion {champion} kept serving; the worse candidate never reached the endpoint")
-    return 0
+    return truth, answer
 
 
 def _make_repo(source: Path, dest: Path) -> Path:

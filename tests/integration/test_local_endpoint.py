@@ -27,7 +27,7 @@ TRAIN = Path(__file__).resolve().parents[2] / "examples" / "digits" / "train.py"
 def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     """One digits model trained by the example, copied to two artifact directories (v1, v2)."""
     root = tmp_path_factory.mktemp("models")
-    env = {**os.environ, "AIP_MODEL_DIR": str(root / "v1"), "RELAUNCH_RUN_ID": "run-1"}
+    env = {**os.environ, "AIP_MODEL_DIR": str(root / "v1"), "RELAUNCH_RUN_ID": "run-1", "PYTHONDONTWRITEBYTECODE": "1"}
     subprocess.run([sys.executable, str(TRAIN)], env=env, check=True, capture_output=True, timeout=120)
     shutil.copytree(root / "v1", root / "v2")
     return str(root / "v1"), str(root / "v2")

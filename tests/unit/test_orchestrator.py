@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from relaunch.pipelines.commands import JobFinished, StartRun
-from relaunch.pipelines.model import PipelineRun, RunState, Trigger
+from relaunch.pipelines.model import Delivery, PipelineRun, RunState, Trigger
 from relaunch.pipelines.orchestrator import Deps, Orchestrator, UnknownRun
 from relaunch.pipelines.spec import load_spec
 from tests.fakes import FakeBackend, FakeBlobs, FakeBuilder, FakeEndpoint, FakeNotifier, FakeRegistry, FakeStore
@@ -33,7 +33,7 @@ class World:
         trigger = Trigger(kind="push", delivery_key=f"d{n}", repo="relaunch-demo/digits", sha=f"{n:040d}",
                           clone_url="file:///repo")
         run = PipelineRun(id=f"digits-{n}", pipeline="digits", trigger=trigger)
-        self.store.runs[run.id] = run
+        self.store.record_delivery(Delivery(key=f"d{n}", source="github"), [run])
         return run
 
     def start(self, run: PipelineRun) -> PipelineRun:
@@ -68,7 +68,7 @@ def test_push_to_promoted_walks_every_state_and_reports_each_stage() -> None:
     assert done.state is RunState.PROMOTED and done.model_version == "v1"
     assert w.registry.champions["digits"] == "v1" and w.endpoint.deployed["digits"] == {"v1": 100}
     states = [e.data["to"] for e in w.store.timeline(run.id) if e.kind == "state" and e.data]
-    assert states == ["building", "training", "evaluating", "gated", "rolling_out", "promoted"]
+    assert states == ["received", "building", "training", "evaluating", "gated", "rolling_out", "promoted"]
     sent = [(n.stage, n.state) for n in w.notifier.sent]
     assert sent == [("build", "pending"), ("build", "success"), ("train", "pending"), ("train", "success"),
                     ("gate", "pending"), ("gate", "success"), ("deploy", "pending"), ("deploy", "success")]

@@ -150,6 +150,8 @@ class LocalAgent:
     def _spawn(self, request: JobRequest, job_id: str, attempt: int) -> subprocess.Popen[bytes]:
         env = {**os.environ, **request.env}
         env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
+        # Concurrent jobs would each start a BLAS/OpenMP thread per core and fight; give each its share.
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // self.max_concurrent)))
         with self.log_path(job_id).open("ab") as out:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             header = f"--- attempt {attempt} at {stamp} in {request.image}: {shlex.join(request.command)}\n"

@@ -44,7 +44,9 @@ class EndpointServer:
         handler = type("_BoundHandler", (_Handler,), {"state": self.state})
         self._server = ThreadingHTTPServer((self.host, self.port), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="relaunch-endpoint", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="relaunch-endpoint", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -61,6 +63,7 @@ class EndpointServer:
 class _Handler(BaseHTTPRequestHandler):
     state: ServingState
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes; Nagle would hold the body ~40 ms
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         self._answer(self._get)

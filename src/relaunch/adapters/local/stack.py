@@ -78,7 +78,8 @@ class EmbeddedStack:
         for proc in self._procs:
             _wait_for_port(proc, timeout)
         bus = SqliteBus(self.settings.bus_path)
-        bus.subscribe("orchestrator", COMMANDS_TOPIC, self.url_of("orchestrator"))
+        if "orchestrator" in self.urls:
+            bus.subscribe("orchestrator", COMMANDS_TOPIC, self.url_of("orchestrator"))
         self._dispatcher = BusDispatcher(self.settings.bus_path)
         self._dispatcher.start()
         self._agent = LocalAgent(

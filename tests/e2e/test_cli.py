@@ -1,0 +1,73 @@
+"""The console script: `relaunch up` in the foreground, `simulate push` against it, `runs`, clean shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from relaunch.cli import main
+from relaunch.simulate import git
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def relaunch(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "relaunch.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def test_up_then_simulate_then_stop(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {**os.environ, "RELAUNCH_HOME": str(home), "RELAUNCH_PIPELINES_DIR": str(ROOT / "pipelines")}
+    env.pop("RELAUNCH_GITHUB_WEBHOOK_SECRET", None)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "README.md").write_text("hi\n")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "first")
+    up = subprocess.Popen([sys.executable, "-m", "relaunch.cli", "up"], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        wait_for(home / "stack.json", up)
+        urls = json.loads((home / "stack.json").read_text())["urls"]
+        secret_file = home / "github_webhook_secret"
+        assert oct(secret_file.stat().st_mode & 0o777) == "0o600"
+        sent = relaunch("simulate", "push", "--repo-dir", str(repo), "--full-name", "someone/else", env=env)
+        assert sent.returncode == 0 and sent.stdout.startswith("202 ") and "no pipeline watches someone/else" in sent.stdout
+        assert secret_file.read_text() not in sent.stdout + sent.stderr
+    finally:
+        os.killpg(up.pid, signal.SIGTERM)
+        out, _ = up.communicate(timeout=30)
+    assert up.returncode == 0, out
+    assert "github_webhook" in out and urls["github_webhook"] in out
+    assert not (home / "stack.json").exists()
+
+
+def test_simulate_without_a_running_stack_says_how_to_start_one(tmp_path: Path) -> None:
+    env = {**os.environ, "RELAUNCH_HOME": str(tmp_path)}
+    done = relaunch("simulate", "push", "--repo-dir", str(tmp_path), "--full-name", "a/b", env=env)
+    assert done.returncode != 0 and "relaunch up" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_runs_on_an_empty_home_and_an_unknown_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("RELAUNCH_HOME", str(tmp_path))
+    assert main(["runs"]) == 0 and "PIPELINE" in capsys.readouterr().out
+    assert main(["runs", "show", "nope"]) == 1 and "no run 'nope'" in capsys.readouterr().err

@@ -1,0 +1,94 @@
+"""The demo scenario on the real embedded stack: functions-framework processes, SQLite, bus, agent, endpoint."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from relaunch.bootstrap import App
+from relaunch.demo import scenario
+from relaunch.pipelines.model import RunState
+from relaunch.settings import Settings
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def outcome(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    home = tmp_path_factory.mktemp("home")
+    out = io.StringIO()
+    result = scenario(home, out)
+    return result, App(Settings(home=home)), out.getvalue()
+
+
+def test_good_commit_is_promoted_through_every_state(outcome) -> None:  # type: ignore[no-untyped-def]
+    result, app, _ = outcome
+    run = result.promoted
+    assert run.state is RunState.PROMOTED and run.model_version == "v1"
+    states = [e.data["to"] for e in app.store.timeline(run.id) if e.kind == "state" and e.data]
+    assert states == ["received", "building", "training", "evaluating", "gated", "rolling_out", "promoted"]
+    assert run.decision is not None and run.decision.promote and run.decision.candidate["accuracy"] >= 0.95
+    assert run.stage_durations["train"] > 0 and run.stage_durations["evaluate"] > 0
+
+
+def test_statuses_and_check_run_are_recorded_as_github_would_receive_them(outcome) -> None:  # type: ignore[no-untyped-def]
+    result, app, _ = outcome
+    entries = app.store.timeline(result.promoted.id)
+    statuses = [(e.data["context"], e.data["state"]) for e in entries if e.kind == "github.status"]
+    assert statuses == [
+        ("relaunch/build", "pending"), ("relaunch/build", "success"),
+        ("relaunch/train", "pending"), ("relaunch/train", "success"),
+        ("relaunch/gate", "pending"), ("relaunch/gate", "success"),
+        ("relaunch/deploy", "pending"), ("relaunch/deploy", "success"),
+    ]
+    assert all(len(e.data["description"]) <= 140 and e.data["sha"] == result.promoted.trigger.sha
+               for e in entries if e.kind == "github.status")
+    check = next(e for e in entries if e.kind == "github.check_run")
+    assert check.data["conclusion"] == "success" and "relaunch gate: ✅ promote" in check.data["output"]["summary"]
+
+
+def test_worse_commit_is_rejected_with_its_reasons(outcome) -> None:  # type: ignore[no-untyped-def]
+    result, app, _ = outcome
+    run = result.rejected
+    assert run.state is RunState.REJECTED and run.model_version is None
+    assert run.decision is not None and run.decision.champion_version == "v1"
+    failed = {c.name for c in run.decision.checks if not c.passed}
+    assert {"floor:accuracy", "regression:accuracy"} <= failed
+    assert "< floor 0.9000" in run.reason and "exceeds limit 0.0050" in run.reason
+    check = next(e for e in app.store.timeline(run.id) if e.kind == "github.check_run")
+    assert check.data["conclusion"] == "failure" and "**fail**" in check.data["output"]["summary"]
+
+
+def test_endpoint_keeps_serving_the_champion(outcome) -> None:  # type: ignore[no-untyped-def]
+    result, app, _ = outcome
+    assert result.answer["model_version"] == "v1" and result.answer["deployedModelId"] == "v1"
+    assert result.answer["predictions"] == result.truth
+    assert app.registry.champion("digits").version == "v1"
+    assert [v.version for v in app.registry.list_versions("digits")] == ["v1"]
+
+
+def test_the_narration_is_readable(outcome) -> None:  # type: ignore[no-untyped-def]
+    _, _, text = outcome
+    assert "-> 202" in text and "▶ rolling_out -> promoted" in text and "gate rejected" in text
+    assert "from model v1" in text and "Traceback" not in text
+
+
+def test_nothing_is_left_running(outcome) -> None:  # type: ignore[no-untyped-def]
+    _, app, _ = outcome
+    assert not (Path(app.settings.home) / "stack.json").exists()
+
+
+def test_runs_lists_both_runs_and_shows_a_timeline(outcome, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from relaunch.cli import main
+
+    result, app, _ = outcome
+    monkeypatch.setenv("RELAUNCH_HOME", str(app.settings.home))
+    assert main(["runs"]) == 0
+    listing = capsys.readouterr().out
+    assert f"{result.promoted.id}" in listing and "promoted" in listing and "rejected" in listing
+    assert main(["runs", "show", result.rejected.id]) == 0
+    shown = capsys.readouterr().out
+    assert "github.check_run" in shown and "gated -> rejected" in shown
