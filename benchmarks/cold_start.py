@@ -49,15 +49,31 @@ def command_request() -> tuple[bytes, dict[str, str]]:
 
     data = base64.b64encode(json.dumps({"type": "start_run", "run_id": "bench-unknown"}).encode()).decode()
     body = json.dumps({"message": {"data": data, "messageId": "1"}, "subscription": "projects/p/subscriptions/s"})
-    headers = {"ce-id": str(uuid.uuid4()), "ce-specversion": "1.0", "ce-source": "//pubsub.googleapis.com/projects/p/topics/t",
-               "ce-type": "google.cloud.pubsub.topic.v1.messagePublished", "Content-Type": "application/json"}
+    headers = {
+        "ce-id": str(uuid.uuid4()),
+        "ce-specversion": "1.0",
+        "ce-source": "//pubsub.googleapis.com/projects/p/topics/t",
+        "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+        "Content-Type": "application/json",
+    }
     return body.encode(), headers
 
 
 def time_to_first_2xx(target: str, source: Path, request: tuple[bytes, dict[str, str]], env: dict[str, str]) -> float:
     port = free_port()
-    argv = [sys.executable, "-m", "functions_framework", "--target", target, "--source", str(source),
-            "--host", "127.0.0.1", "--port", str(port)]
+    argv = [
+        sys.executable,
+        "-m",
+        "functions_framework",
+        "--target",
+        target,
+        "--source",
+        str(source),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     started = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -82,18 +98,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bare = Path(tmp) / "bare.py"
         bare.write_text(BARE)
-        env = {**os.environ, "RELAUNCH_HOME": str(Path(tmp) / "home"), "RELAUNCH_GITHUB_WEBHOOK_SECRET": SECRET,
-               "RELAUNCH_PIPELINES_DIR": str(ROOT / "pipelines")}
+        env = {
+            **os.environ,
+            "RELAUNCH_HOME": str(Path(tmp) / "home"),
+            "RELAUNCH_GITHUB_WEBHOOK_SECRET": SECRET,
+            "RELAUNCH_PIPELINES_DIR": str(ROOT / "pipelines"),
+        }
         source = ROOT / "src" / "relaunch" / "functions" / "main.py"
-        cases = [("bare hello-world", "hello", bare, lambda: (b"", {})),
-                 ("github_webhook", "github_webhook", source, ping_request),
-                 ("orchestrator", "orchestrator", source, command_request)]
+        cases = [
+            ("bare hello-world", "hello", bare, lambda: (b"", {})),
+            ("github_webhook", "github_webhook", source, ping_request),
+            ("orchestrator", "orchestrator", source, command_request),
+        ]
         results = {}
         for label, target, src, make in cases:
             samples = [time_to_first_2xx(target, src, make(), env) for _ in range(args.n)]
             results[label] = statistics.median(samples)
-            print(f"{label:18} median {results[label] * 1000:7.1f} ms  (min {min(samples) * 1000:.1f}, "
-                  f"max {max(samples) * 1000:.1f}, n={args.n})")
+            print(
+                f"{label:18} median {results[label] * 1000:7.1f} ms  (min {min(samples) * 1000:.1f}, "
+                f"max {max(samples) * 1000:.1f}, n={args.n})"
+            )
         base = results["bare hello-world"]
         for label in ("github_webhook", "orchestrator"):
             print(f"{label:18} ratio to bare: {results[label] / base:.2f}x")

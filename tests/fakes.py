@@ -35,7 +35,9 @@ class FakeStore:
         self.deliveries[delivery.key] = delivery
         for run in runs:
             self.runs[run.id] = run
-            self.timelines.setdefault(run.id, []).append(TimelineEntry(kind="state", message="received", data={"to": run.state.value}))
+            self.timelines.setdefault(run.id, []).append(
+                TimelineEntry(kind="state", message="received", data={"to": run.state.value})
+            )
         return True
 
     def get_delivery(self, key: str) -> Delivery | None:
@@ -121,7 +123,12 @@ class FakeBackend:
     def finish(self, job_id: str, state: str = "succeeded", message: str = "", log_tail: str = "") -> None:
         now = time.time()
         self.states[job_id] = JobStatus(
-            id=job_id, state=state, message=message, log_tail=log_tail, started_at=now - 2.0, finished_at=now  # type: ignore[arg-type]
+            id=job_id,
+            state=state,
+            message=message,
+            log_tail=log_tail,
+            started_at=now - 2.0,
+            finished_at=now,  # type: ignore[arg-type]
         )
 
     def job_for(self, step: str) -> str:
@@ -143,10 +150,17 @@ class FakeBlobs:
     def join(self, base: str, *parts: str) -> str:
         return os.path.join(base, *parts)
 
-    def write_eval(self, folder: str, candidate: dict[str, Any], champion: dict[str, Any] | None = None,
-                   outcomes: dict[str, Any] | None = None) -> None:
+    def write_eval(
+        self,
+        folder: str,
+        candidate: dict[str, Any],
+        champion: dict[str, Any] | None = None,
+        outcomes: dict[str, Any] | None = None,
+    ) -> None:
         self.files[os.path.join(folder, "metrics.json")] = json.dumps({"candidate": candidate, "champion": champion})
-        self.files[os.path.join(folder, "outcomes.json")] = json.dumps(outcomes or {"candidate": None, "champion": None})
+        self.files[os.path.join(folder, "outcomes.json")] = json.dumps(
+            outcomes or {"candidate": None, "champion": None}
+        )
 
 
 class FakeRegistry:
@@ -159,8 +173,13 @@ class FakeRegistry:
         if existing:
             return existing[0]
         versions = self.versions.setdefault(pipeline, [])
-        version = ModelVersion(pipeline=pipeline, version=f"v{len(versions) + 1}", artifact_uri=artifact_uri,
-                               run_id=run_id, metrics=metrics)
+        version = ModelVersion(
+            pipeline=pipeline,
+            version=f"v{len(versions) + 1}",
+            artifact_uri=artifact_uri,
+            run_id=run_id,
+            metrics=metrics,
+        )
         versions.append(version)
         return version
 

@@ -103,7 +103,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for r in runs:
         created = dt.datetime.fromtimestamp(r.created_at).strftime("%Y-%m-%d %H:%M:%S")
         sha = (r.trigger.sha or "")[:7]
-        print(f"{r.id:24} {r.pipeline:12} {r.state.value:12} {r.trigger.kind:8} {sha:8} {r.model_version or '-':6} {created}")
+        model = r.model_version or "-"
+        print(f"{r.id:24} {r.pipeline:12} {r.state.value:12} {r.trigger.kind:8} {sha:8} {model:6} {created}")
     return 0
 
 

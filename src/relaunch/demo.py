@@ -10,18 +10,16 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 import requests
+from pydantic import SecretStr
 
 from relaunch import bootstrap
 from relaunch.bootstrap import embedded_stack
 from relaunch.pipelines.model import PipelineRun, RunState
 from relaunch.settings import Settings
 from relaunch.simulate import git, push_payload, send_github
-
-if TYPE_CHECKING:
-    from relaunch.adapters.local.stack import EmbeddedStack
 
 DEMO_REPO = "relaunch-demo/digits"
 WORSE_PARAMS = {"C": 0.0001, "max_iter": 2000}
@@ -63,8 +61,10 @@ class Narrator:
 
     def _print_new(self, run_id: str) -> None:
         entries = self.app.store.timeline(run_id)
-        for entry in entries[self._seen.get(run_id, 0):]:
-            marker = {"state": "▶", "github.status": "  ↳ github", "github.check_run": "  ↳ github"}.get(entry.kind, "  ·")
+        for entry in entries[self._seen.get(run_id, 0) :]:
+            marker = {"state": "▶", "github.status": "  ↳ github", "github.check_run": "  ↳ github"}.get(
+                entry.kind, "  ·"
+            )
             self.say(f"{marker} {entry.message}")
             if entry.kind == "github.check_run":
                 for line in str(entry.data.get("output", {}).get("summary", "")).splitlines():
@@ -112,7 +112,9 @@ def scenario(home: Path | None = None, out: TextIO = sys.stdout) -> DemoOutcome:
     root = project_root()
     work = Path(tempfile.mkdtemp(prefix="relaunch-demo-"))
     home = home or work / "home"
-    settings = Settings(home=home, pipelines_dir=root / "pipelines", github_webhook_secret=secrets.token_hex(16))
+    settings = Settings(
+        home=home, pipelines_dir=root / "pipelines", github_webhook_secret=SecretStr(secrets.token_hex(16))
+    )
     stack = embedded_stack(settings)
     try:
         stack.start()
@@ -124,7 +126,7 @@ def scenario(home: Path | None = None, out: TextIO = sys.stdout) -> DemoOutcome:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _scenario(stack: EmbeddedStack, root: Path, work: Path, out: TextIO) -> DemoOutcome:
+def _scenario(stack: bootstrap.EmbeddedStack, root: Path, work: Path, out: TextIO) -> DemoOutcome:
     narrator = Narrator(bootstrap.App(stack.settings), out)
     narrator.say(f"embedded stack up: {json.dumps(stack.urls)}")
     repo = _make_repo(root / "examples" / "digits", work / "digits")
@@ -139,24 +141,28 @@ def _scenario(stack: EmbeddedStack, root: Path, work: Path, out: TextIO) -> Demo
     _expect(second.state is RunState.REJECTED, f"second run ended {second.state.value}, expected rejected")
     narrator.say(f"gate rejected {second.id}: {second.reason}")
     truth, answer = _predict(stack, narrator)
-    _expect(answer.get("model_version") == first.model_version,
-            f"endpoint served {answer.get('model_version')}, champion is {first.model_version}")
+    _expect(
+        answer.get("model_version") == first.model_version,
+        f"endpoint served {answer.get('model_version')}, champion is {first.model_version}",
+    )
     narrator.say(f"done: champion {first.model_version} kept serving; the worse candidate never reached the endpoint")
     return DemoOutcome(promoted=first, rejected=second, truth=truth, answer=answer)
 
 
-def _push_and_follow(stack: EmbeddedStack, narrator: Narrator, repo: Path, before: str | None) -> PipelineRun:
+def _push_and_follow(stack: bootstrap.EmbeddedStack, narrator: Narrator, repo: Path, before: str | None) -> PipelineRun:
     payload = push_payload(repo, full_name=DEMO_REPO, before=before)
     secret = stack.settings.webhook_secret() or ""
     reply = send_github(stack.url_of("github_webhook"), "push", payload, secret)
-    narrator.say(f"push {payload['after'][:7]} \"{payload['head_commit']['message']}\" -> {reply.status_code} {reply.text}")
+    narrator.say(
+        f'push {payload["after"][:7]} "{payload["head_commit"]["message"]}" -> {reply.status_code} {reply.text}'
+    )
     _expect(reply.status_code == 202, f"webhook answered {reply.status_code}: {reply.text}")
     runs = reply.json().get("runs") or []
     _expect(len(runs) == 1, f"expected one run, got {runs}")
     return narrator.follow(runs[0])
 
 
-def _predict(stack: EmbeddedStack, narrator: Narrator) -> tuple[list[int], dict[str, Any]]:
+def _predict(stack: bootstrap.EmbeddedStack, narrator: Narrator) -> tuple[list[int], dict[str, Any]]:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
@@ -172,7 +178,16 @@ def _make_repo(source: Path, dest: Path) -> Path:
     shutil.copytree(source, dest, ignore=ignore)
     git(dest, "init", "-q", "-b", "main")
     git(dest, "-c", "user.name=relaunch demo", "-c", "user.email=demo@relaunch.invalid", "add", "-A")
-    git(dest, "-c", "user.name=relaunch demo", "-c", "user.email=demo@relaunch.invalid", "commit", "-qm", "Digits classifier")
+    git(
+        dest,
+        "-c",
+        "user.name=relaunch demo",
+        "-c",
+        "user.email=demo@relaunch.invalid",
+        "commit",
+        "-qm",
+        "Digits classifier",
+    )
     git(dest, "config", "user.name", "relaunch demo")
     git(dest, "config", "user.email", "demo@relaunch.invalid")
     return dest

@@ -87,7 +87,9 @@ def github_headers(event: str, body: bytes, secret: str, delivery: str | None = 
     }
 
 
-def send_github(url: str, event: str, payload: dict[str, Any], secret: str, delivery: str | None = None) -> requests.Response:
+def send_github(
+    url: str, event: str, payload: dict[str, Any], secret: str, delivery: str | None = None
+) -> requests.Response:
     """POST a signed GitHub delivery to a github_webhook URL."""
     body = json.dumps(payload).encode()
     return requests.post(url, data=body, headers=github_headers(event, body, secret, delivery), timeout=30)

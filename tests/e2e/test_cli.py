@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def relaunch(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "relaunch.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "relaunch.cli", *args], env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 60) -> None:
@@ -42,15 +43,25 @@ def test_up_then_simulate_then_stop(tmp_path: Path) -> None:
     (repo / "README.md").write_text("hi\n")
     git(repo, "add", "-A")
     git(repo, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "first")
-    up = subprocess.Popen([sys.executable, "-m", "relaunch.cli", "up"], env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    up = subprocess.Popen(
+        [sys.executable, "-m", "relaunch.cli", "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         wait_for(home / "stack.json", up)
         urls = json.loads((home / "stack.json").read_text())["urls"]
         secret_file = home / "github_webhook_secret"
         assert oct(secret_file.stat().st_mode & 0o777) == "0o600"
         sent = relaunch("simulate", "push", "--repo-dir", str(repo), "--full-name", "someone/else", env=env)
-        assert sent.returncode == 0 and sent.stdout.startswith("202 ") and "no pipeline watches someone/else" in sent.stdout
+        assert (
+            sent.returncode == 0
+            and sent.stdout.startswith("202 ")
+            and "no pipeline watches someone/else" in sent.stdout
+        )
         assert secret_file.read_text() not in sent.stdout + sent.stderr
     finally:
         os.killpg(up.pid, signal.SIGTERM)
@@ -66,8 +77,9 @@ def test_simulate_without_a_running_stack_says_how_to_start_one(tmp_path: Path) 
     assert done.returncode != 0 and "relaunch up" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_runs_on_an_empty_home_and_an_unknown_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_runs_on_an_empty_home_and_an_unknown_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("RELAUNCH_HOME", str(tmp_path))
     assert main(["runs"]) == 0 and "PIPELINE" in capsys.readouterr().out
     assert main(["runs", "show", "nope"]) == 1 and "no run 'nope'" in capsys.readouterr().err

@@ -38,13 +38,20 @@ def test_statuses_and_check_run_are_recorded_as_github_would_receive_them(outcom
     entries = app.store.timeline(result.promoted.id)
     statuses = [(e.data["context"], e.data["state"]) for e in entries if e.kind == "github.status"]
     assert statuses == [
-        ("relaunch/build", "pending"), ("relaunch/build", "success"),
-        ("relaunch/train", "pending"), ("relaunch/train", "success"),
-        ("relaunch/gate", "pending"), ("relaunch/gate", "success"),
-        ("relaunch/deploy", "pending"), ("relaunch/deploy", "success"),
+        ("relaunch/build", "pending"),
+        ("relaunch/build", "success"),
+        ("relaunch/train", "pending"),
+        ("relaunch/train", "success"),
+        ("relaunch/gate", "pending"),
+        ("relaunch/gate", "success"),
+        ("relaunch/deploy", "pending"),
+        ("relaunch/deploy", "success"),
     ]
-    assert all(len(e.data["description"]) <= 140 and e.data["sha"] == result.promoted.trigger.sha
-               for e in entries if e.kind == "github.status")
+    assert all(
+        len(e.data["description"]) <= 140 and e.data["sha"] == result.promoted.trigger.sha
+        for e in entries
+        if e.kind == "github.status"
+    )
     check = next(e for e in entries if e.kind == "github.check_run")
     assert check.data["conclusion"] == "success" and "relaunch gate: ✅ promote" in check.data["output"]["summary"]
 
@@ -80,8 +87,11 @@ def test_nothing_is_left_running(outcome) -> None:  # type: ignore[no-untyped-de
     assert not (Path(app.settings.home) / "stack.json").exists()
 
 
-def test_runs_lists_both_runs_and_shows_a_timeline(outcome, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_runs_lists_both_runs_and_shows_a_timeline(
+    outcome,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     from relaunch.cli import main
 
     result, app, _ = outcome

@@ -22,8 +22,9 @@ SECRET = "e2e-secret"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
-    settings = Settings(home=tmp_path_factory.mktemp("home"), pipelines_dir=ROOT / "pipelines",
-                        github_webhook_secret=SECRET)
+    settings = Settings(
+        home=tmp_path_factory.mktemp("home"), pipelines_dir=ROOT / "pipelines", github_webhook_secret=SECRET
+    )
     with EmbeddedStack(settings, functions=("github_webhook",)) as running:
         yield running
 

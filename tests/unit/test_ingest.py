@@ -15,8 +15,13 @@ from tests.fakes import FakeBus, FakeStore
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "github"
 SECRET = "s3cret"
 JOB = JobSpec(command=["python", "x.py"])
-HELLO = PipelineSpec(name="hello", source=SourceSpec(repo="Codertocat/Hello-World", branches=["master"]),
-                     train=JOB, evaluate=JOB, endpoint="hello")
+HELLO = PipelineSpec(
+    name="hello",
+    source=SourceSpec(repo="Codertocat/Hello-World", branches=["master"]),
+    train=JOB,
+    evaluate=JOB,
+    endpoint="hello",
+)
 
 
 def deliver(service: IngestService, sample: str, event: str, delivery: str = "d-1") -> tuple[int, dict]:

@@ -25,13 +25,23 @@ class World:
         self.registry = FakeRegistry()
         self.endpoint = kw.get("endpoint") or FakeEndpoint()
         self.notifier = kw.get("notifier") or FakeNotifier()
-        deps = Deps(self.store, self.builder, self.backend, self.blobs, self.registry, self.endpoint,  # type: ignore[arg-type]
-                    self.notifier, lambda: {"digits": SPEC}, "/art")
+        deps = Deps(
+            self.store,
+            self.builder,
+            self.backend,
+            self.blobs,
+            self.registry,
+            self.endpoint,  # type: ignore[arg-type]
+            self.notifier,
+            lambda: {"digits": SPEC},
+            "/art",
+        )
         self.orch = Orchestrator(deps)
 
     def new_run(self, n: int = 1) -> PipelineRun:
-        trigger = Trigger(kind="push", delivery_key=f"d{n}", repo="relaunch-demo/digits", sha=f"{n:040d}",
-                          clone_url="file:///repo")
+        trigger = Trigger(
+            kind="push", delivery_key=f"d{n}", repo="relaunch-demo/digits", sha=f"{n:040d}", clone_url="file:///repo"
+        )
         run = PipelineRun(id=f"digits-{n}", pipeline="digits", trigger=trigger)
         self.store.record_delivery(Delivery(key=f"d{n}", source="github"), [run])
         return run
@@ -44,7 +54,9 @@ class World:
         self.backend.finish(job, state, **kw)
         return self.orch.handle(JobFinished(run_id=run.id, step=step, job_id=job, state=state))  # type: ignore[arg-type]
 
-    def evaluate(self, run: PipelineRun, candidate: dict, champion: dict | None = None, outcomes: dict | None = None) -> PipelineRun:
+    def evaluate(
+        self, run: PipelineRun, candidate: dict, champion: dict | None = None, outcomes: dict | None = None
+    ) -> PipelineRun:
         self.blobs.write_eval(f"/art/runs/{run.id}/evaluation", candidate, champion, outcomes)
         return self.finish(run, "evaluate")
 
@@ -70,8 +82,16 @@ def test_push_to_promoted_walks_every_state_and_reports_each_stage() -> None:
     states = [e.data["to"] for e in w.store.timeline(run.id) if e.kind == "state" and e.data]
     assert states == ["received", "building", "training", "evaluating", "gated", "rolling_out", "promoted"]
     sent = [(n.stage, n.state) for n in w.notifier.sent]
-    assert sent == [("build", "pending"), ("build", "success"), ("train", "pending"), ("train", "success"),
-                    ("gate", "pending"), ("gate", "success"), ("deploy", "pending"), ("deploy", "success")]
+    assert sent == [
+        ("build", "pending"),
+        ("build", "success"),
+        ("train", "pending"),
+        ("train", "success"),
+        ("gate", "pending"),
+        ("gate", "success"),
+        ("deploy", "pending"),
+        ("deploy", "success"),
+    ]
     assert "relaunch gate: ✅ promote" in (w.notifier.sent[5].report_markdown or "")
 
 

@@ -13,14 +13,21 @@ def spec(name: str, repo: str = "acme/m", **source: object) -> PipelineSpec:
 
 
 def push(branch: str | None = "main", paths: set[str] | None = None, **kw: object) -> PushFacts:
-    base = {"repo": "acme/m", "branch": branch, "tag": None if branch else "v1", "deleted": False,
-            "changed_paths": frozenset(paths) if paths is not None else None}
+    base = {
+        "repo": "acme/m",
+        "branch": branch,
+        "tag": None if branch else "v1",
+        "deleted": False,
+        "changed_paths": frozenset(paths) if paths is not None else None,
+    }
     return PushFacts(**{**base, **kw})  # type: ignore[arg-type]
 
 
 def test_matches_repo_branch_and_paths() -> None:
-    r = route_push([spec("a", paths=["src/**"]), spec("b", paths=["docs/**"]), spec("c", repo="acme/other")],
-                   push(paths={"src/train.py"}))
+    r = route_push(
+        [spec("a", paths=["src/**"]), spec("b", paths=["docs/**"]), spec("c", repo="acme/other")],
+        push(paths={"src/train.py"}),
+    )
     assert [s.name for s in r.matched] == ["a"]
     assert r.skipped == {"b": "no watched path changed (docs/**)"}
 

@@ -72,8 +72,14 @@ def test_duplicate_pipeline_names_are_refused(tmp_path: Path) -> None:
 
 
 def test_branch_and_path_patterns(tmp_path: Path) -> None:
-    spec = load_spec(write(tmp_path, MINIMAL.replace("{repo: acme/models}",
-                                                     "{repo: Acme/Models, branches: [main, 'release/*'], paths: ['src/**', '*.json']}")))
+    spec = load_spec(
+        write(
+            tmp_path,
+            MINIMAL.replace(
+                "{repo: acme/models}", "{repo: Acme/Models, branches: [main, 'release/*'], paths: ['src/**', '*.json']}"
+            ),
+        )
+    )
     src = spec.source
     assert src.watches_repo("acme/models") and not src.watches_repo("acme/other")
     assert src.watches_branch("release/1.2") and not src.watches_branch("feature/x")

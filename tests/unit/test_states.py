@@ -26,8 +26,16 @@ def test_terminal_states_go_nowhere(terminal: RunState) -> None:
         transition(RUN.model_copy(update={"state": terminal}), S.BUILDING)
 
 
-@pytest.mark.parametrize(("a", "b"), [(S.RECEIVED, S.PROMOTED), (S.TRAINING, S.GATED), (S.GATED, S.TRAINING),
-                                      (S.EVALUATING, S.ROLLING_OUT), (S.ROLLING_OUT, S.REJECTED)])
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (S.RECEIVED, S.PROMOTED),
+        (S.TRAINING, S.GATED),
+        (S.GATED, S.TRAINING),
+        (S.EVALUATING, S.ROLLING_OUT),
+        (S.ROLLING_OUT, S.REJECTED),
+    ],
+)
 def test_skipping_steps_raises(a: RunState, b: RunState) -> None:
     assert not can_transition(a, b)
     with pytest.raises(IllegalTransition, match=f"{a.value} -> {b.value}"):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import functions_framework
 import flask
+import functions_framework
 
 from relaunch import bootstrap
 from relaunch.functions.responses import error_response, reply_response
@@ -16,9 +16,9 @@ def github_webhook(request: flask.Request) -> tuple[str, int, dict[str, str]]:
     """Verify, validate, dedupe, persist, publish; answer fast."""
     app = bootstrap.app()
     body = request.get_data(cache=False)
+    headers = dict(request.headers)
     try:
-        event = parse_github(request.headers, body, secret=app.settings.webhook_secret(),
-                             max_body=app.settings.max_body_bytes)
+        event = parse_github(headers, body, secret=app.settings.webhook_secret(), max_body=app.settings.max_body_bytes)
     except TriggerError as exc:
         return error_response(exc)
-    return reply_response(app.ingest.github(event, request.headers, body))
+    return reply_response(app.ingest.github(event, headers, body))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -41,7 +41,7 @@ class BuildFinished(_Command):
     succeeded: bool
 
 
-Command = Annotated[Union[StartRun, JobFinished, BuildFinished], Field(discriminator="type")]
+Command = Annotated[StartRun | JobFinished | BuildFinished, Field(discriminator="type")]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
 
 

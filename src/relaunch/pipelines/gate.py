@@ -81,15 +81,19 @@ def _paired_check(candidate: Scores, champion: Scores, policy: GatePolicy) -> Ch
         return None
     if len(a) != len(b):
         return Check(name="paired", passed=False, detail=f"outcome lists differ in length ({len(a)} vs {len(b)})")
-    wins = sum(1 for x, y in zip(a, b) if x and not y)
-    losses = sum(1 for x, y in zip(a, b) if y and not x)
+    wins = sum(1 for x, y in zip(a, b, strict=True) if x and not y)
+    losses = sum(1 for x, y in zip(a, b, strict=True) if y and not x)
     p_better = mcnemar_one_sided(wins, losses)
     p_worse = mcnemar_one_sided(losses, wins)
     stats = f"paired test on {len(a)} examples: {wins} fixed, {losses} broken (p_better={p_better:.4g}, "
     stats += f"p_worse={p_worse:.4g}, alpha={policy.significance})"
     if policy.require_significant_improvement:
         ok = p_better < policy.significance
-        return Check(name="paired", passed=ok, detail=("significant improvement: " if ok else "no significant improvement: ") + stats)
+        return Check(
+            name="paired",
+            passed=ok,
+            detail=("significant improvement: " if ok else "no significant improvement: ") + stats,
+        )
     return Check(name="paired", passed=True, detail=stats)
 
 
@@ -117,5 +121,7 @@ def report_markdown(decision: Decision, *, pipeline: str, candidate_label: str) 
     lines += ["", "| metric | candidate | champion |", "|---|---|---|"]
     for m in metrics:
         old = (decision.champion or {}).get(m)
-        lines.append(f"| {m} | {decision.candidate.get(m, float('nan')):.4f} | {'—' if old is None else f'{old:.4f}'} |")
+        lines.append(
+            f"| {m} | {decision.candidate.get(m, float('nan')):.4f} | {'—' if old is None else f'{old:.4f}'} |"
+        )
     return "\n".join(lines) + "\n"

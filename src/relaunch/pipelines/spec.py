@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import fnmatch
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from relaunch.pipelines.model import MachineSpec
 
@@ -81,7 +82,7 @@ class DirectRollout(_Strict):
     strategy: Literal["direct"] = "direct"
 
 
-Rollout = Annotated[Union[DirectRollout], Field(discriminator="strategy")]
+Rollout = Annotated[DirectRollout, Field(discriminator="strategy")]
 
 
 class PipelineSpec(_Strict):
@@ -115,7 +116,7 @@ def load_spec(path: Path) -> PipelineSpec:
         raise SpecError(f"{path}: " + "; ".join(_describe(err) for err in exc.errors())) from None
 
 
-def _describe(err: dict) -> str:  # type: ignore[type-arg]
+def _describe(err: ErrorDetails) -> str:
     where = ".".join(str(p) for p in err["loc"]) or "(top level)"
     return f"{where}: {err['msg']}"
 

@@ -48,6 +48,8 @@ class EndpointServer:
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="relaunch-endpoint", daemon=True
         )
         self._thread.start()
+        # Importing joblib/scikit-learn takes ~1-2 s; do it now, off the request path, not during the first deploy.
+        threading.Thread(target=_warm_up, name="relaunch-endpoint-warmup", daemon=True).start()
 
     def stop(self) -> None:
         """Stop serving and release the port."""
@@ -141,3 +143,11 @@ def _text(body: dict[str, Any], key: str) -> str:
 
 def _error(code: int, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "status": _STATUS_NAMES.get(code, "INTERNAL")}}
+
+
+def _warm_up() -> None:
+    try:
+        import joblib  # noqa: F401
+        import sklearn.base  # noqa: F401
+    except ImportError:  # serving will report the missing library on the first load
+        pass
