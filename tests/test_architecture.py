@@ -50,7 +50,8 @@ def hits(names: set[str], prefixes: tuple[str, ...]) -> set[str]:
 
 
 def test_function_processes_load_no_sdk_and_no_model_library() -> None:
-    code = "import sys, relaunch.functions.main; print(__import__('json').dumps(sorted(sys.modules)))"
+    code = "import sys, json, relaunch.functions.main as m; m.github_webhook; m.orchestrator; "
+    code += "print(json.dumps(sorted(sys.modules)))"
     loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     assert hits(set(loaded), SDKS) == set()
 
@@ -109,3 +110,13 @@ def test_ruff_is_clean() -> None:
 def test_mypy_is_clean_on_src() -> None:
     done = subprocess.run(["mypy", "src"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_the_deploy_source_serves_each_function_by_name_and_only_loads_that_one() -> None:
+    code = (
+        "import importlib.util, sys; spec = importlib.util.spec_from_file_location('main', 'functions/main.py'); "
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); f = m.github_webhook; "
+        "print(callable(f), 'relaunch.functions.orchestrator' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "False"]

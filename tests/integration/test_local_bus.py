@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 import pytest
 from cloudevents.http import from_http
 
-from relaunch.adapters.local.bus import EVENT_TYPE, BusDispatcher, SqliteBus
+from relaunch.adapters.local.bus import SqliteBus
+from relaunch.adapters.local.bus_dispatcher import EVENT_TYPE, BusDispatcher
 from relaunch.adapters.local.sqlite_store import connect
 
 if TYPE_CHECKING:

@@ -1,6 +1,23 @@
-"""Every function's entry point, in one module: the source functions-framework and `gcloud functions deploy` load."""
+"""Every function's entry point, in one module: the source functions-framework and `gcloud functions deploy` load.
 
-from relaunch.functions.github_webhook import github_webhook
-from relaunch.functions.orchestrator import orchestrator
+Names resolve lazily (PEP 562), so a process serving one function imports only that function's module.
+"""
 
-__all__ = ["github_webhook", "orchestrator"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+ENTRY_POINTS = {
+    "github_webhook": "relaunch.functions.github_webhook",
+    "orchestrator": "relaunch.functions.orchestrator",
+}
+
+__all__ = sorted(ENTRY_POINTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = ENTRY_POINTS.get(name)
+    if module is None:
+        raise AttributeError(f"relaunch has no function {name!r}; functions: {', '.join(sorted(ENTRY_POINTS))}")
+    return getattr(importlib.import_module(module), name)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from relaunch.adapters.local.agent import LocalAgent
-from relaunch.adapters.local.bus import BusDispatcher, SqliteBus
+from relaunch.adapters.local.bus import SqliteBus
+from relaunch.adapters.local.bus_dispatcher import BusDispatcher
 from relaunch.adapters.local.endpoint_server import EndpointServer
 from relaunch.pipelines.commands import COMMANDS_TOPIC, JobFinished
 from relaunch.pipelines.model import JobRequest, JobStatus
