@@ -16,7 +16,7 @@ from cloudevents.http import from_http
 
 from relaunch.adapters.local.bus import SqliteBus
 from relaunch.adapters.local.bus_dispatcher import EVENT_TYPE, BusDispatcher
-from relaunch.adapters.local.sqlite_store import connect
+from relaunch.adapters.local.sqlite import connect
 
 if TYPE_CHECKING:
     from conftest import Subscriber

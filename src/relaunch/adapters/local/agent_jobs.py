@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from relaunch.adapters.local.sqlite import Database
 from relaunch.pipelines.model import JobRequest
 
 FINAL_STATES = ("succeeded", "failed", "cancelled")
@@ -37,34 +36,11 @@ class JobTable:
 
     def __init__(self, db_path: Path) -> None:
         self.db_path = Path(db_path)
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        try:
-            yield conn
-        finally:
-            conn.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        self._db = Database(self.db_path, _SCHEMA)
 
     def insert(self, job_id: str, request: JobRequest) -> None:
         """Add a queued job unless its key is already known."""
-        with self._connect() as conn:
+        with self._db.connection() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO jobs (id, key, request, priority, state, submitted_at)"
                 " VALUES (?, ?, ?, ?, 'queued', ?)",
@@ -72,7 +48,7 @@ class JobTable:
             )
 
     def get(self, job_id: str) -> sqlite3.Row | None:
-        with self._connect() as conn:
+        with self._db.connection() as conn:
             row: sqlite3.Row | None = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
             return row
 
@@ -80,19 +56,19 @@ class JobTable:
         """Rows in any of `states` (all rows if none given), in submission order."""
         wanted = states or ("queued", "running", *FINAL_STATES)
         marks = ", ".join("?" * len(wanted))
-        with self._connect() as conn:
+        with self._db.connection() as conn:
             return list(conn.execute(f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY seq", wanted))
 
     def unnotified(self) -> list[sqlite3.Row]:
         """Finished rows whose completion has not been handed to the callback yet."""
         marks = ", ".join("?" * len(FINAL_STATES))
-        with self._connect() as conn:
+        with self._db.connection() as conn:
             query = f"SELECT * FROM jobs WHERE notified = 0 AND state IN ({marks}) ORDER BY seq"
             return list(conn.execute(query, FINAL_STATES))
 
     def claim_next(self) -> sqlite3.Row | None:
         """Mark the highest-priority, oldest queued job running and return it."""
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             row: sqlite3.Row | None = conn.execute(
                 "SELECT * FROM jobs WHERE state = 'queued' ORDER BY priority DESC, seq LIMIT 1"
             ).fetchone()
@@ -105,12 +81,12 @@ class JobTable:
             return row
 
     def set_pid(self, job_id: str, pid: int) -> None:
-        with self._connect() as conn:
+        with self._db.connection() as conn:
             conn.execute("UPDATE jobs SET pid = ? WHERE id = ? AND state = 'running'", (pid, job_id))
 
     def finish(self, job_id: str, attempt: int, state: str, message: str) -> bool:
         """Move a running attempt to a final state; False if someone (a cancel) got there first."""
-        with self._connect() as conn:
+        with self._db.connection() as conn:
             cur = conn.execute(
                 "UPDATE jobs SET state = ?, message = ?, finished_at = ?, pid = NULL"
                 " WHERE id = ? AND state = 'running' AND attempts = ?",
@@ -120,7 +96,7 @@ class JobTable:
 
     def requeue(self, job_id: str, attempt: int, message: str) -> bool:
         """Put a running attempt back in the queue as the next attempt."""
-        with self._connect() as conn:
+        with self._db.connection() as conn:
             cur = conn.execute(
                 "UPDATE jobs SET state = 'queued', attempts = attempts + 1, message = ?, pid = NULL"
                 " WHERE id = ? AND state = 'running' AND attempts = ?",
@@ -130,7 +106,7 @@ class JobTable:
 
     def cancel(self, job_id: str) -> sqlite3.Row:
         """Cancel a queued or running job; returns the row as it was before (KeyError if unknown)."""
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             row: sqlite3.Row | None = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 raise KeyError(job_id)
@@ -143,5 +119,5 @@ class JobTable:
             return row
 
     def mark_notified(self, job_id: str) -> None:
-        with self._connect() as conn:
+        with self._db.connection() as conn:
             conn.execute("UPDATE jobs SET notified = 1 WHERE id = ?", (job_id,))

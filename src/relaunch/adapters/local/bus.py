@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from relaunch.adapters.local.sqlite_store import ConnectionPool, init_schema, write_transaction
+from relaunch.adapters.local.sqlite import ConnectionPool, init_schema, write_transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS bus_subscriptions (name TEXT PRIMARY KEY, topic TEXT NOT NULL, push_url TEXT NOT NULL);

@@ -17,7 +17,7 @@ from pathlib import Path
 import requests
 
 from relaunch.adapters.local.bus import SCHEMA, Push, fields_of
-from relaunch.adapters.local.sqlite_store import connect, init_schema, write_transaction
+from relaunch.adapters.local.sqlite import connect, init_schema, write_transaction
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,9 @@ import re
 import shutil
 import sqlite3
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from relaunch.adapters.local.sqlite import Database
 from relaunch.pipelines.model import ModelVersion
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -37,29 +36,7 @@ class LocalRegistry:
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.root / "registry.db", timeout=30, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        try:
-            yield conn
-        finally:
-            conn.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        self._db = Database(self.root / "registry.db", _SCHEMA)
 
     def register(self, pipeline: str, run_id: str, artifact_uri: str, metrics: dict[str, float]) -> ModelVersion:
         """Copy the run's artifacts in as the next version; registering the same run again returns that version."""
@@ -78,7 +55,7 @@ class LocalRegistry:
 
     def _commit_version(self, pipeline: str, run_id: str, staging: Path, metrics: dict[str, float]) -> ModelVersion:
         """Under the write lock: rename the staged copy into place and insert its row (or find a racing twin)."""
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             query = "SELECT * FROM versions WHERE pipeline = ? AND run_id = ?"
             found = conn.execute(query, (pipeline, run_id)).fetchone()
             if found is not None:
@@ -98,7 +75,7 @@ class LocalRegistry:
 
     def champion(self, pipeline: str) -> ModelVersion | None:
         """The version the champion alias points at, if any."""
-        with self._connect() as conn:
+        with self._db.connection() as conn:
             row = conn.execute("SELECT version FROM champions WHERE pipeline = ?", (pipeline,)).fetchone()
         return None if row is None else self.get(pipeline, row["version"])
 
@@ -106,14 +83,14 @@ class LocalRegistry:
         """Point the champion alias at `version` (KeyError if it is not registered)."""
         if self.get(pipeline, version) is None:
             raise KeyError(f"{pipeline} has no version {version!r}")
-        with self._connect() as conn:
+        with self._db.connection() as conn:
             conn.execute(
                 "INSERT INTO champions VALUES (?, ?) ON CONFLICT (pipeline) DO UPDATE SET version = excluded.version",
                 (pipeline, version),
             )
 
     def get(self, pipeline: str, version: str) -> ModelVersion | None:
-        with self._connect() as conn:
+        with self._db.connection() as conn:
             row = conn.execute(
                 "SELECT * FROM versions WHERE pipeline = ? AND version = ?", (pipeline, version)
             ).fetchone()
@@ -121,12 +98,12 @@ class LocalRegistry:
 
     def list_versions(self, pipeline: str) -> list[ModelVersion]:
         """All versions of the pipeline, oldest first."""
-        with self._connect() as conn:
+        with self._db.connection() as conn:
             rows = conn.execute("SELECT * FROM versions WHERE pipeline = ? ORDER BY number", (pipeline,)).fetchall()
         return [_version_of(row) for row in rows]
 
     def _by_run(self, pipeline: str, run_id: str) -> ModelVersion | None:
-        with self._connect() as conn:
+        with self._db.connection() as conn:
             row = conn.execute(
                 "SELECT * FROM versions WHERE pipeline = ? AND run_id = ?", (pipeline, run_id)
             ).fetchone()

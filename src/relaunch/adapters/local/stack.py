@@ -144,7 +144,10 @@ class EmbeddedStack:
 
     def _write_state(self) -> None:
         state = {"pid": os.getpid(), "urls": self.urls, "started_at": time.time()}
-        (self.settings.home / "stack.json").write_text(json.dumps(state, indent=2))
+        path = self.settings.home / "stack.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        os.replace(tmp, path)  # readers (`relaunch simulate`) never see half a file
 
 
 def _publisher(bus: SqliteBus):  # type: ignore[no-untyped-def]
