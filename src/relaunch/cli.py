@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as exc:
         print(f"relaunch: invalid pipeline spec: {exc}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:  # the stack could not start (already running, a function exited, …)
+        print(f"relaunch: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -63,6 +63,8 @@ def test_up_then_simulate_then_stop(tmp_path: Path) -> None:
             and "no pipeline watches someone/else" in sent.stdout
         )
         assert secret_file.read_text() not in sent.stdout + sent.stderr
+        second = relaunch("up", env=env)
+        assert second.returncode == 1 and "already runs" in second.stderr and "Traceback" not in second.stderr
     finally:
         os.killpg(up.pid, signal.SIGTERM)
         out, _ = up.communicate(timeout=30)
@@ -83,3 +85,16 @@ def test_runs_on_an_empty_home_and_an_unknown_run(
     monkeypatch.setenv("RELAUNCH_HOME", str(tmp_path))
     assert main(["runs"]) == 0 and "PIPELINE" in capsys.readouterr().out
     assert main(["runs", "show", "nope"]) == 1 and "no run 'nope'" in capsys.readouterr().err
+
+
+def test_up_refuses_a_broken_spec_naming_the_file_and_field(tmp_path: Path) -> None:
+    specs = tmp_path / "pipelines"
+    specs.mkdir()
+    broken = (
+        (ROOT / "pipelines" / "digits.yaml").read_text().replace("endpoint: digits", "endpoint: digits\nendpiont: x")
+    )
+    (specs / "digits.yaml").write_text(broken)
+    env = {**os.environ, "RELAUNCH_HOME": str(tmp_path / "home"), "RELAUNCH_PIPELINES_DIR": str(specs)}
+    done = relaunch("up", env=env)
+    assert done.returncode == 2 and "digits.yaml: endpiont: Extra inputs are not permitted" in done.stderr
+    assert not (tmp_path / "home" / "stack.json").exists()

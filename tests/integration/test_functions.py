@@ -104,3 +104,14 @@ def test_with_no_secret_configured_every_delivery_is_refused(tmp_path: Path) -> 
     finally:
         bootstrap.use(None)
     assert reply.status_code == 401
+
+
+def test_an_oversized_body_is_refused_with_413_before_it_is_read(tmp_path: Path) -> None:
+    small = Settings(home=tmp_path, pipelines_dir=ROOT / "pipelines", github_webhook_secret="s", max_body_bytes=100)  # type: ignore[arg-type]
+    bootstrap.use(bootstrap.App(small))
+    try:
+        body = (SAMPLES / "push.2.json").read_bytes()
+        reply = client("github_webhook").post("/", data=body, headers=github_headers("push", body, "s", "big"))
+    finally:
+        bootstrap.use(None)
+    assert reply.status_code == 413 and "100 bytes" in reply.get_json()["error"]

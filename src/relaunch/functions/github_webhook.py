@@ -7,7 +7,7 @@ import functions_framework
 
 from relaunch import bootstrap
 from relaunch.functions.responses import error_response, reply_response
-from relaunch.triggers.errors import TriggerError
+from relaunch.triggers.errors import PayloadTooLarge, TriggerError
 from relaunch.triggers.github import parse_github
 
 
@@ -15,6 +15,8 @@ from relaunch.triggers.github import parse_github
 def github_webhook(request: flask.Request) -> tuple[str, int, dict[str, str]]:
     """Verify, validate, dedupe, persist, publish; answer fast."""
     app = bootstrap.app()
+    if (request.content_length or 0) > app.settings.max_body_bytes:  # refuse before reading it into memory
+        return error_response(PayloadTooLarge(f"body over {app.settings.max_body_bytes} bytes"))
     body = request.get_data(cache=False)
     headers = dict(request.headers)
     try:

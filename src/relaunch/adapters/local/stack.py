@@ -19,6 +19,7 @@ from relaunch.adapters.local.bus_dispatcher import BusDispatcher
 from relaunch.adapters.local.endpoint_server import EndpointServer
 from relaunch.pipelines.commands import COMMANDS_TOPIC, JobFinished
 from relaunch.pipelines.model import JobRequest, JobStatus
+from relaunch.pipelines.spec import load_specs
 from relaunch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,17 @@ class EmbeddedStack:
         return found
 
     def start(self, timeout: float = 30.0) -> EmbeddedStack:
-        """Start everything and wait until each function answers on its port."""
+        """Start everything and wait until each function answers on its port; on failure stop what started."""
+        try:
+            return self._start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, timeout: float) -> EmbeddedStack:
+        load_specs(self.settings.pipelines_dir)  # a broken spec stops here, naming file and field
         home = self.settings.home.resolve()
+        _refuse_second_stack(home)
         (home / "logs" / "functions").mkdir(parents=True, exist_ok=True)
         self._endpoint = EndpointServer(self.settings.endpoint_state_path, host=self.host, port=0)
         self._endpoint.start()
@@ -108,7 +118,9 @@ class EmbeddedStack:
         if self._endpoint is not None:
             self._endpoint.stop()
         self._procs, self._agent, self._dispatcher, self._endpoint = [], None, None, None
-        (self.settings.home / "stack.json").unlink(missing_ok=True)
+        state = self.settings.home / "stack.json"
+        if state.exists() and _owner_pid(state) == os.getpid():
+            state.unlink()
 
     def __enter__(self) -> EmbeddedStack:
         return self.start()
@@ -158,6 +170,32 @@ def _publisher(bus: SqliteBus):  # type: ignore[no-untyped-def]
     return on_finished
 
 
+class StackAlreadyRunning(RuntimeError):
+    """Another live stack owns this state folder (two agents on one queue would run jobs twice)."""
+
+
+def _owner_pid(path: Path) -> int | None:
+    try:
+        return int(json.loads(path.read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _refuse_second_stack(home: Path) -> None:
+    pid = _owner_pid(home / "stack.json")
+    if pid is None or pid == os.getpid():
+        return
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return  # stale: the stack that wrote it is gone
+    except PermissionError:
+        pass
+    raise StackAlreadyRunning(
+        f"a relaunch stack (pid {pid}) already runs on {home}; stop it or use another RELAUNCH_HOME"
+    )
+
+
 def _wait_for_port(proc: FunctionProcess, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -168,7 +206,7 @@ def _wait_for_port(proc: FunctionProcess, timeout: float) -> None:
                 return
         except OSError:
             time.sleep(0.02)
-    raise TimeoutError(f"function {proc.name} did not listen on port {proc.port} within {timeout:.0f}s")
+    raise RuntimeError(f"function {proc.name} did not listen on port {proc.port} within {timeout:.0f}s")
 
 
 def _terminate(process: subprocess.Popen[bytes]) -> None:
