@@ -257,3 +257,18 @@ def _alive(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_jobs_get_their_env_but_never_relaunch_settings(
+    agents: Agents, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RELAUNCH_GITHUB_WEBHOOK_SECRET", "do-not-leak")
+    monkeypatch.setenv("SOME_TOOL_SETTING", "inherited")
+    agent = agents.new()
+    code = (
+        "import os; print(sorted(k for k in os.environ if k.startswith('RELAUNCH_')), os.environ['SOME_TOOL_SETTING'])"
+    )
+    job_id = agent.submit(job(tmp_path, "env", code, env={"RELAUNCH_RUN_ID": "run-1", "AIP_MODEL_DIR": "/m"}))
+    wait_for(done(agent, job_id), "the job to finish")
+    tail = agent.status(job_id).log_tail
+    assert "['RELAUNCH_RUN_ID'] inherited" in tail and "do-not-leak" not in tail

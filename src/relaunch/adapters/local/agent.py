@@ -148,7 +148,9 @@ class LocalAgent:
         self._running[job_id] = _Running(request, job_id, attempt, proc, deadline)
 
     def _spawn(self, request: JobRequest, job_id: str, attempt: int) -> subprocess.Popen[bytes]:
-        env = {**os.environ, **request.env}
+        # relaunch's own settings (the webhook secret among them) never reach the job: it runs code from any push.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("RELAUNCH_")}
+        env = {**inherited, **request.env}
         env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
         # Concurrent jobs would each start a BLAS/OpenMP thread per core and fight; give each its share.
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // self.max_concurrent)))
