@@ -12,7 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from relaunch import bootstrap
 from relaunch.pipelines.spec import SpecError
@@ -28,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except ValidationError as exc:  # a RELAUNCH_* variable with a wrong value
+        fields = "; ".join(f"RELAUNCH_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        print(f"relaunch: invalid configuration: {fields}", file=sys.stderr)
+        return 2
     except SpecError as exc:
         print(f"relaunch: invalid pipeline spec: {exc}", file=sys.stderr)
         return 2
@@ -92,7 +96,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """List runs or show one."""
-    app = bootstrap.App(Settings())
+    settings = Settings()
+    if not settings.store_path.exists():
+        print(f"no runs yet: {settings.store_path} does not exist (set RELAUNCH_HOME to a stack's state folder)")
+        return 0 if args.action == "list" else 1
+    app = bootstrap.App(settings)
     if args.action == "show":
         if not args.run_id:
             print("relaunch: `runs show` needs a RUN id", file=sys.stderr)

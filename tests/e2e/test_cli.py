@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from relaunch.bootstrap import App
 from relaunch.cli import main
+from relaunch.settings import Settings
 from relaunch.simulate import git
 
 pytestmark = pytest.mark.e2e
@@ -82,9 +84,21 @@ def test_simulate_without_a_running_stack_says_how_to_start_one(tmp_path: Path) 
 def test_runs_on_an_empty_home_and_an_unknown_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    monkeypatch.setenv("RELAUNCH_HOME", str(tmp_path / "nowhere"))
+    assert main(["runs"]) == 0 and "no runs yet" in capsys.readouterr().out
+    assert not (tmp_path / "nowhere").exists()
     monkeypatch.setenv("RELAUNCH_HOME", str(tmp_path))
+    assert App(Settings(home=tmp_path)).store.list_runs() == []  # creates an empty store
     assert main(["runs"]) == 0 and "PIPELINE" in capsys.readouterr().out
     assert main(["runs", "show", "nope"]) == 1 and "no run 'nope'" in capsys.readouterr().err
+
+
+def test_a_bad_setting_is_named_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RELAUNCH_MAX_CONCURRENT_JOBS", "zero")
+    assert main(["runs"]) == 2
+    assert "invalid configuration: RELAUNCH_MAX_CONCURRENT_JOBS" in capsys.readouterr().err
 
 
 def test_up_refuses_a_broken_spec_naming_the_file_and_field(tmp_path: Path) -> None:
