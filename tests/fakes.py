@@ -144,9 +144,6 @@ class FakeBlobs:
             raise FileNotFoundError(uri)
         return self.files[uri]
 
-    def write_text(self, uri: str, text: str) -> None:
-        self.files[uri] = text
-
     def join(self, base: str, *parts: str) -> str:
         return os.path.join(base, *parts)
 

@@ -85,11 +85,9 @@ class TrainingBackend(Protocol):
 
 
 class BlobStore(Protocol):
-    """Reads and writes artifacts by URI (local paths or gs://)."""
+    """Reads artifacts by URI (local paths or gs://)."""
 
     def read_text(self, uri: str) -> str: ...
-
-    def write_text(self, uri: str, text: str) -> None: ...
 
     def join(self, base: str, *parts: str) -> str: ...
 

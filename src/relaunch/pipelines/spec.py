@@ -64,7 +64,6 @@ class JobSpec(_Strict):
 class GatePolicy(_Strict):
     """The eval gate: absolute floors, bounded regression against the champion, an optional paired test."""
 
-    primary_metric: str = Field(default="accuracy", description="Metric used for the paired test and summaries")
     floors: dict[str, float] = Field(default_factory=dict, description="metric -> minimum (higher is better)")
     ceilings: dict[str, float] = Field(default_factory=dict, description="metric -> maximum (lower is better)")
     max_regression: dict[str, float] = Field(
