@@ -69,22 +69,24 @@ def _parser() -> argparse.ArgumentParser:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Start the embedded stack and wait for Ctrl-C."""
-    settings = _with_secret(Settings())
-    stack = bootstrap.embedded_stack(settings)
-    stack.start()
-    print(f"relaunch embedded stack, state in {stack.settings.home}")
-    for name, url in stack.urls.items():
-        print(f"  {name:16} {url}")
-    print(f"  webhook secret   in {_secret_file(stack.settings)}\nCtrl-C stops.")
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGTERM, _interrupt)  # before anything starts, so a SIGTERM always stops what started
+    stack = bootstrap.embedded_stack(_with_secret(Settings()))
     try:
-        stopped.wait()
+        stack.start()
+        print(f"relaunch embedded stack, state in {stack.settings.home}")
+        for name, url in stack.urls.items():
+            print(f"  {name:16} {url}")
+        print(f"  webhook secret   in {_secret_file(stack.settings)}\nCtrl-C stops.", flush=True)
+        threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:
         stack.stop()
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -112,3 +112,36 @@ def test_up_refuses_a_broken_spec_naming_the_file_and_field(tmp_path: Path) -> N
     done = relaunch("up", env=env)
     assert done.returncode == 2 and "digits.yaml: endpiont: Extra inputs are not permitted" in done.stderr
     assert not (tmp_path / "home" / "stack.json").exists()
+
+
+def test_functions_die_with_a_stack_killed_by_sigkill(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {**os.environ, "RELAUNCH_HOME": str(home), "RELAUNCH_PIPELINES_DIR": str(ROOT / "pipelines")}
+    up = subprocess.Popen(
+        [sys.executable, "-m", "relaunch.cli", "up"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_for(home / "stack.json", up)
+        ports = [
+            int(url.rsplit(":", 1)[1].strip("/"))
+            for url in json.loads((home / "stack.json").read_text())["urls"].values()
+        ]
+    finally:
+        os.killpg(up.pid, signal.SIGKILL)
+        up.wait(timeout=10)
+    deadline = time.monotonic() + 20
+    while any(_listening(port) for port in ports):
+        assert time.monotonic() < deadline, "functions outlived their stack"
+        time.sleep(0.1)
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0

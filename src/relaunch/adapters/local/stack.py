@@ -28,6 +28,21 @@ FUNCTIONS = ("github_webhook", "orchestrator")
 ENTRY_SOURCE = Path(__file__).resolve().parents[2] / "functions" / "main.py"
 
 
+# Runs functions-framework exactly as `python -m functions_framework` does, after asking Linux to SIGTERM it when
+# the stack that started it dies (even by SIGKILL), so a crashed stack never leaves functions behind.
+_LAUNCHER = """
+import ctypes, os, signal, sys
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+except (OSError, AttributeError):
+    pass
+if os.getppid() != int(os.environ.get("RELAUNCH_STACK_PID", os.getppid())):
+    sys.exit(0)  # the stack died before the line above took effect
+from functions_framework._cli import _cli
+_cli(prog_name="functions-framework")
+"""
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port the OS says is free right now on `host`."""
     with socket.socket() as sock:
@@ -139,6 +154,7 @@ class EmbeddedStack:
             RELAUNCH_MAX_CONCURRENT_JOBS=str(s.max_concurrent_jobs),
             RELAUNCH_MAX_BODY_BYTES=str(s.max_body_bytes),
             PYTHONUNBUFFERED="1",
+            RELAUNCH_STACK_PID=str(os.getpid()),
         )
         secret = s.webhook_secret()
         if secret:
@@ -147,7 +163,7 @@ class EmbeddedStack:
 
     def _spawn(self, name: str, env: dict[str, str]) -> FunctionProcess:
         port = free_port(self.host)
-        argv = [sys.executable, "-m", "functions_framework", "--target", name, "--source", str(ENTRY_SOURCE)]
+        argv = [sys.executable, "-c", _LAUNCHER, "--target", name, "--source", str(ENTRY_SOURCE)]
         argv += ["--host", self.host, "--port", str(port)]
         log_path = self.settings.home / "logs" / "functions" / f"{name}.log"
         with open(log_path, "ab") as out:
