@@ -35,6 +35,25 @@ def wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 60) -> No
         time.sleep(0.05)
 
 
+def start_up(env: dict[str, str], home: Path, *, stdout: int) -> subprocess.Popen[str]:
+    """`relaunch up` in its own session, returned once its stack.json says it is listening."""
+    up = subprocess.Popen(
+        [sys.executable, "-m", "relaunch.cli", "up"],
+        env=env,
+        stdout=stdout,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_for(home / "stack.json", up)
+    except BaseException:
+        os.killpg(up.pid, signal.SIGTERM)
+        up.wait(timeout=30)
+        raise
+    return up
+
+
 def test_up_then_simulate_then_stop(tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = {**os.environ, "RELAUNCH_HOME": str(home), "RELAUNCH_PIPELINES_DIR": str(ROOT / "pipelines")}
@@ -45,16 +64,8 @@ def test_up_then_simulate_then_stop(tmp_path: Path) -> None:
     (repo / "README.md").write_text("hi\n")
     git(repo, "add", "-A")
     git(repo, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "first")
-    up = subprocess.Popen(
-        [sys.executable, "-m", "relaunch.cli", "up"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    up = start_up(env, home, stdout=subprocess.PIPE)
     try:
-        wait_for(home / "stack.json", up)
         urls = json.loads((home / "stack.json").read_text())["urls"]
         secret_file = home / "github_webhook_secret"
         assert oct(secret_file.stat().st_mode & 0o777) == "0o600"
@@ -117,16 +128,8 @@ def test_up_refuses_a_broken_spec_naming_the_file_and_field(tmp_path: Path) -> N
 def test_functions_die_with_a_stack_killed_by_sigkill(tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = {**os.environ, "RELAUNCH_HOME": str(home), "RELAUNCH_PIPELINES_DIR": str(ROOT / "pipelines")}
-    up = subprocess.Popen(
-        [sys.executable, "-m", "relaunch.cli", "up"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    up = start_up(env, home, stdout=subprocess.DEVNULL)
     try:
-        wait_for(home / "stack.json", up)
         ports = [
             int(url.rsplit(":", 1)[1].strip("/"))
             for url in json.loads((home / "stack.json").read_text())["urls"].values()
