@@ -10,6 +10,7 @@ from typing import Any
 
 from relaunch.pipelines.model import (
     BuildResult,
+    DeadLetter,
     Delivery,
     JobRequest,
     JobStatus,
@@ -42,6 +43,16 @@ class FakeStore:
 
     def get_delivery(self, key: str) -> Delivery | None:
         return self.deliveries.get(key)
+
+    def list_deliveries(self, limit: int = 50) -> list[Delivery]:
+        return sorted(self.deliveries.values(), key=lambda d: d.received_at, reverse=True)[:limit]
+
+    def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        letters = [
+            DeadLetter(id=str(i), at=0.0, source=source, reason=reason, payload=payload)
+            for i, (source, reason, payload) in enumerate(self.dead)
+        ]
+        return letters[::-1][:limit]
 
     def set_delivery_outcome(self, key: str, outcome: str) -> None:
         self.deliveries[key] = self.deliveries[key].model_copy(update={"outcome": outcome})

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from relaunch.pipelines.model import (
     BuildResult,
+    DeadLetter,
     Delivery,
     JobRequest,
     JobStatus,
@@ -39,6 +40,9 @@ class RunStore(Protocol):
 
     def set_delivery_outcome(self, key: str, outcome: str) -> None: ...
 
+    def list_deliveries(self, limit: int = 50) -> list[Delivery]:
+        """Inbox rows, newest first."""
+
     def get_run(self, run_id: str) -> PipelineRun | None: ...
 
     def save_run(self, run: PipelineRun, entries: Sequence[TimelineEntry] = ()) -> PipelineRun:
@@ -57,6 +61,9 @@ class RunStore(Protocol):
         """Record that side effect `step` happened (first write wins)."""
 
     def dead_letter(self, source: str, reason: str, payload: str) -> None: ...
+
+    def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Dead letters, newest first."""
 
 
 class Bus(Protocol):
@@ -123,3 +130,16 @@ class Notifier(Protocol):
     """Reports a stage to the outside world. Must not raise: notifications never block a run."""
 
     def notify(self, notification: Notification) -> None: ...
+
+
+class ArtifactSource(Protocol):
+    """Model artifacts tracked outside relaunch (W&B), for runs that start from an existing model."""
+
+    def fetch(self, ref: str, dest: str) -> dict[str, Any]:
+        """Copy the files of artifact version `ref` (entity/project/name:vN) under `dest`; return its metadata.
+
+        The metadata may carry `reported_metrics` (the producing run's summary): shown in reports, never gated on.
+        """
+
+    def set_alias(self, ref: str, alias: str) -> None:
+        """Point `alias` at artifact version `ref` (moving it off any other version); idempotent."""

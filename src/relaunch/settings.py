@@ -1,4 +1,9 @@
-"""Typed configuration from RELAUNCH_* environment variables."""
+"""Typed configuration from RELAUNCH_* environment variables.
+
+`profile` picks a default adapter for every port (local: the embedded stack; gcp: Pub/Sub, Firestore, Vertex AI,
+Cloud Build, GitHub); each port's adapter can then be chosen on its own, e.g. RELAUNCH_BUS=pubsub with the local
+agent. Secrets are SecretStr: they never appear in a repr, a log line or `relaunch doctor`'s output.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +13,118 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+Profile = Literal["local", "gcp"]
+StoreKind = Literal["sqlite", "firestore"]
+BusKind = Literal["local", "pubsub"]
+TrainingKind = Literal["local", "vertex", "wandb"]
+BuilderKind = Literal["local", "cloudbuild"]
+RegistryKind = Literal["local", "vertex"]
+EndpointKind = Literal["local", "vertex"]
+ArtifactsKind = Literal["local", "wandb"]
+
+# What each profile picks for a port left unset.
+PROFILE_DEFAULTS: dict[str, dict[str, str]] = {
+    "local": {
+        "store": "sqlite",
+        "bus": "local",
+        "training": "local",
+        "builder": "local",
+        "registry": "local",
+        "endpoint": "local",
+        "artifacts": "local",
+    },
+    "gcp": {
+        "store": "firestore",
+        "bus": "pubsub",
+        "training": "vertex",
+        "builder": "cloudbuild",
+        "registry": "vertex",
+        "endpoint": "vertex",
+        "artifacts": "wandb",
+    },
+}
+
+
+def _secret(description: str) -> SecretStr | None:
+    return Field(default=None, description=description)  # type: ignore[no-any-return]
+
 
 class Settings(BaseSettings):
     """Everything the composition root needs; each field maps to RELAUNCH_<NAME>."""
 
     model_config = SettingsConfigDict(env_prefix="RELAUNCH_", extra="ignore")
 
-    profile: Literal["local"] = Field(default="local", description="Which adapters to build (gcp: cloud adapters)")
+    profile: Profile = Field(default="local", description="Default adapters: local (embedded) or gcp (cloud)")
+    # Per-port adapter choice; None takes the profile's default.
+    store: StoreKind | None = Field(default=None, description="Run store: sqlite | firestore")
+    bus: BusKind | None = Field(default=None, description="Command bus: local | pubsub")
+    training: TrainingKind | None = Field(default=None, description="Training backend: local | vertex | wandb")
+    builder: BuilderKind | None = Field(default=None, description="Image builder: local | cloudbuild")
+    registry: RegistryKind | None = Field(default=None, description="Model registry: local | vertex")
+    endpoint: EndpointKind | None = Field(default=None, description="Serving endpoint: local | vertex")
+    artifacts: ArtifactsKind | None = Field(default=None, description="Model artifacts of W&B events: local | wandb")
+
+    # -- embedded stack ---------------------------------------------------------------------------------------
     home: Path = Field(default=Path(".relaunch"), description="State of the embedded stack: databases, logs, models")
     pipelines_dir: Path = Field(default=Path("pipelines"), description="Folder of pipeline specs (*.yaml)")
-    github_webhook_secret: SecretStr | None = Field(default=None, description="Shared secret of the GitHub webhook")
     endpoint_url: str = Field(default="http://127.0.0.1:8090", description="Base URL of the local endpoint server")
-    max_body_bytes: int = Field(default=5 * 1024 * 1024, gt=0, description="Largest webhook body accepted (413 above)")
     max_concurrent_jobs: int = Field(default=2, ge=1, description="Local agent: jobs running at once")
+
+    # -- inbound webhooks -------------------------------------------------------------------------------------
+    github_webhook_secret: SecretStr | None = _secret("Shared secret of the GitHub webhook (required)")
+    wandb_webhook_token: SecretStr | None = _secret("Bearer token W&B automations send (Authorization header)")
+    wandb_webhook_secret: SecretStr | None = _secret("Secret W&B signs X-Wandb-Signature with")
+    insecure_dev_mode: bool = Field(
+        default=False,
+        description="Development only: let webhook functions start without a secret and accept unsigned deliveries",
+    )
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, gt=0, description="Largest webhook body accepted (413 above)")
+
+    # -- Google Cloud -----------------------------------------------------------------------------------------
+    gcp_project: str | None = Field(default=None, description="Project id of the Google Cloud adapters")
+    gcp_region: str = Field(default="us-central1", description="Region of Vertex AI and Cloud Build")
+    firestore_database: str = Field(default="(default)", description="Firestore database id")
+    firestore_prefix: str = Field(default="relaunch", description="Prefix of relaunch's Firestore collections")
+    pubsub_commands_topic: str = Field(default="relaunch-commands", description="Topic the orchestrator listens on")
+    artifact_root: str | None = Field(
+        default=None, description="Where runs write models and evaluations (gs://bucket/prefix on GCP)"
+    )
+    vertex_api_endpoint: str | None = Field(
+        default=None, description="Override of the Vertex AI API host (tests point it at a local server)"
+    )
+    vertex_service_account: str | None = Field(default=None, description="Service account training jobs run as")
+    vertex_serving_image: str = Field(
+        default="us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-3:latest",
+        description="Serving container of uploaded models",
+    )
+    vertex_endpoint_machine_type: str = Field(default="n1-standard-2", description="Machine of deployed models")
+    cloudbuild_api_endpoint: str | None = Field(default=None, description="Override of the Cloud Build API host")
+    image_repository: str | None = Field(
+        default=None, description="Where training images are pushed, e.g. us-docker.pkg.dev/PROJECT/relaunch"
+    )
+    build_logs_bucket: str | None = Field(default=None, description="gs:// bucket for Cloud Build logs")
+
+    # -- W&B --------------------------------------------------------------------------------------------------
+    wandb_api_key: SecretStr | None = _secret("W&B API key (Launch queue and artifact lookups)")
+    wandb_base_url: str = Field(default="https://api.wandb.ai", description="W&B API host")
+    wandb_entity: str | None = Field(default=None, description="W&B entity of the Launch queue")
+    wandb_project: str | None = Field(default=None, description="W&B project runs are launched into")
+    wandb_launch_queue: str | None = Field(default=None, description="W&B Launch queue name")
+    wandb_promote_alias: str = Field(default="production", description="Alias moved to a promoted W&B artifact")
+
+    # -- notifications ----------------------------------------------------------------------------------------
+    github_token: SecretStr | None = _secret("GitHub token: statuses; an App installation token also gets checks")
+    github_api_url: str = Field(default="https://api.github.com", description="GitHub REST API base URL")
+    github_token_is_app: bool = Field(
+        default=False, description="The token is a GitHub App installation token (check runs allowed)"
+    )
+    slack_webhook_url: SecretStr | None = _secret("Slack incoming-webhook URL")
+    public_url: str | None = Field(default=None, description="Where users can see runs (links in reports)")
+
+    def adapter(self, port: str) -> str:
+        """The adapter chosen for `port`: its own setting, else the profile's default."""
+        chosen = getattr(self, port)
+        return str(chosen) if chosen is not None else PROFILE_DEFAULTS[self.profile][port]
 
     @property
     def store_path(self) -> Path:
@@ -51,10 +155,20 @@ class Settings(BaseSettings):
         return self.home / "registry"
 
     @property
+    def wandb_artifacts_dir(self) -> Path:
+        """Local stand-in for W&B artifacts (entity/project/collection/vN folders)."""
+        return self.home / "wandb-artifacts"
+
+    @property
     def endpoint_state_path(self) -> Path:
         return self.home / "endpoint.json"
 
     def webhook_secret(self) -> str | None:
         """The GitHub webhook secret's value, or None when unset or empty."""
-        value = self.github_webhook_secret.get_secret_value() if self.github_webhook_secret else ""
-        return value or None
+        return reveal(self.github_webhook_secret)
+
+
+def reveal(secret: SecretStr | None) -> str | None:
+    """A secret's value, or None when unset or empty."""
+    value = secret.get_secret_value() if secret else ""
+    return value or None

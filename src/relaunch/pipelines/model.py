@@ -51,6 +51,9 @@ class Trigger(BaseModel):
     reason: str = ""
     priority: int = 0
     evaluate_only: bool = False
+    artifact: str | None = Field(
+        default=None, description="W&B artifact version (entity/project/name:vN) a run evaluates instead of training"
+    )
 
 
 class Scores(BaseModel):
@@ -130,6 +133,18 @@ class Delivery(BaseModel):
     body: str = ""
     outcome: str = "accepted"
     run_ids: list[str] = Field(default_factory=list)
+
+
+class DeadLetter(BaseModel):
+    """A message that was acknowledged but can never be processed, kept with the reason for inspection."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    at: float
+    source: str
+    reason: str
+    payload: str
 
 
 class MachineSpec(BaseModel):
@@ -222,3 +237,10 @@ class Notification(BaseModel):
     state: StatusState
     description: str
     report_markdown: str | None = None
+    trigger_kind: str = "push"
+    ref: str | None = None
+    evaluate_only: bool = False
+    endpoint: str | None = None
+    model_version: str | None = Field(default=None, description="The version being rolled out (deploy stage)")
+    reasons: list[str] = Field(default_factory=list, description="The gate's reasons, for summaries (Slack)")
+    target_url: str | None = Field(default=None, description="Where to see the run, when relaunch has a public URL")

@@ -231,6 +231,12 @@ class Orchestrator:
             state=state,
             description=description,
             report_markdown=report,
+            trigger_kind=run.trigger.kind,
+            ref=run.trigger.ref,
+            evaluate_only=run.trigger.evaluate_only,
+            endpoint=spec.endpoint if (spec := self.d.specs().get(run.pipeline)) else None,
+            model_version=run.model_version,
+            reasons=run.decision.reasons if run.decision else [],
         )
         try:
             self.d.notifier.notify(note)

@@ -6,12 +6,11 @@ import json
 import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from relaunch.adapters.local.sqlite import ConnectionPool, init_schema, write_transaction
-from relaunch.pipelines.model import Delivery, PipelineRun, TimelineEntry
+from relaunch.pipelines.model import DeadLetter, Delivery, PipelineRun, TimelineEntry
 from relaunch.ports import ConflictError
 
 SCHEMA = """
@@ -34,17 +33,6 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, source TEXT NOT NULL, reason TEXT NOT NULL,
     payload TEXT NOT NULL);
 """
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """A message that was acknowledged but could not be processed, kept for inspection and replay."""
-
-    id: int
-    at: float
-    source: str
-    reason: str
-    payload: str
 
 
 def _insert_run(conn: sqlite3.Connection, run: PipelineRun) -> None:
@@ -197,7 +185,7 @@ class SqliteRunStore:
     def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """Dead letters, newest first."""
         sql = "SELECT id, at, source, reason, payload FROM dead_letters ORDER BY id DESC LIMIT ?"
-        return [DeadLetter(**dict(row)) for row in self._pool.get().execute(sql, (limit,))]
+        return [DeadLetter(**{**dict(row), "id": str(row["id"])}) for row in self._pool.get().execute(sql, (limit,))]
 
 
 def _stale(conn: sqlite3.Connection, run: PipelineRun) -> Exception:
