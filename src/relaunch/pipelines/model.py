@@ -218,6 +218,9 @@ class ModelVersion(BaseModel):
     run_id: str
     metrics: dict[str, float] = Field(default_factory=dict)
     created_at: float = Field(default_factory=time.time)
+    resource_name: str | None = Field(
+        default=None, description="The backend's own name for it, e.g. projects/P/locations/L/models/M@3 on Vertex"
+    )
 
 
 Stage = Literal["build", "train", "evaluate", "gate", "deploy"]
