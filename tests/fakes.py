@@ -12,6 +12,7 @@ from relaunch.pipelines.model import (
     BuildResult,
     DeadLetter,
     Delivery,
+    EndpointHealth,
     JobRequest,
     JobStatus,
     ModelVersion,
@@ -97,9 +98,17 @@ class FakeBus:
         return str(len(self.messages))
 
 
+class ResolvedBuild(BuildResult):
+    """What a builder answers when it resolved the run's ref to a commit (as the local checkout builder does)."""
+
+    sha: str | None = None
+
+
 class FakeBuilder:
-    def __init__(self, pending: bool = False, error: str | None = None) -> None:
-        self.pending, self.error = pending, error
+    """Builds instantly (or stays pending); a run without a commit gets `head` as its ref's resolved commit."""
+
+    def __init__(self, pending: bool = False, error: str | None = None, head: str = "f" * 40) -> None:
+        self.pending, self.error, self.head = pending, error, head
         self.builds: list[str] = []
 
     def build(self, run: PipelineRun, key: str) -> BuildResult:
@@ -107,8 +116,27 @@ class FakeBuilder:
             raise ValueError(self.error)
         if key not in self.builds:
             self.builds.append(key)
-        image = None if self.pending else f"/images/{run.trigger.sha}"
-        return BuildResult(build_id=f"b-{run.id}", image=image)
+        sha = run.trigger.sha or self.head
+        image = None if self.pending else f"/images/{sha}"
+        return ResolvedBuild(build_id=f"b-{run.id}", image=image, sha=sha)
+
+
+class FakeArtifacts:
+    """W&B artifacts in memory: versions with metadata, and aliases."""
+
+    def __init__(self, versions: dict[str, dict[str, Any]] | None = None) -> None:
+        self.versions = dict(versions or {})
+        self.fetched: list[tuple[str, str]] = []
+        self.aliases: dict[str, str] = {}
+
+    def fetch(self, ref: str, dest: str) -> dict[str, Any]:
+        if ref not in self.versions:
+            raise ValueError(f"artifact {ref} does not exist")
+        self.fetched.append((ref, dest))
+        return self.versions[ref]
+
+    def set_alias(self, ref: str, alias: str) -> None:
+        self.aliases[alias] = ref
 
 
 class FakeBackend:
@@ -209,6 +237,7 @@ class FakeEndpoint:
         self.deployed: dict[str, dict[str, int]] = {}
         self.calls: list[tuple[str, ...]] = []
         self.refuse = refuse
+        self.healths: dict[str, EndpointHealth] = {}  # version -> what health() answers (default: no traffic)
 
     def deploy(self, endpoint: str, model: ModelVersion) -> None:
         if self.refuse:
@@ -228,6 +257,9 @@ class FakeEndpoint:
 
     def traffic(self, endpoint: str) -> dict[str, int]:
         return dict(self.deployed.get(endpoint, {}))
+
+    def health(self, endpoint: str, version: str, since: float) -> EndpointHealth:
+        return self.healths.get(version, EndpointHealth(version=version))
 
 
 class FakeNotifier:

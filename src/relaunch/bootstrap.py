@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from relaunch.pipelines.spec import PipelineSpec, load_specs
-from relaunch.settings import Settings
+from relaunch.settings import Settings, reveal
 
 if TYPE_CHECKING:
     from relaunch.adapters.local.stack import EmbeddedStack
@@ -48,60 +48,160 @@ class App:
     def specs(self) -> SpecCache:
         return SpecCache(self.settings.pipelines_dir)
 
+    def _project(self) -> str:
+        if not self.settings.gcp_project:
+            raise ValueError("RELAUNCH_GCP_PROJECT is required by the Google Cloud adapters (see `relaunch doctor`)")
+        return self.settings.gcp_project
+
     @cached_property
     def store(self) -> Any:
+        s = self.settings
+        if s.adapter("store") == "firestore":
+            from relaunch.adapters.gcp.firestore_store import FirestoreRunStore
+
+            return FirestoreRunStore(self._project(), database=s.firestore_database, prefix=s.firestore_prefix)
         from relaunch.adapters.local.sqlite_store import SqliteRunStore
 
-        return SqliteRunStore(self.settings.store_path)
+        return SqliteRunStore(s.store_path)
 
     @cached_property
     def bus(self) -> Any:
+        if self.settings.adapter("bus") == "pubsub":
+            from relaunch.adapters.gcp.pubsub_bus import PubSubBus
+
+            return PubSubBus(self._project())
         from relaunch.adapters.local.bus import SqliteBus
 
         return SqliteBus(self.settings.bus_path)
 
     @cached_property
     def backend(self) -> Any:
+        s = self.settings
+        kind = s.adapter("training")
+        if kind == "vertex":
+            from relaunch.adapters.gcp.vertex_training import VertexTrainingBackend
+
+            return VertexTrainingBackend(
+                self._project(),
+                s.gcp_region,
+                service_account=s.vertex_service_account,
+                api_endpoint=s.vertex_api_endpoint,
+            )
+        if kind == "wandb":
+            from relaunch.adapters.wandb.launch import WandbLaunchBackend
+
+            return WandbLaunchBackend(
+                api_key=reveal(s.wandb_api_key) or "",
+                base_url=s.wandb_base_url,
+                entity=s.wandb_entity or "",
+                project=s.wandb_project or "",
+                queue=s.wandb_launch_queue or "",
+            )
         from relaunch.adapters.local.agent import LocalAgent
 
-        s = self.settings
         return LocalAgent(s.agent_path, s.logs_dir, max_concurrent=s.max_concurrent_jobs)
 
     @cached_property
     def registry(self) -> Any:
+        s = self.settings
+        if s.adapter("registry") == "vertex":
+            from relaunch.adapters.gcp.vertex_registry import VertexRegistry
+
+            return VertexRegistry(
+                self._project(), s.gcp_region, serving_image=s.vertex_serving_image, api_endpoint=s.vertex_api_endpoint
+            )
         from relaunch.adapters.local.registry import LocalRegistry
 
-        return LocalRegistry(self.settings.registry_dir)
+        return LocalRegistry(s.registry_dir)
 
     @cached_property
     def endpoint(self) -> Any:
+        s = self.settings
+        if s.adapter("endpoint") == "vertex":
+            from relaunch.adapters.gcp.vertex_endpoint import VertexEndpoint
+
+            return VertexEndpoint(
+                self._project(),
+                s.gcp_region,
+                machine_type=s.vertex_endpoint_machine_type,
+                api_endpoint=s.vertex_api_endpoint,
+            )
         from relaunch.adapters.local.endpoint import HttpEndpoint
 
-        return HttpEndpoint(self.settings.endpoint_url)
+        return HttpEndpoint(s.endpoint_url)
 
     @cached_property
     def builder(self) -> Any:
+        s = self.settings
+        if s.adapter("builder") == "cloudbuild":
+            from relaunch.adapters.gcp.cloudbuild import CloudBuildBuilder
+
+            return CloudBuildBuilder(
+                self._project(),
+                s.gcp_region,
+                image_repository=s.image_repository or "",
+                logs_bucket=s.build_logs_bucket,
+                api_endpoint=s.cloudbuild_api_endpoint,
+            )
         from relaunch.adapters.local.builder import GitCheckoutBuilder
 
-        return GitCheckoutBuilder(self.settings.workspaces_dir)
+        return GitCheckoutBuilder(s.workspaces_dir)
+
+    @property
+    def artifact_root(self) -> str:
+        """Where runs write models and evaluations: a gs:// prefix on GCP, the stack's folder locally."""
+        return self.settings.artifact_root or str(self.settings.artifacts_dir.resolve())
 
     @cached_property
     def blobs(self) -> Any:
+        if self.artifact_root.startswith("gs://"):
+            from relaunch.adapters.gcp.gcs_blobs import GcsBlobStore
+
+            return GcsBlobStore(project=self.settings.gcp_project)
         from relaunch.adapters.local.blobs import LocalBlobStore
 
         return LocalBlobStore()
 
     @cached_property
     def notifier(self) -> Any:
+        """The timeline always (`relaunch runs show` reads it), plus GitHub and Slack when configured."""
+        from relaunch.adapters.fanout import FanoutNotifier
         from relaunch.adapters.local.notifier import TimelineNotifier
 
-        return TimelineNotifier(self.store)
+        s = self.settings
+        notifiers: list[Any] = [TimelineNotifier(self.store)]
+        token = reveal(s.github_token)
+        if token:
+            from relaunch.adapters.github.notifier import GitHubNotifier
+
+            notifiers.append(
+                GitHubNotifier(
+                    token, base_url=s.github_api_url, app_token=s.github_token_is_app, public_url=s.public_url
+                )
+            )
+        slack = reveal(s.slack_webhook_url)
+        if slack:
+            from relaunch.adapters.slack import SlackNotifier
+
+            notifiers.append(SlackNotifier(slack))
+        return FanoutNotifier(notifiers) if len(notifiers) > 1 else notifiers[0]
+
+    @cached_property
+    def artifacts(self) -> Any:
+        if self.settings.adapter("artifacts") == "wandb":
+            from relaunch.adapters.wandb.artifacts import WandbArtifacts
+
+            key = reveal(self.settings.wandb_api_key) or ""
+            return WandbArtifacts(api_key=key, base_url=self.settings.wandb_base_url)
+        from relaunch.adapters.local.artifacts import LocalArtifacts
+
+        return LocalArtifacts(self.settings.wandb_artifacts_dir)
 
     @cached_property
     def ingest(self) -> Any:
         from relaunch.pipelines.ingest import IngestService
 
-        return IngestService(self.store, self.bus, self.specs)
+        return IngestService(self.store, self.bus, self.specs, promote_alias=self.settings.wandb_promote_alias)
 
     @cached_property
     def orchestrator(self) -> Any:
@@ -116,7 +216,9 @@ class App:
             endpoint=self.endpoint,
             notifier=self.notifier,
             specs=self.specs,
-            artifact_root=str(self.settings.artifacts_dir.resolve()),
+            artifact_root=self.artifact_root,
+            artifacts=lambda: self.artifacts,
+            promote_alias=self.settings.wandb_promote_alias,
         )
         return Orchestrator(deps)
 
@@ -139,6 +241,13 @@ def use(custom: App | None) -> None:
     global _app
     with _app_lock:
         _app = custom
+
+
+def with_local_secrets(settings: Settings) -> Settings:
+    """The settings with the embedded stack's own webhook secrets (files in its home) where none is configured."""
+    from relaunch.adapters.local.stack import with_local_secrets as fill
+
+    return fill(settings)
 
 
 def embedded_stack(settings: Settings) -> EmbeddedStack:

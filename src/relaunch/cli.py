@@ -1,22 +1,21 @@
-"""The `relaunch` command line: up, demo, runs, simulate."""
+"""The `relaunch` command line: up, demo, runs, simulate, inbox, replay."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import json
-import os
-import secrets
 import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
 from relaunch import bootstrap
 from relaunch.pipelines.spec import SpecError
-from relaunch.settings import Settings
+from relaunch.settings import Settings, reveal
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,20 +56,23 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument("--limit", type=int, default=20)
     runs.add_argument("--json", action="store_true", help="machine-readable output")
     runs.set_defaults(func=cmd_runs)
-    sim = sub.add_parser("simulate", help="send a correctly signed, real-format event to the running stack")
-    sim.add_argument("kind", choices=["push"])
-    sim.add_argument("--repo-dir", type=Path, required=True, help="local git repository whose HEAD is pushed")
-    sim.add_argument("--full-name", required=True, help="owner/name the push claims to come from")
-    sim.add_argument("--branch", default="main")
-    sim.add_argument("--before", help="previous head (default: a new branch)")
-    sim.set_defaults(func=cmd_simulate)
+    _simulate_parser(sub)
+    inbox = sub.add_parser("inbox", help="list inbound deliveries (or dead letters), newest first")
+    inbox.add_argument("--dead", action="store_true", help="dead letters instead of deliveries")
+    inbox.add_argument("--source", help="only this source: github, wandb, drift, schedule, cloudbuild, …")
+    inbox.add_argument("--limit", type=int, default=20)
+    inbox.add_argument("--json", action="store_true", help="machine-readable output")
+    inbox.set_defaults(func=cmd_inbox)
+    replay = sub.add_parser("replay", help="re-drive one inbox delivery by its key")
+    replay.add_argument("key")
+    replay.set_defaults(func=cmd_replay)
     return p
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Start the embedded stack and wait for Ctrl-C."""
     signal.signal(signal.SIGTERM, _interrupt)  # before anything starts, so a SIGTERM always stops what started
-    stack = bootstrap.embedded_stack(_with_secret(Settings()))
+    stack = bootstrap.embedded_stack(bootstrap.with_local_secrets(Settings()))
     try:
         stack.start()
         print(f"relaunch embedded stack, state in {stack.settings.home}")
@@ -141,40 +143,181 @@ def _show_run(app: bootstrap.App, run_id: str, *, as_json: bool) -> int:
     return 0
 
 
-def cmd_simulate(args: argparse.Namespace) -> int:
-    """Send a signed push for a local repository's HEAD to the running stack."""
-    from relaunch.simulate import push_payload, send_github
+def _simulate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sim = sub.add_parser("simulate", help="send a correctly signed, real-format event to the running stack")
+    kinds = sim.add_subparsers(metavar="KIND", dest="kind", required=True)
+    push = kinds.add_parser("push", help="a GitHub push of a local repository's HEAD")
+    push.add_argument("--repo-dir", type=Path, required=True, help="local git repository whose HEAD is pushed")
+    push.add_argument("--full-name", required=True, help="owner/name the push claims to come from")
+    push.add_argument("--branch", default="main")
+    push.add_argument("--before", help="previous head (default: a new branch)")
+    pr = kinds.add_parser("pr", help="a GitHub pull_request whose head is a local repository's HEAD")
+    pr.add_argument("--repo-dir", type=Path, required=True)
+    pr.add_argument("--full-name", required=True)
+    pr.add_argument("--base", default="main", help="the base branch")
+    pr.add_argument("--action", default="opened")
+    pr.add_argument("--number", type=int, default=1)
+    dispatch = kinds.add_parser("dispatch", help="a GitHub workflow_dispatch (a manual run)")
+    dispatch.add_argument("--full-name", required=True)
+    dispatch.add_argument("--ref", default="main")
+    dispatch.add_argument("--input", action="append", default=[], metavar="NAME=VALUE", help="pipeline, reason, …")
+    drift = kinds.add_parser("drift", help="a Cloud Monitoring drift incident on relaunch-drift")
+    drift.add_argument("--pipeline")
+    drift.add_argument("--endpoint")
+    drift.add_argument("--severity", default="warning")
+    drift.add_argument("--state", default="open", choices=["open", "closed"])
+    schedule = kinds.add_parser("schedule", help="a Cloud Scheduler tick on relaunch-schedule")
+    schedule.add_argument("--pipeline", required=True)
+    schedule.add_argument("--job", default="relaunch-simulate")
+    wandb = kinds.add_parser("wandb", help="a W&B automation webhook for an artifact event")
+    wandb.add_argument("--artifact", required=True, help="entity/project/name (with :vN unless --model-dir)")
+    wandb.add_argument("--model-dir", type=Path, help="log this folder as the artifact's next version first")
+    wandb.add_argument(
+        "--event",
+        default="CREATE_ARTIFACT",
+        choices=["CREATE_ARTIFACT", "ADD_ARTIFACT_ALIAS", "LINK_MODEL", "LINK_ARTIFACT"],
+    )
+    wandb.add_argument("--alias", default="candidate", help="the alias added (ADD_ARTIFACT_ALIAS)")
+    build = kinds.add_parser("build", help="a Cloud Build status on cloud-builds for a run")
+    build.add_argument("--run", required=True, help="the run id the build was for")
+    build.add_argument("--status", default="SUCCESS")
+    build.add_argument("--build-id")
+    sim.set_defaults(func=cmd_simulate)
 
-    settings = Settings()
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Send one event of the asked kind to the running stack; print the answer (or where to find it)."""
+    _running_url(Settings(), "orchestrator")  # before anything is written to a home no stack runs on
+    settings = bootstrap.with_local_secrets(Settings())
+    if args.kind in ("push", "pr", "dispatch"):
+        return _simulate_github(settings, args)
+    if args.kind == "wandb":
+        return _simulate_wandb(settings, args)
+    return _simulate_pubsub(settings, args)
+
+
+def _simulate_github(settings: Settings, args: argparse.Namespace) -> int:
+    from relaunch import simulate as sim
+
     url = _running_url(settings, "github_webhook")
-    payload = push_payload(args.repo_dir, full_name=args.full_name, branch=args.branch, before=args.before)
-    reply = send_github(url, "push", payload, _with_secret(settings).webhook_secret() or "")
+    if args.kind == "push":
+        event = "push"
+        payload = sim.push_payload(args.repo_dir, full_name=args.full_name, branch=args.branch, before=args.before)
+    elif args.kind == "pr":
+        event = "pull_request"
+        payload = sim.pull_request_payload(
+            args.repo_dir, full_name=args.full_name, base=args.base, action=args.action, number=args.number
+        )
+    else:
+        event = "workflow_dispatch"
+        inputs = dict(item.partition("=")[::2] for item in args.input)
+        payload = sim.workflow_dispatch_payload(args.full_name, ref=args.ref, inputs=inputs)
+    return _print_reply(sim.send_github(url, event, payload, settings.webhook_secret() or ""))
+
+
+def _simulate_pubsub(settings: Settings, args: argparse.Namespace) -> int:
+    """Publish on the stack's bus, so its dispatcher delivers the message as Eventarc would."""
+    from relaunch import simulate as sim
+    from relaunch.pipelines.commands import BUILDS_TOPIC, DRIFT_TOPIC, SCHEDULE_TOPIC
+
+    attributes: dict[str, str] = {}
+    if args.kind == "drift":
+        function, topic = "drift_alert", DRIFT_TOPIC
+        severity, state = args.severity, args.state
+        data = sim.monitoring_incident(pipeline=args.pipeline, endpoint=args.endpoint, severity=severity, state=state)
+    elif args.kind == "schedule":
+        function, topic, data = "schedule_tick", SCHEDULE_TOPIC, sim.schedule_data(args.pipeline, job=args.job)
+    else:
+        function, topic = "build_status", BUILDS_TOPIC
+        data, attributes = sim.cloud_build_message(args.run, status=args.status, build_id=args.build_id)
+    message_id = bootstrap.App(settings).bus.publish(topic, data, attributes)
+    print(f"published message {message_id} on {topic}; inbox key pubsub:{function}:{message_id}")
+    return 0
+
+
+def _simulate_wandb(settings: Settings, args: argparse.Namespace) -> int:
+    from relaunch.simulate import send_wandb, wandb_payload
+
+    url = _running_url(settings, "wandb_webhook")
+    artifact = args.artifact
+    if args.model_dir is not None:
+        store = bootstrap.App(settings).artifacts
+        if not hasattr(store, "log") or not args.model_dir.is_dir():
+            print(
+                "relaunch: --model-dir needs a folder and the local artifact store (RELAUNCH_ARTIFACTS=local)",
+                file=sys.stderr,
+            )
+            return 2
+        aliases = (args.alias,) if args.event == "ADD_ARTIFACT_ALIAS" else ()
+        artifact = store.log(artifact.split(":", 1)[0], args.model_dir, aliases=aliases)
+        print(f"logged {args.model_dir} as {artifact}")
+    alias = args.alias if args.event == "ADD_ARTIFACT_ALIAS" else ""
+    if alias:
+        artifact = f"{artifact.split(':', 1)[0]}:{alias}"  # W&B renders an alias event's version string this way
+    token, secret = reveal(settings.wandb_webhook_token), reveal(settings.wandb_webhook_secret)
+    return _print_reply(send_wandb(url, wandb_payload(args.event, artifact, alias=alias), token=token, secret=secret))
+
+
+def _print_reply(reply: Any) -> int:
     print(f"{reply.status_code} {reply.text}")
     return 0 if reply.ok else 1
+
+
+def cmd_inbox(args: argparse.Namespace) -> int:
+    """List deliveries or dead letters, newest first."""
+    settings = Settings()
+    if not settings.store_path.exists():
+        print(f"no deliveries yet: {settings.store_path} does not exist")
+        return 0
+    store = bootstrap.App(settings).store
+    window = args.limit if args.source is None else max(args.limit, 1000)  # the port filters by nothing but count
+    rows = store.list_dead_letters(window) if args.dead else store.list_deliveries(window)
+    rows = [r for r in rows if args.source in (None, r.source)][: args.limit]
+    if args.json:
+        print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+        return 0
+    for r in rows:
+        at = dt.datetime.fromtimestamp(r.at if args.dead else r.received_at).strftime("%Y-%m-%d %H:%M:%S")
+        if args.dead:
+            print(f"{at}  {r.id:>5} {r.source:10} {r.reason[:100]}")
+        else:
+            print(f"{at}  {r.source:10} {r.key:44} {r.outcome[:60]:60} {' '.join(r.run_ids)}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Re-drive one delivery through the service."""
+    from relaunch.pipelines.ingest import UnknownDelivery
+    from relaunch.triggers.errors import TriggerError
+
+    settings = Settings()
+    if not settings.store_path.exists():
+        print(f"relaunch: no inbox: {settings.store_path} does not exist", file=sys.stderr)
+        return 1
+    try:
+        reply = bootstrap.App(settings).ingest.replay(args.key)
+    except UnknownDelivery as exc:
+        print(f"relaunch: {exc.args[0]}", file=sys.stderr)
+        return 1
+    except TriggerError as exc:
+        print(f"relaunch: cannot replay {args.key}: {exc.message} (field {exc.field})", file=sys.stderr)
+        return 1
+    print(f"{reply.status} {json.dumps(reply.body, sort_keys=True)}")
+    return 0
 
 
 def _running_url(settings: Settings, name: str) -> str:
     state = settings.home / "stack.json"
     if not state.exists():
         raise SystemExit(f"relaunch: no running stack in {settings.home} (start one with `relaunch up`)")
-    return str(json.loads(state.read_text())["urls"][name])
+    url = json.loads(state.read_text()).get("urls", {}).get(name)
+    if not url:
+        raise SystemExit(f"relaunch: the stack in {settings.home} runs no {name} (restart it with `relaunch up`)")
+    return str(url)
 
 
 def _secret_file(settings: Settings) -> Path:
     return settings.home / "github_webhook_secret"
-
-
-def _with_secret(settings: Settings) -> Settings:
-    """Use the configured webhook secret, else the stack's own (made once, readable only by you)."""
-    if settings.webhook_secret():
-        return settings
-    path = _secret_file(settings)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
-    return settings.model_copy(update={"github_webhook_secret": SecretStr(path.read_text().strip())})
 
 
 if __name__ == "__main__":

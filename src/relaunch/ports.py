@@ -13,6 +13,7 @@ from relaunch.pipelines.model import (
     BuildResult,
     DeadLetter,
     Delivery,
+    EndpointHealth,
     JobRequest,
     JobStatus,
     ModelVersion,
@@ -124,6 +125,17 @@ class Endpoint(Protocol):
     def undeploy(self, endpoint: str, version: str) -> None: ...
 
     def traffic(self, endpoint: str) -> dict[str, int]: ...
+
+    def health(self, endpoint: str, version: str, since: float) -> EndpointHealth:
+        """Requests, errors, error rate and p50/p95 latency the endpoint served with `version` since `since`.
+
+        Rollouts judge a canary or a switched version on it. The local endpoint counts its own requests. A Vertex
+        implementation reads Cloud Monitoring's metrics for the deployed model id (resource type
+        aiplatform.googleapis.com/Endpoint, label deployed_model_id) over [since, now]:
+        `aiplatform.googleapis.com/prediction/online/response_count` (requests, by response_code),
+        `.../prediction/online/error_count` (errors) and `.../prediction/online/prediction_latencies` (a distribution,
+        for p50/p95). Those metrics arrive with a delay of a few minutes: bake times should be longer than that.
+        """
 
 
 class Notifier(Protocol):

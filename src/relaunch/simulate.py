@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from relaunch.triggers.signing import github_signature
+from relaunch.triggers.cloudbuild import RUN_ID_SUBSTITUTION
+from relaunch.triggers.signing import github_signature, wandb_signature
 
 ZERO_SHA = "0" * 40
 
@@ -93,3 +95,157 @@ def send_github(
     """POST a signed GitHub delivery to a github_webhook URL."""
     body = json.dumps(payload).encode()
     return requests.post(url, data=body, headers=github_headers(event, body, secret, delivery), timeout=30)
+
+
+def _repository(full_name: str, clone_url: str, branch: str = "main") -> dict[str, Any]:
+    owner, name = full_name.split("/", 1)
+    return {
+        "name": name,
+        "full_name": full_name,
+        "private": True,
+        "owner": {"login": owner, "type": "Organization"},
+        "html_url": f"https://github.com/{full_name}",
+        "clone_url": clone_url,
+        "default_branch": branch,
+    }
+
+
+def pull_request_payload(
+    repo: Path, *, full_name: str, base: str = "main", action: str = "opened", number: int = 1
+) -> dict[str, Any]:
+    """A pull_request payload whose head is the repo's HEAD (see tests/samples/github/pull_request.*.json)."""
+    head_sha, head_ref = git(repo, "rev-parse", "HEAD"), git(repo, "rev-parse", "--abbrev-ref", "HEAD")
+    repository = _repository(full_name, repo.resolve().as_uri(), base)
+    user = {"login": "relaunch-demo", "type": "User"}
+    return {
+        "action": action,
+        "number": number,
+        "pull_request": {
+            "number": number,
+            "state": "closed" if action == "closed" else "open",
+            "title": git(repo, "show", "-s", "--format=%s", head_sha),
+            "user": user,
+            "head": {
+                "label": f"{full_name.split('/')[0]}:{head_ref}",
+                "ref": head_ref,
+                "sha": head_sha,
+                "user": user,
+                "repo": repository,
+            },
+            "base": {
+                "label": f"{full_name.split('/')[0]}:{base}",
+                "ref": base,
+                "sha": git(repo, "rev-parse", base) if base != head_ref else head_sha,
+                "user": user,
+                "repo": repository,
+            },
+        },
+        "repository": repository,
+        "sender": user,
+    }
+
+
+def workflow_dispatch_payload(
+    full_name: str, *, ref: str = "main", inputs: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A workflow_dispatch payload (see tests/samples/github/workflow_dispatch.1.json)."""
+    return {
+        "inputs": inputs or {},
+        "ref": ref if ref.startswith("refs/") else f"refs/heads/{ref}",
+        "repository": _repository(full_name, f"https://github.com/{full_name}.git"),
+        "sender": {"login": "relaunch-demo", "type": "User"},
+        "workflow": ".github/workflows/relaunch.yml",
+    }
+
+
+def wandb_payload(event_type: str, artifact: str, *, alias: str = "", author: str = "relaunch-demo") -> dict[str, Any]:
+    """The body W&B renders from the README's payload template for an artifact event."""
+    entity, project, rest = artifact.split("/", 2)
+    return {
+        "event_type": event_type,
+        "artifact_version_string": artifact,
+        "artifact_collection_name": rest.split(":", 1)[0],
+        "alias": alias,
+        "entity_name": entity,
+        "project_name": project,
+        "event_author": author,
+    }
+
+
+def send_wandb(url: str, payload: dict[str, Any], *, token: str | None, secret: str | None = None) -> requests.Response:
+    """POST a W&B automation delivery with its bearer token and/or X-Wandb-Signature."""
+    body = json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json", "User-Agent": "W&B-Automations/relaunch-simulate"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if secret:
+        headers["X-Wandb-Signature"] = wandb_signature(secret, body)
+    return requests.post(url, data=body, headers=headers, timeout=30)
+
+
+def monitoring_incident(
+    *, pipeline: str | None, endpoint: str | None, severity: str = "warning", state: str = "open"
+) -> dict[str, Any]:
+    """A Cloud Monitoring alert notification (schema 1.2, see tests/samples/monitoring) naming a pipeline/endpoint."""
+    now = int(time.time())
+    labels = {"relaunch_pipeline": pipeline} if pipeline else {}
+    resource_labels = {"endpoint_id": endpoint, "location": "us-central1"} if endpoint else {}
+    summary = f"Prediction drift on {pipeline or endpoint} is above the threshold (0.42 > 0.3)."
+    return {
+        "incident": {
+            "incident_id": f"0.{uuid.uuid4().hex[:12]}",
+            "scoping_project_id": "local",
+            "url": "https://console.cloud.google.com/monitoring/alerting/incidents",
+            "severity": severity,
+            "started_at": now,
+            "ended_at": now if state == "closed" else None,
+            "state": state,
+            "resource": {"type": "aiplatform.googleapis.com/Endpoint", "labels": resource_labels},
+            "metric": {
+                "type": "custom.googleapis.com/relaunch/prediction_drift",
+                "displayName": "Prediction drift",
+                "labels": {"feature_name": "pixel_42"},
+            },
+            "policy_name": "relaunch drift",
+            "policy_user_labels": labels,
+            "condition_name": "Prediction drift above 0.3",
+            "threshold_value": "0.3",
+            "observed_value": "0.42",
+            "documentation": {
+                "content": "Retrain the model.",
+                "mime_type": "text/markdown",
+                "subject": f"[ALERT - {severity}] drift",
+            },
+            "summary": summary,
+        },
+        "version": "1.2",
+    }
+
+
+def schedule_data(pipeline: str, *, job: str | None = None, reason: str | None = None) -> dict[str, Any]:
+    """The JSON data a Cloud Scheduler job with a Pub/Sub target publishes for a pipeline."""
+    data: dict[str, Any] = {"pipeline": pipeline}
+    if job:
+        data["job"] = job
+    if reason:
+        data["reason"] = reason
+    return data
+
+
+def cloud_build_message(
+    run_id: str, *, status: str = "SUCCESS", build_id: str | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The data (a Build resource) and attributes Cloud Build publishes on `cloud-builds` for a run's build."""
+    build_id = build_id or str(uuid.uuid4())
+    build: dict[str, Any] = {
+        "id": build_id,
+        "projectId": "local",
+        "status": status,
+        "substitutions": {RUN_ID_SUBSTITUTION: run_id},
+        "tags": [f"relaunch-run-{run_id}"],
+        "logUrl": f"https://console.cloud.google.com/cloud-build/builds/{build_id}?project=local",
+        "createTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    if status == "SUCCESS":
+        build["results"] = {"images": [{"name": f"local/relaunch/{run_id}", "digest": "sha256:" + "0" * 64}]}
+    return build, {"buildId": build_id, "status": status}

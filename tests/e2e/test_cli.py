@@ -148,3 +148,36 @@ def _listening(port: int) -> bool:
 
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["pr", "--repo-dir", ".", "--full-name", "a/b"],
+        ["dispatch", "--full-name", "a/b"],
+        ["drift", "--pipeline", "digits"],
+        ["schedule", "--pipeline", "digits"],
+        ["wandb", "--artifact", "e/p/n:v0"],
+        ["build", "--run", "r1"],
+    ],
+    ids=["pr", "dispatch", "drift", "schedule", "wandb", "build"],
+)
+def test_every_simulate_kind_without_a_stack_says_how_to_start_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    monkeypatch.setenv("RELAUNCH_HOME", str(tmp_path))
+    with pytest.raises(SystemExit) as stop:
+        main(["simulate", *args])
+    assert "relaunch up" in str(stop.value.code)
+
+
+def test_inbox_and_replay_on_an_empty_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RELAUNCH_HOME", str(tmp_path / "nowhere"))
+    assert main(["inbox"]) == 0 and "no deliveries yet" in capsys.readouterr().out
+    assert main(["replay", "github:x"]) == 1 and "no inbox" in capsys.readouterr().err
+    monkeypatch.setenv("RELAUNCH_HOME", str(tmp_path))
+    App(Settings(home=tmp_path)).store.list_runs()  # creates an empty store
+    assert main(["inbox", "--dead", "--json"]) == 0 and json.loads(capsys.readouterr().out) == []
+    assert main(["replay", "github:x"]) == 1 and "no delivery 'github:x'" in capsys.readouterr().err

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,15 +21,18 @@ from relaunch.adapters.local.bus import Push
 from relaunch.adapters.local.bus_dispatcher import eventarc_request
 from relaunch.ports import ConflictError
 from relaunch.settings import Settings
-from relaunch.simulate import github_headers
+from relaunch.simulate import cloud_build_message, github_headers, monitoring_incident, schedule_data, wandb_payload
+from relaunch.triggers.signing import wandb_signature
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = str(ROOT / "src" / "relaunch" / "functions" / "main.py")
-SAMPLES = ROOT / "tests" / "samples" / "github"
+SAMPLES = ROOT / "tests" / "samples"
+GITHUB = SAMPLES / "github"
 
 
-def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path, pipelines_dir=ROOT / "pipelines", github_webhook_secret="s")  # type: ignore[arg-type]
+def settings(tmp_path: Path, **kw: Any) -> Settings:
+    base = {"home": tmp_path, "pipelines_dir": ROOT / "pipelines", "github_webhook_secret": "s"}
+    return Settings(**{**base, "wandb_webhook_token": "tok", "wandb_webhook_secret": "wsec", **kw})
 
 
 @pytest.fixture
@@ -41,13 +47,18 @@ def client(target: str) -> FlaskClient:
     return functions_framework.create_app(target, SOURCE).test_client()
 
 
-def command_event(data: Any, *, raw: bytes | None = None) -> tuple[dict[str, str], bytes]:
-    push = Push("7", "orchestrator", 1, "http://unused", "relaunch-commands", {}, {}, time.time())
+def pubsub_event(
+    data: Any, *, raw: bytes | None = None, topic: str = "relaunch-commands", message_id: str = "7"
+) -> tuple[dict[str, str], bytes]:
+    push = Push(message_id, "sub", 1, "http://unused", topic, {}, {}, time.time())
     headers, body = eventarc_request(push)
     envelope = json.loads(body)
     encoded = raw if raw is not None else base64.b64encode(json.dumps(data).encode())
     envelope["message"]["data"] = encoded.decode()
     return headers, json.dumps(envelope).encode()
+
+
+command_event = pubsub_event
 
 
 @pytest.mark.parametrize(
@@ -86,8 +97,11 @@ def test_a_transient_failure_answers_5xx_so_the_bus_retries(tmp_path: Path) -> N
     assert built.store.list_dead_letters() == []
 
 
+# -- github_webhook --------------------------------------------------------------------------------------------
+
+
 def test_the_webhook_answers_a_signed_ping_and_refuses_an_unsigned_one(app: bootstrap.App) -> None:
-    body = (SAMPLES / "ping.1.json").read_bytes()
+    body = (GITHUB / "ping.1.json").read_bytes()
     webhook = client("github_webhook")
     good = webhook.post("/", data=body, headers=github_headers("ping", body, "s", "p-1"))
     assert good.status_code == 200 and good.get_json()["outcome"] == "pong"
@@ -96,22 +110,188 @@ def test_the_webhook_answers_a_signed_ping_and_refuses_an_unsigned_one(app: boot
     assert refused.status_code == 401 and app.store.get_delivery("github:p-2") is None
 
 
-def test_with_no_secret_configured_every_delivery_is_refused(tmp_path: Path) -> None:
-    bootstrap.use(bootstrap.App(Settings(home=tmp_path, pipelines_dir=ROOT / "pipelines")))
+PUSH = (GITHUB / "push.2.json").read_bytes()
+
+
+def _github_case(name: str) -> tuple[bytes, dict[str, str]]:
+    signed = github_headers("push", PUSH, "s")
+    cases: dict[str, tuple[bytes, dict[str, str]]] = {
+        "wrong secret": (PUSH, github_headers("push", PUSH, "other")),
+        "truncated body": (PUSH[:-10], {**signed}),
+        "not utf-8": (b"\xff\xfe{}", github_headers("push", b"\xff\xfe{}", "s")),
+        "wrong content type": (PUSH, {**signed, "Content-Type": "text/plain"}),
+        "wrong types": (b'{"ref": 5}', github_headers("push", b'{"ref": 5}', "s")),
+        "no delivery id": (PUSH, {k: v for k, v in signed.items() if k != "X-GitHub-Delivery"}),
+    }
+    return cases[name]
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "field"),
+    [
+        ("wrong secret", 401, "X-Hub-Signature-256"),
+        ("truncated body", 401, "X-Hub-Signature-256"),
+        ("not utf-8", 400, None),
+        ("wrong content type", 415, "Content-Type"),
+        ("wrong types", 422, "ref"),
+        ("no delivery id", 400, "X-GitHub-Delivery"),
+    ],
+)
+def test_bad_github_deliveries_get_their_4xx_and_write_nothing(
+    app: bootstrap.App, case: str, status: int, field: str | None
+) -> None:
+    body, headers = _github_case(case)
+    reply = client("github_webhook").post("/", data=body, headers=headers)
+    assert reply.status_code == status and reply.get_json()["field"] == field
+    assert app.store.list_deliveries() == []
+
+
+def test_a_bad_dispatch_input_is_a_422_naming_it(tmp_path: Path) -> None:
+    specs = tmp_path / "pipelines"
+    specs.mkdir()
+    text = (ROOT / "pipelines" / "digits.yaml").read_text().replace("relaunch-demo/digits", "octo-org/octo-repo")
+    (specs / "digits.yaml").write_text(text)
+    bootstrap.use(bootstrap.App(settings(tmp_path, pipelines_dir=specs)))
     try:
-        body = (SAMPLES / "ping.1.json").read_bytes()
-        reply = client("github_webhook").post("/", data=body, headers=github_headers("ping", body, "", "p-3"))
+        payload = {**json.loads((GITHUB / "workflow_dispatch.1.json").read_text()), "inputs": {"priority": "urgent"}}
+        body = json.dumps(payload).encode()
+        reply = client("github_webhook").post("/", data=body, headers=github_headers("workflow_dispatch", body, "s"))
     finally:
         bootstrap.use(None)
-    assert reply.status_code == 401
+    assert reply.status_code == 422 and reply.get_json()["field"] == "inputs.priority"
 
 
 def test_an_oversized_body_is_refused_with_413_before_it_is_read(tmp_path: Path) -> None:
-    small = Settings(home=tmp_path, pipelines_dir=ROOT / "pipelines", github_webhook_secret="s", max_body_bytes=100)  # type: ignore[arg-type]
-    bootstrap.use(bootstrap.App(small))
+    bootstrap.use(bootstrap.App(settings(tmp_path, max_body_bytes=100)))
     try:
-        body = (SAMPLES / "push.2.json").read_bytes()
-        reply = client("github_webhook").post("/", data=body, headers=github_headers("push", body, "s", "big"))
+        reply = client("github_webhook").post("/", data=PUSH, headers=github_headers("push", PUSH, "s", "big"))
     finally:
         bootstrap.use(None)
     assert reply.status_code == 413 and "100 bytes" in reply.get_json()["error"]
+
+
+def test_development_mode_accepts_unsigned_deliveries(tmp_path: Path) -> None:
+    dev = settings(tmp_path, github_webhook_secret=None, insecure_dev_mode=True)
+    bootstrap.use(bootstrap.App(dev))
+    try:
+        body = (GITHUB / "ping.1.json").read_bytes()
+        unsigned = {k: v for k, v in github_headers("ping", body, "", "p-9").items() if k != "X-Hub-Signature-256"}
+        reply = client("github_webhook").post("/", data=body, headers=unsigned)
+    finally:
+        bootstrap.use(None)
+    assert reply.status_code == 200 and reply.get_json()["outcome"] == "pong"
+
+
+@pytest.mark.parametrize(
+    ("function", "variable"),
+    [("github_webhook", "RELAUNCH_GITHUB_WEBHOOK_SECRET"), ("wandb_webhook", "RELAUNCH_WANDB_WEBHOOK_TOKEN")],
+)
+def test_a_webhook_without_its_secret_refuses_to_start_unless_in_development_mode(
+    tmp_path: Path, function: str, variable: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAUNCH_")}
+    env["RELAUNCH_HOME"] = str(tmp_path)
+    code = f"import relaunch.functions.{function}"
+    refused = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and variable in refused.stderr and "refusing to start" in refused.stderr
+    env["RELAUNCH_INSECURE_DEV_MODE"] = "true"
+    started = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert started.returncode == 0 and "INSECURE DEVELOPMENT MODE" in started.stderr
+
+
+# -- wandb_webhook ---------------------------------------------------------------------------------------------
+
+WANDB = json.dumps(wandb_payload("CREATE_ARTIFACT", "acme/digits/digits-model:v1")).encode()
+
+
+def wandb_headers(body: bytes = WANDB, token: str = "tok", secret: str = "wsec") -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {token}",
+        "X-Wandb-Signature": wandb_signature(secret, body),
+    }
+
+
+def test_an_authenticated_wandb_event_is_kept_and_a_redelivery_is_a_duplicate(app: bootstrap.App) -> None:
+    webhook = client("wandb_webhook")
+    first = webhook.post("/", data=WANDB, headers=wandb_headers())
+    again = webhook.post("/", data=WANDB, headers=wandb_headers())
+    assert first.status_code == 202 and "acme/digits/digits-model" in first.get_json()["reason"]
+    assert again.status_code == 200 and again.get_json()["outcome"] == "duplicate"
+    [delivery] = app.store.list_deliveries()
+    assert delivery.source == "wandb" and delivery.headers["Authorization"] == "[redacted]"
+    assert "tok" not in json.dumps(delivery.headers) and delivery.headers["X-Wandb-Signature"] == "[redacted]"
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "field"),
+    [
+        (WANDB, wandb_headers(token="nope"), 401, "Authorization"),
+        (WANDB, {**wandb_headers(), "X-Wandb-Signature": "AAAA"}, 401, "X-Wandb-Signature"),
+        (WANDB, {k: v for k, v in wandb_headers().items() if k != "Authorization"}, 401, "Authorization"),
+        (WANDB, {**wandb_headers(), "Content-Type": "application/x-www-form-urlencoded"}, 415, "Content-Type"),
+        (b"{oops", wandb_headers(b"{oops"), 400, None),
+        (b'{"event_type": 7}', wandb_headers(b'{"event_type": 7}'), 422, "event_type"),
+        (WANDB + b" " * 2_000_000, wandb_headers(WANDB + b" " * 2_000_000), 413, None),
+    ],
+    ids=["wrong token", "wrong signature", "no token", "form body", "not json", "wrong type", "too large"],
+)
+def test_bad_wandb_deliveries_get_their_4xx(
+    app: bootstrap.App, body: bytes, headers: dict[str, str], status: int, field: str | None
+) -> None:
+    reply = client("wandb_webhook").post("/", data=body, headers=headers)
+    assert reply.status_code == status and "Traceback" not in reply.get_data(as_text=True)
+    assert reply.get_json().get("field") == field or status == 413
+    assert app.store.list_deliveries() == []
+
+
+# -- Pub/Sub functions -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("function", "source", "data"),
+    [
+        ("drift_alert", "drift", monitoring_incident(pipeline="digits", endpoint=None, state="closed")),
+        ("schedule_tick", "schedule", schedule_data("nope")),
+        ("build_status", "cloudbuild", cloud_build_message("no-such-run")[0]),
+    ],
+)
+def test_a_pubsub_delivery_is_kept_in_the_inbox_once(
+    app: bootstrap.App, function: str, source: str, data: dict[str, Any]
+) -> None:
+    headers, body = pubsub_event(data, message_id="42")
+    first = client(function).post("/", data=body, headers=headers)
+    again = client(function).post("/", data=body, headers=headers)
+    assert first.status_code == 200 and again.status_code == 200
+    [delivery] = app.store.list_deliveries()
+    assert delivery.key == f"pubsub:{function}:42" and delivery.source == source
+    assert delivery.outcome.startswith("ignored: ") and app.store.list_dead_letters() == []
+
+
+@pytest.mark.parametrize("function", ["drift_alert", "schedule_tick", "build_status"])
+@pytest.mark.parametrize(
+    ("data", "raw", "reason"),
+    [
+        (None, b"%%%", "message.data"),
+        (None, base64.b64encode(b"{\xff\xfe"), "message.data"),
+        ({"status": 5}, None, ""),
+    ],
+    ids=["bad base64", "not utf-8", "wrong shape"],
+)
+def test_a_malformed_pubsub_message_is_acknowledged_and_dead_lettered(
+    app: bootstrap.App, function: str, data: Any, raw: bytes | None, reason: str
+) -> None:
+    headers, body = pubsub_event(data, raw=raw, message_id="9")
+    for _ in range(2):  # the redelivery is a duplicate: one dead letter
+        reply = client(function).post("/", data=body, headers=headers)
+        assert 200 <= reply.status_code < 300
+    [dead] = app.store.list_dead_letters()
+    assert reason in dead.reason and app.store.get_delivery(f"pubsub:{function}:9") is not None
+
+
+def test_an_event_that_is_not_a_pubsub_message_is_dead_lettered(app: bootstrap.App) -> None:
+    headers, _ = pubsub_event({})
+    reply = client("drift_alert").post("/", data=json.dumps({"nothing": 1}).encode(), headers=headers)
+    assert reply.status_code == 200
+    [dead] = app.store.list_dead_letters()
+    assert dead.source == "drift" and "message" in dead.reason

@@ -1,12 +1,18 @@
-"""The local endpoint server and its HTTP client, serving real models trained by examples/digits."""
+"""The local endpoint server and its HTTP client, serving real models trained by examples/digits.
+
+Health: per-version request/error/latency counting, windowed by a timestamp, read over HTTP; fault files that make
+a version fail or slow down; and the rollout planner driven by the real health figures.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,10 +21,12 @@ import pytest
 import requests
 from sklearn.datasets import load_digits
 
-from relaunch.adapters.local.endpoint import HttpEndpoint
+from relaunch.adapters.local.endpoint import EndpointNotFound, HttpEndpoint
 from relaunch.adapters.local.endpoint_server import EndpointServer
-from relaunch.pipelines.model import ModelVersion
-from relaunch.ports import TransientError
+from relaunch.adapters.local.endpoint_state import FAULT_FILE
+from relaunch.pipelines.model import EndpointHealth, ModelVersion
+from relaunch.pipelines.rollout import CanaryRollout, HealthLimits, advance, health_since, plan, start
+from relaunch.ports import Endpoint, TransientError
 
 TRAIN = Path(__file__).resolve().parents[2] / "examples" / "digits" / "train.py"
 
@@ -150,3 +158,134 @@ def test_unreachable_server_is_transient() -> None:
         port = sock.getsockname()[1]
     with pytest.raises(TransientError):
         HttpEndpoint(f"http://127.0.0.1:{port}", timeout=2).traffic("digits")
+
+
+@pytest.fixture
+def own_dirs(model_dirs: tuple[str, str], tmp_path: Path) -> tuple[str, str]:
+    """Private copies of the two models, so a test may put a fault file in one."""
+    copies = []
+    for i, src in enumerate(model_dirs, start=1):
+        dest = tmp_path / f"model-v{i}"
+        shutil.copytree(src, dest)
+        copies.append(str(dest))
+    return copies[0], copies[1]
+
+
+def test_health_counts_each_version_since_a_timestamp(server: EndpointServer, own_dirs: tuple[str, str]) -> None:
+    client: Endpoint = HttpEndpoint(server.url)
+    http = HttpEndpoint(server.url)
+    client.deploy("digits", version("v1", own_dirs[0]))
+    client.deploy("digits", version("v2", own_dirs[1]))
+    instances, _ = digits(3)
+    empty = client.health("digits", "v2", since=0)  # deployed, no traffic yet
+    assert isinstance(empty, EndpointHealth)
+    assert (empty.requests, empty.errors, empty.error_rate, empty.p50_ms, empty.p95_ms) == (0, 0, 0.0, None, None)
+    for _ in range(5):
+        assert http.predict("digits", instances, version="v2")["model_version"] == "v2"  # pinned, at 0% traffic
+    for _ in range(3):
+        assert http.predict("digits", instances)["model_version"] == "v1"  # the split sends all else to v1
+    with pytest.raises(ValueError, match="features"):
+        http.predict("digits", [[1.0, 2.0]], version="v2")  # a model exception counts as an error
+
+    v2 = client.health("digits", "v2", since=0)
+    assert (v2.version, v2.requests, v2.errors) == ("v2", 6, 1)
+    assert v2.error_rate == pytest.approx(1 / 6)
+    assert v2.p50_ms is not None and v2.p95_ms is not None and 0 < v2.p50_ms <= v2.p95_ms
+    assert v2.window_s > 0
+    assert client.health("digits", "v1", since=0).requests == 3
+
+    mark = time.time()
+    http.predict("digits", instances, version="v2")
+    recent = client.health("digits", "v2", since=mark)
+    assert (recent.requests, recent.errors, recent.error_rate) == (1, 0, 0.0)
+    assert http.describe("digits")["stats"]["v2"]["requests"] == 7  # describe keeps lifetime counters
+
+
+def test_a_fault_file_makes_a_version_fail_then_recover(server: EndpointServer, own_dirs: tuple[str, str]) -> None:
+    client = HttpEndpoint(server.url)
+    client.deploy("digits", version("v1", own_dirs[0]))
+    fault = Path(own_dirs[0]) / FAULT_FILE
+    fault.write_text(json.dumps({"error_rate": 1.0}))
+    instances, _ = digits(2)
+    for _ in range(4):
+        with pytest.raises(TransientError, match="injected fault"):
+            client.predict("digits", instances)
+    failing = client.health("digits", "v1", since=0)
+    assert (failing.requests, failing.errors, failing.error_rate) == (4, 4, 1.0)
+
+    fault.unlink()
+    assert len(client.predict("digits", instances)["predictions"]) == 2
+    assert client.health("digits", "v1", since=0).errors == 4
+
+    fault.write_text(json.dumps({"latency_ms": 60}))
+    mark = time.time()
+    client.predict("digits", instances)
+    slow = client.health("digits", "v1", since=mark)
+    assert slow.requests == 1 and slow.p50_ms is not None and slow.p50_ms >= 60  # a floor the sleep guarantees
+
+    fault.write_text("{not json")
+    with pytest.raises(TransientError, match=FAULT_FILE):
+        client.predict("digits", instances)
+
+
+def test_health_refuses_bad_queries(server: EndpointServer, own_dirs: tuple[str, str]) -> None:
+    client = HttpEndpoint(server.url)
+    with pytest.raises(EndpointNotFound, match="endpoint digits not found"):
+        client.health("digits", "v1", since=0)
+    client.deploy("digits", version("v1", own_dirs[0]))
+    with pytest.raises(EndpointNotFound, match="v9 is not deployed"):
+        client.health("digits", "v9", since=0)
+    with pytest.raises(EndpointNotFound, match="v9 is not deployed"):
+        client.predict("digits", digits(1)[0], version="v9")
+    base = f"{server.url}/v1/endpoints/digits:health"
+    missing = requests.get(base, timeout=10)
+    assert missing.status_code == 400 and "'version' is required" in missing.json()["error"]["message"]
+    bad_since = requests.get(base, params={"version": "v1", "since": "yesterday"}, timeout=10)
+    assert bad_since.status_code == 400 and "'since' must be a number" in bad_since.json()["error"]["message"]
+    bad_version = requests.post(
+        f"{server.url}/v1/endpoints/digits:predict", json={"instances": [[1]], "version": 3}, timeout=10
+    )
+    assert bad_version.status_code == 400
+
+
+def test_the_only_version_can_be_undeployed(server: EndpointServer, own_dirs: tuple[str, str]) -> None:
+    client = HttpEndpoint(server.url)
+    client.deploy("digits", version("v1", own_dirs[0]))
+    client.undeploy("digits", "v1")
+    assert client.traffic("digits") == {}
+    with pytest.raises(EndpointNotFound, match="no deployed model"):
+        client.predict("digits", digits(1)[0])
+    client.deploy("digits", version("v2", own_dirs[1]))
+    assert client.traffic("digits") == {"v2": 100}
+
+
+def test_a_canary_with_a_failing_model_is_rolled_back_on_real_health(
+    server: EndpointServer, own_dirs: tuple[str, str]
+) -> None:
+    client = HttpEndpoint(server.url)
+    client.deploy("digits", version("v1", own_dirs[0]))
+    (Path(own_dirs[1]) / FAULT_FILE).write_text(json.dumps({"error_rate": 0.5}))
+    strategy = CanaryRollout(percent=50, bake_s=3600, health=HealthLimits(min_requests=20))
+    progress = start("v2", "v1", now=time.time())
+    for _ in range(2):  # deploy v2 at 0%, then give it its canary share
+        action = plan(strategy, progress, time.time(), deployed=client.traffic("digits"))
+        if action.kind == "deploy":
+            client.deploy("digits", version("v2", own_dirs[1]))
+        else:
+            client.set_traffic("digits", action.traffic)
+        progress = advance(progress, action, time.time())
+    assert progress.phase == "baking" and client.traffic("digits") == {"v1": 50, "v2": 50}
+
+    instances, _ = digits(1)
+    for i in range(60):
+        try:
+            client.predict("digits", instances, route_key=f"user-{i}")
+        except TransientError:
+            pass
+    health = client.health("digits", "v2", since=health_since(progress))
+    assert health.requests >= 10 and health.errors >= 1
+    action = plan(strategy, progress, time.time(), health, deployed=client.traffic("digits"))
+    assert action.kind == "roll_back" and "unhealthy" in action.reason
+    client.set_traffic("digits", action.traffic)
+    client.undeploy("digits", action.version or "")
+    assert client.traffic("digits") == {"v1": 100}

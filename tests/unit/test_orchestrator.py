@@ -6,11 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from relaunch.pipelines.commands import JobFinished, StartRun
+from relaunch.pipelines.commands import JobFinished, ReportSkip, StartRun
 from relaunch.pipelines.model import Delivery, PipelineRun, RunState, Trigger
 from relaunch.pipelines.orchestrator import Deps, Orchestrator, UnknownRun
 from relaunch.pipelines.spec import load_spec
-from tests.fakes import FakeBackend, FakeBlobs, FakeBuilder, FakeEndpoint, FakeNotifier, FakeRegistry, FakeStore
+from tests.fakes import (
+    FakeArtifacts,
+    FakeBackend,
+    FakeBlobs,
+    FakeBuilder,
+    FakeEndpoint,
+    FakeNotifier,
+    FakeRegistry,
+    FakeStore,
+)
 
 SPEC = load_spec(Path(__file__).resolve().parents[2] / "pipelines" / "digits.yaml")
 GOOD = {"accuracy": 0.97, "macro_f1": 0.97}
@@ -25,6 +34,7 @@ class World:
         self.registry = FakeRegistry()
         self.endpoint = kw.get("endpoint") or FakeEndpoint()
         self.notifier = kw.get("notifier") or FakeNotifier()
+        self.artifacts = FakeArtifacts({"acme/digits/model:v2": {"reported_metrics": {"accuracy": 0.99}}})
         deps = Deps(
             self.store,
             self.builder,
@@ -35,13 +45,13 @@ class World:
             self.notifier,
             lambda: {"digits": SPEC},
             "/art",
+            artifacts=lambda: self.artifacts,
         )
         self.orch = Orchestrator(deps)
 
-    def new_run(self, n: int = 1) -> PipelineRun:
-        trigger = Trigger(
-            kind="push", delivery_key=f"d{n}", repo="relaunch-demo/digits", sha=f"{n:040d}", clone_url="file:///repo"
-        )
+    def new_run(self, n: int = 1, **trigger_fields: object) -> PipelineRun:
+        fields = {"kind": "push", "repo": "relaunch-demo/digits", "sha": f"{n:040d}", "clone_url": "file:///repo"}
+        trigger = Trigger.model_validate({**fields, "delivery_key": f"d{n}", **trigger_fields})
         run = PipelineRun(id=f"digits-{n}", pipeline="digits", trigger=trigger)
         self.store.record_delivery(Delivery(key=f"d{n}", source="github"), [run])
         return run
@@ -191,3 +201,59 @@ def test_champion_changed_since_evaluation_is_rejected_not_promoted() -> None:
     done = w.evaluate(run, GOOD)
     assert done.state is RunState.REJECTED and "champion changed" in done.reason
     assert w.endpoint.deployed["digits"] == {"v1": 100}
+
+
+def test_a_skip_report_posts_a_success_status_on_the_commit_once() -> None:
+    w = World()
+    skip = ReportSkip(
+        run_id="digits-x", pipeline="digits", repo="a/b", sha="c" * 40, description="skipped: no watched path changed"
+    )
+    assert w.orch.handle(skip) is None
+    w.orch.handle(skip)
+    [note] = w.notifier.sent
+    assert (note.sha, note.stage, note.state, note.description) == ("c" * 40, "gate", "success", skip.description)
+
+
+def test_a_run_without_a_commit_records_the_one_its_build_resolved() -> None:
+    w = World(builder=FakeBuilder(head="e" * 40))
+    run = w.new_run(kind="manual", sha=None, ref="refs/heads/main")
+    started = w.start(run)
+    assert started.state is RunState.TRAINING and started.trigger.sha == "e" * 40
+    assert w.backend.submitted[started.jobs["train"]].env["RELAUNCH_COMMIT_SHA"] == "e" * 40
+    assert any("resolved to" in e.message for e in w.store.timeline(run.id))
+
+
+def test_a_pull_request_run_is_gated_but_never_promoted_and_reports_on_its_head() -> None:
+    w = World()
+    run = w.new_run(kind="pull_request", evaluate_only=True, sha="a" * 40)
+    w.start(run)
+    w.finish(run, "train")
+    done = w.evaluate(run, GOOD)
+    assert done.state is RunState.REJECTED and "evaluation-only" in done.reason
+    assert w.endpoint.calls == [] and "digits" not in w.registry.champions
+    assert {n.sha for n in w.notifier.sent} == {"a" * 40}
+    assert ("gate", "success") in [(n.stage, n.state) for n in w.notifier.sent]
+
+
+def test_a_wandb_run_fetches_evaluates_promotes_and_moves_the_alias() -> None:
+    w = World()
+    run = w.new_run(kind="wandb", sha=None, ref="refs/heads/main", artifact="acme/digits/model:v2")
+    started = w.start(run)
+    assert started.state is RunState.EVALUATING and "train" not in started.jobs
+    assert w.artifacts.fetched == [("acme/digits/model:v2", f"/art/runs/{run.id}/model")]
+    request = w.backend.submitted[started.jobs["evaluate"]]
+    assert (
+        request.env["RELAUNCH_CANDIDATE_DIR"] == f"/art/runs/{run.id}/model" and request.image == f"/images/{'f' * 40}"
+    )
+    done = w.evaluate(run, GOOD)
+    assert done.state is RunState.PROMOTED and w.artifacts.aliases == {"production": "acme/digits/model:v2"}
+    states = [e.data["to"] for e in w.store.timeline(run.id) if e.kind == "state" and e.data]
+    assert states == ["received", "building", "evaluating", "gated", "rolling_out", "promoted"]
+    assert any(e.data.get("reported_metrics") == {"accuracy": 0.99} for e in w.store.timeline(run.id))
+
+
+def test_a_wandb_run_of_a_missing_artifact_fails() -> None:
+    w = World()
+    run = w.new_run(kind="wandb", sha=None, ref="refs/heads/main", artifact="acme/digits/model:v9")
+    done = w.start(run)
+    assert done.state is RunState.FAILED and "acme/digits/model:v9" in done.reason and w.backend.submitted == {}

@@ -84,3 +84,30 @@ def test_branch_and_path_patterns(tmp_path: Path) -> None:
     assert src.watches_repo("acme/models") and not src.watches_repo("acme/other")
     assert src.watches_branch("release/1.2") and not src.watches_branch("feature/x")
     assert src.watches_path("src/a/b.py") and src.watches_path("params.json") and not src.watches_path("README.md")
+
+
+def test_tags_wandb_and_drift_have_safe_defaults_and_are_validated(tmp_path: Path) -> None:
+    spec = load_spec(write(tmp_path, MINIMAL))
+    assert spec.source.tags == [] and spec.source.wandb is None
+    assert (spec.drift.enabled, spec.drift.min_severity, spec.drift.cooldown_s) == (True, "warning", 21600)
+    wandb = MINIMAL.replace("{repo: acme/models}", "{repo: acme/models, wandb: {entity: e, project: p, collection: c}}")
+    source = load_spec(write(tmp_path, wandb)).source
+    assert source.wandb is not None and source.wandb.aliases == ["candidate"] and len(source.wandb.events) == 3
+    for change, field in [
+        ("drift: {min_severity: loud}", "drift.min_severity"),
+        ("drift: {cooldown_s: -1}", "drift.cooldown_s"),
+        ("source: {repo: a/b, wandb: {entity: e, project: p}}", "source.wandb.collection"),
+        (
+            "source: {repo: a/b, wandb: {entity: e, project: p, collection: c, events: [deleted]}}",
+            "source.wandb.events",
+        ),
+    ]:
+        key = change.split(":")[0]
+        text = "\n".join(line for line in MINIMAL.splitlines() if not line.startswith(key + ":")) + "\n" + change
+        with pytest.raises(SpecError, match=field.replace(".", r"\.")):
+            load_spec(write(tmp_path, text))
+
+
+def test_the_head_branch_is_the_first_literal_one(tmp_path: Path) -> None:
+    spec = load_spec(write(tmp_path, MINIMAL.replace("{repo: acme/models}", "{repo: a/b, branches: ['rel/*', dev]}")))
+    assert spec.source.head_branch() == "dev" and spec.source.repo_clone_url() == "https://github.com/a/b.git"

@@ -19,6 +19,7 @@ from relaunch.triggers.github import (
     PingEvent,
     PullRequestEvent,
     PushEvent,
+    RepositoryDispatchEvent,
     WorkflowDispatchEvent,
     parse_github,
     redact_headers,
@@ -127,6 +128,29 @@ def test_workflow_dispatch_inputs_become_strings() -> None:
     assert deliver(payload, "workflow_dispatch").inputs == {"pipeline": "churn", "force": "true", "epochs": "3"}
     payload["inputs"] = None
     assert deliver(payload, "workflow_dispatch").inputs == {}
+
+
+def test_repository_dispatch_sample() -> None:
+    event = deliver(sample("repository_dispatch.1.json"), "repository_dispatch")
+    assert event == RepositoryDispatchEvent(
+        delivery_id=DELIVERY,
+        repo="octo-org/octo-repo",
+        action="on-demand-test",
+        client_payload={"unit": "false", "integration": "true"},
+        sender="Codertocat",
+    )
+    assert event.event == "repository_dispatch"
+
+
+def test_repository_dispatch_client_payload_becomes_strings() -> None:
+    payload = sample("repository_dispatch.1.json")
+    payload["client_payload"] = {"artifact_version_string": "acme/churn/model:v4", "epochs": 3, "lr": 0.5}
+    event = deliver(payload, "repository_dispatch")
+    assert event.client_payload == {"artifact_version_string": "acme/churn/model:v4", "epochs": "3", "lr": "0.5"}
+    payload["client_payload"] = None
+    assert deliver(payload, "repository_dispatch").client_payload == {}
+    del payload["sender"]
+    assert deliver(payload, "repository_dispatch").sender is None
 
 
 def test_other_events_are_ignored_after_verification() -> None:
@@ -300,6 +324,15 @@ def refusal(headers: dict[str, str], body: bytes, max_body: int = 1024) -> tuple
         ("ping", "hook_id", "109948940", "hook_id"),
         ("workflow_dispatch", "inputs", ["a"], "inputs"),
         ("workflow_dispatch", "inputs", {"nested": {"a": 1}}, "inputs.nested"),
+        ("repository_dispatch", "action", None, "action"),
+        ("repository_dispatch", "action", "", "action"),
+        ("repository_dispatch", "action", 1, "action"),
+        ("repository_dispatch", "repository.full_name", None, "repository.full_name"),
+        ("repository_dispatch", "client_payload", "x", "client_payload"),
+        ("repository_dispatch", "client_payload", {"nested": {"a": 1}}, "client_payload.nested"),
+        ("repository_dispatch", "client_payload", {"list": [1]}, "client_payload.list"),
+        ("repository_dispatch", "client_payload", {"none": None}, "client_payload.none"),
+        ("repository_dispatch", "sender.login", 5, "sender.login"),
     ],
 )
 def test_wrong_types_in_other_events_name_the_field(event: str, path: str, value: Any, field: str) -> None:
@@ -338,12 +371,15 @@ USED_PATHS = {
     "pull_request": ["action", "number", "pull_request", "pull_request.head", "pull_request.head.repo",
                      "pull_request.base", "pull_request.user", "repository"],
     "workflow_dispatch": ["ref", "inputs", "sender", "repository"],
+    "repository_dispatch": ["action", "client_payload", "sender", "sender.login", "repository",
+                            "repository.full_name"],
 }  # fmt: skip
 SAMPLE_FOR = {
     "push": "push.2.json",
     "ping": "ping.1.json",
     "pull_request": "pull_request.opened.1.json",
     "workflow_dispatch": "workflow_dispatch.1.json",
+    "repository_dispatch": "repository_dispatch.1.json",
 }
 
 

@@ -1,4 +1,4 @@
-"""HTTP function: GitHub webhook deliveries."""
+"""HTTP function: GitHub webhook deliveries. Refuses to start without RELAUNCH_GITHUB_WEBHOOK_SECRET (fail closed)."""
 
 from __future__ import annotations
 
@@ -6,21 +6,26 @@ import flask
 import functions_framework
 
 from relaunch import bootstrap
-from relaunch.functions.responses import error_response, reply_response
-from relaunch.triggers.errors import PayloadTooLarge, TriggerError
+from relaunch.functions.guard import github_credentials, require_secret
+from relaunch.functions.responses import error_response, reply_response, too_large
+from relaunch.triggers.errors import TriggerError
 from relaunch.triggers.github import parse_github
+
+require_secret(
+    "github_webhook", bootstrap.app().settings.webhook_secret() is not None, "RELAUNCH_GITHUB_WEBHOOK_SECRET"
+)
 
 
 @functions_framework.http
 def github_webhook(request: flask.Request) -> tuple[str, int, dict[str, str]]:
     """Verify, validate, dedupe, persist, publish; answer fast."""
     app = bootstrap.app()
-    if (request.content_length or 0) > app.settings.max_body_bytes:  # refuse before reading it into memory
-        return error_response(PayloadTooLarge(f"body over {app.settings.max_body_bytes} bytes"))
-    body = request.get_data(cache=False)
-    headers = dict(request.headers)
+    if refused := too_large(request, app.settings.max_body_bytes):  # before reading the body into memory
+        return refused
+    body, headers = request.get_data(cache=False), dict(request.headers)
     try:
-        event = parse_github(headers, body, secret=app.settings.webhook_secret(), max_body=app.settings.max_body_bytes)
+        signed, secret = github_credentials(app.settings, headers, body)
+        event = parse_github(signed, body, secret=secret, max_body=app.settings.max_body_bytes)
+        return reply_response(app.ingest.github(event, headers, body))
     except TriggerError as exc:
         return error_response(exc)
-    return reply_response(app.ingest.github(event, headers, body))

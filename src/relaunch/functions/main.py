@@ -10,7 +10,11 @@ from typing import Any
 
 ENTRY_POINTS = {
     "github_webhook": "relaunch.functions.github_webhook",
+    "wandb_webhook": "relaunch.functions.wandb_webhook",
     "orchestrator": "relaunch.functions.orchestrator",
+    "drift_alert": "relaunch.functions.drift_alert",
+    "schedule_tick": "relaunch.functions.schedule_tick",
+    "build_status": "relaunch.functions.build_status",
 }
 
 __all__ = sorted(ENTRY_POINTS)

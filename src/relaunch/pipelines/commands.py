@@ -1,4 +1,4 @@
-"""Commands carried on the `relaunch-commands` topic: the orchestrator's only input."""
+"""Commands carried on the `relaunch-commands` topic (the orchestrator's only input), and the inbound topics."""
 
 from __future__ import annotations
 
@@ -9,6 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from relaunch.pipelines.model import JobState, JobStep
 
 COMMANDS_TOPIC = "relaunch-commands"
+# Topics the Pub/Sub functions listen on (the embedded stack subscribes them; on GCP, the deploy does).
+DRIFT_TOPIC = "relaunch-drift"
+SCHEDULE_TOPIC = "relaunch-schedule"
+BUILDS_TOPIC = "cloud-builds"  # Cloud Build publishes every build's status here
+INBOUND_TOPICS = {"drift_alert": DRIFT_TOPIC, "schedule_tick": SCHEDULE_TOPIC, "build_status": BUILDS_TOPIC}
 
 
 class _Command(BaseModel):
@@ -41,7 +46,18 @@ class BuildFinished(_Command):
     succeeded: bool
 
 
-Command = Annotated[StartRun | JobFinished | BuildFinished, Field(discriminator="type")]
+class ReportSkip(_Command):
+    """Tell GitHub a commit was skipped (no watched path changed); `run_id` is the run it would have started."""
+
+    type: Literal["report_skip"] = "report_skip"
+    pipeline: str
+    repo: str
+    sha: str
+    ref: str | None = None
+    description: str
+
+
+Command = Annotated[StartRun | JobFinished | BuildFinished | ReportSkip, Field(discriminator="type")]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
 
 

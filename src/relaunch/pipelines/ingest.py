@@ -1,20 +1,35 @@
-"""Service layer of the webhook path: dedupe, route, persist to the inbox, publish, answer. No network calls."""
+"""Service layer of every inbound path: dedupe, plan, persist to the inbox, publish, answer. No network calls.
+
+Each delivery is written to the inbox (raw body, redacted headers, key, outcome) together with the runs it starts,
+atomically, before the answer; a key already in the inbox is answered "duplicate" and does nothing else.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from relaunch.pipelines.commands import COMMANDS_TOPIC, StartRun
-from relaunch.pipelines.model import Delivery, PipelineRun, Trigger
-from relaunch.pipelines.routing import PushFacts, route_push, run_id_for
+from relaunch.pipelines.commands import COMMANDS_TOPIC, Command, StartRun
+from relaunch.pipelines.ingest_events import plan_build, plan_drift, plan_schedule, plan_wandb
+from relaunch.pipelines.ingest_github import plan_github
+from relaunch.pipelines.ingest_replay import reparse
+from relaunch.pipelines.model import Delivery
+from relaunch.pipelines.plans import Plan
 from relaunch.pipelines.spec import PipelineSpec
 from relaunch.ports import Bus, RunStore
-from relaunch.triggers.github import GitHubEvent, PingEvent, PushEvent, redact_headers
+from relaunch.triggers.cloudbuild import BuildEvent
+from relaunch.triggers.drift import DriftAlert
+from relaunch.triggers.errors import TriggerError
+from relaunch.triggers.github import GitHubEvent, redact_headers
+from relaunch.triggers.scheduler import ScheduleTick
+from relaunch.triggers.wandb import WandbEvent, WandbIgnored
 
 log = logging.getLogger(__name__)
+REPLAY_MARK = "#replay-"
+RECENT_RUNS = 500  # how far back the drift cooldown looks for the pipeline's last drift run
 
 
 @dataclass(frozen=True)
@@ -25,116 +40,136 @@ class Reply:
     body: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class PushIntent:
-    """A push, reduced to what starting runs needs (built from the trigger parser's event)."""
+class UnknownDelivery(LookupError):
+    """No inbox row has this key."""
 
-    delivery_key: str
-    facts: PushFacts
-    sha: str
-    ref: str
-    clone_url: str | None
-    actor: str | None
-    message: str = ""
+
+def inbound(source: str, key: str, headers: Mapping[str, str], body: bytes) -> Delivery:
+    """An inbox row for a delivery as it arrived, secrets removed from its headers."""
+    return Delivery(
+        key=key, source=source, headers=redact_headers(headers), body=body.decode("utf-8", errors="replace")
+    )
 
 
 class IngestService:
     """Turns verified inbound events into inbox rows, runs and commands."""
 
-    def __init__(self, store: RunStore, bus: Bus, specs: Callable[[], Mapping[str, PipelineSpec]]) -> None:
+    def __init__(
+        self,
+        store: RunStore,
+        bus: Bus,
+        specs: Callable[[], Mapping[str, PipelineSpec]],
+        *,
+        promote_alias: str = "production",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._store = store
         self._bus = bus
         self._specs = specs
+        self._promote_alias = promote_alias
+        self._clock = clock
+
+    # -- sources ---------------------------------------------------------------------------------------------
 
     def github(self, event: GitHubEvent, headers: Mapping[str, str], body: bytes) -> Reply:
-        """Act on a verified GitHub delivery."""
-        delivery = Delivery(
-            key=f"github:{event.delivery_id}",
-            source="github",
-            headers=redact_headers(headers),
-            body=body.decode("utf-8", errors="replace"),
-        )
-        if isinstance(event, PushEvent):
-            return self.push(_push_intent(event, delivery.key), delivery)
-        if isinstance(event, PingEvent):
-            return self.record_only(delivery, ping_reply(event.repo, self._specs()))
-        reason = getattr(event, "reason", None) or f"{type(event).__name__} is not acted on yet"
-        return self.record_only(delivery, Reply(202, {"outcome": "ignored", "reason": reason}))
+        """Act on a verified GitHub delivery (bad dispatch inputs raise a 422 before anything is written)."""
+        return self.on_github(event, inbound("github", f"github:{event.delivery_id}", headers, body))
 
-    def push(self, intent: PushIntent, delivery: Delivery) -> Reply:
-        """Start one run per pipeline watching this push; answer 202 with the runs and the skips."""
-        replay = self._replay_if_known(delivery.key)
-        if replay:
-            return replay
-        routing = route_push(self._specs().values(), intent.facts)
-        runs = [self._new_run(spec, intent) for spec in routing.matched]
-        outcome = "accepted" if runs else "skipped"
-        body = {"outcome": outcome, "runs": [r.id for r in runs], "skipped": routing.skipped}
-        if not routing.matched and not routing.skipped:
-            body["reason"] = f"no pipeline watches {intent.facts.repo}"
-        delivery = delivery.model_copy(update={"outcome": outcome, "run_ids": [r.id for r in runs]})
-        if not self._store.record_delivery(delivery, runs):
-            return self._replay_if_known(delivery.key) or Reply(200, {"outcome": "duplicate"})
-        self._publish_starts(delivery.key, [r.id for r in runs])
-        return Reply(202, body)
+    def on_github(self, event: GitHubEvent, delivery: Delivery) -> Reply:
+        return self.accept(delivery, lambda: plan_github(event, self._specs(), delivery.key))
 
-    def record_only(self, delivery: Delivery, reply: Reply) -> Reply:
-        """Keep a delivery that starts nothing (ping, ignored events) in the inbox, deduped like the rest."""
+    def wandb(self, event: WandbEvent | WandbIgnored, headers: Mapping[str, str], body: bytes) -> Reply:
+        """Act on an authenticated W&B automation delivery; W&B sends no id, the event's content is the key."""
+        return self.on_wandb(event, inbound("wandb", event.dedupe_key, headers, body))
+
+    def on_wandb(self, event: WandbEvent | WandbIgnored, delivery: Delivery) -> Reply:
+        return self.accept(delivery, lambda: plan_wandb(event, self._specs(), delivery.key, self._promote_alias))
+
+    def drift(self, alert: DriftAlert, delivery: Delivery) -> Reply:
+        """Retrain the pipelines a drift alert names, as their drift policies allow."""
+        now = self._clock()
+        return self.accept(delivery, lambda: plan_drift(alert, self._specs(), delivery.key, self._last_drift, now))
+
+    def schedule(self, tick: ScheduleTick, delivery: Delivery) -> Reply:
+        """Retrain the pipeline a scheduler tick names."""
+        return self.accept(delivery, lambda: plan_schedule(tick, self._specs(), delivery.key))
+
+    def build(self, event: BuildEvent, delivery: Delivery) -> Reply:
+        """Record a Cloud Build status; a final one nudges its run."""
+        return self.accept(delivery, lambda: plan_build(event, self._store.get_run(event.run_id or "")))
+
+    def refuse(self, delivery: Delivery, error: TriggerError) -> Reply:
+        """Acknowledge a message that can never be processed: inbox row and dead letter, once."""
+        reason = f"{error.field}: {error.message}" if error.field else error.message
         known = self._store.get_delivery(delivery.key)
         if known is not None:
-            return Reply(200, {"outcome": "duplicate", "original": known.outcome})
-        self._store.record_delivery(delivery.model_copy(update={"outcome": str(reply.body.get("outcome"))}), [])
-        return reply
+            return self._duplicate(known)
+        if self._store.record_delivery(delivery.model_copy(update={"outcome": f"dead-lettered: {reason}"}), []):
+            self._store.dead_letter(delivery.source, reason[:2000], delivery.body)
+        return Reply(200, {"outcome": "dead-lettered", "reason": reason})
 
-    def _replay_if_known(self, key: str) -> Reply | None:
-        known = self._store.get_delivery(key)
-        if known is None:
-            return None
+    # -- the inbox -------------------------------------------------------------------------------------------
+
+    def accept(self, delivery: Delivery, plan: Callable[[], Plan]) -> Reply:
+        """Dedupe, plan, write the inbox row with its runs, publish; the plan's answer (or "duplicate")."""
+        known = self._store.get_delivery(delivery.key)
+        if known is not None:
+            return self._duplicate(known)
+        decided = plan()
+        for command in decided.commands:  # idempotent nudges: sent before the row, so a crash resends them
+            self._publish(command)
+        row = delivery.model_copy(update={"outcome": decided.outcome, "run_ids": [r.id for r in decided.runs]})
+        if not self._store.record_delivery(row, decided.runs):
+            known = self._store.get_delivery(delivery.key)
+            return self._duplicate(known) if known else Reply(200, {"outcome": "duplicate"})
+        self._start(row.key, row.run_ids)
+        return Reply(decided.status, decided.body)
+
+    def replay(self, key: str) -> Reply:
+        """Re-drive a stored delivery: nudge its runs still in flight, else run it again under `KEY#replay-N`."""
+        original = self._store.get_delivery(key)
+        if original is None:
+            raise UnknownDelivery(f"no delivery {key!r} in the inbox (see `relaunch inbox`)")
+        runs = [self._store.get_run(run_id) for run_id in original.run_ids]
+        live = [run.id for run in runs if run is not None and not run.state.terminal]
+        if live:
+            self._start(key, live)
+            return Reply(202, {"outcome": "nudged", "runs": live})
+        event = reparse(original)
+        fresh = original.model_copy(
+            update={"key": self._replay_key(key), "received_at": self._clock(), "outcome": "accepted", "run_ids": []}
+        )
+        handlers: dict[str, Callable[[Any, Delivery], Reply]] = {
+            "github": self.on_github,
+            "wandb": self.on_wandb,
+            "drift": self.drift,
+            "schedule": self.schedule,
+            "cloudbuild": self.build,
+        }
+        reply = handlers[original.source](event, fresh)
+        return Reply(reply.status, {**reply.body, "key": fresh.key})
+
+    def _replay_key(self, key: str) -> str:
+        base = key.split(REPLAY_MARK, 1)[0]
+        n = 1
+        while self._store.get_delivery(f"{base}{REPLAY_MARK}{n}") is not None:
+            n += 1
+        return f"{base}{REPLAY_MARK}{n}"
+
+    def _duplicate(self, known: Delivery) -> Reply:
         if known.run_ids and not known.outcome.endswith("+published"):
-            self._publish_starts(key, known.run_ids)  # the first attempt died before publishing: finish its job
-        return Reply(200, {"outcome": "duplicate", "runs": known.run_ids})
+            self._start(known.key, known.run_ids)  # the first attempt died before publishing: finish its job
+        return Reply(200, {"outcome": "duplicate", "original": known.outcome, "runs": known.run_ids})
 
-    def _publish_starts(self, key: str, run_ids: list[str]) -> None:
+    def _start(self, key: str, run_ids: list[str]) -> None:
         for run_id in run_ids:
-            self._bus.publish(COMMANDS_TOPIC, StartRun(run_id=run_id).model_dump(), {"run_id": run_id})
+            self._publish(StartRun(run_id=run_id))
         if run_ids:
             self._store.set_delivery_outcome(key, "accepted+published")
 
-    def _new_run(self, spec: PipelineSpec, intent: PushIntent) -> PipelineRun:
-        trigger = Trigger(
-            kind="push",
-            delivery_key=intent.delivery_key,
-            repo=intent.facts.repo,
-            ref=intent.ref,
-            sha=intent.sha,
-            clone_url=spec.source.clone_url or intent.clone_url,
-            actor=intent.actor,
-            reason=intent.message[:200],
-        )
-        return PipelineRun(id=run_id_for(spec.name, intent.delivery_key), pipeline=spec.name, trigger=trigger)
+    def _publish(self, command: Command) -> None:
+        self._bus.publish(COMMANDS_TOPIC, command.model_dump(), {"run_id": command.run_id})
 
-
-def _push_intent(event: PushEvent, key: str) -> PushIntent:
-    facts = PushFacts(
-        repo=event.repo,
-        branch=event.branch,
-        tag=event.tag,
-        deleted=event.deleted,
-        changed_paths=event.changed_paths,
-    )
-    return PushIntent(
-        delivery_key=key,
-        facts=facts,
-        sha=event.sha,
-        ref=event.ref,
-        clone_url=event.clone_url,
-        actor=event.pusher,
-        message=event.head_message or "",
-    )
-
-
-def ping_reply(repo: str | None, specs: Mapping[str, PipelineSpec]) -> Reply:
-    """A short summary of what this hook will act on."""
-    watching = [s.name for s in specs.values() if repo and s.source.watches_repo(repo)]
-    summary = {s: {"branches": specs[s].source.branches, "paths": specs[s].source.paths} for s in watching}
-    return Reply(200, {"outcome": "pong", "repo": repo, "pipelines": summary})
+    def _last_drift(self, pipeline: str) -> float | None:
+        runs = self._store.list_runs(pipeline=pipeline, limit=RECENT_RUNS)
+        return max((r.created_at for r in runs if r.trigger.kind == "drift"), default=None)

@@ -247,3 +247,46 @@ class Notification(BaseModel):
     model_version: str | None = Field(default=None, description="The version being rolled out (deploy stage)")
     reasons: list[str] = Field(default_factory=list, description="The gate's reasons, for summaries (Slack)")
     target_url: str | None = Field(default=None, description="Where to see the run, when relaunch has a public URL")
+
+
+class EndpointHealth(BaseModel):
+    """What an endpoint observed for one deployed version over a window: traffic, errors and latency."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: str = ""
+    requests: int = Field(default=0, ge=0)
+    errors: int = Field(default=0, ge=0, description="Server errors (5xx) and model exceptions")
+    error_rate: float = Field(default=0.0, ge=0, le=1)
+    p50_ms: float | None = Field(default=None, description="None when no request was timed in the window")
+    p95_ms: float | None = None
+    window_s: float = Field(default=0.0, ge=0, description="Seconds the figures cover")
+
+
+RolloutPhase = Literal[
+    "pending",  # nothing done yet
+    "deployed",  # the new version is deployed at 0%
+    "baking",  # canary: the new version takes its share, health is watched
+    "smoke_passed",  # blue-green: the smoke test answered
+    "smoke_failed",
+    "holding",  # blue-green: all traffic switched, the previous version kept through the rollback window
+    "promoted",  # all traffic on the new version, the previous one still deployed
+    "done",  # promoted and the previous version undeployed
+    "rolled_back",  # traffic back on the previous version, the new one undeployed
+    "failed",  # rolled back with nothing to roll back to: the new version undeployed, nothing serves
+]
+
+
+class RolloutProgress(BaseModel):
+    """Where a run's rollout stands; kept on the run so a re-run step (after a crash) plans the same action."""
+
+    model_config = ConfigDict(frozen=True)
+
+    phase: RolloutPhase = "pending"
+    started_at: float
+    phase_started_at: float
+    previous_version: str | None = Field(description="The version serving before the rollout (None: first model)")
+    new_version: str
+    traffic: dict[str, int] = Field(default_factory=dict, description="The split the last action set")
+    smoke_detail: str = ""
+    reason: str = Field(default="", description="Why the rollout rolled back or failed")

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from relaunch.pipelines.commands import Command
+from relaunch.pipelines.commands import Command, ReportSkip
 from relaunch.pipelines.gate import decide, report_markdown
 from relaunch.pipelines.jobs import RunPaths, eval_request, train_request
 from relaunch.pipelines.model import (
@@ -26,7 +26,16 @@ from relaunch.pipelines.model import (
 )
 from relaunch.pipelines.spec import PipelineSpec
 from relaunch.pipelines.states import transition
-from relaunch.ports import BlobStore, Endpoint, ImageBuilder, ModelRegistry, Notifier, RunStore, TrainingBackend
+from relaunch.ports import (
+    ArtifactSource,
+    BlobStore,
+    Endpoint,
+    ImageBuilder,
+    ModelRegistry,
+    Notifier,
+    RunStore,
+    TrainingBackend,
+)
 
 log = logging.getLogger(__name__)
 S = RunState
@@ -49,6 +58,8 @@ class Deps:
     notifier: Notifier
     specs: Callable[[], Mapping[str, PipelineSpec]]
     artifact_root: str
+    artifacts: Callable[[], ArtifactSource] | None = None  # built on first W&B run (a bad config fails that run)
+    promote_alias: str = "production"  # moved to a W&B artifact once its run is promoted
 
 
 Step = Callable[[PipelineRun, PipelineSpec], PipelineRun | None]
@@ -68,8 +79,11 @@ class Orchestrator:
             S.ROLLING_OUT: self._rolling_out,
         }
 
-    def handle(self, command: Command) -> PipelineRun:
-        """Apply a command: load its run and advance it."""
+    def handle(self, command: Command) -> PipelineRun | None:
+        """Apply a command: load its run and advance it (a skip report has no run: None)."""
+        if isinstance(command, ReportSkip):
+            self.report_skip(command)
+            return None
         run = self.d.store.get_run(command.run_id)
         if run is None:
             raise UnknownRun(f"no run {command.run_id!r}")
@@ -89,8 +103,22 @@ class Orchestrator:
 
     # -- steps -----------------------------------------------------------------------------------------------
 
+    def report_skip(self, command: ReportSkip) -> None:
+        """Post the "skipped" status of a commit no pipeline retrains, once."""
+        note = Notification(
+            run_id=command.run_id,
+            pipeline=command.pipeline,
+            repo=command.repo,
+            sha=command.sha,
+            stage="gate",  # the verdict a branch protection rule waits for
+            state="success",
+            description=command.description,
+            ref=command.ref,
+        )
+        self._send(note, "notify:skip")
+
     def _received(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun:
-        self._notify(run, "build", "pending", f"Building {_short(run.trigger.sha)}")
+        self._notify(run, "build", "pending", f"Building {_short(run.trigger.sha or run.trigger.ref)}")
         return self._move(run, S.BUILDING)
 
     def _building(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
@@ -103,12 +131,50 @@ class Orchestrator:
                 note = TimelineEntry(kind="info", message=f"build {result.build_id} started")
                 self._save(run.model_copy(update={"build_id": result.build_id}), note)
             return None
+        run = self._with_resolved_sha(run, getattr(result, "sha", None))
         self._notify(run, "build", "success", f"Built {_short(run.trigger.sha)}")
         built = run.model_copy(update={"image": result.image, "build_id": result.build_id})
         paths = self._paths(run)
+        if run.trigger.artifact:
+            return self._evaluate_artifact(built, spec, paths)
         job_id = self.d.backend.submit(train_request(built, spec, result.image, paths))
         moved = self._move(built, S.TRAINING, jobs={**run.jobs, "train": job_id}, model_uri=paths.model)
         self._notify(moved, "train", "pending", f"Training job {job_id} queued")
+        return moved
+
+    def _with_resolved_sha(self, run: PipelineRun, sha: str | None) -> PipelineRun:
+        """A run started without a commit (dispatch, schedule, drift, W&B) records the one its build checked out."""
+        if run.trigger.sha or not sha:
+            return run
+        note = TimelineEntry(kind="info", message=f"{run.trigger.ref or 'HEAD'} resolved to {sha}")
+        return self._save(run.model_copy(update={"trigger": run.trigger.model_copy(update={"sha": sha})}), note)
+
+    def _evaluate_artifact(self, run: PipelineRun, spec: PipelineSpec, paths: RunPaths) -> PipelineRun:
+        """W&B runs skip training: fetch the artifact as the candidate model, then evaluate it."""
+        artifact = run.trigger.artifact
+        assert artifact is not None
+        if self.d.artifacts is None:
+            return self._fail(run, "evaluate", "no artifact source is configured for W&B runs")
+        if self.d.store.get_effect(run.id, "fetch") is None:
+            try:
+                metadata = self.d.artifacts().fetch(artifact, paths.model)
+            except ValueError as exc:  # unknown artifact, refused: permanent
+                return self._fail(run, "evaluate", f"fetch of {artifact} failed: {exc}")
+            reported = metadata.get("reported_metrics") or {}
+            note = TimelineEntry(kind="info", message=f"fetched {artifact}", data={"reported_metrics": reported})
+            self.d.store.append_timeline(run.id, note)  # shown, never gated on
+            self.d.store.put_effect(run.id, "fetch", {"artifact": artifact})
+        champion = self.d.registry.champion(run.pipeline)
+        fetched = run.model_copy(update={"model_uri": paths.model})
+        job_id = self.d.backend.submit(eval_request(fetched, spec, champion.artifact_uri if champion else None, paths))
+        moved = self._move(
+            fetched,
+            S.EVALUATING,
+            jobs={**run.jobs, "evaluate": job_id},
+            champion_version=champion.version if champion else None,
+        )
+        against = f"champion {champion.version}" if champion else "absolute limits (no champion yet)"
+        self._notify(moved, "gate", "pending", f"Evaluating {artifact} against {against}")
         return moved
 
     def _training(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
@@ -177,9 +243,24 @@ class Orchestrator:
         except ValueError as exc:  # the endpoint refused: permanent, stop the run
             return self._fail(run, "deploy", f"deploy of {version.version} refused: {exc}")
         self.d.registry.set_champion(run.pipeline, version.version)
+        self._move_wandb_alias(run)
         moved = self._move(run, S.PROMOTED, model_version=version.version)
         self._notify(moved, "deploy", "success", f"{version.version} serves 100% of {spec.endpoint}")
         return moved
+
+    def _move_wandb_alias(self, run: PipelineRun) -> None:
+        """Point the promote alias at a promoted W&B artifact, once; a refusal is noted, never un-promotes."""
+        artifact, step = run.trigger.artifact, f"alias:{self.d.promote_alias}"
+        if not artifact or self.d.artifacts is None or self.d.store.get_effect(run.id, step) is not None:
+            return
+        try:
+            self.d.artifacts().set_alias(artifact, self.d.promote_alias)  # TransientError propagates: retried
+        except ValueError as exc:
+            self.d.store.append_timeline(run.id, TimelineEntry(kind="warning", message=f"alias not moved: {exc}"))
+            return
+        note = TimelineEntry(kind="info", message=f"W&B alias {self.d.promote_alias} -> {artifact}")
+        self.d.store.append_timeline(run.id, note)
+        self.d.store.put_effect(run.id, step, {"artifact": artifact})
 
     # -- helpers ---------------------------------------------------------------------------------------------
 
@@ -238,11 +319,16 @@ class Orchestrator:
             model_version=run.model_version,
             reasons=run.decision.reasons if run.decision else [],
         )
+        self._send(note, key)
+
+    def _send(self, note: Notification, key: str) -> None:
+        if self.d.store.get_effect(note.run_id, key) is not None:
+            return
         try:
             self.d.notifier.notify(note)
         except Exception:  # notifications never block a run
-            log.exception("notifier failed for run %s (%s %s)", run.id, stage, state)
-        self.d.store.put_effect(run.id, key, {"description": description})
+            log.exception("notifier failed for run %s (%s %s)", note.run_id, note.stage, note.state)
+        self.d.store.put_effect(note.run_id, key, {"description": note.description})
 
 
 def _short(sha: str | None) -> str:

@@ -17,13 +17,32 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+WandbEventKind = Literal["new_version", "alias_added", "linked"]
+Severity = Literal["info", "warning", "error", "critical"]
+_GLOB = frozenset("*?[")
+
+
+class WandbSource(_Strict):
+    """Which W&B artifact events start an evaluation of an existing model."""
+
+    entity: str = Field(min_length=1, description="W&B entity (team or user) of the artifact or registry")
+    project: str = Field(min_length=1, description="W&B project (or registry project) of the collection")
+    collection: str = Field(min_length=1, description="Artifact collection, or registry collection for links")
+    aliases: list[str] = Field(default=["candidate"], description="Aliases whose addition starts a run")
+    events: list[WandbEventKind] = Field(
+        default=["new_version", "alias_added", "linked"], min_length=1, description="Which W&B events are acted on"
+    )
+
+
 class SourceSpec(_Strict):
-    """Which pushes this pipeline watches."""
+    """Which pushes (and W&B artifact events) this pipeline watches."""
 
     repo: str = Field(description="GitHub owner/name, compared case-insensitively")
     branches: list[str] = Field(default=["main"], description="Branch name patterns (fnmatch), e.g. 'release/*'")
+    tags: list[str] = Field(default=[], description="Tag patterns (fnmatch) that start a run; none by default")
     paths: list[str] = Field(default=["**"], description="Path patterns; a push touching none of them is skipped")
     clone_url: str | None = Field(default=None, description="Override the clone URL from the push payload")
+    wandb: WandbSource | None = Field(default=None, description="W&B artifact events that start an evaluation")
 
     @field_validator("repo")
     @classmethod
@@ -39,8 +58,19 @@ class SourceSpec(_Strict):
     def watches_branch(self, branch: str) -> bool:
         return any(fnmatch.fnmatchcase(branch, pattern) for pattern in self.branches)
 
+    def watches_tag(self, tag: str) -> bool:
+        return any(fnmatch.fnmatchcase(tag, pattern) for pattern in self.tags)
+
     def watches_path(self, path: str) -> bool:
         return any(_path_matches(path, pattern) for pattern in self.paths)
+
+    def head_branch(self) -> str | None:
+        """The branch a run without a commit (schedule, drift, W&B, dispatch) retrains: the first literal one."""
+        return next((b for b in self.branches if not _GLOB.intersection(b)), None)
+
+    def repo_clone_url(self) -> str:
+        """Where to clone the repository from when no payload says."""
+        return self.clone_url or f"https://github.com/{self.repo}.git"
 
 
 def _path_matches(path: str, pattern: str) -> bool:
@@ -84,6 +114,14 @@ class DirectRollout(_Strict):
 Rollout = Annotated[DirectRollout, Field(discriminator="strategy")]
 
 
+class DriftPolicy(_Strict):
+    """When a drift alert retrains this pipeline."""
+
+    enabled: bool = Field(default=True, description="Act on drift alerts at all")
+    min_severity: Severity = Field(default="warning", description="Alerts below this severity are ignored")
+    cooldown_s: float = Field(default=21600.0, ge=0, description="No new drift run within this long of the last")
+
+
 class PipelineSpec(_Strict):
     """One pipeline: what it watches, how it trains and evaluates, how it is gated and rolled out."""
 
@@ -95,6 +133,7 @@ class PipelineSpec(_Strict):
     rollout: Rollout = Field(default_factory=DirectRollout)
     endpoint: str = Field(description="Name of the serving endpoint")
     priority: int = Field(default=0, ge=0, le=100, description="Higher runs first on the training queue")
+    drift: DriftPolicy = Field(default_factory=DriftPolicy)
 
 
 class SpecError(ValueError):

@@ -10,7 +10,7 @@ S = RunState
 
 TRANSITIONS: dict[RunState, frozenset[RunState]] = {
     S.RECEIVED: frozenset({S.BUILDING, S.TRAINING, S.EVALUATING, S.FAILED, S.SUPERSEDED}),
-    S.BUILDING: frozenset({S.TRAINING, S.FAILED, S.SUPERSEDED}),
+    S.BUILDING: frozenset({S.TRAINING, S.EVALUATING, S.FAILED, S.SUPERSEDED}),  # evaluating: W&B runs
     S.TRAINING: frozenset({S.EVALUATING, S.FAILED, S.SUPERSEDED}),
     S.EVALUATING: frozenset({S.GATED, S.FAILED, S.SUPERSEDED}),
     S.GATED: frozenset({S.ROLLING_OUT, S.REJECTED, S.FAILED}),

@@ -95,6 +95,18 @@ class WorkflowDispatchEvent:
 
 
 @dataclass(frozen=True)
+class RepositoryDispatchEvent:
+    """A `POST /repos/{owner}/{repo}/dispatches` (W&B automations send these too); scalars rendered as strings."""
+
+    event: ClassVar[str] = "repository_dispatch"
+    delivery_id: str
+    repo: str
+    action: str
+    client_payload: dict[str, str]
+    sender: str | None
+
+
+@dataclass(frozen=True)
 class IgnoredEvent:
     """A verified delivery of an event type relaunch does not act on."""
 
@@ -103,7 +115,9 @@ class IgnoredEvent:
     reason: str
 
 
-GitHubEvent = PushEvent | PingEvent | PullRequestEvent | WorkflowDispatchEvent | IgnoredEvent
+GitHubEvent = (
+    PushEvent | PingEvent | PullRequestEvent | WorkflowDispatchEvent | RepositoryDispatchEvent | IgnoredEvent
+)
 
 
 def parse_github(
@@ -247,8 +261,21 @@ def _workflow_dispatch(data: dict[str, Any], delivery_id: str) -> WorkflowDispat
     )
 
 
-def _inputs(raw: dict[str, Any]) -> dict[str, str]:
-    """Workflow inputs as strings, the way Actions' `github.event.inputs` renders them."""
+def _repository_dispatch(data: dict[str, Any], delivery_id: str) -> RepositoryDispatchEvent:
+    action = require(data, "action", str)
+    if not action.strip():
+        raise Unprocessable("action (the dispatch's event_type) must not be empty", field="action")
+    return RepositoryDispatchEvent(
+        delivery_id=delivery_id,
+        repo=require(data, "repository.full_name", str),
+        action=action,
+        client_payload=_inputs(optional(data, "client_payload", dict) or {}, "client_payload"),
+        sender=optional(data, "sender.login", str),
+    )
+
+
+def _inputs(raw: dict[str, Any], field: str = "inputs") -> dict[str, str]:
+    """Workflow inputs or a dispatch's client_payload as strings, the way Actions renders `github.event.inputs`."""
     inputs: dict[str, str] = {}
     for key, value in raw.items():
         if isinstance(value, bool):
@@ -256,7 +283,7 @@ def _inputs(raw: dict[str, Any]) -> dict[str, str]:
         elif isinstance(value, str | int | float):
             inputs[key] = str(value)
         else:
-            raise Unprocessable(f"inputs.{key} must be a string, number or boolean", field=f"inputs.{key}")
+            raise Unprocessable(f"{field}.{key} must be a string, number or boolean", field=f"{field}.{key}")
     return inputs
 
 
@@ -265,4 +292,5 @@ _PARSERS: dict[str, Callable[[dict[str, Any], str], GitHubEvent]] = {
     "ping": _ping,
     "pull_request": _pull_request,
     "workflow_dispatch": _workflow_dispatch,
+    "repository_dispatch": _repository_dispatch,
 }

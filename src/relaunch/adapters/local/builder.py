@@ -1,4 +1,4 @@
-"""Local image builder: the "image" of a run is a clean checkout of its exact commit."""
+"""Local image builder: the "image" of a run is a clean checkout of its exact commit (or of its ref's head)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,17 @@ from pathlib import Path
 
 from relaunch.pipelines.model import BuildResult, PipelineRun
 
+MARKER = ".relaunch-checkout"
+
 
 class BuildError(ValueError):
-    """The commit cannot be checked out (bad URL, unknown SHA): permanent for this run."""
+    """The commit cannot be checked out (bad URL, unknown SHA or ref): permanent for this run."""
+
+
+class CheckoutResult(BuildResult):
+    """A build result that also says which commit was checked out (resolved from the ref when the run had none)."""
+
+    sha: str | None = None
 
 
 class GitCheckoutBuilder:
@@ -21,22 +29,40 @@ class GitCheckoutBuilder:
         self._root = workspaces
 
     def build(self, run: PipelineRun, key: str) -> BuildResult:
-        """Check out the commit once per key; later calls return the same folder."""
+        """Check out the commit once per key; later calls return the same folder and commit."""
         build_id = "checkout-" + hashlib.sha256(key.encode()).hexdigest()[:12]
         dest = self._root / run.id
-        if (dest / ".relaunch-checkout").exists():
-            return BuildResult(build_id=build_id, image=str(dest))
-        if not run.trigger.clone_url or not run.trigger.sha:
-            raise BuildError(f"run {run.id} has no clone URL or commit to check out")
+        if (dest / MARKER).exists():
+            return CheckoutResult(build_id=build_id, image=str(dest), sha=(dest / MARKER).read_text().strip())
+        if not run.trigger.clone_url or not (run.trigger.sha or run.trigger.ref):
+            raise BuildError(f"run {run.id} has no clone URL, or neither a commit nor a ref to check out")
         tmp = self._root / f".{run.id}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         self._root.mkdir(parents=True, exist_ok=True)
         _git("clone", "--quiet", "--no-checkout", run.trigger.clone_url, str(tmp))
-        _git("-C", str(tmp), "checkout", "--quiet", "--detach", run.trigger.sha)
-        (tmp / ".relaunch-checkout").write_text(run.trigger.sha + "\n")
+        sha = run.trigger.sha or _resolve(tmp, run.trigger.ref or "")
+        _git("-C", str(tmp), "checkout", "--quiet", "--detach", sha)
+        (tmp / MARKER).write_text(sha + "\n")
         shutil.rmtree(dest, ignore_errors=True)
         tmp.rename(dest)  # atomic: a crash leaves either nothing or a complete checkout
-        return BuildResult(build_id=build_id, image=str(dest))
+        return CheckoutResult(build_id=build_id, image=str(dest), sha=sha)
+
+
+def _resolve(clone: Path, ref: str) -> str:
+    """The commit a ref (refs/heads/x, refs/tags/x or a bare branch name) points at in a fresh clone."""
+    name = ref.removeprefix("refs/heads/")
+    candidates = [f"refs/tags/{ref.removeprefix('refs/tags/')}"] if ref.startswith("refs/tags/") else []
+    candidates += [f"refs/remotes/origin/{name}", ref]
+    for candidate in candidates:
+        proc = subprocess.run(
+            ["git", "-C", str(clone), "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if proc.returncode == 0 and proc.stdout.strip():
+            return proc.stdout.strip()
+    raise BuildError(f"ref {ref!r} does not exist in the repository")
 
 
 def _git(*args: str) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import requests
 
-from relaunch.pipelines.model import ModelVersion
+from relaunch.pipelines.model import EndpointHealth, ModelVersion
 from relaunch.ports import TransientError
 
 ROUTE_KEY_HEADER = "x-relaunch-route-key"
@@ -33,7 +33,7 @@ class HttpEndpoint:
         self._call("POST", f"{endpoint}:setTraffic", {"split": split})
 
     def undeploy(self, endpoint: str, version: str) -> None:
-        """Remove a version that takes no traffic (the server refuses otherwise)."""
+        """Remove a version that takes no traffic, or the endpoint's only version (the server refuses otherwise)."""
         self._call("POST", f"{endpoint}:undeploy", {"version": version})
 
     def traffic(self, endpoint: str) -> dict[str, int]:
@@ -48,17 +48,35 @@ class HttpEndpoint:
         """Deployed versions, split and per-version stats (LookupError if the endpoint does not exist)."""
         return self._call("GET", endpoint)
 
-    def predict(self, endpoint: str, instances: list[Any], route_key: str | None = None) -> dict[str, Any]:
-        """Predictions with the version that served them; `route_key` pins routing for a caller."""
+    def predict(
+        self, endpoint: str, instances: list[Any], route_key: str | None = None, version: str | None = None
+    ) -> dict[str, Any]:
+        """Predictions with the version that served them; `route_key` pins routing for a caller, `version` sends
+        the request to that deployed version whatever its share (a smoke test of a version at 0%)."""
         headers = {ROUTE_KEY_HEADER: route_key} if route_key is not None else {}
-        return self._call("POST", f"{endpoint}:predict", {"instances": instances}, headers)
+        body: dict[str, Any] = {"instances": instances}
+        if version is not None:
+            body["version"] = version
+        return self._call("POST", f"{endpoint}:predict", body, headers)
+
+    def health(self, endpoint: str, version: str, since: float) -> EndpointHealth:
+        """What the server counted for `version` since `since` (epoch seconds): requests, errors, latency."""
+        answer = self._call("GET", f"{endpoint}:health", params={"version": version, "since": repr(float(since))})
+        return EndpointHealth.model_validate(answer)
 
     def _call(
-        self, method: str, path: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         url = f"{self.base_url}/v1/endpoints/{path}"
         try:
-            response = self._session.request(method, url, json=body, headers=headers, timeout=self.timeout)
+            response = self._session.request(
+                method, url, json=body, headers=headers, params=params, timeout=self.timeout
+            )
         except requests.RequestException as exc:
             raise TransientError(f"endpoint server unreachable at {url}: {exc}") from exc
         if response.status_code >= 500:

@@ -1,4 +1,9 @@
-"""Local endpoint server: Vertex-like predict and admin routes over HTTP on loopback."""
+"""Local endpoint server: Vertex-like predict and admin routes over HTTP on loopback.
+
+Routes (all under /v1/endpoints/<name>): GET (describe), GET :health?version=V&since=EPOCH_S, POST :predict
+(`{"instances": [...], "version": optional, to reach one deployed version even at 0%}`), :deploy, :setTraffic,
+:undeploy.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from relaunch.adapters.local.endpoint_state import ApiError, ServingState
 
@@ -77,6 +83,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.split("?")[0] in ("/healthz", "/v1/endpoints"):
             return {"ok": True, "endpoints": self.state.names()}
         name, verb = self._route()
+        if verb == "health":
+            query = parse_qs(urlsplit(self.path).query)
+            return self.state.health(name, _query_text(query, "version"), _query_float(query, "since", 0.0))
         if verb is not None:
             raise ApiError(404, f"no route GET {self.path}")
         return self.state.describe(name)
@@ -85,7 +94,10 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._json_body()
         name, verb = self._route()
         if verb == "predict":
-            return self.state.predict(name, body.get("instances"), self.headers.get(ROUTE_KEY_HEADER))
+            version = body.get("version")
+            if version is not None and (not isinstance(version, str) or not version):
+                raise ApiError(400, "'version' must be a non-empty string when given")
+            return self.state.predict(name, body.get("instances"), self.headers.get(ROUTE_KEY_HEADER), version)
         if verb == "deploy":
             return self.state.deploy(name, _text(body, "version"), _text(body, "artifact_uri"))
         if verb == "setTraffic":
@@ -139,6 +151,23 @@ def _text(body: dict[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value:
         raise ApiError(400, f"'{key}' must be a non-empty string")
     return value
+
+
+def _query_text(query: dict[str, list[str]], key: str) -> str:
+    values = query.get(key)
+    if not values or not values[0]:
+        raise ApiError(400, f"query parameter '{key}' is required")
+    return values[0]
+
+
+def _query_float(query: dict[str, list[str]], key: str, default: float) -> float:
+    values = query.get(key)
+    if not values:
+        return default
+    try:
+        return float(values[0])
+    except ValueError:
+        raise ApiError(400, f"query parameter '{key}' must be a number (epoch seconds), not {values[0]!r}") from None
 
 
 def _error(code: int, message: str) -> dict[str, Any]:

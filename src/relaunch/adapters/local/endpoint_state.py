@@ -1,9 +1,20 @@
-"""What the local endpoint server serves: deployed versions and splits (persisted), cached models, stats."""
+"""What the local endpoint server serves: deployed versions and splits (persisted), cached models, stats.
+
+Health: every model call is counted per (endpoint, version) with its time, outcome and latency (the last
+`WINDOW_EVENTS` calls are kept, in memory: a restart starts a new window). `health(name, version, since)` answers
+requests, errors (model exceptions and 5xx), error rate and p50/p95 latency since a timestamp.
+
+Faults, for tests and the demo: a `relaunch_fault.json` file in a model's folder, e.g.
+`{"error_rate": 0.5, "latency_ms": 800}`, makes that model fail (raise) on that share of predictions and answer that
+much slower, the two ways a bad model fails in production. It is read on every prediction (cached by mtime), so a
+test may add or remove it while the version serves. Training code can write it to simulate a bad release.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import random
 import statistics
@@ -18,6 +29,8 @@ import joblib
 import numpy as np
 
 MODEL_FILE = "model.joblib"
+FAULT_FILE = "relaunch_fault.json"
+WINDOW_EVENTS = 50_000
 
 
 class ApiError(Exception):
@@ -31,13 +44,46 @@ class ApiError(Exception):
 
 @dataclass
 class _Stats:
+    """Counters of one deployed version since the server started, and its latest calls for windowed health."""
+
+    started_at: float = field(default_factory=time.time)
     requests: int = 0
     errors: int = 0
-    latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+    events: deque[tuple[float, bool, float]] = field(default_factory=lambda: deque(maxlen=WINDOW_EVENTS))
+
+    def record(self, failed: bool, latency_ms: float) -> None:
+        self.requests += 1
+        self.errors += failed
+        self.events.append((time.time(), failed, latency_ms))
 
     def as_dict(self) -> dict[str, Any]:
-        p50 = statistics.median(self.latencies_ms) if self.latencies_ms else None
+        recent = [ms for _, _, ms in list(self.events)[-1000:]]
+        p50 = statistics.median(recent) if recent else None
         return {"requests": self.requests, "errors": self.errors, "latency_ms_p50": p50}
+
+    def window(self, version: str, since: float, now: float) -> dict[str, Any]:
+        """Health figures of the calls at or after `since` (as far back as the kept calls reach)."""
+        events = [e for e in self.events if e[0] >= since]
+        start = max(since, self.started_at)
+        if len(self.events) == self.events.maxlen and self.events[0][0] > start:
+            start = self.events[0][0]  # older calls fell out of the bounded window
+        errors = sum(1 for _, failed, _ in events if failed)
+        latencies = sorted(ms for _, _, ms in events)
+        return {
+            "version": version,
+            "requests": len(events),
+            "errors": errors,
+            "error_rate": errors / len(events) if events else 0.0,
+            "p50_ms": _percentile(latencies, 0.50),
+            "p95_ms": _percentile(latencies, 0.95),
+            "window_s": max(0.0, now - start),
+        }
+
+
+@dataclass(frozen=True)
+class _Fault:
+    error_rate: float = 0.0
+    latency_ms: float = 0.0
 
 
 class ServingState:
@@ -48,6 +94,8 @@ class ServingState:
         self._lock = threading.RLock()
         self._rng = random.Random(seed)
         self._models: dict[str, Any] = {}
+        self._faults: dict[str, tuple[int, _Fault]] = {}
+        self._started_at = time.time()
         self._stats: dict[tuple[str, str], _Stats] = {}
         self._endpoints: dict[str, dict[str, Any]] = {}
         if self.state_path.exists():
@@ -100,36 +148,51 @@ class ServingState:
             return self.describe(name)
 
     def undeploy(self, name: str, version: str) -> dict[str, Any]:
-        """Remove a version that no longer takes traffic; an absent version is a no-op."""
+        """Remove a version that no longer takes traffic, or the only one (the endpoint then serves nothing);
+        an absent version is a no-op."""
         with self._lock:
             endpoint = self._endpoint(name)
-            if endpoint["split"].get(version, 0) > 0:
+            others = [d for d in endpoint["deployed"] if d["version"] != version]
+            if endpoint["split"].get(version, 0) > 0 and others:
                 raise ApiError(409, f"version {version} still has {endpoint['split'][version]}% of traffic")
             endpoint["deployed"] = [d for d in endpoint["deployed"] if d["version"] != version]
             endpoint["split"].pop(version, None)
             self._save()
             return self.describe(name)
 
-    def predict(self, name: str, instances: Any, route_key: str | None = None) -> dict[str, Any]:
-        """Route one request by the split and predict with that version's model."""
+    def predict(
+        self, name: str, instances: Any, route_key: str | None = None, version: str | None = None
+    ) -> dict[str, Any]:
+        """Route one request by the split (or to `version`, even at 0%, for smoke tests) and predict with it."""
         rows = _instances(instances)
         with self._lock:
-            version, artifact_uri = self._route(name, route_key)
-            stats = self._stats.setdefault((name, version), _Stats())
+            version, artifact_uri = self._pinned(name, version) if version else self._route(name, route_key)
+            if (name, version) not in self._stats:
+                self._stats[(name, version)] = self._new_stats(name, version)
+            stats = self._stats[(name, version)]
         started = time.perf_counter()
         try:
+            self._inject_fault(artifact_uri)
             predictions = np.asarray(self._model(artifact_uri, on_error=500).predict(rows)).tolist()
         except Exception as exc:
             with self._lock:
-                stats.requests += 1
-                stats.errors += 1
+                stats.record(failed=True, latency_ms=(time.perf_counter() - started) * 1000)
             if isinstance(exc, ApiError):
                 raise
             raise ApiError(400 if isinstance(exc, ValueError) else 500, f"prediction failed: {exc}") from exc
         with self._lock:
-            stats.requests += 1
-            stats.latencies_ms.append((time.perf_counter() - started) * 1000)
+            stats.record(failed=False, latency_ms=(time.perf_counter() - started) * 1000)
         return {"predictions": predictions, "deployedModelId": version, "model_version": version}
+
+    def health(self, name: str, version: str, since: float = 0.0) -> dict[str, Any]:
+        """Requests, errors, error rate and p50/p95 latency of `version` since `since` (epoch seconds)."""
+        with self._lock:
+            stats = self._stats.get((name, version))
+            if stats is None:
+                if version not in {d["version"] for d in self._endpoint(name)["deployed"]}:
+                    raise ApiError(404, f"version {version} is not deployed on endpoint {name} and has no traffic")
+                stats = self._new_stats(name, version)
+            return stats.window(version, since, time.time())
 
     def _route(self, name: str, route_key: str | None) -> tuple[str, str]:
         endpoint = self._endpoint(name)
@@ -146,6 +209,45 @@ class ServingState:
                 return deployed["version"], deployed["artifact_uri"]
             point -= pct
         return weighted[-1][0]["version"], weighted[-1][0]["artifact_uri"]
+
+    def _new_stats(self, name: str, version: str) -> _Stats:
+        """Counting starts when the version was deployed, or when this server started if that was later."""
+        return _Stats(started_at=max(self._started_at, _deployed_at(self._endpoint(name), version)))
+
+    def _pinned(self, name: str, version: str) -> tuple[str, str]:
+        for deployed in self._endpoint(name)["deployed"]:
+            if deployed["version"] == version:
+                return version, deployed["artifact_uri"]
+        raise ApiError(404, f"version {version} is not deployed on endpoint {name}")
+
+    def _inject_fault(self, artifact_uri: str) -> None:
+        """Slow down and/or fail as the model folder's fault file says (see the module docstring)."""
+        fault = self._fault(artifact_uri)
+        if fault is None:
+            return
+        if fault.latency_ms > 0:
+            time.sleep(fault.latency_ms / 1000)
+        with self._lock:
+            draw = self._rng.random()
+        if draw < fault.error_rate:
+            raise RuntimeError(f"injected fault ({FAULT_FILE}: error_rate {fault.error_rate:g})")
+
+    def _fault(self, artifact_uri: str) -> _Fault | None:
+        path = Path(artifact_uri.removeprefix("file://")) / FAULT_FILE
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError:
+            return None
+        cached = self._faults.get(artifact_uri)
+        if cached is not None and cached[0] == mtime:
+            return cached[1]
+        try:
+            raw = json.loads(path.read_text())
+            fault = _Fault(error_rate=float(raw.get("error_rate", 0.0)), latency_ms=float(raw.get("latency_ms", 0.0)))
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            raise ApiError(500, f"unreadable {FAULT_FILE} in {artifact_uri}: {exc}") from exc
+        self._faults[artifact_uri] = (mtime, fault)
+        return fault
 
     def _endpoint(self, name: str) -> dict[str, Any]:
         endpoint = self._endpoints.get(name)
@@ -173,6 +275,17 @@ class ServingState:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.state_path)
+
+
+def _percentile(ordered: list[float], q: float) -> float | None:
+    """Nearest-rank percentile of an ascending list; None if it is empty."""
+    if not ordered:
+        return None
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def _deployed_at(endpoint: dict[str, Any], version: str) -> float:
+    return next((float(d.get("deployed_at", 0.0)) for d in endpoint["deployed"] if d["version"] == version), 0.0)
 
 
 def _check_split(split: Any, deployed: list[str]) -> None:

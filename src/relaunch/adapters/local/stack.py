@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -13,18 +14,24 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from relaunch.adapters.local.agent import LocalAgent
 from relaunch.adapters.local.bus import SqliteBus
 from relaunch.adapters.local.bus_dispatcher import BusDispatcher
 from relaunch.adapters.local.endpoint_server import EndpointServer
-from relaunch.pipelines.commands import COMMANDS_TOPIC, JobFinished
+from relaunch.pipelines.commands import COMMANDS_TOPIC, INBOUND_TOPICS, JobFinished
 from relaunch.pipelines.model import JobRequest, JobStatus
 from relaunch.pipelines.spec import load_specs
-from relaunch.settings import Settings
+from relaunch.settings import Settings, reveal
 
 log = logging.getLogger(__name__)
 
-FUNCTIONS = ("github_webhook", "orchestrator")
+FUNCTIONS = ("github_webhook", "wandb_webhook", "orchestrator", "drift_alert", "schedule_tick", "build_status")
+# The topic each CloudEvent function is subscribed to on the local bus (as Eventarc triggers are on GCP).
+SUBSCRIPTIONS = {"orchestrator": COMMANDS_TOPIC, **INBOUND_TOPICS}
+# The stack's own secrets, made once in its home (mode 0600) when none is configured.
+SECRET_FILES = {"github_webhook_secret": "github_webhook_secret", "wandb_webhook_token": "wandb_webhook_token"}
 ENTRY_SOURCE = Path(__file__).resolve().parents[2] / "functions" / "main.py"
 
 
@@ -99,13 +106,16 @@ class EmbeddedStack:
         self._endpoint = EndpointServer(self.settings.endpoint_state_path, host=self.host, port=0)
         self._endpoint.start()
         self.settings = self.settings.model_copy(update={"home": home, "endpoint_url": self._endpoint.url})
+        if not self.settings.insecure_dev_mode:
+            self.settings = with_local_secrets(self.settings)
         env = self._function_env()
         self._procs = [self._spawn(name, env) for name in self.functions]
         for proc in self._procs:
             _wait_for_port(proc, timeout)
         bus = SqliteBus(self.settings.bus_path)
-        if "orchestrator" in self.urls:
-            bus.subscribe("orchestrator", COMMANDS_TOPIC, self.url_of("orchestrator"))
+        for name, topic in SUBSCRIPTIONS.items():
+            if name in self.urls:
+                bus.subscribe(name, topic, self.url_of(name))
         self._dispatcher = BusDispatcher(self.settings.bus_path)
         self._dispatcher.start()
         self._agent = LocalAgent(
@@ -156,9 +166,10 @@ class EmbeddedStack:
             PYTHONUNBUFFERED="1",
             RELAUNCH_STACK_PID=str(os.getpid()),
         )
-        secret = s.webhook_secret()
-        if secret:
-            env["RELAUNCH_GITHUB_WEBHOOK_SECRET"] = secret
+        for name in ("github_webhook_secret", "wandb_webhook_token", "wandb_webhook_secret"):
+            value = reveal(getattr(s, name))
+            if value:
+                env[f"RELAUNCH_{name.upper()}"] = value
         return env
 
     def _spawn(self, name: str, env: dict[str, str]) -> FunctionProcess:
@@ -176,6 +187,36 @@ class EmbeddedStack:
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(state, indent=2))
         os.replace(tmp, path)  # readers (`relaunch simulate`) never see half a file
+
+
+def with_local_secrets(settings: Settings) -> Settings:
+    """Fill each webhook secret left unset from the stack's own file in its home (created once, mode 0600)."""
+    update: dict[str, SecretStr] = {}
+    for name, filename in SECRET_FILES.items():
+        if name == "wandb_webhook_token" and reveal(settings.wandb_webhook_secret):
+            continue  # a configured signing secret is W&B authentication enough
+        if reveal(getattr(settings, name)):
+            continue
+        path = settings.home / filename
+        if not path.exists():
+            _create_secret(path)
+        update[name] = SecretStr(path.read_text().strip())
+    return settings.model_copy(update=update) if update else settings
+
+
+def _create_secret(path: Path) -> None:
+    """Write a new random secret to `path` (0600) unless another process got there first; never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(32))
+    try:
+        os.link(tmp, path)  # atomic, and refuses to replace a secret someone already uses
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
 
 
 def _publisher(bus: SqliteBus):  # type: ignore[no-untyped-def]

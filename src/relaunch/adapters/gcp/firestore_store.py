@@ -1,0 +1,285 @@
+"""The RunStore on Cloud Firestore (native mode): runs, timelines, the inbox, the side-effect ledger, dead letters.
+
+Layout, under a collection prefix P (default "relaunch"):
+  P_runs/{run}                 run fields for queries + the whole run as JSON; `version` is the optimistic counter
+  P_runs/{run}/timeline/{auto} one entry; ordered by the commit's server timestamp, then its place in the commit
+  P_inbox/{delivery key}       one delivery; created in the same transaction as its runs
+  P_effects/{run}:{step}       one side effect; create() makes the first write win
+  P_dead_letters/{auto}        newest first by server timestamp
+Document ids are percent-escaped keys, so "github:abc", "pubsub:drift_alert:1" or "a/b" are all valid ids.
+Queries need one composite index in production (see REQUIRED_INDEXES); the emulator needs none.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+from relaunch.adapters.gcp import google_errors
+from relaunch.pipelines.model import DeadLetter, Delivery, PipelineRun, TimelineEntry
+from relaunch.ports import ConflictError
+
+MAX_ID_BYTES = 1500  # Firestore's limit on a document id
+MAX_TEXT_BYTES = 900_000  # a document holds at most 1 MiB: larger bodies and payloads are cut to this
+# (collection suffix, fields) of the composite indexes the queries need on real Firestore.
+REQUIRED_INDEXES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("runs", (("pipeline", "ASCENDING"), ("created_at", "DESCENDING"))),
+)
+
+
+def doc_id(key: str, *, field: str = "key") -> str:
+    """A Firestore document id for any key: percent-escaped (reversible by urllib.parse.unquote)."""
+    if not key:
+        raise ValueError(f"{field} must not be empty")
+    escaped = quote(key, safe="-_.~")
+    if escaped.startswith((".", "__")):  # ".", ".." and "__*__" are reserved ids
+        escaped = f"%{ord(escaped[0]):02X}{escaped[1:]}"
+    if len(escaped) > MAX_ID_BYTES:
+        raise ValueError(f"{field} is too long for a Firestore document id ({len(escaped)} > {MAX_ID_BYTES} bytes)")
+    return escaped
+
+
+def cut(text: str, limit: int = MAX_TEXT_BYTES) -> tuple[str, bool]:
+    """`text` cut to at most `limit` UTF-8 bytes (on a character boundary), and whether it was cut."""
+    encoded = text.encode()
+    if len(encoded) <= limit:
+        return text, False
+    return encoded[:limit].decode(errors="ignore"), True
+
+
+class FirestoreRunStore:
+    """RunStore on Firestore; safe for any number of concurrent function instances."""
+
+    def __init__(
+        self, project: str, *, database: str = "(default)", prefix: str = "relaunch", client: Any | None = None
+    ) -> None:
+        self._owns_client = client is None
+        if client is None:
+            from google.cloud import firestore
+
+            client = firestore.Client(project=project, database=database)
+        self.project, self.database, self.prefix = project, database, prefix
+        self._client = client
+
+    def close(self) -> None:
+        """Close the client this store made (a client passed in belongs to the caller)."""
+        if self._owns_client:
+            self._owns_client = False
+            self._client.close()
+
+    def _collection(self, name: str) -> Any:
+        return self._client.collection(f"{self.prefix}_{name}")
+
+    def _run_ref(self, run_id: str) -> Any:
+        return self._collection("runs").document(doc_id(run_id, field="run_id"))
+
+    def _inbox_ref(self, key: str) -> Any:
+        return self._collection("inbox").document(doc_id(key, field="delivery key"))
+
+    def _effect_ref(self, run_id: str, step: str) -> Any:
+        return self._collection("effects").document(f"{doc_id(run_id, field='run_id')}:{doc_id(step, field='step')}")
+
+    def _timeline_writes(self, run_id: str, entries: Sequence[TimelineEntry]) -> list[tuple[Any, dict[str, Any]]]:
+        from google.cloud.firestore import SERVER_TIMESTAMP
+
+        timeline = self._run_ref(run_id).collection("timeline")
+        return [(timeline.document(), _entry_doc(entry, seq, SERVER_TIMESTAMP)) for seq, entry in enumerate(entries)]
+
+    # -- inbox ------------------------------------------------------------------------------------------------
+
+    def record_delivery(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> bool:
+        """Atomically write the inbox row and its new runs; False (and nothing written) if the key is known."""
+        from google.api_core.exceptions import AlreadyExists
+        from google.cloud import firestore
+
+        run_ids = list(dict.fromkeys([*delivery.run_ids, *(run.id for run in runs)]))
+        inbox = self._inbox_ref(delivery.key)
+        writes = [(inbox, _delivery_doc(delivery, run_ids))]
+        for run in runs:
+            received = TimelineEntry(kind="state", message="received", data={"to": run.state.value})
+            writes += [(self._run_ref(run.id), _run_doc(run)), *self._timeline_writes(run.id, [received])]
+
+        @firestore.transactional
+        def write(transaction: Any) -> bool:
+            if inbox.get(transaction=transaction).exists:
+                return False
+            for ref, data in writes:
+                transaction.create(ref, data)
+            return True
+
+        with google_errors(f"recording delivery {delivery.key}"):
+            try:
+                return bool(write(self._client.transaction()))
+            except AlreadyExists:
+                if inbox.get().exists:  # another instance recorded the same delivery between our read and commit
+                    return False
+                taken = [run.id for run in runs if self._run_ref(run.id).get().exists]
+                raise ValueError(f"delivery {delivery.key}: run ids already exist: {taken}") from None
+
+    def get_delivery(self, key: str) -> Delivery | None:
+        """The inbox row for `key`, if any."""
+        with google_errors(f"reading delivery {key}"):
+            snapshot = self._inbox_ref(key).get()
+        return _delivery(snapshot.to_dict() or {}) if snapshot.exists else None
+
+    def set_delivery_outcome(self, key: str, outcome: str) -> None:
+        """Record what became of a delivery (e.g. 'ignored: branch not tracked'); unknown keys are ignored."""
+        from google.api_core.exceptions import NotFound
+
+        with google_errors(f"updating delivery {key}"):
+            try:
+                self._inbox_ref(key).update({"outcome": outcome})
+            except NotFound:
+                pass
+
+    def list_deliveries(self, limit: int = 50) -> list[Delivery]:
+        """The inbox, newest first."""
+        from google.cloud.firestore import Query
+
+        query = self._collection("inbox").order_by("received_at", direction=Query.DESCENDING).limit(limit)
+        with google_errors("listing deliveries"):
+            return [_delivery(snapshot.to_dict() or {}) for snapshot in query.stream()]
+
+    # -- runs -------------------------------------------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> PipelineRun | None:
+        """The run with this id, if any."""
+        with google_errors(f"reading run {run_id}"):
+            snapshot = self._run_ref(run_id).get()
+        return PipelineRun.model_validate_json(snapshot.get("json")) if snapshot.exists else None
+
+    def save_run(self, run: PipelineRun, entries: Sequence[TimelineEntry] = ()) -> PipelineRun:
+        """Write the run if its `version` is still current (else ConflictError) and append entries, atomically."""
+        from google.cloud import firestore
+
+        saved = run.model_copy(update={"version": run.version + 1, "updated_at": time.time()})
+        ref = self._run_ref(run.id)
+        writes = self._timeline_writes(run.id, entries)
+
+        @firestore.transactional
+        def write(transaction: Any) -> None:
+            snapshot = ref.get(transaction=transaction)
+            if not snapshot.exists:
+                raise KeyError(f"run {run.id} does not exist")
+            stored = snapshot.get("version")
+            if stored != run.version:
+                raise ConflictError(f"run {run.id}: saved at version {run.version}, store has {stored}")
+            transaction.set(ref, _run_doc(saved))
+            for entry_ref, data in writes:
+                transaction.create(entry_ref, data)
+
+        with google_errors(f"saving run {run.id}"):
+            write(self._client.transaction())
+        return saved
+
+    def list_runs(self, pipeline: str | None = None, limit: int = 50) -> list[PipelineRun]:
+        """Runs, newest first, optionally of one pipeline."""
+        from google.cloud.firestore import FieldFilter, Query
+
+        query = self._collection("runs")
+        if pipeline is not None:
+            query = query.where(filter=FieldFilter("pipeline", "==", pipeline))
+        query = query.order_by("created_at", direction=Query.DESCENDING).limit(limit)
+        with google_errors("listing runs"):
+            return [PipelineRun.model_validate_json(snapshot.get("json")) for snapshot in query.stream()]
+
+    def timeline(self, run_id: str) -> list[TimelineEntry]:
+        """The run's history, oldest first (in the order it was written)."""
+        with google_errors(f"reading the timeline of run {run_id}"):
+            docs = [snapshot.to_dict() for snapshot in self._run_ref(run_id).collection("timeline").stream()]
+        docs.sort(key=lambda doc: (doc["written"], doc["seq"]))  # a timeline is short: sorting here needs no index
+        return [
+            TimelineEntry(at=doc["at"], kind=doc["kind"], message=doc["message"], data=json.loads(doc["data"]))
+            for doc in docs
+        ]
+
+    def append_timeline(self, run_id: str, entry: TimelineEntry) -> None:
+        """Add one line to the run's history."""
+        [(ref, data)] = self._timeline_writes(run_id, [entry])
+        with google_errors(f"appending to the timeline of run {run_id}"):
+            ref.create(data)
+
+    # -- side effects and dead letters ------------------------------------------------------------------------
+
+    def get_effect(self, run_id: str, step: str) -> dict[str, Any] | None:
+        """The recorded result of side effect `step` of the run, if it already happened."""
+        with google_errors(f"reading effect {step} of run {run_id}"):
+            snapshot = self._effect_ref(run_id, step).get()
+        return json.loads(snapshot.get("result")) if snapshot.exists else None
+
+    def put_effect(self, run_id: str, step: str, result: dict[str, Any]) -> None:
+        """Record that side effect `step` happened (first write wins)."""
+        from google.api_core.exceptions import AlreadyExists
+
+        data = {"run_id": run_id, "step": step, "result": json.dumps(result), "at": time.time()}
+        with google_errors(f"recording effect {step} of run {run_id}"):
+            try:
+                self._effect_ref(run_id, step).create(data)
+            except AlreadyExists:
+                pass
+
+    def dead_letter(self, source: str, reason: str, payload: str) -> None:
+        """Keep a message that will never be processed, with the reason (payloads over ~900 kB are cut)."""
+        from google.cloud.firestore import SERVER_TIMESTAMP
+
+        payload, truncated = cut(payload)
+        data = {"at": time.time(), "written": SERVER_TIMESTAMP, "source": source, "reason": cut(reason)[0]}
+        data.update(payload=payload, payload_truncated=truncated)
+        with google_errors(f"dead-lettering a message from {source}"):
+            self._collection("dead_letters").document().create(data)
+
+    def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Dead letters, newest first."""
+        from google.cloud.firestore import Query
+
+        query = self._collection("dead_letters").order_by("written", direction=Query.DESCENDING).limit(limit)
+        with google_errors("listing dead letters"):
+            snapshots = list(query.stream())
+        fields = ("at", "source", "reason", "payload")
+        return [DeadLetter(id=s.id, **{name: s.get(name) for name in fields}) for s in snapshots]
+
+
+def _run_doc(run: PipelineRun) -> dict[str, Any]:
+    """The run's queryable fields next to the whole run as JSON (what get_run returns, exactly)."""
+    return {
+        "pipeline": run.pipeline,
+        "state": run.state.value,
+        "version": run.version,
+        "created_at": run.created_at,
+        "updated_at": run.updated_at,
+        "json": run.model_dump_json(),
+    }
+
+
+def _entry_doc(entry: TimelineEntry, seq: int, written: Any) -> dict[str, Any]:
+    data = json.dumps(entry.data)
+    return {"at": entry.at, "kind": entry.kind, "message": entry.message, "data": data, "written": written, "seq": seq}
+
+
+def _delivery_doc(delivery: Delivery, run_ids: list[str]) -> dict[str, Any]:
+    body, truncated = cut(delivery.body)
+    return {
+        "key": delivery.key,
+        "source": delivery.source,
+        "received_at": delivery.received_at,
+        "headers": json.dumps(delivery.headers),
+        "body": body,
+        "body_truncated": truncated,
+        "outcome": delivery.outcome,
+        "run_ids": run_ids,
+    }
+
+
+def _delivery(doc: dict[str, Any]) -> Delivery:
+    return Delivery(
+        key=doc["key"],
+        source=doc["source"],
+        received_at=doc["received_at"],
+        headers=json.loads(doc["headers"]),
+        body=doc["body"],
+        outcome=doc["outcome"],
+        run_ids=list(doc["run_ids"]),
+    )

@@ -1,0 +1,186 @@
+"""Vertex AI Model Registry: one parent model per pipeline (`relaunch-<pipeline>`), one version per promoted run.
+
+Versions are "v<version_id>"; the champion is the version carrying the `champion` version alias. A version is
+labelled with its run, so registering a run again finds the version it made; its metrics and full run id ride in
+the version description (labels are too narrow for either).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from relaunch.adapters.gcp.vertex_common import call, label_value, make_client, require, wait
+from relaunch.pipelines.model import ModelVersion
+
+CHAMPION = "champion"
+RUN_LABEL = "relaunch-run-id"
+_VERSION = re.compile(r"^v([1-9][0-9]*)$")
+_DESCRIPTION_PREFIX = "relaunch "
+_MODEL_ID_MAX = 63
+
+
+def model_id_for(pipeline: str) -> str:
+    """The parent model's id (Vertex: at most 63 of [a-z0-9_-], starting with a letter)."""
+    model_id = f"relaunch-{pipeline}"
+    if len(model_id) <= _MODEL_ID_MAX:
+        return model_id
+    return f"{model_id[: _MODEL_ID_MAX - 13]}-{hashlib.sha256(pipeline.encode()).hexdigest()[:12]}"
+
+
+class VertexRegistry:
+    """A `ModelRegistry` on Vertex AI; `register` is idempotent per run."""
+
+    def __init__(
+        self,
+        project: str,
+        region: str,
+        *,
+        serving_image: str,
+        api_endpoint: str | None = None,
+        credentials: Any | None = None,
+        operation_timeout_s: float = 600.0,
+        poll_interval_s: float = 2.0,
+    ) -> None:
+        require("VertexRegistry", project=project, region=region, serving_image=serving_image)
+        self.project = project
+        self.region = region
+        self.serving_image = serving_image
+        self.operation_timeout_s = operation_timeout_s
+        self.poll_interval_s = poll_interval_s
+        self._api_endpoint = api_endpoint
+        self._credentials = credentials
+        self._client: Any | None = None
+
+    def __repr__(self) -> str:
+        return f"VertexRegistry(project={self.project!r}, region={self.region!r})"
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = make_client("ModelServiceClient", self.region, self._api_endpoint, self._credentials)
+        return self._client
+
+    def model_name(self, pipeline: str) -> str:
+        return f"projects/{self.project}/locations/{self.region}/models/{model_id_for(pipeline)}"
+
+    # -- ModelRegistry ----------------------------------------------------------------------------------------
+
+    def register(self, pipeline: str, run_id: str, artifact_uri: str, metrics: dict[str, float]) -> ModelVersion:
+        """Upload the run's model as a new version of the pipeline's model, unless the run already has one."""
+        if not artifact_uri.startswith("gs://"):
+            raise ValueError(f"artifact_uri must be a gs:// URI for Vertex AI, got {artifact_uri!r}")
+        try:
+            existing = self._by_run(pipeline, run_id)
+            model_exists = True
+        except LookupError:  # no parent model yet: this is the pipeline's first version
+            existing, model_exists = None, False
+        if existing is not None:
+            return existing
+        request: dict[str, Any] = {
+            "parent": f"projects/{self.project}/locations/{self.region}",
+            "model": self._model(pipeline, run_id, artifact_uri, metrics),
+        }
+        if model_exists:
+            request["parent_model"] = self.model_name(pipeline)
+        else:
+            request["model_id"] = model_id_for(pipeline)
+        operation = call(self.client, "upload_model", request, f"upload a version of {pipeline}")
+        uploaded = wait(operation, f"upload a version of {pipeline}", self.operation_timeout_s, self.poll_interval_s)
+        # Two racing registrations of one run both upload; both then answer with the run's oldest version.
+        found = self._by_run(pipeline, run_id)
+        if found is not None:
+            return found
+        return ModelVersion(
+            pipeline=pipeline,
+            version=f"v{uploaded.model_version_id}",
+            artifact_uri=artifact_uri,
+            run_id=run_id,
+            metrics=metrics,
+            resource_name=f"{uploaded.model}@{uploaded.model_version_id}",
+        )
+
+    def champion(self, pipeline: str) -> ModelVersion | None:
+        """The version carrying the champion alias, if any."""
+        return self._get_ref(pipeline, CHAMPION)
+
+    def set_champion(self, pipeline: str, version: str) -> None:
+        """Move the champion alias to `version` (KeyError if it is not registered)."""
+        target = self.get(pipeline, version)
+        if target is None:
+            raise KeyError(f"{pipeline} has no version {version!r}")
+        current = self.champion(pipeline)
+        if current is not None and current.version == version:
+            return
+        # Off the old holder first: an alias names one version of a model, so adding it first could be refused.
+        if current is not None:
+            self._merge(current, [f"-{CHAMPION}"])
+        self._merge(target, [CHAMPION])
+
+    def get(self, pipeline: str, version: str) -> ModelVersion | None:
+        """The version ("v3"), or None if there is no such version."""
+        match = _VERSION.match(version)
+        return self._get_ref(pipeline, match.group(1)) if match else None
+
+    # -- the API calls ----------------------------------------------------------------------------------------
+
+    def _get_ref(self, pipeline: str, ref: str) -> ModelVersion | None:
+        name = f"{self.model_name(pipeline)}@{ref}"
+        try:
+            model = call(self.client, "get_model", {"name": name}, f"get {name}")
+        except LookupError:
+            return None
+        return _version_of(pipeline, model)
+
+    def _by_run(self, pipeline: str, run_id: str) -> ModelVersion | None:
+        """The run's version (its oldest, if a race made two); LookupError if the parent model does not exist."""
+        label = label_value(run_id)
+        request = {"name": self.model_name(pipeline), "filter": f'labels.{RUN_LABEL}="{label}"'}
+        pager = call(self.client, "list_model_versions", request, f"list versions of {pipeline}")
+        mine = [_version_of(pipeline, m) for m in pager.models if m.labels.get(RUN_LABEL) == label]
+        mine = [v for v in mine if v.run_id == run_id]
+        return min(mine, key=lambda v: int(v.version[1:])) if mine else None
+
+    def _merge(self, version: ModelVersion, aliases: list[str]) -> None:
+        request = {"name": version.resource_name, "version_aliases": aliases}
+        call(self.client, "merge_version_aliases", request, f"set aliases {aliases} on {version.resource_name}")
+
+    def _model(self, pipeline: str, run_id: str, artifact_uri: str, metrics: dict[str, float]) -> Any:
+        from google.cloud import aiplatform_v1 as v1
+
+        described = json.dumps({"run_id": run_id, "metrics": metrics}, sort_keys=True)
+        return v1.Model(
+            display_name=model_id_for(pipeline),
+            description=f"relaunch pipeline {pipeline}",
+            version_description=_DESCRIPTION_PREFIX + described,
+            artifact_uri=artifact_uri,
+            container_spec=v1.ModelContainerSpec(image_uri=self.serving_image),
+            labels={RUN_LABEL: label_value(run_id), "relaunch-pipeline": label_value(pipeline)},
+        )
+
+
+def _version_of(pipeline: str, model: Any) -> ModelVersion:
+    described = _described(model.version_description)
+    stamp = model.version_create_time or model.create_time
+    return ModelVersion(
+        pipeline=pipeline,
+        version=f"v{model.version_id}",
+        artifact_uri=model.artifact_uri,
+        run_id=str(described.get("run_id") or model.labels.get(RUN_LABEL, "")),
+        metrics={str(k): float(v) for k, v in (described.get("metrics") or {}).items()},
+        created_at=stamp.timestamp() if stamp else 0.0,
+        resource_name=f"{model.name}@{model.version_id}",
+    )
+
+
+def _described(description: str) -> dict[str, Any]:
+    """What relaunch wrote in the version description; {} for a version someone else uploaded."""
+    if not description.startswith(_DESCRIPTION_PREFIX):
+        return {}
+    try:
+        value = json.loads(description.removeprefix(_DESCRIPTION_PREFIX))
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

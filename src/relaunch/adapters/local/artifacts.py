@@ -1,0 +1,90 @@
+"""Local stand-in for W&B artifacts: `entity/project/name:vN` is the folder root/entity/project/name/vN/.
+
+Each version folder holds the model files (and optionally `metadata.json`); `root/entity/project/name/aliases.json`
+maps aliases to versions. `log` adds a folder as the next version, as `wandb.log_artifact` would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+_PART = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+_REF = re.compile(rf"^({_PART})/({_PART})/({_PART}):([A-Za-z0-9._-]+)$")
+_VERSION = re.compile(r"^v(\d+)$")
+METADATA = "metadata.json"
+ALIASES = "aliases.json"
+
+
+class LocalArtifacts:
+    """An `ArtifactSource` on a folder; fetch copies atomically, aliases move atomically."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+
+    def fetch(self, ref: str, dest: str) -> dict[str, Any]:
+        """Copy the files of version `ref` (or of the version an alias in it points at) to `dest`; its metadata."""
+        source = self._version_dir(ref)
+        target = Path(dest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
+        shutil.copytree(source, staging, ignore=shutil.ignore_patterns(METADATA))
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(staging, target)  # readers see the old folder or the whole new one, never half of it
+        metadata = source / METADATA
+        return dict(json.loads(metadata.read_text())) if metadata.exists() else {}
+
+    def set_alias(self, ref: str, alias: str) -> None:
+        """Point `alias` at the version `ref` names (moving it off any other version); idempotent."""
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", alias) or _VERSION.match(alias):
+            raise ValueError(f"alias {alias!r} is not a valid alias")
+        version = self._version_dir(ref).name
+        collection = self._collection(ref)
+        _write_json(collection / ALIASES, {**self.aliases(ref), alias: version})
+
+    def aliases(self, ref: str) -> dict[str, str]:
+        """alias -> version of the collection `ref` belongs to."""
+        path = self._collection(ref) / ALIASES
+        return dict(json.loads(path.read_text())) if path.exists() else {}
+
+    def log(
+        self, collection: str, source: Path, *, metadata: dict[str, Any] | None = None, aliases: tuple[str, ...] = ()
+    ) -> str:
+        """Add the files of `source` as the next version of `entity/project/name`; its ref."""
+        folder = self._collection(f"{collection}:latest")
+        folder.mkdir(parents=True, exist_ok=True)
+        numbers = [int(m[1]) for p in folder.iterdir() if (m := _VERSION.match(p.name)) and p.is_dir()]
+        version = f"v{max(numbers, default=-1) + 1}"
+        staging = folder / f".{version}.{uuid.uuid4().hex}.tmp"
+        shutil.copytree(source, staging)
+        if metadata is not None:
+            (staging / METADATA).write_text(json.dumps(metadata, indent=2))
+        os.rename(staging, folder / version)  # fails if a concurrent log took this number: nothing half-written
+        ref = f"{collection}:{version}"
+        for alias in ("latest", *aliases):
+            self.set_alias(ref, alias)
+        return ref
+
+    def _collection(self, ref: str) -> Path:
+        match = _REF.match(ref or "")
+        if match is None:
+            raise ValueError(f"artifact ref must look like entity/project/name:version, got {ref!r}")
+        return self.root / match[1] / match[2] / match[3]
+
+    def _version_dir(self, ref: str) -> Path:
+        collection, name = self._collection(ref), ref.rpartition(":")[2]
+        version = name if _VERSION.match(name) else self.aliases(ref).get(name)
+        if version is None or not (collection / version).is_dir():
+            raise ValueError(f"artifact {ref} does not exist under {self.root}")
+        return collection / version
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    os.replace(tmp, path)

@@ -1,0 +1,16 @@
+"""CloudEvent function: Cloud Build statuses (the cloud-builds topic) advance the run that asked for the build."""
+
+from __future__ import annotations
+
+import functions_framework
+from cloudevents.http import CloudEvent
+
+from relaunch.functions.pubsub_entry import receive
+from relaunch.pipelines.ingest import IngestService
+from relaunch.triggers.cloudbuild import parse_build
+
+
+@functions_framework.cloud_event
+def build_status(cloud_event: CloudEvent) -> None:
+    """Malformed: acknowledged and dead-lettered. Transient failures raise, so the platform retries."""
+    receive("build_status", "cloudbuild", cloud_event, parse_build, IngestService.build)

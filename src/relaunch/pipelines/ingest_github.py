@@ -1,0 +1,164 @@
+"""What each GitHub event leads to: pushes, pull requests, dispatches, pings. Pure, given the specs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from relaunch.pipelines.commands import ReportSkip
+from relaunch.pipelines.plans import Plan, head_run, ignored, new_run, routed
+from relaunch.pipelines.routing import PushFacts, route_pull_request, route_push, run_id_for, watching
+from relaunch.pipelines.spec import PipelineSpec
+from relaunch.triggers.errors import Unprocessable
+from relaunch.triggers.github import (
+    GitHubEvent,
+    PingEvent,
+    PullRequestEvent,
+    PushEvent,
+    RepositoryDispatchEvent,
+    WorkflowDispatchEvent,
+)
+
+PR_ACTIONS = ("opened", "synchronize", "reopened")
+SKIPPED_STATUS = "skipped: no watched path changed"
+MAX_PRIORITY = 100
+
+
+def plan_github(event: GitHubEvent, specs: Mapping[str, PipelineSpec], key: str) -> Plan:
+    """The plan for a verified GitHub delivery; bad dispatch inputs raise Unprocessable (422)."""
+    if isinstance(event, PushEvent):
+        return plan_push(event, specs, key)
+    if isinstance(event, PullRequestEvent):
+        return plan_pull_request(event, specs, key)
+    if isinstance(event, WorkflowDispatchEvent):
+        return plan_dispatch(event.repo, event.inputs, specs, key, where="inputs", ref=event.ref, actor=event.sender)
+    if isinstance(event, RepositoryDispatchEvent):
+        payload = event.client_payload
+        ref = payload.get("ref") or None
+        return plan_dispatch(event.repo, payload, specs, key, where="client_payload", ref=ref, actor=event.sender)
+    if isinstance(event, PingEvent):
+        return ping_plan(event.repo, specs)
+    return ignored(event.reason)
+
+
+def plan_push(event: PushEvent, specs: Mapping[str, PipelineSpec], key: str) -> Plan:
+    """One run per pipeline watching the pushed branch (or tag) and paths; a "skipped" status for the others."""
+    facts = PushFacts(event.repo, event.branch, event.tag, event.deleted, event.changed_paths)
+    routing = route_push(specs.values(), facts)
+    clone = event.clone_url
+    runs = [
+        new_run(
+            spec,
+            key,
+            "push",
+            repo=event.repo,
+            ref=event.ref,
+            sha=event.sha,
+            clone_url=spec.source.clone_url or clone,
+            actor=event.pusher,
+            reason=(event.head_message or "")[:200],
+        )
+        for spec in routing.matched
+    ]
+    plan = routed(runs, routing.skipped, f"no pipeline watches {event.repo}")
+    skips = [
+        ReportSkip(
+            run_id=run_id_for(name, key),
+            pipeline=name,
+            repo=event.repo,
+            sha=event.sha,
+            ref=event.ref,
+            description=SKIPPED_STATUS,
+        )
+        for name in routing.unchanged
+    ]
+    return Plan(plan.status, plan.body, plan.runs, skips)
+
+
+def plan_pull_request(event: PullRequestEvent, specs: Mapping[str, PipelineSpec], key: str) -> Plan:
+    """An evaluation-only run of the head commit for each pipeline watching the base branch."""
+    if event.action not in PR_ACTIONS:
+        return ignored(f"pull_request action {event.action!r} is not acted on ({', '.join(PR_ACTIONS)} are)")
+    routing = route_pull_request(specs.values(), event.repo, event.base_ref)
+    runs, skipped = [], dict(routing.skipped)
+    for spec in routing.matched:
+        clone = event.clone_url or spec.source.clone_url
+        if clone is None:
+            skipped[spec.name] = "the pull request's head repository was deleted"
+            continue
+        trigger = {"repo": event.repo, "ref": f"refs/heads/{event.head_ref}", "sha": event.head_sha}
+        runs.append(
+            new_run(
+                spec,
+                key,
+                "pull_request",
+                **trigger,
+                clone_url=clone,
+                actor=event.author,
+                reason=f"pull request #{event.number}",
+                evaluate_only=True,
+            )
+        )
+    return routed(runs, skipped, f"no pipeline watches {event.repo}")
+
+
+def plan_dispatch(
+    repo: str,
+    inputs: Mapping[str, str],
+    specs: Mapping[str, PipelineSpec],
+    key: str,
+    *,
+    where: str,
+    ref: str | None,
+    actor: str | None,
+) -> Plan:
+    """A manual run of the ref's head (the payload has no commit: the builder resolves it)."""
+    candidates = watching(specs.values(), repo)
+    if not candidates:
+        return ignored(f"no pipeline watches {repo}")
+    spec = _chosen(candidates, (inputs.get("pipeline") or "").strip(), repo, where)
+    priority = _priority(inputs.get("priority"), f"{where}.priority")
+    reason = (inputs.get("reason") or "").strip() or f"manual run by {actor or 'someone'}"
+    run = head_run(spec, key, "manual", ref=ref, actor=actor, reason=reason[:200], priority=priority)
+    if isinstance(run, str):
+        return routed([], {spec.name: run}, "")
+    return routed([run], {}, "")
+
+
+def _chosen(candidates: list[PipelineSpec], name: str, repo: str, where: str) -> PipelineSpec:
+    names = ", ".join(s.name for s in candidates)
+    if name:
+        for spec in candidates:
+            if spec.name == name:
+                return spec
+        raise Unprocessable(
+            f"{where}.pipeline {name[:80]!r} does not watch {repo} (these do: {names})", field=f"{where}.pipeline"
+        )
+    if len(candidates) > 1:
+        raise Unprocessable(
+            f"{where}.pipeline is required: several pipelines watch {repo} ({names})", field=f"{where}.pipeline"
+        )
+    return candidates[0]
+
+
+def _priority(raw: str | None, field: str) -> int:
+    if raw is None or not raw.strip():
+        return 0
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise Unprocessable(
+            f"{field} must be an integer from 0 to {MAX_PRIORITY}, got {raw[:40]!r}", field=field
+        ) from None
+    if not 0 <= value <= MAX_PRIORITY:
+        raise Unprocessable(f"{field} must be from 0 to {MAX_PRIORITY}, got {value}", field=field)
+    return value
+
+
+def ping_plan(repo: str | None, specs: Mapping[str, PipelineSpec]) -> Plan:
+    """200 with a short summary of what this hook will act on."""
+    summary = {
+        s.name: {"branches": s.source.branches, "tags": s.source.tags, "paths": s.source.paths}
+        for s in (watching(specs.values(), repo) if repo else [])
+    }
+    events = ["push", "pull_request", "workflow_dispatch", "repository_dispatch"]
+    return Plan(200, {"outcome": "pong", "repo": repo, "pipelines": summary, "events": events})

@@ -1,0 +1,193 @@
+"""W&B automation webhook deliveries to typed events: authenticate, validate, parse; no I/O.
+
+What W&B sends (W&B docs, "Create a webhook automation" and its "Troubleshoot your webhook" section):
+
+- A POST with `Content-Type: application/json` whose body is the automation's payload template, rendered.
+- `Authorization: Bearer <token>` when the webhook has an *access token* secret (also `${ACCESS_TOKEN}` in the body).
+- `X-Wandb-Signature` when the webhook has a *secret*: HMAC-SHA256 of the raw body under that secret, base64-encoded
+  (the docs' reference script: `openssl dgst -sha256 -hmac "$SECRET" -binary | base64`).
+- No delivery id header: redeliveries are recognised by what they say (see `WandbEvent.dedupe_key`).
+
+Payload variables W&B renders: `${event_type}`, `${event_author}`, `${alias}` (the alias added; "" for other events),
+`${artifact_version_string}` ("entity/project/name:version"), `${artifact_collection_name}`, `${project_name}`,
+`${entity_name}`, `${artifact_version}` (an internal "wandb-artifact://_id/..." reference), `${artifact_metadata.KEY}`,
+`${tag}`, `${ACCESS_TOKEN}`, `${SECRET_NAME}`. `${event_type}` renders as the backend's event name: CREATE_ARTIFACT,
+ADD_ARTIFACT_ALIAS, LINK_MODEL (which the docs and the SDK call LINK_ARTIFACT), ADD_ARTIFACT_TAG, RUN_METRIC, …
+
+relaunch reads the template the README documents:
+
+    {"event_type": "${event_type}", "artifact_version_string": "${artifact_version_string}",
+     "artifact_collection_name": "${artifact_collection_name}", "alias": "${alias}", "entity_name": "${entity_name}",
+     "project_name": "${project_name}", "event_author": "${event_author}"}
+
+plus, optionally, `"artifact_version": "${artifact_version}"`: the docs render `${artifact_version_string}` of an
+alias event as "entity/project/name:<alias>", so only that reference tells "production moved to v4" from a
+redelivery of "production moved to v3".
+
+Authentication fails closed: with neither a token nor a secret configured every delivery is refused; each one that
+is configured is required (both configured: both required), and both are compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from relaunch.triggers.errors import (
+    PayloadTooLarge,
+    Unauthorized,
+    Unprocessable,
+    UnsupportedMediaType,
+    check,
+    decode_json_object,
+)
+from relaunch.triggers.signing import verify_wandb_signature
+
+MAX_BODY = 1024 * 1024
+JSON = "application/json"
+WandbKind = Literal["new_version", "alias_added", "linked"]
+KINDS: dict[str, WandbKind] = {
+    "CREATE_ARTIFACT": "new_version",
+    "ADD_ARTIFACT_ALIAS": "alias_added",
+    "LINK_ARTIFACT": "linked",
+    "LINK_MODEL": "linked",
+}
+MAX_FIELD = 512
+# entity/project/name:version-or-alias; W&B refuses "/", ":", "#", "?", "%" and "\" in these names.
+_PART = r"[^/:#?%\\\s]+"
+ARTIFACT_PATTERN = re.compile(rf"^({_PART})/({_PART})/({_PART}):([\w.-]+)$")
+_EVENT_TYPE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+
+
+@dataclass(frozen=True)
+class WandbEvent:
+    """An artifact event relaunch acts on: a new version, an alias added, or a version linked to a registry."""
+
+    event_type: str
+    kind: WandbKind
+    artifact: str
+    collection: str
+    alias: str | None
+    entity: str
+    project: str
+    author: str | None
+    artifact_ref: str | None = None  # ${artifact_version} ("wandb-artifact://_id/…"), when the template sends it
+
+    @property
+    def dedupe_key(self) -> str:
+        """Same event redelivered, same key (W&B sends no delivery id); another alias or version, another key."""
+        # An alias event may render artifact as "e/p/name:production": moving the alias to a newer version would
+        # then look like a redelivery. ${artifact_version} names the version itself, so it joins the key when sent.
+        parts = (self.kind, self.artifact, self.alias or "", *((self.artifact_ref,) if self.artifact_ref else ()))
+        return "wandb:" + hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
+
+    @property
+    def version(self) -> str:
+        """What follows the ":" of `artifact`: "v3", or an alias such as "production"."""
+        return self.artifact.rpartition(":")[2]
+
+
+@dataclass(frozen=True)
+class WandbIgnored:
+    """A verified, well-formed delivery of an event type relaunch does not act on."""
+
+    event_type: str
+    reason: str
+    dedupe_key: str
+
+
+def parse_wandb(
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    token: str | None,
+    secret: str | None,
+    max_body: int = MAX_BODY,
+) -> WandbEvent | WandbIgnored:
+    """Authenticate and parse one W&B automation delivery; any bad input raises a TriggerError."""
+    lowered = {str(k).lower(): v for k, v in headers.items()}
+    if len(body) > max_body:
+        raise PayloadTooLarge(f"body is {len(body)} bytes, the limit is {max_body}")
+    _check_media_type(lowered.get("content-type"))
+    _authenticate(lowered, body, token=token, secret=secret)
+    data = decode_json_object(body)
+    event_type = _text(data, "event_type", required=True).upper()
+    kind = KINDS.get(event_type)
+    if kind is None:
+        if not _EVENT_TYPE.match(event_type):
+            raise Unprocessable(f"event_type {event_type[:80]!r} is not a W&B event type", field="event_type")
+        digest = "wandb:" + hashlib.sha256(body).hexdigest()
+        return WandbIgnored(event_type=event_type, reason=f"event {event_type} is not acted on", dedupe_key=digest)
+    return _event(data, event_type, kind)
+
+
+def _check_media_type(content_type: str | None) -> None:
+    media_type, _, params = (content_type or "").partition(";")
+    media_type = media_type.strip().lower()
+    if media_type != JSON:
+        raise UnsupportedMediaType(f"content type must be {JSON}, got {media_type or 'none'!r}", field="Content-Type")
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        charset = value.strip().strip('"').lower()
+        if name.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
+            raise UnsupportedMediaType(f"charset must be utf-8, got {charset!r}", field="Content-Type")
+
+
+def _authenticate(lowered: Mapping[str, str], body: bytes, *, token: str | None, secret: str | None) -> None:
+    if not token and not secret:
+        raise Unauthorized("no W&B webhook token or secret is configured; refusing unauthenticated deliveries")
+    if token and not _bearer_matches(lowered.get("authorization"), token):
+        raise Unauthorized("Authorization is missing or is not the configured bearer token", field="Authorization")
+    signature = lowered.get("x-wandb-signature")
+    if secret and not signature:
+        raise Unauthorized("X-Wandb-Signature is missing", field="X-Wandb-Signature")
+    if secret and not verify_wandb_signature(secret, body, signature):
+        raise Unauthorized("X-Wandb-Signature does not match the body", field="X-Wandb-Signature")
+
+
+def _bearer_matches(header: str | None, token: str) -> bool:
+    scheme, _, value = (header or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return False
+    received = value.strip().encode("utf-8", "surrogatepass")
+    return hmac.compare_digest(received, token.encode("utf-8", "surrogatepass"))
+
+
+def _event(data: dict[str, Any], event_type: str, kind: WandbKind) -> WandbEvent:
+    artifact = _text(data, "artifact_version_string", required=True)
+    if not ARTIFACT_PATTERN.match(artifact):
+        raise Unprocessable(
+            f"artifact_version_string {artifact[:80]!r} is not entity/project/name:version",
+            field="artifact_version_string",
+        )
+    alias = _text(data, "alias") or None
+    if kind == "alias_added" and alias is None:
+        raise Unprocessable("alias is required for ADD_ARTIFACT_ALIAS (put ${alias} in the payload)", field="alias")
+    return WandbEvent(
+        event_type=event_type,
+        kind=kind,
+        artifact=artifact,
+        collection=_text(data, "artifact_collection_name", required=True),
+        alias=alias,
+        entity=_text(data, "entity_name", required=True),
+        project=_text(data, "project_name", required=True),
+        author=_text(data, "event_author") or None,
+        artifact_ref=_text(data, "artifact_version") or None,
+    )
+
+
+def _text(data: Mapping[str, Any], field: str, *, required: bool = False) -> str:
+    """A rendered template string ("" when absent or null); empty-but-required, too long or unrendered is a 422."""
+    value = data.get(field)
+    text = "" if value is None else check(value, str, field).strip()
+    if required and not text:
+        raise Unprocessable(f"{field} is required", field=field)
+    if len(text) > MAX_FIELD:
+        raise Unprocessable(f"{field} is longer than {MAX_FIELD} characters", field=field)
+    if "${" in text:  # an unrendered variable: a template typo; acting on the literal would act on nothing
+        raise Unprocessable(f"{field} holds an unrendered template variable: {text[:80]!r}", field=field)
+    return text

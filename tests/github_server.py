@@ -1,0 +1,213 @@
+"""A local stand-in for api.github.com: commit statuses, check runs, deployments and deployment statuses.
+
+It records every request, keeps what was created in memory (so a lookup sees earlier writes, as on GitHub) and
+answers with the response examples of GitHub's own OpenAPI description (tests/samples/github, the octokit cut),
+patched with what was sent. Scripted errors are served before anything else.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+OPENAPI = Path(__file__).parent / "samples" / "github" / "github-openapi-statuses-checkruns.json"
+_REPO = r"^/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
+_STATUSES = re.compile(_REPO + r"/statuses/(?P<sha>[^/]+)$")
+_CHECK_RUNS = re.compile(_REPO + r"/check-runs$")
+_DEPLOYMENTS = re.compile(_REPO + r"/deployments$")
+_DEPLOYMENT_STATUSES = re.compile(_REPO + r"/deployments/(?P<id>\d+)/statuses$")
+
+
+@dataclass
+class Recorded:
+    """One request as the server saw it."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class ScriptedError:
+    """An answer served instead of the next request's normal one."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class FakeGitHub:
+    """What was created, the requests received, and scripted errors (served first, in order)."""
+
+    token: str
+    url: str = ""
+    requests: list[Recorded] = field(default_factory=list)
+    errors: list[ScriptedError] = field(default_factory=list)
+    deployments: list[dict[str, Any]] = field(default_factory=list)
+    deployment_statuses: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    delay_s: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fail_next(self, status: int, message: str = "Server Error", **headers: str) -> None:
+        """Answer the next request with `status` and GitHub's error body."""
+        body = {"message": message, "documentation_url": "https://docs.github.com/rest"}
+        self.errors.append(ScriptedError(status, body, dict(headers)))
+
+    def calls(self) -> list[tuple[str, str]]:
+        return [(r.method, r.path) for r in self.requests]
+
+    def bodies(self, method: str, pattern: str) -> list[Any]:
+        """Bodies of the requests whose method is `method` and whose path matches the regex `pattern`."""
+        return [r.body for r in self.requests if r.method == method and re.fullmatch(pattern, r.path)]
+
+    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any, dict]:
+        parts = urlsplit(raw_path)
+        path = unquote(parts.path)
+        payload = json.loads(body) if body else None
+        with self.lock:
+            self.requests.append(Recorded(method, path, parse_qs(parts.query), headers, payload))
+            if self.errors:
+                error = self.errors.pop(0)
+                return error.status, error.body, error.headers
+        if headers.get("authorization") not in (f"token {self.token}", f"Bearer {self.token}"):
+            return 401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}, {}
+        return self._route(method, path, parse_qs(parts.query), payload)
+
+    def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any, dict]:
+        if method == "POST" and (m := _STATUSES.match(path)):
+            return 201, self._status(m, body), {}
+        if method == "POST" and (m := _CHECK_RUNS.match(path)):
+            return 201, self._check_run(m, body), {}
+        if method == "POST" and (m := _DEPLOYMENTS.match(path)):
+            return 201, self._create_deployment(m, body), {}
+        if method == "GET" and (m := _DEPLOYMENTS.match(path)):
+            return 200, self._list_deployments(m, query), {}
+        if method == "POST" and (m := _DEPLOYMENT_STATUSES.match(path)):
+            return self._deployment_status(m, body)
+        return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, {}
+
+    def _status(self, m: re.Match[str], body: dict[str, Any]) -> dict[str, Any]:
+        answer = _example("POST /repos/{owner}/{repo}/statuses/{sha}", "201", "default")
+        answer.update({k: body.get(k) for k in ("state", "description", "target_url", "context")})
+        answer["url"] = f"{self.url}/repos/{m['owner']}/{m['repo']}/statuses/{m['sha']}"
+        return answer
+
+    def _check_run(self, m: re.Match[str], body: dict[str, Any]) -> dict[str, Any]:
+        answer = _example("POST /repos/{owner}/{repo}/check-runs", "201", "example-of-completed-conclusion")
+        answer.update({k: v for k, v in body.items() if k != "output"})
+        answer["output"].update(body.get("output", {}))
+        answer["url"] = f"{self.url}/repos/{m['owner']}/{m['repo']}/check-runs/{answer['id']}"
+        return answer
+
+    def _create_deployment(self, m: re.Match[str], body: dict[str, Any]) -> dict[str, Any]:
+        answer = _example("POST /repos/{owner}/{repo}/deployments", "201", "simple-example")
+        with self.lock:
+            deployment_id = len(self.deployments) + 1
+            base = f"{self.url}/repos/{m['owner']}/{m['repo']}"
+            answer.update(
+                id=deployment_id,
+                sha=body["ref"],
+                ref=body["ref"],
+                payload=body.get("payload", {}),
+                environment=body.get("environment", "production"),
+                original_environment=body.get("environment", "production"),
+                description=body.get("description"),
+                url=f"{base}/deployments/{deployment_id}",
+                statuses_url=f"{base}/deployments/{deployment_id}/statuses",
+                repository_url=base,
+                production_environment=body.get("production_environment", False),
+                repo=f"{m['owner']}/{m['repo']}",
+            )
+            self.deployments.append(answer)
+            self.deployment_statuses[deployment_id] = []
+        return answer
+
+    def _list_deployments(self, m: re.Match[str], query: dict[str, list[str]]) -> list[dict[str, Any]]:
+        wanted = {k: v[0] for k, v in query.items() if k in ("sha", "ref", "task", "environment")}
+        with self.lock:
+            found = [
+                d
+                for d in self.deployments
+                if d["repo"] == f"{m['owner']}/{m['repo']}" and all(d.get(k) == v for k, v in wanted.items())
+            ]
+        return list(reversed(found))  # GitHub lists the newest first
+
+    def _deployment_status(self, m: re.Match[str], body: dict[str, Any]) -> tuple[int, Any, dict]:
+        deployment_id = int(m["id"])
+        if deployment_id not in self.deployment_statuses:
+            return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, {}
+        answer = _example("POST /repos/{owner}/{repo}/deployments/{deployment_id}/statuses", "201", "default")
+        answer.update({k: v for k, v in body.items()})
+        answer["deployment_url"] = f"{self.url}/repos/{m['owner']}/{m['repo']}/deployments/{deployment_id}"
+        with self.lock:
+            self.deployment_statuses[deployment_id].append(answer)
+        return 201, answer, {}
+
+
+_SPEC: dict[str, Any] = {}
+
+
+def openapi_operations() -> dict[str, Any]:
+    """The operations of the OpenAPI cut, keyed "METHOD /path/template"."""
+    if not _SPEC:
+        _SPEC.update(json.loads(OPENAPI.read_text())["operations"])
+    return _SPEC
+
+
+def _example(operation: str, status: str, name: str) -> dict[str, Any]:
+    content = openapi_operations()[operation]["responses"][status]["content"]["application/json"]
+    return copy.deepcopy(content["examples"][name]["value"])
+
+
+def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, payload, extra = fake.handle(self.command, self.path, headers, body)
+            if fake.delay_s:
+                threading.Event().wait(fake.delay_s)
+            out = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(out)))
+            for name, value in extra.items():
+                self.send_header(name.replace("_", "-"), value)
+            self.end_headers()
+            self.wfile.write(out)
+
+        do_GET = do_POST = do_PATCH = _serve  # noqa: N815 (http.server's naming)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    return Handler
+
+
+@contextmanager
+def serve(token: str) -> Iterator[FakeGitHub]:
+    """Run a FakeGitHub accepting `token` on a free loopback port for the duration of the block."""
+    fake = FakeGitHub(token=token)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
+    server.daemon_threads = True
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(2)

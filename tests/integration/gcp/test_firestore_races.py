@@ -1,0 +1,127 @@
+"""Concurrent writers on the Firestore emulator: orchestrator instances racing on a run, webhooks racing on a key.
+
+Each writer has its own client, as two Cloud Function instances would; a barrier lines them up so they really race.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from relaunch.adapters.gcp.firestore_store import FirestoreRunStore
+from relaunch.pipelines.model import Delivery, PipelineRun, RunState, TimelineEntry, Trigger
+from relaunch.ports import ConflictError
+
+ROUNDS = 6
+STATES = [RunState.BUILDING, RunState.TRAINING, RunState.EVALUATING]
+
+
+def make_run(run_id: str) -> PipelineRun:
+    trigger = Trigger(kind="push", delivery_key=f"d-{run_id}", repo="acme/churn", sha="abc123")
+    return PipelineRun(id=run_id, pipeline="churn", trigger=trigger, created_at=1000.0, updated_at=1000.0)
+
+
+@pytest.fixture
+def instances(store: FirestoreRunStore, project: str) -> Iterator[list[FirestoreRunStore]]:
+    """Four more stores on the same project, each with its own client (separate function instances)."""
+    made = [FirestoreRunStore(project) for _ in range(4)]
+    yield made
+    for instance in made:
+        instance.close()
+
+
+def run_together(workers: list[Callable[[threading.Barrier], Any]]) -> list[Any]:
+    """Run the workers in threads released by one barrier; their results (or exceptions) in order."""
+    barrier = threading.Barrier(len(workers))
+    results: list[Any] = [None] * len(workers)
+
+    def call(i: int) -> None:
+        try:
+            results[i] = workers[i](barrier)
+        except Exception as exc:  # kept for the assertions
+            results[i] = exc
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(workers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads), "a writer hung"
+    return results
+
+
+def orchestrator_step(store: FirestoreRunStore, name: str, round_no: int) -> Callable[[threading.Barrier], str]:
+    """Load the run, wait for the rival, move it on and save (what an orchestrator does per command)."""
+
+    def step(barrier: threading.Barrier) -> str:
+        run = store.get_run("r1")
+        assert run is not None
+        barrier.wait()
+        moved = run.model_copy(update={"state": STATES[round_no % len(STATES)], "reason": name})
+        store.save_run(moved, [TimelineEntry(kind="state", message=f"round {round_no}: {name}")])
+        return name
+
+    return step
+
+
+def test_two_orchestrators_racing_on_a_run_exactly_one_wins_each_round(
+    store: FirestoreRunStore, instances: list[FirestoreRunStore]
+) -> None:
+    store.record_delivery(Delivery(key="k1", source="github"), [make_run("r1")])
+    left, right = instances[:2]
+    winners: list[str] = []
+
+    for round_no in range(ROUNDS):
+        results = run_together([orchestrator_step(left, "left", round_no), orchestrator_step(right, "right", round_no)])
+
+        won = [r for r in results if isinstance(r, str)]
+        lost = [r for r in results if isinstance(r, ConflictError)]
+        assert (len(won), len(lost)) == (1, 1), results
+        winners += won
+        assert store.get_run("r1").reason == won[0]  # type: ignore[union-attr]
+
+    final = store.get_run("r1")
+    assert final is not None and final.version == ROUNDS
+    messages = [e.message for e in store.timeline("r1")]
+    assert messages == ["received", *(f"round {i}: {w}" for i, w in enumerate(winners))]
+    assert len(set(messages)) == len(messages)
+
+
+def test_concurrent_deliveries_of_one_key_record_it_once(
+    store: FirestoreRunStore, instances: list[FirestoreRunStore]
+) -> None:
+    def record(instance: FirestoreRunStore, run_id: str) -> Callable[[threading.Barrier], bool]:
+        def write(barrier: threading.Barrier) -> bool:
+            barrier.wait()
+            return instance.record_delivery(Delivery(key="github:same-delivery", source="github"), [make_run(run_id)])
+
+        return write
+
+    results = run_together([record(instance, f"r{i}") for i, instance in enumerate(instances)])
+
+    assert sorted(results) == [False, False, False, True], results
+    [run] = store.list_runs()
+    assert run.id == f"r{results.index(True)}"
+    assert store.get_delivery("github:same-delivery").run_ids == [run.id]  # type: ignore[union-attr]
+    assert [e.message for e in store.timeline(run.id)] == ["received"]
+    assert all(store.get_run(f"r{i}") is None for i in range(4) if i != results.index(True))
+
+
+def test_racing_first_writes_of_an_effect_keep_one_result(
+    store: FirestoreRunStore, instances: list[FirestoreRunStore]
+) -> None:
+    def put(instance: FirestoreRunStore, job_id: str) -> Callable[[threading.Barrier], None]:
+        def write(barrier: threading.Barrier) -> None:
+            barrier.wait()
+            instance.put_effect("r1", "submit:train", {"job_id": job_id})
+
+        return write
+
+    results = run_together([put(instance, f"j{i}") for i, instance in enumerate(instances)])
+
+    assert results == [None] * 4  # nobody failed
+    recorded = [instance.get_effect("r1", "submit:train") for instance in instances]
+    assert recorded[0] in [{"job_id": f"j{i}"} for i in range(4)] and recorded == [recorded[0]] * 4

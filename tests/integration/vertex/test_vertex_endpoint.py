@@ -1,0 +1,163 @@
+"""VertexEndpoint against the fake Vertex REST API: the real EndpointServiceClient (REST transport) on loopback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from relaunch.adapters.gcp.vertex_endpoint import VertexEndpoint
+from relaunch.adapters.gcp.vertex_registry import VertexRegistry
+from relaunch.pipelines.model import ModelVersion
+from relaunch.ports import TransientError
+from tests.integration.vertex.conftest import PARENT_PATH, PROJECT, REGION, bodies, query
+from tests.vertex_server import FakeVertex
+
+ENDPOINTS = f"{PARENT_PATH}/endpoints"
+
+
+@pytest.fixture
+def versions(client_kwargs: dict[str, Any]) -> list[ModelVersion]:
+    """v1 and v2 of the digits model, registered through the real registry adapter."""
+    registry = VertexRegistry(PROJECT, REGION, serving_image="serving:1", poll_interval_s=0.01, **client_kwargs)
+    return [
+        registry.register("digits", run, f"gs://relaunch-artifacts/root/runs/{run}/model", {"accuracy": acc})
+        for run, acc in (("digits-aaaa", 0.97), ("digits-bbbb", 0.98))
+    ]
+
+
+@pytest.fixture
+def endpoint(client_kwargs: dict[str, Any]) -> VertexEndpoint:
+    return VertexEndpoint(PROJECT, REGION, machine_type="n1-standard-4", poll_interval_s=0.01, **client_kwargs)
+
+
+def deployed_ids(vertex: FakeVertex) -> dict[str, str]:
+    (state,) = vertex.endpoints.values()
+    return {f"v{d['modelVersionId']}": d["id"] for d in state["deployedModels"]}
+
+
+def test_first_deploy_creates_the_endpoint_and_serves_the_version(
+    vertex: FakeVertex, endpoint: VertexEndpoint, versions: list[ModelVersion]
+) -> None:
+    endpoint.deploy("digits", versions[0])
+
+    assert query(vertex, "GET", ENDPOINTS)[0] == {"filter": ['display_name="digits"'], "pageSize": ["10"]}
+    assert bodies(vertex, "POST", ENDPOINTS) == [{"displayName": "digits", "labels": {"relaunch": "true"}}]
+    name = f"projects/{vertex.project_number}/locations/{REGION}/endpoints/1003"
+    assert [r.path for r in vertex.calls("GET", "/endpoints/1003/operations/1004")] == [
+        f"/ui/{name}/operations/1004"
+    ] * 2
+    assert bodies(vertex, "POST", f"/v1/{name}:deployModel") == [
+        {
+            "deployedModel": {
+                "model": f"projects/{vertex.project_number}/locations/{REGION}/models/relaunch-digits@1",
+                "displayName": "digits-v1",
+                "dedicatedResources": {
+                    "machineSpec": {"machineType": "n1-standard-4"},
+                    "minReplicaCount": 1,
+                    "maxReplicaCount": 1,
+                },
+            },
+            "trafficSplit": {"0": 100},  # an endpoint serving nothing gives its first version all traffic
+        }
+    ]
+    assert len(vertex.calls("GET", "/endpoints/1003/operations/1006")) == 2  # the deployment awaited
+    assert endpoint.traffic("digits") == {"v1": 100}
+
+
+def test_deploy_is_idempotent_and_later_versions_start_at_zero(
+    vertex: FakeVertex, endpoint: VertexEndpoint, versions: list[ModelVersion], client_kwargs: dict[str, Any]
+) -> None:
+    endpoint.deploy("digits", versions[0])
+    endpoint.deploy("digits", versions[0])
+    VertexEndpoint(PROJECT, REGION, poll_interval_s=0.01, **client_kwargs).deploy("digits", versions[0])
+    endpoint.deploy("digits", versions[1])
+
+    deploys = [r.body for r in vertex.calls("POST", ":deployModel")]
+    assert len(deploys) == 2
+    assert "trafficSplit" not in deploys[1]  # no split: the endpoint's split stays, the new version gets 0%
+    assert len(bodies(vertex, "POST", ENDPOINTS)) == 1
+    assert endpoint.traffic("digits") == {"v1": 100, "v2": 0}
+
+
+def test_set_traffic_then_undeploy_the_old_version(
+    vertex: FakeVertex, endpoint: VertexEndpoint, versions: list[ModelVersion]
+) -> None:
+    endpoint.deploy("digits", versions[0])
+    endpoint.deploy("digits", versions[1])
+    ids = deployed_ids(vertex)
+    name = f"/v1/projects/{vertex.project_number}/locations/{REGION}/endpoints/1003"
+
+    endpoint.set_traffic("digits", {"v1": 10, "v2": 90})
+    endpoint.set_traffic("digits", {"v2": 100})
+    endpoint.undeploy("digits", "v1")
+
+    patches = vertex.calls("PATCH", name)
+    assert [p.body for p in patches] == [
+        {"trafficSplit": {ids["v1"]: 10, ids["v2"]: 90}},
+        {"trafficSplit": {ids["v2"]: 100}},
+    ]
+    assert {k: v for k, v in patches[0].query.items() if k != "$alt"} == {"updateMask": ["trafficSplit"]}
+    assert bodies(vertex, "POST", f"{name}:undeployModel") == [{"deployedModelId": ids["v1"]}]
+    assert endpoint.traffic("digits") == {"v2": 100}
+    endpoint.undeploy("digits", "v1")  # gone already: nothing sent
+    assert len(bodies(vertex, "POST", f"{name}:undeployModel")) == 1
+
+
+def test_bad_splits_and_serving_versions_are_refused(
+    vertex: FakeVertex, endpoint: VertexEndpoint, versions: list[ModelVersion]
+) -> None:
+    with pytest.raises(ValueError, match="does not exist"):
+        endpoint.set_traffic("digits", {"v1": 100})
+    endpoint.deploy("digits", versions[0])
+    with pytest.raises(ValueError, match="sum to 100"):
+        endpoint.set_traffic("digits", {"v1": 90})
+    with pytest.raises(ValueError, match="v2 not deployed"):
+        endpoint.set_traffic("digits", {"v1": 50, "v2": 50})
+    with pytest.raises(ValueError, match="still takes 100%"):
+        endpoint.undeploy("digits", "v1")
+    assert vertex.calls("PATCH") == [] and vertex.calls("POST", ":undeployModel") == []
+    with pytest.raises(ValueError, match="endpoint: invalid"):
+        endpoint.traffic("digits/../x")
+    with pytest.raises(ValueError, match="resource_name"):
+        endpoint.deploy("digits", versions[1].model_copy(update={"resource_name": None}))
+
+
+def test_traffic_of_a_missing_endpoint_is_empty_and_creates_nothing(
+    vertex: FakeVertex, endpoint: VertexEndpoint
+) -> None:
+    assert endpoint.traffic("digits") == {}
+    endpoint.undeploy("digits", "v1")
+    assert vertex.calls("POST") == []
+
+
+def test_a_deployment_still_running_at_the_timeout_is_transient(
+    vertex: FakeVertex, versions: list[ModelVersion], client_kwargs: dict[str, Any]
+) -> None:
+    slow = VertexEndpoint(PROJECT, REGION, operation_timeout_s=0.3, poll_interval_s=0.05, **client_kwargs)
+    slow.deploy("digits", versions[0])
+    vertex.operation_polls = -1  # from now on, operations never finish
+
+    with pytest.raises(TransientError, match="deploy v2 to digits: operation .* not done after 0.3s"):
+        slow.deploy("digits", versions[1])
+
+
+@pytest.mark.parametrize(("code", "error"), [(503, TransientError), (429, TransientError), (400, ValueError)])
+def test_deploy_errors_map_to_the_ports_errors(
+    vertex: FakeVertex, endpoint: VertexEndpoint, versions: list[ModelVersion], code: int, error: type[Exception]
+) -> None:
+    endpoint.deploy("digits", versions[0])
+    vertex.fail_next("POST", ":deployModel", code, "Machine type n1-standard-4 is temporarily out of stock.")
+    with pytest.raises(error, match="out of stock") as caught:
+        endpoint.deploy("digits", versions[1])
+    assert isinstance(caught.value, TransientError) == (error is TransientError)
+
+
+def test_a_deployment_that_fails_in_its_operation_is_refused(
+    vertex: FakeVertex, endpoint: VertexEndpoint, versions: list[ModelVersion]
+) -> None:
+    endpoint.deploy("digits", versions[0])
+    vertex.fail_operations_with = {"code": 9, "message": "Model server never became ready."}
+    with pytest.raises(ValueError, match="never became ready") as caught:
+        endpoint.deploy("digits", versions[1])
+    assert not isinstance(caught.value, TransientError)
