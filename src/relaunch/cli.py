@@ -66,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="re-drive one inbox delivery by its key")
     replay.add_argument("key")
     replay.set_defaults(func=cmd_replay)
+    doctor = sub.add_parser("doctor", help="check the configuration and say exactly what is missing (no side effects)")
+    doctor.set_defaults(func=cmd_doctor)
     return p
 
 
@@ -89,6 +91,15 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Report how the configuration stands; exit 1 when something required is missing."""
+    from relaunch.doctor import diagnose, render
+
+    findings = diagnose(Settings())
+    print(render(findings))
+    return 1 if any(f.level == "missing" for f in findings) else 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

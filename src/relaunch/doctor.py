@@ -82,6 +82,8 @@ def _webhooks(s: Settings) -> list[Finding]:
     out = []
     if s.webhook_secret():
         out.append(Finding("ok", "github webhook", "secret configured"))
+    elif s.profile == "local":
+        out.append(Finding("ok", "github webhook", f"`relaunch up` makes and uses its own secret in {s.home}"))
     elif s.insecure_dev_mode:
         out.append(Finding("warn", "github webhook", "no secret: accepting UNSIGNED deliveries (insecure dev mode)"))
     else:
@@ -90,7 +92,7 @@ def _webhooks(s: Settings) -> list[Finding]:
         )
     if reveal(s.wandb_webhook_token) or reveal(s.wandb_webhook_secret):
         out.append(Finding("ok", "wandb webhook", "token and/or signing secret configured"))
-    elif not s.insecure_dev_mode:
+    elif not s.insecure_dev_mode and s.profile != "local":
         out.append(
             Finding(
                 "warn",

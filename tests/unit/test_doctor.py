@@ -31,9 +31,11 @@ def test_local_profile_with_a_secret_is_ready() -> None:
     assert any(f.subject == "pipelines" and "digits" in f.detail for f in findings)
 
 
-def test_no_webhook_secret_is_missing_unless_dev_mode() -> None:
-    assert "github webhook" in _missing(diagnose(_settings(), env={}, installed=everything_installed))
-    dev = diagnose(_settings(insecure_dev_mode=True), env={}, installed=everything_installed)
+def test_no_webhook_secret_is_missing_unless_dev_mode_or_the_embedded_stack() -> None:
+    gcp = {"profile": "gcp", "gcp_project": "p", "artifact_root": "gs://b/a", "image_repository": "r"}
+    assert "github webhook" in _missing(diagnose(_settings(**gcp), env={}, installed=everything_installed))
+    assert "github webhook" not in _missing(diagnose(_settings(), env={}, installed=everything_installed))
+    dev = diagnose(_settings(**gcp, insecure_dev_mode=True), env={}, installed=everything_installed)
     assert "github webhook" not in _missing(dev)
     assert any(f.level == "warn" and "UNSIGNED" in f.detail for f in dev)
 
