@@ -156,7 +156,11 @@ def octo(name: str = "octo", **source: Any) -> PipelineSpec:
 
 def test_workflow_dispatch_starts_a_manual_run_of_the_refs_head() -> None:
     service, store, _ = world(octo())
-    payload = {**sample("workflow_dispatch.1.json"), "inputs": {"reason": "new data", "priority": "7"}}
+    payload = {
+        **sample("workflow_dispatch.1.json"),
+        "workflow": ".github/workflows/retrain.yml",
+        "inputs": {"reason": "new data", "priority": "7"},
+    }
     status, body = deliver(service, payload, "workflow_dispatch")
     run = store.runs[body["runs"][0]]
     assert status == 202 and run.trigger.kind == "manual" and run.trigger.sha is None
@@ -191,10 +195,25 @@ def test_repository_dispatch_reads_its_client_payload() -> None:
 )
 def test_bad_dispatch_inputs_are_a_422_naming_the_input_and_write_nothing(inputs: dict, field: str) -> None:
     service, store, bus = world(octo(), octo("other"))
-    payload = {**sample("workflow_dispatch.1.json"), "inputs": inputs}
+    payload = {**sample("workflow_dispatch.1.json"), "workflow": ".github/workflows/retrain.yml", "inputs": inputs}
     with pytest.raises(Unprocessable) as err:
         deliver(service, payload, "workflow_dispatch")
     assert err.value.field == field and store.deliveries == {} and bus.messages == []
+
+
+@pytest.mark.parametrize(
+    ("event", "payload"),
+    [
+        ("workflow_dispatch", sample("workflow_dispatch.1.json")),  # GitHub's sample: hello-world-workflow.yml
+        ("repository_dispatch", sample("repository_dispatch.1.json")),  # event_type "on-demand-test"
+    ],
+)
+def test_dispatches_meant_for_other_workflows_are_ignored(event: str, payload: dict) -> None:
+    service, store, bus = world(octo())
+    payload = {**payload, "repository": sample("workflow_dispatch.1.json")["repository"]}
+    status, body = deliver(service, payload, event)
+    assert status == 202 and body["outcome"] == "ignored" and "not for relaunch" in body["reason"]
+    assert bus.messages == [] and store.runs == {}
 
 
 def test_events_not_acted_on_are_answered_202_ignored() -> None:

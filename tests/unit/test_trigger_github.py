@@ -118,7 +118,12 @@ def test_pull_request_from_a_deleted_fork_has_no_clone_url() -> None:
 def test_workflow_dispatch_sample() -> None:
     event = deliver(sample("workflow_dispatch.1.json"), "workflow_dispatch")
     assert event == WorkflowDispatchEvent(
-        delivery_id=DELIVERY, repo="octo-org/octo-repo", ref="refs/heads/main", inputs={}, sender="octocat"
+        delivery_id=DELIVERY,
+        repo="octo-org/octo-repo",
+        ref="refs/heads/main",
+        inputs={},
+        sender="octocat",
+        workflow=".github/workflows/hello-world-workflow.yml",
     )
 
 

@@ -30,14 +30,30 @@ def plan_github(event: GitHubEvent, specs: Mapping[str, PipelineSpec], key: str)
     if isinstance(event, PullRequestEvent):
         return plan_pull_request(event, specs, key)
     if isinstance(event, WorkflowDispatchEvent):
+        if "pipeline" not in event.inputs and not _relaunch_name(event.workflow or ""):
+            return ignored(
+                f"workflow_dispatch of {event.workflow or 'a workflow'} is not for relaunch: it has no `pipeline` "
+                "input and its file name does not say relaunch or retrain"
+            )
         return plan_dispatch(event.repo, event.inputs, specs, key, where="inputs", ref=event.ref, actor=event.sender)
     if isinstance(event, RepositoryDispatchEvent):
+        if "pipeline" not in event.client_payload and not _relaunch_name(event.action):
+            return ignored(
+                f"repository_dispatch {event.action[:80]!r} is not for relaunch: its event_type does not say "
+                "relaunch or retrain and its client_payload names no pipeline"
+            )
         payload = event.client_payload
         ref = payload.get("ref") or None
         return plan_dispatch(event.repo, payload, specs, key, where="client_payload", ref=ref, actor=event.sender)
     if isinstance(event, PingEvent):
         return ping_plan(event.repo, specs)
     return ignored(event.reason)
+
+
+def _relaunch_name(name: str) -> bool:
+    """Whether a workflow file or dispatch event type is meant for relaunch (mentions relaunch or retrain)."""
+    base = name.rsplit("/", 1)[-1].lower()
+    return "relaunch" in base or "retrain" in base
 
 
 def plan_push(event: PushEvent, specs: Mapping[str, PipelineSpec], key: str) -> Plan:

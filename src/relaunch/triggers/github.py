@@ -92,6 +92,7 @@ class WorkflowDispatchEvent:
     ref: str
     inputs: dict[str, str]
     sender: str | None
+    workflow: str | None = None  # the workflow file, e.g. ".github/workflows/retrain.yml"
 
 
 @dataclass(frozen=True)
@@ -258,6 +259,7 @@ def _workflow_dispatch(data: dict[str, Any], delivery_id: str) -> WorkflowDispat
         ref=require(data, "ref", str),
         inputs=_inputs(optional(data, "inputs", dict) or {}),
         sender=optional(data, "sender.login", str),
+        workflow=optional(data, "workflow", str),
     )
 
 

@@ -1,4 +1,8 @@
-"""The embedded stack: every function under functions-framework on loopback, plus the bus, agent and endpoint."""
+"""The embedded stack: every function under functions-framework on loopback, plus the bus, agent and endpoint.
+
+With `RELAUNCH_BUS=pubsub` the bus is Pub/Sub (the emulator, or a real project): the stack then creates each topic
+and a push subscription to each function's URL, as Eventarc would, instead of its own SQLite bus and dispatcher.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -80,6 +85,7 @@ class EmbeddedStack:
     functions: tuple[str, ...] = FUNCTIONS
     _procs: list[FunctionProcess] = field(default_factory=list)
     _dispatcher: BusDispatcher | None = None
+    _bus: Any = None
     _agent: LocalAgent | None = None
     _endpoint: EndpointServer | None = None
 
@@ -112,12 +118,15 @@ class EmbeddedStack:
         self._procs = [self._spawn(name, env) for name in self.functions]
         for proc in self._procs:
             _wait_for_port(proc, timeout)
-        bus = SqliteBus(self.settings.bus_path)
-        for name, topic in SUBSCRIPTIONS.items():
-            if name in self.urls:
-                bus.subscribe(name, topic, self.url_of(name))
-        self._dispatcher = BusDispatcher(self.settings.bus_path)
-        self._dispatcher.start()
+        if self.settings.adapter("bus") == "pubsub":
+            bus = self._bus = self._pubsub_subscriptions()
+        else:
+            bus = SqliteBus(self.settings.bus_path)
+            for name, topic in SUBSCRIPTIONS.items():
+                if name in self.urls:
+                    bus.subscribe(name, topic, self.url_of(name))
+            self._dispatcher = BusDispatcher(self.settings.bus_path)
+            self._dispatcher.start()
         self._agent = LocalAgent(
             self.settings.agent_path,
             self.settings.logs_dir,
@@ -127,6 +136,23 @@ class EmbeddedStack:
         self._agent.start()
         self._write_state()
         return self
+
+    def _pubsub_subscriptions(self) -> Any:
+        """A PubSubBus whose topics exist and push to the started functions (Eventarc's part on GCP)."""
+        from relaunch.adapters.gcp.pubsub_bus import PubSubBus
+
+        if not self.settings.gcp_project:
+            raise ValueError("gcp_project: RELAUNCH_GCP_PROJECT is required when RELAUNCH_BUS=pubsub")
+        bus = PubSubBus(self.settings.gcp_project)
+        try:
+            for name, topic in SUBSCRIPTIONS.items():
+                if name in self.urls:
+                    bus.ensure_topic(topic)
+                    bus.ensure_push_subscription(f"relaunch-{name.replace('_', '-')}", topic, self.url_of(name))
+        except BaseException:
+            bus.close()
+            raise
+        return bus
 
     def url_of(self, name: str) -> str:
         """Where a started function listens."""
@@ -142,7 +168,9 @@ class EmbeddedStack:
             _terminate(proc.process)
         if self._endpoint is not None:
             self._endpoint.stop()
-        self._procs, self._agent, self._dispatcher, self._endpoint = [], None, None, None
+        if self._bus is not None:
+            self._bus.close()
+        self._procs, self._agent, self._dispatcher, self._endpoint, self._bus = [], None, None, None, None
         state = self.settings.home / "stack.json"
         if state.exists() and _owner_pid(state) == os.getpid():
             state.unlink()
@@ -166,6 +194,12 @@ class EmbeddedStack:
             PYTHONUNBUFFERED="1",
             RELAUNCH_STACK_PID=str(os.getpid()),
         )
+        # Adapter choices made in code (not only in the environment) must reach the functions too; the emulator
+        # hosts (PUBSUB_EMULATOR_HOST, FIRESTORE_EMULATOR_HOST) come with os.environ.
+        for port in ("store", "bus"):
+            env[f"RELAUNCH_{port.upper()}"] = s.adapter(port)
+        if s.gcp_project:
+            env["RELAUNCH_GCP_PROJECT"] = s.gcp_project
         for name in ("github_webhook_secret", "wandb_webhook_token", "wandb_webhook_secret"):
             value = reveal(getattr(s, name))
             if value:
@@ -219,7 +253,7 @@ def _create_secret(path: Path) -> None:
         tmp.unlink()
 
 
-def _publisher(bus: SqliteBus):  # type: ignore[no-untyped-def]
+def _publisher(bus: Any):  # type: ignore[no-untyped-def]
     def on_finished(request: JobRequest, status: JobStatus) -> None:
         command = JobFinished(run_id=request.run_id, step=request.step, job_id=status.id, state=status.state)
         bus.publish(COMMANDS_TOPIC, command.model_dump(), {"run_id": request.run_id})

@@ -1,0 +1,164 @@
+"""The orchestrator's first event in the gcp profile, against local stand-ins of every Google service it reaches.
+
+Firestore and Pub/Sub run as Google's emulators (tests/emulators.py), Cloud Build and Vertex AI as the fakes in
+tests/. Before each start a real `received` run of the `digits` pipeline is written to Firestore; the timed event is
+the StartRun command for it (load the run, ask Cloud Build to build, save the run), and the run must have moved to
+`building` with a build id afterwards, so the figure is for real work.
+
+Credentials: the Firestore and Pub/Sub clients go anonymous on their own when *_EMULATOR_HOST is set; the Cloud Build
+client is built with `credentials=None` by the composition root, so it asks google.auth.default() for ADC. Until the
+composition root passes anonymous credentials when an api_endpoint override is set, the child gets an
+`authorized_user` ADC file whose token_uri is a loopback token server: one token exchange on loopback on the first
+call, as a deployed function pays one token fetch from the metadata server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+for entry in (str(ROOT / "src"), str(ROOT)):
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+
+from relaunch.pipelines.model import Delivery, PipelineRun, RunState, Trigger  # noqa: E402
+
+PROJECT = "bench"
+TARGET_S = 1.6
+
+
+@contextmanager
+def token_server() -> Iterator[str]:
+    """A loopback OAuth token endpoint: every POST gets a fresh bearer token."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+            out = json.dumps({"access_token": "bench-token", "expires_in": 3600, "token_type": "Bearer"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/token"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(2)
+
+
+@contextmanager
+def gcp_stack(tmp: Path) -> Iterator[tuple[dict[str, str], Any]]:
+    """Emulators and fakes running; yields the child's environment and the fake Cloud Build."""
+    from tests import emulators
+    from tests.cloudbuild_server import serve
+    from tests.vertex_server import VertexServer
+
+    with ExitStack() as stack:
+        firestore = emulators.start("firestore", project=PROJECT)
+        stack.callback(firestore.stop)
+        pubsub = emulators.start("pubsub", project=PROJECT)
+        stack.callback(pubsub.stop)
+        cloudbuild = stack.enter_context(serve())
+        vertex = stack.enter_context(VertexServer())
+        token_uri = stack.enter_context(token_server())
+        adc = tmp / "adc.json"
+        adc.write_text(
+            json.dumps(
+                {
+                    "type": "authorized_user",
+                    "client_id": "bench",
+                    "client_secret": "bench",
+                    "refresh_token": "bench",
+                    "token_uri": token_uri,
+                }
+            )
+        )
+        (tmp / "gcloud").mkdir(exist_ok=True)
+        env = {
+            **firestore.env,
+            **pubsub.env,
+            "RELAUNCH_PROFILE": "gcp",
+            "RELAUNCH_GCP_PROJECT": PROJECT,
+            "RELAUNCH_CLOUDBUILD_API_ENDPOINT": cloudbuild.url,
+            "RELAUNCH_IMAGE_REPOSITORY": f"us-docker.pkg.dev/{PROJECT}/relaunch",
+            "RELAUNCH_VERTEX_API_ENDPOINT": vertex.url,
+            "RELAUNCH_ARTIFACT_ROOT": f"gs://{PROJECT}/artifacts",
+            "RELAUNCH_ARTIFACTS": "local",
+            "GOOGLE_APPLICATION_CREDENTIALS": str(adc),
+            "CLOUDSDK_CONFIG": str(tmp / "gcloud"),  # never the machine's own gcloud configuration
+            "GOOGLE_CLOUD_PROJECT": PROJECT,
+        }
+        yield env, cloudbuild
+
+
+def seed_run(store: Any) -> str:
+    """A `received` digits run from a push, written as the webhook writes it; returns its id."""
+    key = f"bench-{uuid.uuid4()}"
+    sha = uuid.uuid4().hex + uuid.uuid4().hex[:8]
+    trigger = Trigger(
+        kind="push",
+        delivery_key=key,
+        repo="relaunch-demo/digits",
+        ref="refs/heads/main",
+        sha=sha,
+        clone_url="https://github.com/relaunch-demo/digits.git",
+        actor="bench",
+        reason="push to main",
+    )
+    run = PipelineRun(id=f"run-{uuid.uuid4().hex[:12]}", pipeline="digits", trigger=trigger)
+    store.record_delivery(Delivery(key=key, source="github", run_ids=[run.id]), [run])
+    return run.id
+
+
+def first_event_samples(
+    n: int,
+    base_env: dict[str, str],
+    source: Path,
+    tmp: Path,
+    timed: Callable[..., float],
+    command_request: Callable[[str], tuple[bytes, dict[str, str]]],
+) -> list[float]:
+    """`n` cold starts of the orchestrator, each timed to its first 2xx on a StartRun of a fresh run."""
+    from relaunch.adapters.gcp.firestore_store import FirestoreRunStore
+
+    with gcp_stack(tmp) as (gcp_env, cloudbuild):
+        os.environ.update({k: v for k, v in gcp_env.items() if k.endswith("_EMULATOR_HOST")})
+        store = FirestoreRunStore(PROJECT)
+        env = {**base_env, **gcp_env}
+        samples = []
+        try:
+            for _ in range(n):
+                run_id = seed_run(store)
+                builds_before = len(cloudbuild.builds)
+                samples.append(timed("orchestrator", source, command_request(run_id), env, tmp / "orchestrator.log"))
+                run = store.get_run(run_id)
+                if run is None or run.state != RunState.BUILDING or not run.build_id:
+                    state = None if run is None else (run.state, run.build_id)
+                    log = (tmp / "orchestrator.log").read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"run {run_id} did not move to building with a build id: {state}\n{log}")
+                if len(cloudbuild.builds) != builds_before + 1:
+                    raise RuntimeError(f"expected one new Cloud Build build, fake holds {len(cloudbuild.builds)}")
+        finally:
+            store.close()
+    return samples
+
