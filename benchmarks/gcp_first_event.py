@@ -150,11 +150,15 @@ def first_event_samples(
             for _ in range(n):
                 run_id = seed_run(store)
                 builds_before = len(cloudbuild.builds)
-                samples.append(timed("orchestrator", source, command_request(run_id), env, tmp / "orchestrator.log"))
+                log_path = tmp / "orchestrator.log"
+                try:
+                    samples.append(timed("orchestrator", source, command_request(run_id), env, log_path))
+                except (RuntimeError, TimeoutError) as exc:
+                    raise RuntimeError(f"{exc}\n{log_path.read_text(errors='replace')[-3000:]}") from exc
                 run = store.get_run(run_id)
                 if run is None or run.state != RunState.BUILDING or not run.build_id:
                     state = None if run is None else (run.state, run.build_id)
-                    log = (tmp / "orchestrator.log").read_text(errors="replace")[-2000:]
+                    log = log_path.read_text(errors="replace")[-2000:]
                     raise RuntimeError(f"run {run_id} did not move to building with a build id: {state}\n{log}")
                 if len(cloudbuild.builds) != builds_before + 1:
                     raise RuntimeError(f"expected one new Cloud Build build, fake holds {len(cloudbuild.builds)}")

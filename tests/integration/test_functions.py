@@ -153,7 +153,8 @@ def test_a_bad_dispatch_input_is_a_422_naming_it(tmp_path: Path) -> None:
     (specs / "digits.yaml").write_text(text)
     bootstrap.use(bootstrap.App(settings(tmp_path, pipelines_dir=specs)))
     try:
-        payload = {**json.loads((GITHUB / "workflow_dispatch.1.json").read_text()), "inputs": {"pipeline": "digits", "priority": "urgent"}}
+        payload = json.loads((GITHUB / "workflow_dispatch.1.json").read_text())
+        payload["inputs"] = {"pipeline": "digits", "priority": "urgent"}
         body = json.dumps(payload).encode()
         reply = client("github_webhook").post("/", data=body, headers=github_headers("workflow_dispatch", body, "s"))
     finally:

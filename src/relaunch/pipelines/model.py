@@ -205,6 +205,7 @@ class BuildResult(BaseModel):
 
     build_id: str
     image: str | None = None
+    sha: str | None = Field(default=None, description="The commit built (resolved from the ref when the run had none)")
 
 
 class ModelVersion(BaseModel):

@@ -131,7 +131,7 @@ class Orchestrator:
                 note = TimelineEntry(kind="info", message=f"build {result.build_id} started")
                 self._save(run.model_copy(update={"build_id": result.build_id}), note)
             return None
-        run = self._with_resolved_sha(run, getattr(result, "sha", None))
+        run = self._with_resolved_sha(run, result.sha)
         self._notify(run, "build", "success", f"Built {_short(run.trigger.sha)}")
         built = run.model_copy(update={"image": result.image, "build_id": result.build_id})
         paths = self._paths(run)

@@ -16,12 +16,6 @@ class BuildError(ValueError):
     """The commit cannot be checked out (bad URL, unknown SHA or ref): permanent for this run."""
 
 
-class CheckoutResult(BuildResult):
-    """A build result that also says which commit was checked out (resolved from the ref when the run had none)."""
-
-    sha: str | None = None
-
-
 class GitCheckoutBuilder:
     """Clones the run's repository and checks out its commit into a workspace folder."""
 
@@ -33,7 +27,7 @@ class GitCheckoutBuilder:
         build_id = "checkout-" + hashlib.sha256(key.encode()).hexdigest()[:12]
         dest = self._root / run.id
         if (dest / MARKER).exists():
-            return CheckoutResult(build_id=build_id, image=str(dest), sha=(dest / MARKER).read_text().strip())
+            return BuildResult(build_id=build_id, image=str(dest), sha=(dest / MARKER).read_text().strip())
         if not run.trigger.clone_url or not (run.trigger.sha or run.trigger.ref):
             raise BuildError(f"run {run.id} has no clone URL, or neither a commit nor a ref to check out")
         tmp = self._root / f".{run.id}.tmp"
@@ -45,7 +39,7 @@ class GitCheckoutBuilder:
         (tmp / MARKER).write_text(sha + "\n")
         shutil.rmtree(dest, ignore_errors=True)
         tmp.rename(dest)  # atomic: a crash leaves either nothing or a complete checkout
-        return CheckoutResult(build_id=build_id, image=str(dest), sha=sha)
+        return BuildResult(build_id=build_id, image=str(dest), sha=sha)
 
 
 def _resolve(clone: Path, ref: str) -> str:
