@@ -8,8 +8,8 @@ the StartRun command for it (load the run, ask Cloud Build to build, save the ru
 Credentials: the Firestore and Pub/Sub clients go anonymous on their own when *_EMULATOR_HOST is set; the Cloud Build
 client is built with `credentials=None` by the composition root, so it asks google.auth.default() for ADC. Until the
 composition root passes anonymous credentials when an api_endpoint override is set, the child gets an
-`authorized_user` ADC file whose token_uri is a loopback token server: one token exchange on loopback on the first
-call, as a deployed function pays one token fetch from the metadata server.
+`authorized_user` ADC file holding an unexpired bearer token (google-auth forces its token_uri to Google's, so it must
+never refresh): no token exchange, where a deployed function pays one token fetch from the metadata server.
 """
 
 from __future__ import annotations
@@ -18,11 +18,9 @@ import json
 import os
 import statistics
 import sys
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -35,35 +33,6 @@ from relaunch.pipelines.model import Delivery, PipelineRun, RunState, Trigger  #
 
 PROJECT = "bench"
 TARGET_S = 1.6
-
-
-@contextmanager
-def token_server() -> Iterator[str]:
-    """A loopback OAuth token endpoint: every POST gets a fresh bearer token."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-            self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
-            out = json.dumps({"access_token": "bench-token", "expires_in": 3600, "token_type": "Bearer"}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/token"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(2)
 
 
 @contextmanager
@@ -80,7 +49,6 @@ def gcp_stack(tmp: Path) -> Iterator[tuple[dict[str, str], Any]]:
         stack.callback(pubsub.stop)
         cloudbuild = stack.enter_context(serve())
         vertex = stack.enter_context(VertexServer())
-        token_uri = stack.enter_context(token_server())
         adc = tmp / "adc.json"
         adc.write_text(
             json.dumps(
@@ -89,7 +57,8 @@ def gcp_stack(tmp: Path) -> Iterator[tuple[dict[str, str], Any]]:
                     "client_id": "bench",
                     "client_secret": "bench",
                     "refresh_token": "bench",
-                    "token_uri": token_uri,
+                    "token": "bench-token",
+                    "expiry": "2099-01-01T00:00:00Z",
                 }
             )
         )

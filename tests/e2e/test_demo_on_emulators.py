@@ -69,6 +69,7 @@ def test_commands_went_through_pubsub_and_runs_live_in_firestore(outcome) -> Non
     from relaunch.adapters.gcp.firestore_store import FirestoreRunStore
 
     assert isinstance(app.store, FirestoreRunStore)
-    assert app.store.get_run(result.promoted.id).state is result.promoted.state
+    stored = app.store.get_run(result.promoted.id)
+    assert stored is not None and stored.state is result.promoted.state
     home = Path(app.settings.home)
     assert not app.settings.bus_path.exists() and not app.settings.store_path.exists(), sorted(home.iterdir())

@@ -114,6 +114,18 @@ def test_drift_routes_by_endpoint_and_honours_severity_closed_state_and_cooldown
     assert len(w.store.runs) == 1
 
 
+def test_a_vertex_model_monitoring_anomaly_routes_by_the_specs_monitoring_job() -> None:
+    entry = json.loads((SAMPLES / "monitoring" / "model_monitoring_logentry.json").read_text())
+    unrouted = World().pubsub("drift", entry, "x").body
+    assert unrouted["outcome"] == "ignored" and "drift.monitoring_jobs" in unrouted["reason"]
+    full_name = "projects/677687165274/locations/us-central1/modelDeploymentMonitoringJobs/6680511704087920640"
+    for listed in ("6680511704087920640", full_name):
+        w = World(drifting(monitoring_jobs=[listed], min_severity="info"))
+        reply = w.pubsub("drift", entry, "y")
+        assert reply.body["outcome"] == "accepted", reply.body
+        assert w.store.runs[reply.body["runs"][0]].trigger.kind == "drift"
+
+
 def test_drift_for_nobody_or_a_disabled_policy_starts_nothing() -> None:
     w = World(drifting(enabled=False))
     assert (

@@ -54,10 +54,12 @@ def plan_drift(
     """A full retrain of each pipeline the alert names, unless its drift policy says no (with the reason)."""
     if alert.state == "closed":
         return ignored(f"alert {alert.alert_id} is closed")
-    targets = route_drift(specs.values(), alert.pipeline, alert.endpoint)
+    targets = route_drift(specs.values(), alert.pipeline, alert.endpoint, alert.monitoring_job)
     if not targets:
         named = f"pipeline {alert.pipeline!r}" if alert.pipeline else f"endpoint {alert.endpoint!r}"
-        if not (alert.pipeline or alert.endpoint):
+        if alert.monitoring_job and not (alert.pipeline or alert.endpoint):
+            named = f"monitoring job {alert.monitoring_job!r} (list it in a spec's drift.monitoring_jobs)"
+        elif not (alert.pipeline or alert.endpoint):
             named = "no pipeline or endpoint"
         return ignored(f"the alert names {named}: no pipeline matches")
     runs, skipped = [], {}

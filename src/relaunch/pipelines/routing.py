@@ -122,9 +122,17 @@ def _wandb_skip_reason(spec: PipelineSpec, event: WandbFacts, promote_alias: str
     return None
 
 
-def route_drift(specs: Iterable[PipelineSpec], pipeline: str | None, endpoint: str | None) -> list[PipelineSpec]:
-    """Pipelines an alert names, by pipeline name or by the endpoint they serve."""
-    return [s for s in specs if (pipeline and s.name == pipeline) or (endpoint and s.endpoint == endpoint)]
+def route_drift(
+    specs: Iterable[PipelineSpec], pipeline: str | None, endpoint: str | None, monitoring_job: str | None = None
+) -> list[PipelineSpec]:
+    """Pipelines an alert names: by pipeline name, by the endpoint they serve, or by their model-monitoring job."""
+    return [
+        s
+        for s in specs
+        if (pipeline and s.name == pipeline)
+        or (endpoint and s.endpoint == endpoint)
+        or (monitoring_job and s.drift.watches_monitoring_job(monitoring_job))
+    ]
 
 
 def run_id_for(pipeline: str, delivery_key: str) -> str:

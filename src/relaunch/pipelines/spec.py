@@ -120,6 +120,15 @@ class DriftPolicy(_Strict):
     enabled: bool = Field(default=True, description="Act on drift alerts at all")
     min_severity: Severity = Field(default="warning", description="Alerts below this severity are ignored")
     cooldown_s: float = Field(default=21600.0, ge=0, description="No new drift run within this long of the last")
+    monitoring_jobs: list[str] = Field(
+        default_factory=list,
+        description="Vertex Model Monitoring jobs (ids or resource names) whose anomaly logs retrain this pipeline",
+    )
+
+    def watches_monitoring_job(self, job: str) -> bool:
+        """Whether `job` (an id or a full resource name) is one of this pipeline's monitoring jobs."""
+        job_id = job.rsplit("/", 1)[-1]
+        return any(j == job or j.rsplit("/", 1)[-1] == job_id for j in self.monitoring_jobs)
 
 
 class PipelineSpec(_Strict):
