@@ -112,7 +112,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     """List runs or show one."""
     settings = Settings()
-    if not settings.store_path.exists():
+    if settings.adapter("store") == "sqlite" and not settings.store_path.exists():
         print(f"no runs yet: {settings.store_path} does not exist (set RELAUNCH_HOME to a stack's state folder)")
         return 0 if args.action == "list" else 1
     app = bootstrap.App(settings)
@@ -277,7 +277,7 @@ def _print_reply(reply: Any) -> int:
 def cmd_inbox(args: argparse.Namespace) -> int:
     """List deliveries or dead letters, newest first."""
     settings = Settings()
-    if not settings.store_path.exists():
+    if settings.adapter("store") == "sqlite" and not settings.store_path.exists():
         print(f"no deliveries yet: {settings.store_path} does not exist")
         return 0
     store = bootstrap.App(settings).store
@@ -302,7 +302,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from relaunch.triggers.errors import TriggerError
 
     settings = Settings()
-    if not settings.store_path.exists():
+    if settings.adapter("store") == "sqlite" and not settings.store_path.exists():
         print(f"relaunch: no inbox: {settings.store_path} does not exist", file=sys.stderr)
         return 1
     try:

@@ -23,6 +23,7 @@ from tests.e2e.test_demo_scenario import (  # noqa: F401  (collected here, on th
     test_endpoint_keeps_serving_the_champion,
     test_good_commit_is_promoted_through_every_state,
     test_nothing_is_left_running,
+    test_runs_lists_both_runs_and_shows_a_timeline,
     test_statuses_and_check_run_are_recorded_as_github_would_receive_them,
     test_the_narration_is_readable,
     test_worse_commit_is_rejected_with_its_reasons,
