@@ -42,6 +42,32 @@ def make_client(kind: str, region: str, api_endpoint: str | None, credentials: A
     )
 
 
+class VertexService:
+    """What every Vertex adapter shares: project and region, the regional parent, one lazily built GAPIC client."""
+
+    client_kind: str = ""  # e.g. "JobServiceClient"
+
+    def __init__(self, project: str, region: str, api_endpoint: str | None, credentials: Any | None) -> None:
+        self.project = project
+        self.region = region
+        self._api_endpoint = api_endpoint
+        self._credentials = credentials
+        self._client: Any | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(project={self.project!r}, region={self.region!r})"
+
+    @property
+    def parent(self) -> str:
+        return f"projects/{self.project}/locations/{self.region}"
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = make_client(self.client_kind, self.region, self._api_endpoint, self._credentials)
+        return self._client
+
+
 def require(owner: str, **values: str | None) -> None:
     """ValueError naming the first empty constructor argument."""
     for field, value in values.items():

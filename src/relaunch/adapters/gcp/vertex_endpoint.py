@@ -10,14 +10,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from relaunch.adapters.gcp.vertex_common import call, make_client, require, wait
+from relaunch.adapters.gcp.vertex_common import VertexService, call, require, wait
 from relaunch.pipelines.model import ModelVersion
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
-class VertexEndpoint:
+class VertexEndpoint(VertexService):
     """An `Endpoint` on Vertex AI online prediction."""
+
+    client_kind = "EndpointServiceClient"
 
     def __init__(
         self,
@@ -33,28 +35,11 @@ class VertexEndpoint:
         require("VertexEndpoint", project=project, region=region, machine_type=machine_type)
         if operation_timeout_s <= 0:
             raise ValueError(f"VertexEndpoint: operation_timeout_s must be positive, got {operation_timeout_s}")
-        self.project = project
-        self.region = region
+        super().__init__(project, region, api_endpoint, credentials)
         self.machine_type = machine_type
         self.operation_timeout_s = operation_timeout_s
         self.poll_interval_s = poll_interval_s
-        self._api_endpoint = api_endpoint
-        self._credentials = credentials
-        self._client: Any | None = None
         self._names: dict[str, str] = {}  # our endpoint name -> Vertex resource name
-
-    def __repr__(self) -> str:
-        return f"VertexEndpoint(project={self.project!r}, region={self.region!r})"
-
-    @property
-    def parent(self) -> str:
-        return f"projects/{self.project}/locations/{self.region}"
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = make_client("EndpointServiceClient", self.region, self._api_endpoint, self._credentials)
-        return self._client
 
     # -- Endpoint ---------------------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from relaunch.adapters.gcp.vertex_common import call, label_value, make_client, require, wait
+from relaunch.adapters.gcp.vertex_common import VertexService, call, label_value, require, wait
 from relaunch.pipelines.model import ModelVersion
 
 CHAMPION = "champion"
@@ -30,8 +30,10 @@ def model_id_for(pipeline: str) -> str:
     return f"{model_id[: _MODEL_ID_MAX - 13]}-{hashlib.sha256(pipeline.encode()).hexdigest()[:12]}"
 
 
-class VertexRegistry:
+class VertexRegistry(VertexService):
     """A `ModelRegistry` on Vertex AI; `register` is idempotent per run."""
+
+    client_kind = "ModelServiceClient"
 
     def __init__(
         self,
@@ -45,23 +47,10 @@ class VertexRegistry:
         poll_interval_s: float = 2.0,
     ) -> None:
         require("VertexRegistry", project=project, region=region, serving_image=serving_image)
-        self.project = project
-        self.region = region
+        super().__init__(project, region, api_endpoint, credentials)
         self.serving_image = serving_image
         self.operation_timeout_s = operation_timeout_s
         self.poll_interval_s = poll_interval_s
-        self._api_endpoint = api_endpoint
-        self._credentials = credentials
-        self._client: Any | None = None
-
-    def __repr__(self) -> str:
-        return f"VertexRegistry(project={self.project!r}, region={self.region!r})"
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = make_client("ModelServiceClient", self.region, self._api_endpoint, self._credentials)
-        return self._client
 
     def model_name(self, pipeline: str) -> str:
         return f"projects/{self.project}/locations/{self.region}/models/{model_id_for(pipeline)}"
@@ -80,7 +69,7 @@ class VertexRegistry:
         if existing is not None:
             return existing
         request: dict[str, Any] = {
-            "parent": f"projects/{self.project}/locations/{self.region}",
+            "parent": self.parent,
             "model": self._model(pipeline, run_id, artifact_uri, metrics),
         }
         if model_exists:

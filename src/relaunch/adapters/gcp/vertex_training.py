@@ -9,7 +9,7 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
-from relaunch.adapters.gcp.vertex_common import call, key_digest, label_value, make_client, require
+from relaunch.adapters.gcp.vertex_common import VertexService, call, key_digest, label_value, require
 from relaunch.pipelines.model import JobRequest, JobState, JobStatus
 
 STATES: dict[str, JobState] = {
@@ -29,8 +29,10 @@ STATES: dict[str, JobState] = {
 KEY_LABEL = "relaunch-key"
 
 
-class VertexTrainingBackend:
+class VertexTrainingBackend(VertexService):
     """A `TrainingBackend` on Vertex AI CustomJobs; job ids are the jobs' full resource names."""
+
+    client_kind = "JobServiceClient"
 
     def __init__(
         self,
@@ -42,25 +44,8 @@ class VertexTrainingBackend:
         credentials: Any | None = None,
     ) -> None:
         require("VertexTrainingBackend", project=project, region=region)
-        self.project = project
-        self.region = region
+        super().__init__(project, region, api_endpoint, credentials)
         self.service_account = service_account
-        self._api_endpoint = api_endpoint
-        self._credentials = credentials
-        self._client: Any | None = None
-
-    def __repr__(self) -> str:
-        return f"VertexTrainingBackend(project={self.project!r}, region={self.region!r})"
-
-    @property
-    def parent(self) -> str:
-        return f"projects/{self.project}/locations/{self.region}"
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = make_client("JobServiceClient", self.region, self._api_endpoint, self._credentials)
-        return self._client
 
     # -- TrainingBackend --------------------------------------------------------------------------------------
 
