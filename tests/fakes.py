@@ -73,6 +73,13 @@ class FakeStore:
         runs = [r for r in self.runs.values() if pipeline in (None, r.pipeline)]
         return sorted(runs, key=lambda r: r.created_at, reverse=True)[:limit]
 
+    def active_runs(self, pipeline: str) -> list[PipelineRun]:
+        runs = [r for r in self.runs.values() if r.pipeline == pipeline and not r.state.terminal]
+        return sorted(runs, key=lambda r: (r.created_at, r.id))
+
+    def list_effects(self, step: str) -> list[dict[str, Any]]:
+        return [result for (_, s), result in self.effects.items() if s == step]
+
     def timeline(self, run_id: str) -> list[TimelineEntry]:
         return list(self.timelines.get(run_id, []))
 
@@ -238,6 +245,7 @@ class FakeEndpoint:
         self.calls: list[tuple[str, ...]] = []
         self.refuse = refuse
         self.healths: dict[str, EndpointHealth] = {}  # version -> what health() answers (default: no traffic)
+        self.predict_error: str | None = None
 
     def deploy(self, endpoint: str, model: ModelVersion) -> None:
         if self.refuse:
@@ -253,13 +261,22 @@ class FakeEndpoint:
 
     def undeploy(self, endpoint: str, version: str) -> None:
         self.calls.append(("undeploy", endpoint, version))
-        self.deployed[endpoint].pop(version, None)
+        self.deployed.get(endpoint, {}).pop(version, None)  # absent: a no-op, as on the real endpoints
 
     def traffic(self, endpoint: str) -> dict[str, int]:
         return dict(self.deployed.get(endpoint, {}))
 
     def health(self, endpoint: str, version: str, since: float) -> EndpointHealth:
         return self.healths.get(version, EndpointHealth(version=version))
+
+    def predict(self, endpoint: str, instances: list[Any], *, version: str | None = None) -> dict[str, Any]:
+        """One prediction per instance, or the error set in `predict_error` (a smoke test of a broken model)."""
+        self.calls.append(("predict", endpoint, version or ""))
+        if self.predict_error is not None:
+            raise ValueError(self.predict_error)
+        if version is not None and version not in self.deployed.get(endpoint, {}):
+            raise ValueError(f"version {version} is not deployed on {endpoint}")
+        return {"predictions": [0 for _ in instances], "model_version": version}
 
 
 class FakeNotifier:

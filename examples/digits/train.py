@@ -17,7 +17,8 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 HERE = Path(__file__).resolve().parent
-KNOWN_PARAMS = {"C", "max_iter"}
+KNOWN_PARAMS = {"C", "max_iter", "fault"}
+FAULT_FILE = "relaunch_fault.json"  # read by the local endpoint: makes this model fail or slow down when served
 
 
 def load_params(path: Path = HERE / "params.json") -> dict[str, Any]:
@@ -59,6 +60,9 @@ def main() -> None:
         "commit_sha": os.environ.get("RELAUNCH_COMMIT_SHA"),
     }
     (out / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if params.get("fault"):  # simulate a bad release, e.g. {"error_rate": 1.0} or {"latency_ms": 800}
+        (out / FAULT_FILE).write_text(json.dumps(params["fault"]) + "\n")
+        print(f"wrote {out / FAULT_FILE}: this model will misbehave when served", flush=True)
     print(f"wrote {out / 'model.joblib'}", flush=True)
 
 

@@ -66,9 +66,35 @@ def _parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="re-drive one inbox delivery by its key")
     replay.add_argument("key")
     replay.set_defaults(func=cmd_replay)
+    rollback = sub.add_parser("rollback", help="move a pipeline's traffic and champion back to the previous model")
+    rollback.add_argument("pipeline")
+    rollback.set_defaults(func=cmd_rollback)
     doctor = sub.add_parser("doctor", help="check the configuration and say exactly what is missing (no side effects)")
     doctor.set_defaults(func=cmd_doctor)
+    cost = sub.add_parser("cost", help="GPU-hours and USD per pipeline and trigger kind, and what coalescing saved")
+    cost.add_argument("--pipeline", help="only this pipeline")
+    cost.add_argument("--json", action="store_true", help="machine-readable output")
+    cost.set_defaults(func=cmd_cost)
     return p
+
+
+def cmd_cost(args: argparse.Namespace) -> int:
+    """Summarise the cost ledger with the price table (RELAUNCH_PRICE_FILE overrides the built-in prices)."""
+    from relaunch.pipelines import cost, ledger
+
+    settings = Settings()
+    try:
+        prices = cost.load_prices(settings.price_file)
+    except ValueError as exc:
+        print(f"relaunch: RELAUNCH_PRICE_FILE: {exc}", file=sys.stderr)
+        return 2
+    if settings.adapter("store") == "sqlite" and not settings.store_path.exists():
+        entries = []
+    else:
+        entries = ledger.read(bootstrap.App(settings).store, args.pipeline)
+    summary = cost.summarize(entries, prices)
+    print(summary.model_dump_json(indent=2) if args.json else cost.render(summary), end="\n" if args.json else "")
+    return 0
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -314,6 +340,28 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"relaunch: cannot replay {args.key}: {exc.message} (field {exc.field})", file=sys.stderr)
         return 1
     print(f"{reply.status} {json.dumps(reply.body, sort_keys=True)}")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    """Undo a pipeline's latest rollout: abort one in progress, or put the previous champion back."""
+    from relaunch.pipelines.rollout_step import NothingToRollBack
+
+    settings = Settings()
+    if settings.adapter("endpoint") == "local":  # the running stack's endpoint server
+        settings = settings.model_copy(update={"endpoint_url": _running_url(settings, "endpoint")})
+    app = bootstrap.App(settings)
+    try:
+        run = app.orchestrator.roll_back(args.pipeline)
+    except NothingToRollBack as exc:
+        print(f"relaunch: nothing to roll back: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # the endpoint or the registry refused
+        print(f"relaunch: rollback of {args.pipeline} refused: {exc}", file=sys.stderr)
+        return 1
+    champion = app.registry.champion(args.pipeline)
+    print(f"{run.id}: {run.reason}")
+    print(f"champion: {champion.version if champion else 'none'}")
     return 0
 
 

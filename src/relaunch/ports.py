@@ -51,6 +51,9 @@ class RunStore(Protocol):
 
     def list_runs(self, pipeline: str | None = None, limit: int = 50) -> list[PipelineRun]: ...
 
+    def active_runs(self, pipeline: str) -> list[PipelineRun]:
+        """The pipeline's runs not yet in a terminal state, oldest first."""
+
     def timeline(self, run_id: str) -> list[TimelineEntry]: ...
 
     def append_timeline(self, run_id: str, entry: TimelineEntry) -> None: ...
@@ -60,6 +63,9 @@ class RunStore(Protocol):
 
     def put_effect(self, run_id: str, step: str, result: dict[str, Any]) -> None:
         """Record that side effect `step` happened (first write wins)."""
+
+    def list_effects(self, step: str) -> list[dict[str, Any]]:
+        """The results of side effect `step` across all runs, oldest first (e.g. the cost ledger)."""
 
     def dead_letter(self, source: str, reason: str, payload: str) -> None: ...
 
@@ -125,6 +131,11 @@ class Endpoint(Protocol):
     def undeploy(self, endpoint: str, version: str) -> None: ...
 
     def traffic(self, endpoint: str) -> dict[str, int]: ...
+
+    def predict(self, endpoint: str, instances: list[Any], *, version: str | None = None) -> dict[str, Any]:
+        """Predictions (`{"predictions": [...]}`); `version` sends them to that deployed version whatever its share
+        (a blue-green smoke test of a version at 0%). A Vertex implementation calls rawPredict on the deployed
+        model, or predict with the split forced."""
 
     def health(self, endpoint: str, version: str, since: float) -> EndpointHealth:
         """Requests, errors, error rate and p50/p95 latency the endpoint served with `version` since `since`.

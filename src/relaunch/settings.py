@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     pipelines_dir: Path = Field(default=Path("pipelines"), description="Folder of pipeline specs (*.yaml)")
     endpoint_url: str = Field(default="http://127.0.0.1:8090", description="Base URL of the local endpoint server")
     max_concurrent_jobs: int = Field(default=2, ge=1, description="Local agent: jobs running at once")
+    reconcile_interval_s: float = Field(
+        default=30.0, gt=0, description="Embedded stack: seconds between reconcile ticks on relaunch-reconcile"
+    )
+    price_file: Path | None = Field(
+        default=None, description="YAML/JSON price table merged over the built-in one (`relaunch cost`)"
+    )
 
     # -- inbound webhooks -------------------------------------------------------------------------------------
     github_webhook_secret: SecretStr | None = _secret("Shared secret of the GitHub webhook (required)")

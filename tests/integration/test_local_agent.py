@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from relaunch.adapters.local.agent import LocalAgent
+from relaunch.pipelines.failures import classify
 from relaunch.pipelines.model import JobRequest, JobStatus
 
 DEADLINE_S = 20.0
@@ -116,30 +117,40 @@ def test_code_error_fails_fast_with_log_tail(agents: Agents, tmp_path: Path) -> 
     wait_for(done(agent, job_id), "the job to fail")
     status = agent.status(job_id)
     assert (status.state, status.attempts) == ("failed", 1)
-    assert "code error" in status.message and "3" in status.message
+    assert status.message == "exited with code 3"
     assert "boom: bad param" in status.log_tail and "loading data" in status.log_tail
+    assert classify(status).kind == "code"
 
 
-def test_signal_killed_job_is_retried_up_to_max_retries(agents: Agents, tmp_path: Path) -> None:
+def test_signal_killed_job_fails_once_with_the_fact_and_the_policy_calls_it_infrastructure(
+    agents: Agents, tmp_path: Path
+) -> None:
     agent = agents.new()
     code = "import os, signal; open('tries', 'a').write('x'); os.kill(os.getpid(), signal.SIGKILL)"
-    job_id = agent.submit(job(tmp_path, "k", code, max_retries=2))
-    flaky = """
-        import os, signal
-        open('flaky', 'a').write('x')
-        if len(open('flaky').read()) == 1: os.kill(os.getpid(), signal.SIGKILL)
-    """
-    flaky_id = agent.submit(job(tmp_path, "flaky", flaky, max_retries=1))
-    wait_for(lambda: agent.status(job_id).done and agent.status(flaky_id).done, "both jobs")
+    job_id = agent.submit(job(tmp_path, "k", code, max_retries=2))  # the agent no longer retries on its own
+    wait_for(done(agent, job_id), "the job")
 
     status = agent.status(job_id)
-    assert (status.state, status.attempts) == ("failed", 3)
-    assert "infrastructure" in status.message and "SIGKILL" in status.message
-    assert (tmp_path / "tries").read_text() == "xxx"
-    assert agent.status(flaky_id).state == "succeeded" and agent.status(flaky_id).attempts == 2
+    assert (status.state, status.attempts, status.message) == ("failed", 1, "killed by signal SIGKILL")
+    assert (tmp_path / "tries").read_text() == "x"
+    failure = classify(status)
+    assert (failure.kind, failure.cause) == ("infrastructure", "agent")
 
 
-def test_restart_requeues_a_job_left_running(agents: Agents, tmp_path: Path) -> None:
+def test_not_before_holds_a_queued_job_until_its_time(agents: Agents, tmp_path: Path) -> None:
+    agent = agents.new(start=False)
+    later = agent.submit(job(tmp_path, "retry", "print('later')", not_before=time.time() + 3600, priority=9))
+    now = agent.submit(job(tmp_path, "now", "print('now')"))
+    agent.start()
+    agents.started.append(agent)
+    wait_for(done(agent, now), "the job that may start now")
+    assert agent.status(later).state == "queued"  # higher priority, but its time has not come
+    agent.jobs.insert("job-other", job(tmp_path, "soon", "print('soon')", not_before=time.time() - 1))
+    wait_for(done(agent, "job-other"), "a job whose time has passed")
+    assert agent.status(later).state == "queued"
+
+
+def test_restart_fails_a_job_left_running_as_an_infrastructure_fact(agents: Agents, tmp_path: Path) -> None:
     first = agents.new()
     code = """
         import os, time
@@ -155,11 +166,12 @@ def test_restart_requeues_a_job_left_running(agents: Agents, tmp_path: Path) -> 
     assert first.status(job_id).state == "running"
 
     second = agents.new()
-    wait_for(done(second, job_id), "the retried job")
-    assert (second.status(job_id).state, second.status(job_id).attempts) == ("succeeded", 2)
-    assert second.log_path(job_id).read_text().count("--- attempt") == 2
-    once = second.status(once_id)
-    assert once.state == "failed" and "agent restarted" in once.message
+    wait_for(lambda: second.status(job_id).done and second.status(once_id).done, "both jobs to be reported")
+    for interrupted in (second.status(job_id), second.status(once_id)):
+        assert (interrupted.state, interrupted.attempts) == ("failed", 1)
+        assert interrupted.message == "the agent restarted while the job was running"
+        assert classify(interrupted).kind == "infrastructure"
+    assert second.log_path(job_id).read_text().count("--- attempt") == 1
 
 
 def test_timeout_kills_the_process_group(agents: Agents, tmp_path: Path) -> None:
@@ -272,3 +284,34 @@ def test_jobs_get_their_env_but_never_relaunch_settings(
     wait_for(done(agent, job_id), "the job to finish")
     tail = agent.status(job_id).log_tail
     assert "['RELAUNCH_RUN_ID'] inherited" in tail and "do-not-leak" not in tail
+
+
+def test_a_job_dies_with_its_agent_even_when_the_agent_is_killed(agents: Agents, tmp_path: Path) -> None:
+    """kill -9 of the agent's process takes its jobs down (PR_SET_PDEATHSIG): none keeps writing into a run."""
+    request = job(tmp_path, "k-orphan", "import time; time.sleep(60)")
+    script = (
+        "import sys, time; from pathlib import Path; from relaunch.adapters.local.agent import LocalAgent;"
+        "from relaunch.pipelines.model import JobRequest;"
+        "a = LocalAgent(Path(sys.argv[1]), Path(sys.argv[2]), poll_interval=0.02);"
+        "a.submit(JobRequest.model_validate_json(sys.argv[3])); a.start(); time.sleep(120)"
+    )
+    argv = [sys.executable, "-c", script, str(agents.db), str(agents.logs), request.model_dump_json()]
+    host = subprocess.Popen(argv, start_new_session=True)
+    observer = agents.new(start=False)
+    try:
+        wait_for(lambda: (row := observer.jobs.in_states("running")) != [] and bool(row[0]["pid"]), "the job to run")
+        pid = int(observer.jobs.in_states("running")[0]["pid"])
+        os.kill(host.pid, 9)
+        host.wait(timeout=10)
+        wait_for(lambda: not os.path.exists(f"/proc/{pid}") or _zombie(pid), "the job to die with its agent", 10)
+    finally:
+        if host.poll() is None:
+            os.killpg(host.pid, 9)
+            host.wait(timeout=10)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z"
+    except OSError:
+        return True

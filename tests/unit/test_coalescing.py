@@ -127,3 +127,14 @@ def test_a_burst_of_pushes_leaves_one_run_to_train() -> None:
             del active[s.run_id]
         active[new.id] = new
     assert list(active) == ["r19"] and len(superseded) == 19
+
+
+def test_a_run_with_a_newer_push_in_its_lane_is_superseded_by_the_newest() -> None:
+    newer, newest = run("newer", 10, "1" * 40), run("newest", 20, "2" * 40)
+    other_branch = run("other", 30, "3" * 40, ref="refs/heads/dev")
+    assert coalesce(run("old", 5, SHA_NEW), [newer, newest, other_branch]).superseded_by == "newest"
+    for kind in ("manual", "drift", "schedule"):  # a newer manual run does not make an older push pointless
+        later = run("later", 10, "1" * 40, kind=kind)  # type: ignore[arg-type]
+        assert coalesce(run("old", 5, SHA_NEW), [later]).superseded_by is None
+    past_gate = run("gated", 10, "1" * 40, state=RunState.GATED)
+    assert coalesce(run("old", 5, SHA_NEW), [past_gate]).superseded_by is None

@@ -257,3 +257,17 @@ def test_a_wandb_run_of_a_missing_artifact_fails() -> None:
     run = w.new_run(kind="wandb", sha=None, ref="refs/heads/main", artifact="acme/digits/model:v9")
     done = w.start(run)
     assert done.state is RunState.FAILED and "acme/digits/model:v9" in done.reason and w.backend.submitted == {}
+
+
+def test_a_canary_waits_in_rolling_out_and_moves_the_wandb_alias_only_once_promoted() -> None:
+    from relaunch.pipelines.rollout import CanaryRollout
+
+    w = World()
+    w.promote(1)
+    w.orch.d.specs = lambda: {"digits": SPEC.model_copy(update={"rollout": CanaryRollout(bake_s=60)})}
+    run = w.new_run(2, kind="wandb", artifact="acme/digits/model:v2", sha=None)
+    w.start(run)
+    waiting = w.evaluate(run, GOOD, GOOD)
+    assert waiting.state is RunState.ROLLING_OUT and waiting.rollout is not None
+    assert waiting.rollout.phase == "baking" and w.artifacts.aliases == {}
+    assert w.registry.champions["digits"] == "v1"

@@ -20,8 +20,9 @@ def test_the_happy_path_is_legal_and_recorded() -> None:
 
 
 @pytest.mark.parametrize("terminal", [s for s in S if s.terminal])
-def test_terminal_states_go_nowhere(terminal: RunState) -> None:
-    assert TRANSITIONS[terminal] == frozenset()
+def test_terminal_states_go_nowhere_but_a_rollback_by_hand(terminal: RunState) -> None:
+    # The one way out of a terminal state: `relaunch rollback` of the version a promoted run put in service.
+    assert TRANSITIONS[terminal] == (frozenset({S.ROLLED_BACK}) if terminal is S.PROMOTED else frozenset())
     with pytest.raises(IllegalTransition):
         transition(RUN.model_copy(update={"state": terminal}), S.BUILDING)
 

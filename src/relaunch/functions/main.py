@@ -15,6 +15,7 @@ ENTRY_POINTS = {
     "drift_alert": "relaunch.functions.drift_alert",
     "schedule_tick": "relaunch.functions.schedule_tick",
     "build_status": "relaunch.functions.build_status",
+    "reconcile": "relaunch.functions.reconcile",
 }
 
 __all__ = sorted(ENTRY_POINTS)

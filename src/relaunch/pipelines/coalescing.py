@@ -8,6 +8,8 @@ The policy, decided here:
   pointless, whatever started that run (push, manual, drift, schedule), since the new run trains newer code on the
   same or newer data. Manual, drift and schedule runs never supersede anything: they were asked for explicitly (drift
   has its own cooldown) and wait for the lane's active run instead.
+- A run whose lane already has a newer push waiting is superseded by it before it builds (in a burst, only the
+  newest push builds and trains).
 - Runs at or past `gated` are never superseded (their training is done; stopping a rollout is a rollback's job).
 - Evaluation-only runs (a W&B artifact to evaluate) train nothing and are left alone both ways.
 - A new run for a commit an active run of its lane already builds is the redundant one (a redelivered or re-pushed
@@ -46,6 +48,7 @@ class CoalescePlan:
 
     supersede: list[Supersession] = field(default_factory=list)
     duplicate_of: str | None = None  # the new run is redundant: supersede it instead, pointing at this run
+    superseded_by: str | None = None  # a newer push of the lane already arrived: this run is pointless
     wait_for: str | None = None  # the new run must not build before this run of its lane is past `evaluating`
 
 
@@ -69,6 +72,17 @@ def coalesce(new: PipelineRun, active: Iterable[PipelineRun]) -> CoalescePlan:
         (r for r in active if r.id != new.id and r.state in SUPERSEDABLE and lane(r) == key and _older(r, new)),
         key=lambda r: (r.created_at, r.id),
     )
+    newer = [
+        r
+        for r in active
+        if r.id != new.id
+        and r.state in SUPERSEDABLE
+        and r.trigger.kind in SUPERSEDING_KINDS
+        and lane(r) == key
+        and _older(new, r)
+    ]
+    if newer:  # a burst: only the newest push of the lane builds and trains
+        return CoalescePlan(superseded_by=max(newer, key=lambda r: (r.created_at, r.id)).id)
     same_sha = [r for r in same_lane if new.trigger.sha and r.trigger.sha == new.trigger.sha]
     if same_sha:
         return CoalescePlan(duplicate_of=same_sha[-1].id)

@@ -13,6 +13,7 @@ COMMANDS_TOPIC = "relaunch-commands"
 DRIFT_TOPIC = "relaunch-drift"
 SCHEDULE_TOPIC = "relaunch-schedule"
 BUILDS_TOPIC = "cloud-builds"  # Cloud Build publishes every build's status here
+RECONCILE_TOPIC = "relaunch-reconcile"  # a scheduler tick (on GCP Cloud Scheduler, locally the stack's timer)
 INBOUND_TOPICS = {"drift_alert": DRIFT_TOPIC, "schedule_tick": SCHEDULE_TOPIC, "build_status": BUILDS_TOPIC}
 
 

@@ -110,6 +110,11 @@ class PipelineRun(BaseModel):
     model_version: str | None = None
     reason: str = ""
     stage_durations: dict[str, float] = Field(default_factory=dict, description="seconds spent per job step")
+    attempt: int = Field(default=1, ge=1, description="Training attempt (retries of infrastructure failures add one)")
+    retry_at: float | None = Field(default=None, description="When the current training retry may start")
+    waiting_for: str | None = Field(default=None, description="Run of the same lane a received run waits for")
+    hold_until: float | None = Field(default=None, description="A debounced received run builds after this time")
+    rollout: RolloutProgress | None = Field(default=None, description="Where the run's rollout stands, once it began")
 
 
 class TimelineEntry(BaseModel):
@@ -178,6 +183,7 @@ class JobRequest(BaseModel):
     max_retries: int = 0
     machine: MachineSpec = Field(default_factory=MachineSpec)
     timeout_s: float = 3600.0
+    not_before: float | None = Field(default=None, description="Do not start before this time (a retry's backoff)")
 
 
 class JobStatus(BaseModel):
@@ -291,3 +297,6 @@ class RolloutProgress(BaseModel):
     traffic: dict[str, int] = Field(default_factory=dict, description="The split the last action set")
     smoke_detail: str = ""
     reason: str = Field(default="", description="Why the rollout rolled back or failed")
+
+
+PipelineRun.model_rebuild()  # its `rollout` field names RolloutProgress, defined above this line

@@ -11,6 +11,8 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from relaunch.pipelines import ledger
+from relaunch.pipelines.coalesce_step import Coalescer, save_after_submit
 from relaunch.pipelines.commands import Command, ReportSkip
 from relaunch.pipelines.gate import decide, report_markdown
 from relaunch.pipelines.jobs import RunPaths, eval_request, train_request
@@ -24,6 +26,8 @@ from relaunch.pipelines.model import (
     StatusState,
     TimelineEntry,
 )
+from relaunch.pipelines.retry_step import Retrier, with_attempt_seconds
+from relaunch.pipelines.rollout_step import NothingToRollBack, RolloutStep
 from relaunch.pipelines.spec import PipelineSpec
 from relaunch.pipelines.states import transition
 from relaunch.ports import (
@@ -78,6 +82,9 @@ class Orchestrator:
             S.GATED: self._gated,
             S.ROLLING_OUT: self._rolling_out,
         }
+        self._coalescer = Coalescer(deps.store, deps.backend, self._notify, self._ended)
+        self._retrier = Retrier(deps.store, deps.backend, self._fail)
+        self.rollout = RolloutStep(deps.store, deps.registry, deps.endpoint, deps.notifier, deps.blobs)
 
     def handle(self, command: Command) -> PipelineRun | None:
         """Apply a command: load its run and advance it (a skip report has no run: None)."""
@@ -99,6 +106,7 @@ class Orchestrator:
             if moved is None:  # waiting for an outside event; a step may have noted something on the run
                 return self.d.store.get_run(run.id) or run
             run = moved
+        self._ended(run)
         return run
 
     # -- steps -----------------------------------------------------------------------------------------------
@@ -116,8 +124,13 @@ class Orchestrator:
             ref=command.ref,
         )
         self._send(note, "notify:skip")
+        if (spec := self.d.specs().get(command.pipeline)) is not None:
+            ledger.record_skip(self.d.store, command.run_id, spec)  # a training this push did not pay for
 
-    def _received(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun:
+    def _received(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
+        run, free = self._coalescer.admit(run, spec)
+        if not free:  # superseded as redundant (terminal), or held for its lane or its debounce (None: wait)
+            return run if run.state.terminal else None
         self._notify(run, "build", "pending", f"Building {_short(run.trigger.sha or run.trigger.ref)}")
         return self._move(run, S.BUILDING)
 
@@ -138,7 +151,13 @@ class Orchestrator:
         if run.trigger.artifact:
             return self._evaluate_artifact(built, spec, paths)
         job_id = self.d.backend.submit(train_request(built, spec, result.image, paths))
-        moved = self._move(built, S.TRAINING, jobs={**run.jobs, "train": job_id}, model_uri=paths.model)
+        moved = save_after_submit(
+            self.d.store,
+            self.d.backend,
+            run.id,
+            job_id,
+            lambda: self._move(built, S.TRAINING, jobs={**run.jobs, "train": job_id}, model_uri=paths.model),
+        )
         self._notify(moved, "train", "pending", f"Training job {job_id} queued")
         return moved
 
@@ -181,19 +200,22 @@ class Orchestrator:
         status = self.d.backend.status(run.jobs["train"])
         if not status.done:
             return None
-        durations = _with_duration(run, "train", status)
-        if status.state != "succeeded":
-            return self._fail(run, "train", f"training {status.state}: {status.message}", status.log_tail)
+        if status.state != "succeeded":  # one policy for every backend: retry infrastructure, fail fast on code
+            first = train_request(run, spec, run.image or "", self._paths(run))
+            return self._retrier.failed(run, spec, status, first)
+        durations = with_attempt_seconds(run, "train", status)
         self._notify(run, "train", "success", f"Trained in {durations['train']:.1f}s")
         champion = self.d.registry.champion(run.pipeline)
         request = eval_request(run, spec, champion.artifact_uri if champion else None, self._paths(run))
         job_id = self.d.backend.submit(request)
-        moved = self._move(
-            run,
-            S.EVALUATING,
-            jobs={**run.jobs, "evaluate": job_id},
-            stage_durations=durations,
-            champion_version=champion.version if champion else None,
+        update: dict[str, object] = {
+            "jobs": {**run.jobs, "evaluate": job_id},
+            "stage_durations": durations,
+            "retry_at": None,
+            "champion_version": champion.version if champion else None,
+        }
+        moved = save_after_submit(
+            self.d.store, self.d.backend, run.id, job_id, lambda: self._move(run, S.EVALUATING, "", **update)
         )
         against = f"champion {champion.version}" if champion else "absolute limits (no champion yet)"
         self._notify(moved, "gate", "pending", f"Evaluating against {against}")
@@ -228,24 +250,12 @@ class Orchestrator:
         if (current.version if current else None) != run.champion_version:
             why = f"champion changed since evaluation ({run.champion_version} -> {current and current.version})"
             return self._move(run, S.REJECTED, reason=why + "; re-run to evaluate against the new champion")
-        self._notify(run, "deploy", "pending", f"Rolling out to endpoint {spec.endpoint}")
-        return self._move(run, S.ROLLING_OUT)
+        return self._move(run, S.ROLLING_OUT)  # the rollout step reports its first action
 
-    def _rolling_out(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun:
-        assert run.decision is not None and run.model_uri is not None
-        version = self.d.registry.register(run.pipeline, run.id, run.model_uri, run.decision.candidate)
-        try:
-            self.d.endpoint.deploy(spec.endpoint, version)
-            self.d.endpoint.set_traffic(spec.endpoint, {version.version: 100})
-            for old, share in self.d.endpoint.traffic(spec.endpoint).items():
-                if old != version.version and share == 0:
-                    self.d.endpoint.undeploy(spec.endpoint, old)
-        except ValueError as exc:  # the endpoint refused: permanent, stop the run
-            return self._fail(run, "deploy", f"deploy of {version.version} refused: {exc}")
-        self.d.registry.set_champion(run.pipeline, version.version)
-        self._move_wandb_alias(run)
-        moved = self._move(run, S.PROMOTED, model_version=version.version)
-        self._notify(moved, "deploy", "success", f"{version.version} serves 100% of {spec.endpoint}")
+    def _rolling_out(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
+        moved = self.rollout.run(run, spec)  # None: baking or in a rollback window, the reconcile tick re-plans
+        if moved is not None and moved.state is S.PROMOTED:
+            self._move_wandb_alias(moved)
         return moved
 
     def _move_wandb_alias(self, run: PipelineRun) -> None:
@@ -261,6 +271,24 @@ class Orchestrator:
         note = TimelineEntry(kind="info", message=f"W&B alias {self.d.promote_alias} -> {artifact}")
         self.d.store.append_timeline(run.id, note)
         self.d.store.put_effect(run.id, step, {"artifact": artifact})
+
+    def roll_back(self, pipeline: str) -> PipelineRun:
+        """`relaunch rollback`: undo the pipeline's latest rollout (NothingToRollBack if there is none)."""
+        spec = self.d.specs().get(pipeline)
+        if spec is None:
+            raise NothingToRollBack(f"no pipeline {pipeline!r} (pipelines: {', '.join(sorted(self.d.specs()))})")
+        ended = self.rollout.roll_back_by_hand(pipeline, spec)
+        self._ended(ended)
+        return ended
+
+    def give_up(self, run: PipelineRun, spec: PipelineSpec, stage: Stage, reason: str) -> PipelineRun:
+        """End a stuck run (the reconciler's timeouts): a rollout is rolled back first, anything else fails."""
+        if run.state is S.ROLLING_OUT:
+            ended = self.rollout.abort(run, spec, reason)
+        else:
+            ended = self._fail(run, stage, reason)
+        self._ended(ended)
+        return ended
 
     # -- helpers ---------------------------------------------------------------------------------------------
 
@@ -290,12 +318,24 @@ class Orchestrator:
     def _save(self, run: PipelineRun, *entries: TimelineEntry) -> PipelineRun:
         return self.d.store.save_run(run, entries)
 
-    def _fail(self, run: PipelineRun, stage: Stage, reason: str, log_tail: str = "") -> PipelineRun:
+    def _fail(
+        self, run: PipelineRun, stage: Stage, reason: str, log_tail: str = "", report: str | None = None
+    ) -> PipelineRun:
         moved, entry = transition(run, S.FAILED, reason)
         extra = [TimelineEntry(kind="log", message="job log tail", data={"tail": log_tail})] if log_tail else []
         saved = self.d.store.save_run(moved, [entry, *extra])
-        self._notify(saved, stage, "failure", reason)
+        self._notify(saved, stage, "failure", reason, report)
         return saved
+
+    def _ended(self, run: PipelineRun) -> None:
+        """A run reached a terminal state: record its cost once, and let runs of its lane waiting for it go on."""
+        ledger.record_run(self.d.store, run, self.d.specs().get(run.pipeline))
+        for waiter in self.d.store.active_runs(run.pipeline):
+            if waiter.waiting_for == run.id:
+                try:
+                    self.advance(waiter)
+                except Exception:  # the reconcile tick nudges it again; this run's own outcome stands
+                    log.exception("waking run %s after %s ended failed", waiter.id, run.id)
 
     def _notify(
         self, run: PipelineRun, stage: Stage, state: StatusState, description: str, report: str | None = None

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import fnmatch
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
 from relaunch.pipelines.model import MachineSpec
+from relaunch.pipelines.rollout import DirectRollout, Rollout
 
 
 class _Strict(BaseModel):
@@ -105,15 +106,6 @@ class GatePolicy(_Strict):
     significance: float = Field(default=0.05, gt=0, lt=1, description="Alpha of the paired (McNemar) test")
 
 
-class DirectRollout(_Strict):
-    """All traffic to the new version at once."""
-
-    strategy: Literal["direct"] = "direct"
-
-
-Rollout = Annotated[DirectRollout, Field(discriminator="strategy")]
-
-
 class DriftPolicy(_Strict):
     """When a drift alert retrains this pipeline."""
 
@@ -131,6 +123,14 @@ class DriftPolicy(_Strict):
         return any(j == job or j.rsplit("/", 1)[-1] == job_id for j in self.monitoring_jobs)
 
 
+class CoalescePolicy(_Strict):
+    """How pushes to one branch share its training (at most one at a time; see pipelines/coalescing.py)."""
+
+    debounce_s: float = Field(
+        default=0.0, ge=0, le=3600, description="Hold a new push this long before building, so a burst builds once"
+    )
+
+
 class PipelineSpec(_Strict):
     """One pipeline: what it watches, how it trains and evaluates, how it is gated and rolled out."""
 
@@ -139,10 +139,13 @@ class PipelineSpec(_Strict):
     train: JobSpec
     evaluate: JobSpec
     gate: GatePolicy = Field(default_factory=GatePolicy)
-    rollout: Rollout = Field(default_factory=DirectRollout)
+    rollout: Rollout = Field(
+        default_factory=DirectRollout, description="How a promoted model takes traffic: direct, canary or blue-green"
+    )
     endpoint: str = Field(description="Name of the serving endpoint")
     priority: int = Field(default=0, ge=0, le=100, description="Higher runs first on the training queue")
     drift: DriftPolicy = Field(default_factory=DriftPolicy)
+    coalesce: CoalescePolicy = Field(default_factory=CoalescePolicy)
 
 
 class SpecError(ValueError):

@@ -15,7 +15,7 @@ TRANSITIONS: dict[RunState, frozenset[RunState]] = {
     S.EVALUATING: frozenset({S.GATED, S.FAILED, S.SUPERSEDED}),
     S.GATED: frozenset({S.ROLLING_OUT, S.REJECTED, S.FAILED}),
     S.ROLLING_OUT: frozenset({S.PROMOTED, S.ROLLED_BACK, S.FAILED}),
-    S.PROMOTED: frozenset(),
+    S.PROMOTED: frozenset({S.ROLLED_BACK}),  # `relaunch rollback` of the serving version, by hand
     S.REJECTED: frozenset(),
     S.ROLLED_BACK: frozenset(),
     S.FAILED: frozenset(),

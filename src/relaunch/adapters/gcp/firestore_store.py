@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from relaunch.adapters.gcp import google_errors
-from relaunch.pipelines.model import DeadLetter, Delivery, PipelineRun, TimelineEntry
+from relaunch.pipelines.model import DeadLetter, Delivery, PipelineRun, RunState, TimelineEntry
 from relaunch.ports import ConflictError
 
 MAX_ID_BYTES = 1500  # Firestore's limit on a document id
@@ -186,6 +186,17 @@ class FirestoreRunStore:
         with google_errors("listing runs"):
             return [PipelineRun.model_validate_json(snapshot.get("json")) for snapshot in query.stream()]
 
+    def active_runs(self, pipeline: str) -> list[PipelineRun]:
+        """The pipeline's runs not yet in a terminal state, oldest first (equality filters: no composite index)."""
+        from google.cloud.firestore import FieldFilter
+
+        live = [s.value for s in RunState if not s.terminal]
+        query = self._collection("runs").where(filter=FieldFilter("pipeline", "==", pipeline))
+        query = query.where(filter=FieldFilter("state", "in", live))
+        with google_errors(f"listing active runs of {pipeline}"):
+            runs = [PipelineRun.model_validate_json(snapshot.get("json")) for snapshot in query.stream()]
+        return sorted(runs, key=lambda run: (run.created_at, run.id))
+
     def timeline(self, run_id: str) -> list[TimelineEntry]:
         """The run's history, oldest first (in the order it was written)."""
         with google_errors(f"reading the timeline of run {run_id}"):
@@ -220,6 +231,16 @@ class FirestoreRunStore:
                 self._effect_ref(run_id, step).create(data)
             except AlreadyExists:
                 pass
+
+    def list_effects(self, step: str) -> list[dict[str, Any]]:
+        """The results of side effect `step` across all runs, oldest first."""
+        from google.cloud.firestore import FieldFilter
+
+        query = self._collection("effects").where(filter=FieldFilter("step", "==", step))
+        with google_errors(f"listing effects {step}"):
+            docs = [snapshot.to_dict() or {} for snapshot in query.stream()]
+        docs.sort(key=lambda doc: (doc["at"], doc["run_id"]))  # sorted here: an equality filter needs no index
+        return [json.loads(doc["result"]) for doc in docs]
 
     def dead_letter(self, source: str, reason: str, payload: str) -> None:
         """Keep a message that will never be processed, with the reason (payloads over ~900 kB are cut)."""

@@ -1,4 +1,10 @@
-"""Local training agent: a priority queue of subprocess jobs in SQLite, so any process can submit and ask."""
+"""Local training agent: a priority queue of subprocess jobs in SQLite, so any process can submit and ask.
+
+The agent reports facts ("exited with code 3", "killed by signal SIGKILL", "the agent restarted while the job was
+running") and finishes a failed job as failed; it never retries on its own. Whether to retry is decided by one policy
+(pipelines/failures.py, applied by the orchestrator) for this agent and Vertex alike; a retry is a new submission
+whose `not_before` the queue honours.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +26,23 @@ from relaunch.adapters.local.agent_jobs import JobTable
 from relaunch.pipelines.model import JobRequest, JobState, JobStatus
 
 log = logging.getLogger(__name__)
+
+# Runs a job's command after asking Linux to SIGKILL it when the agent's process dies (even by SIGKILL), so a crashed
+# agent never leaves a job writing into a run's folders while the restarted agent retries it.
+_DIE_WITH_AGENT = """
+import ctypes, os, signal, sys
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+except (OSError, AttributeError):
+    pass
+if os.getppid() != int(sys.argv[1]):
+    sys.exit(137)  # the agent died before the line above took effect
+try:
+    os.execvp(sys.argv[2], sys.argv[2:])
+except OSError as exc:
+    sys.stderr.write(f"could not start {sys.argv[2]!r}: {exc}\\n")
+    sys.exit(127)
+"""
 
 OnFinished = Callable[[JobRequest, JobStatus], None]
 TAIL_LINES = 20
@@ -105,7 +128,7 @@ class LocalAgent:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the loop and kill running jobs, leaving them `running` so the next start retries them."""
+        """Stop the loop and kill running jobs, leaving them `running`: the next start reports them interrupted."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=3)
@@ -133,15 +156,19 @@ class LocalAgent:
 
     def _recover_orphans(self) -> None:
         for row in self.jobs.in_states("running"):
-            reason = "infrastructure failure: the agent restarted while the job was running"
-            self._infra_failure(_request_of(row), row["id"], row["attempts"], reason)
+            if row["pid"]:  # normally gone with its agent (PR_SET_PDEATHSIG); make sure it cannot write on
+                try:
+                    os.killpg(int(row["pid"]), signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            self.jobs.finish(row["id"], row["attempts"], "failed", "the agent restarted while the job was running")
 
     def _launch(self, row: sqlite3.Row) -> None:
         request, job_id, attempt = _request_of(row), row["id"], row["attempts"]
         try:
             proc = self._spawn(request, job_id, attempt)
         except OSError as exc:
-            self.jobs.finish(job_id, attempt, "failed", f"code error: could not start {request.command!r}: {exc}")
+            self.jobs.finish(job_id, attempt, "failed", f"could not start {request.command!r}: {exc}")
             return
         self.jobs.set_pid(job_id, proc.pid)
         deadline = time.monotonic() + request.timeout_s
@@ -160,7 +187,7 @@ class LocalAgent:
             out.write(header.encode())
             out.flush()
             return subprocess.Popen(
-                request.command,
+                [sys.executable, "-c", _DIE_WITH_AGENT, str(os.getpid()), *request.command],
                 cwd=request.image,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -191,16 +218,9 @@ class LocalAgent:
         if returncode == 0:
             self.jobs.finish(run.job_id, run.attempt, "succeeded", "exited with code 0")
         elif returncode < 0:
-            reason = f"infrastructure failure: killed by signal {_signal_name(-returncode)}"
-            self._infra_failure(run.request, run.job_id, run.attempt, reason)
+            self.jobs.finish(run.job_id, run.attempt, "failed", f"killed by signal {_signal_name(-returncode)}")
         else:
-            self.jobs.finish(run.job_id, run.attempt, "failed", f"code error: exited with code {returncode}")
-
-    def _infra_failure(self, request: JobRequest, job_id: str, attempt: int, reason: str) -> None:
-        if attempt <= request.max_retries:
-            self.jobs.requeue(job_id, attempt, f"{reason} (attempt {attempt}); retrying")
-        else:
-            self.jobs.finish(job_id, attempt, "failed", f"{reason} (attempt {attempt}, no retries left)")
+            self.jobs.finish(run.job_id, run.attempt, "failed", f"exited with code {returncode}")
 
     def _notify_finished(self) -> None:
         now = time.monotonic()

@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     message TEXT NOT NULL DEFAULT '',
     pid INTEGER,
     submitted_at REAL NOT NULL,
+    not_before REAL,
     started_at REAL,
     finished_at REAL,
     notified INTEGER NOT NULL DEFAULT 0
@@ -37,14 +38,18 @@ class JobTable:
     def __init__(self, db_path: Path) -> None:
         self.db_path = Path(db_path)
         self._db = Database(self.db_path, _SCHEMA)
+        with self._db.transaction() as conn:  # a job table made before `not_before` existed gains the column
+            columns = {row["name"] for row in conn.execute("PRAGMA table_info(jobs)")}
+            if "not_before" not in columns:
+                conn.execute("ALTER TABLE jobs ADD COLUMN not_before REAL")
 
     def insert(self, job_id: str, request: JobRequest) -> None:
         """Add a queued job unless its key is already known."""
         with self._db.connection() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO jobs (id, key, request, priority, state, submitted_at)"
-                " VALUES (?, ?, ?, ?, 'queued', ?)",
-                (job_id, request.key, request.model_dump_json(), request.priority, time.time()),
+                "INSERT OR IGNORE INTO jobs (id, key, request, priority, state, submitted_at, not_before)"
+                " VALUES (?, ?, ?, ?, 'queued', ?, ?)",
+                (job_id, request.key, request.model_dump_json(), request.priority, time.time(), request.not_before),
             )
 
     def get(self, job_id: str) -> sqlite3.Row | None:
@@ -67,10 +72,12 @@ class JobTable:
             return list(conn.execute(query, FINAL_STATES))
 
     def claim_next(self) -> sqlite3.Row | None:
-        """Mark the highest-priority, oldest queued job running and return it."""
+        """Mark the highest-priority, oldest queued job that may start now (its `not_before` passed) running."""
         with self._db.transaction() as conn:
             row: sqlite3.Row | None = conn.execute(
-                "SELECT * FROM jobs WHERE state = 'queued' ORDER BY priority DESC, seq LIMIT 1"
+                "SELECT * FROM jobs WHERE state = 'queued' AND (not_before IS NULL OR not_before <= ?)"
+                " ORDER BY priority DESC, seq LIMIT 1",
+                (time.time(),),
             ).fetchone()
             if row is None:
                 return None
@@ -91,16 +98,6 @@ class JobTable:
                 "UPDATE jobs SET state = ?, message = ?, finished_at = ?, pid = NULL"
                 " WHERE id = ? AND state = 'running' AND attempts = ?",
                 (state, message, time.time(), job_id, attempt),
-            )
-            return cur.rowcount == 1
-
-    def requeue(self, job_id: str, attempt: int, message: str) -> bool:
-        """Put a running attempt back in the queue as the next attempt."""
-        with self._db.connection() as conn:
-            cur = conn.execute(
-                "UPDATE jobs SET state = 'queued', attempts = attempts + 1, message = ?, pid = NULL"
-                " WHERE id = ? AND state = 'running' AND attempts = ?",
-                (message, job_id, attempt),
             )
             return cur.rowcount == 1
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from relaunch.pipelines.model import BuildResult, PipelineRun
@@ -30,15 +31,24 @@ class GitCheckoutBuilder:
             return BuildResult(build_id=build_id, image=str(dest), sha=(dest / MARKER).read_text().strip())
         if not run.trigger.clone_url or not (run.trigger.sha or run.trigger.ref):
             raise BuildError(f"run {run.id} has no clone URL, or neither a commit nor a ref to check out")
-        tmp = self._root / f".{run.id}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
         self._root.mkdir(parents=True, exist_ok=True)
-        _git("clone", "--quiet", "--no-checkout", run.trigger.clone_url, str(tmp))
-        sha = run.trigger.sha or _resolve(tmp, run.trigger.ref or "")
-        _git("-C", str(tmp), "checkout", "--quiet", "--detach", sha)
-        (tmp / MARKER).write_text(sha + "\n")
-        shutil.rmtree(dest, ignore_errors=True)
-        tmp.rename(dest)  # atomic: a crash leaves either nothing or a complete checkout
+        # Each attempt clones into its own folder: a redelivered command may build the same run concurrently.
+        tmp = Path(tempfile.mkdtemp(prefix=f".{run.id}.", dir=self._root))
+        try:
+            _git("clone", "--quiet", "--no-checkout", run.trigger.clone_url, str(tmp))
+            sha = run.trigger.sha or _resolve(tmp, run.trigger.ref or "")
+            _git("-C", str(tmp), "checkout", "--quiet", "--detach", sha)
+            (tmp / MARKER).write_text(sha + "\n")
+            if dest.exists() and not (dest / MARKER).exists():
+                shutil.rmtree(dest, ignore_errors=True)  # an incomplete folder from an older layout: replace it
+            try:
+                tmp.rename(dest)  # atomic: a crash leaves either nothing or a complete checkout
+            except OSError:
+                if not (dest / MARKER).exists():
+                    raise
+                sha = (dest / MARKER).read_text().strip()  # a concurrent attempt won: use its checkout
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         return BuildResult(build_id=build_id, image=str(dest), sha=sha)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from relaunch.adapters.local.sqlite import ConnectionPool, init_schema, write_transaction
-from relaunch.pipelines.model import DeadLetter, Delivery, PipelineRun, TimelineEntry
+from relaunch.pipelines.model import TERMINAL_STATES, DeadLetter, Delivery, PipelineRun, TimelineEntry
 from relaunch.ports import ConflictError
 
 SCHEMA = """
@@ -150,6 +150,13 @@ class SqliteRunStore:
         sql = f"SELECT json FROM runs {where} ORDER BY created_at DESC, rowid DESC LIMIT ?"
         return [PipelineRun.model_validate_json(row["json"]) for row in self._pool.get().execute(sql, params)]
 
+    def active_runs(self, pipeline: str) -> list[PipelineRun]:
+        """The pipeline's runs not yet in a terminal state, oldest first."""
+        marks = ", ".join("?" * len(TERMINAL_STATES))
+        sql = f"SELECT json FROM runs WHERE pipeline = ? AND state NOT IN ({marks}) ORDER BY created_at, rowid"
+        params = (pipeline, *(s.value for s in TERMINAL_STATES))
+        return [PipelineRun.model_validate_json(row["json"]) for row in self._pool.get().execute(sql, params)]
+
     def timeline(self, run_id: str) -> list[TimelineEntry]:
         """The run's history, oldest first (in the order it was written)."""
         sql = "SELECT at, kind, message, data FROM timeline WHERE run_id = ? ORDER BY seq"
@@ -174,6 +181,11 @@ class SqliteRunStore:
             "INSERT OR IGNORE INTO effects (run_id, step, result, at) VALUES (?, ?, ?, ?)",
             (run_id, step, json.dumps(result), time.time()),
         )
+
+    def list_effects(self, step: str) -> list[dict[str, Any]]:
+        """The results of side effect `step` across all runs, oldest first."""
+        sql = "SELECT result FROM effects WHERE step = ? ORDER BY at, rowid"
+        return [json.loads(row["result"]) for row in self._pool.get().execute(sql, (step,))]
 
     def dead_letter(self, source: str, reason: str, payload: str) -> None:
         """Keep a message that will never be processed, with the reason."""

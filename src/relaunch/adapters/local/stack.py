@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,16 +26,24 @@ from relaunch.adapters.local.agent import LocalAgent
 from relaunch.adapters.local.bus import SqliteBus
 from relaunch.adapters.local.bus_dispatcher import BusDispatcher
 from relaunch.adapters.local.endpoint_server import EndpointServer
-from relaunch.pipelines.commands import COMMANDS_TOPIC, INBOUND_TOPICS, JobFinished
+from relaunch.pipelines.commands import COMMANDS_TOPIC, INBOUND_TOPICS, RECONCILE_TOPIC, JobFinished
 from relaunch.pipelines.model import JobRequest, JobStatus
 from relaunch.pipelines.spec import load_specs
 from relaunch.settings import Settings, reveal
 
 log = logging.getLogger(__name__)
 
-FUNCTIONS = ("github_webhook", "wandb_webhook", "orchestrator", "drift_alert", "schedule_tick", "build_status")
+FUNCTIONS = (
+    "github_webhook",
+    "wandb_webhook",
+    "orchestrator",
+    "drift_alert",
+    "schedule_tick",
+    "build_status",
+    "reconcile",
+)
 # The topic each CloudEvent function is subscribed to on the local bus (as Eventarc triggers are on GCP).
-SUBSCRIPTIONS = {"orchestrator": COMMANDS_TOPIC, **INBOUND_TOPICS}
+SUBSCRIPTIONS = {"orchestrator": COMMANDS_TOPIC, **INBOUND_TOPICS, "reconcile": RECONCILE_TOPIC}
 # The stack's own secrets, made once in its home (mode 0600) when none is configured.
 SECRET_FILES = {"github_webhook_secret": "github_webhook_secret", "wandb_webhook_token": "wandb_webhook_token"}
 ENTRY_SOURCE = Path(__file__).resolve().parents[2] / "functions" / "main.py"
@@ -87,6 +96,7 @@ class EmbeddedStack:
     _dispatcher: BusDispatcher | None = None
     _bus: Any = None
     _agent: LocalAgent | None = None
+    _ticker: ReconcileTimer | None = None
     _endpoint: EndpointServer | None = None
 
     @property
@@ -134,6 +144,9 @@ class EmbeddedStack:
             on_finished=_publisher(bus),
         )
         self._agent.start()
+        if "reconcile" in self.urls:
+            self._ticker = ReconcileTimer(bus, self.settings.reconcile_interval_s)
+            self._ticker.start()
         self._write_state()
         return self
 
@@ -160,6 +173,9 @@ class EmbeddedStack:
 
     def stop(self) -> None:
         """Stop everything this stack started (process groups included)."""
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
         if self._agent is not None:
             self._agent.stop()
         if self._dispatcher is not None:
@@ -221,6 +237,29 @@ class EmbeddedStack:
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(state, indent=2))
         os.replace(tmp, path)  # readers (`relaunch simulate`) never see half a file
+
+
+class ReconcileTimer:
+    """Publishes a tick on `relaunch-reconcile` every `interval_s` until stopped (Cloud Scheduler's job on GCP)."""
+
+    def __init__(self, bus: Any, interval_s: float) -> None:
+        self._bus, self._interval_s = bus, interval_s
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="relaunch-reconcile-timer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stopped.wait(self._interval_s):
+            try:
+                self._bus.publish(RECONCILE_TOPIC, {"reason": "timer"}, {"source": "relaunch-embedded-timer"})
+            except Exception:  # the next tick tries again
+                log.exception("reconcile tick not published")
 
 
 def with_local_secrets(settings: Settings) -> Settings:

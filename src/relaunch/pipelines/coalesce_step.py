@@ -1,0 +1,131 @@
+"""The RECEIVED step's coalescing: supersede older runs of the lane, close a redundant run, hold a waiting one.
+
+Race safety rests on the store's optimistic versions. Superseding another run re-reads it and retries on a conflict
+(the other run may have moved on: its new jobs are cancelled too). The policy only ever supersedes *older* runs
+(by created_at, then id), so two runs racing to supersede each other cannot both die: the newest wins. A handler that
+submitted a job and then lost the race to save its run (it was superseded meanwhile) cancels that job itself
+(`save_after_submit`), so no job outlives its superseded run.
+A held run stays in `received` with `waiting_for`/`hold_until` set; advancing it again re-plans from the facts and
+writes nothing when nothing changed, so the reconcile tick (or a nudge) can call it any number of times.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from relaunch.pipelines.coalescing import SUPERSEDABLE, coalesce, debounce_until, duplicate_reason
+from relaunch.pipelines.model import PipelineRun, RunState, Stage, StatusState, TimelineEntry
+from relaunch.pipelines.spec import PipelineSpec
+from relaunch.pipelines.states import transition
+from relaunch.ports import ConflictError, RunStore, TrainingBackend
+
+log = logging.getLogger(__name__)
+MAX_RACES = 5  # re-reads of a run that keeps changing under a supersession before giving up (transient)
+_STAGE_OF = {RunState.RECEIVED: "build", RunState.BUILDING: "build", RunState.TRAINING: "train"}
+
+Notify = Callable[[PipelineRun, Stage, StatusState, str], None]
+Ended = Callable[[PipelineRun], None]
+
+
+@dataclass
+class Coalescer:
+    """Applies `coalesce` to a received run through the store and the training backend."""
+
+    store: RunStore
+    backend: TrainingBackend
+    notify: Notify
+    ended: Ended  # a run this step ended (ledger)
+    clock: Callable[[], float] = time.time
+
+    def admit(self, run: PipelineRun, spec: PipelineSpec) -> tuple[PipelineRun, bool]:
+        """(the run, whether it may build now): closed as redundant, held in `received`, or free to build."""
+        plan = coalesce(run, self.store.active_runs(run.pipeline))
+        if plan.superseded_by is not None:
+            newer = self.store.get_run(plan.superseded_by)
+            sha = (newer.trigger.sha or "its branch head")[:7] if newer else plan.superseded_by
+            return self._close(run, f"superseded by {sha}"), False
+        if plan.duplicate_of is not None:
+            original = self.store.get_run(plan.duplicate_of)
+            why = duplicate_reason(original) if original else f"superseded by run {plan.duplicate_of}"
+            return self._close(run, why), False
+        for supersession in plan.supersede:
+            self.supersede(supersession.run_id, supersession.reason, by=run)
+        until = debounce_until(run, spec.coalesce.debounce_s, self.clock())
+        if plan.wait_for is not None or until is not None:
+            return self._hold(run, plan.wait_for, until), False
+        if run.waiting_for or run.hold_until:
+            run = run.model_copy(update={"waiting_for": None, "hold_until": None})  # saved with the next move
+        return run, True
+
+    def supersede(self, run_id: str, reason: str, *, by: PipelineRun) -> PipelineRun | None:
+        """Cancel the older run's jobs and move it to `superseded`; None if it is gone, done, or not older."""
+        for _ in range(MAX_RACES):
+            other = self.store.get_run(run_id)
+            if other is None or other.state not in SUPERSEDABLE or (other.created_at, other.id) >= _age(by):
+                return None
+            durations = self._cancel_jobs(other)
+            moved, entry = transition(other, RunState.SUPERSEDED, reason)
+            try:
+                saved = self.store.save_run(moved.model_copy(update={"stage_durations": durations}), [entry])
+            except ConflictError:
+                continue  # it moved on (maybe with a new job): look again
+            self._report(other.state, saved, reason)
+            self.ended(saved)
+            return saved
+        raise ConflictError(f"run {run_id} kept changing while run {by.id} superseded it")
+
+    def _close(self, run: PipelineRun, reason: str) -> PipelineRun:
+        moved, entry = transition(run, RunState.SUPERSEDED, reason)
+        saved = self.store.save_run(moved, [entry])
+        self._report(run.state, saved, reason)
+        self.ended(saved)
+        return saved
+
+    def _hold(self, run: PipelineRun, wait_for: str | None, until: float | None) -> PipelineRun:
+        if (run.waiting_for, run.hold_until) == (wait_for, until):
+            return run  # nothing new: a repeated nudge writes nothing
+        why = f"waiting for run {wait_for} of the same branch" if wait_for else ""
+        if until is not None:
+            stamp = time.strftime("%H:%M:%S", time.localtime(until))
+            why = "; ".join(filter(None, [why, f"debounced until {stamp} (a newer push supersedes it)"]))
+        note = TimelineEntry(kind="info", message=why, data={"waiting_for": wait_for, "hold_until": until})
+        return self.store.save_run(run.model_copy(update={"waiting_for": wait_for, "hold_until": until}), [note])
+
+    def _cancel_jobs(self, run: PipelineRun) -> dict[str, float]:
+        """Cancel every job of the run; the durations with the seconds each cancelled attempt did run."""
+        durations = dict(run.stage_durations)
+        for step, job_id in run.jobs.items():
+            try:
+                self.backend.cancel(job_id)
+                status = self.backend.status(job_id)
+            except (KeyError, ValueError) as exc:  # unknown or already gone: nothing left to stop
+                log.warning("cancel of %s (run %s) refused: %s", job_id, run.id, exc)
+                continue
+            if status.started_at is not None and status.finished_at is not None:
+                durations[step] = durations.get(step, 0.0) + max(0.0, status.finished_at - status.started_at)
+        return durations
+
+    def _report(self, was: RunState, run: PipelineRun, reason: str) -> None:
+        stage: Stage = _STAGE_OF.get(was, "gate")  # type: ignore[assignment]
+        for pending in dict.fromkeys([stage, "gate"]):
+            self.notify(run, pending, "error", reason)  # type: ignore[arg-type]
+
+
+def save_after_submit(
+    store: RunStore, backend: TrainingBackend, run_id: str, job_id: str, save: Callable[[], PipelineRun]
+) -> PipelineRun:
+    """Save a run that just submitted `job_id`; if a supersession won the race meanwhile, cancel that orphan job."""
+    try:
+        return save()
+    except ConflictError:
+        current = store.get_run(run_id)
+        if current is not None and current.state is RunState.SUPERSEDED and job_id not in current.jobs.values():
+            backend.cancel(job_id)
+        raise
+
+
+def _age(run: PipelineRun) -> tuple[float, str]:
+    return (run.created_at, run.id)

@@ -1,0 +1,139 @@
+"""The reconcile pass: bakes that ended, lost job events, stuck runs; and reconciling twice changes nothing."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+from relaunch.adapters.local import stack
+from relaunch.pipelines import reconcile
+from relaunch.pipelines.model import EndpointHealth, RunState
+from relaunch.pipelines.reconcile import ReconcileService, Timeouts, stage_timeout
+from relaunch.pipelines.rollout import BlueGreenRollout, CanaryRollout, HealthLimits
+from tests.unit.test_orchestrator import GOOD, SPEC, World
+
+CANARY = SPEC.model_copy(
+    update={"rollout": CanaryRollout(percent=10, bake_s=120, health=HealthLimits(min_requests=10))}
+)
+
+
+class Clocked(World):
+    """The orchestrator's world with one clock for the reconciler and the rollout step."""
+
+    def __init__(self, spec: Any = CANARY) -> None:
+        super().__init__()
+        self.now = time.time()
+        self.orch.d.specs = lambda: {"digits": spec}
+        self.orch.rollout.clock = lambda: self.now
+        self.reconciler = ReconcileService(self.orch, clock=lambda: self.now, timeouts=Timeouts(poll_after_s=60))
+
+    def state(self) -> tuple[Any, ...]:
+        """Everything a reconcile pass could change."""
+        s = self.store
+        return copy.deepcopy((s.runs, s.timelines, s.effects, self.endpoint.calls, self.notifier.sent))
+
+
+def baking(w: Clocked) -> str:
+    w.promote(1)  # the first model has nothing to compare a canary with: promoted at once
+    run = w.promote(2, champion=GOOD)
+    assert run.state is RunState.ROLLING_OUT and w.endpoint.deployed["digits"] == {"v1": 90, "v2": 10}
+    return run.id
+
+
+def test_a_canary_whose_bake_ended_healthy_is_promoted_by_the_tick() -> None:
+    w = Clocked()
+    run_id = baking(w)
+    w.endpoint.healths["v2"] = EndpointHealth(version="v2", requests=40, errors=0, p95_ms=10)
+    w.now += 60
+    assert w.reconciler.run().advanced == []  # still baking
+    w.now += 61
+    report = w.reconciler.run()
+    assert report.advanced == [f"{run_id}: rolling_out -> promoted"] and report.errors == []
+    assert w.store.runs[run_id].state is RunState.PROMOTED and w.registry.champions["digits"] == "v2"
+    assert w.endpoint.deployed["digits"] == {"v2": 100}
+
+
+def test_a_failing_canary_is_rolled_back_by_the_tick_before_its_bake_ends() -> None:
+    w = Clocked()
+    run_id = baking(w)
+    w.endpoint.healths["v2"] = EndpointHealth(version="v2", requests=10, errors=5, error_rate=0.5)
+    w.now += 1
+    w.reconciler.run()
+    assert w.store.runs[run_id].state is RunState.ROLLED_BACK and w.endpoint.deployed["digits"] == {"v1": 100}
+
+
+def test_reconciling_twice_changes_nothing() -> None:
+    w = Clocked()
+    run_id = baking(w)
+    w.endpoint.healths["v2"] = EndpointHealth(version="v2", requests=40, errors=0, p95_ms=10)
+    w.now += 121
+    w.reconciler.run()
+    assert w.store.runs[run_id].state is RunState.PROMOTED
+    before = w.state()
+    second = w.reconciler.run()
+    assert w.state() == before and second.advanced == second.timed_out == []
+
+
+def test_a_lost_job_event_is_found_by_polling_once_the_run_went_quiet() -> None:
+    w = Clocked()
+    run = w.new_run(1)
+    w.start(run)
+    w.backend.finish(w.store.runs[run.id].jobs["train"])  # the job_finished command never arrives
+    assert w.reconciler.run().advanced == [] and w.store.runs[run.id].state is RunState.TRAINING  # not quiet yet
+    w.now += 61
+    assert w.reconciler.run().advanced == [f"{run.id}: training -> evaluating"]
+    assert w.store.runs[run.id].state is RunState.EVALUATING
+
+
+def test_a_run_stuck_past_its_stage_timeout_fails_with_the_reason_and_its_job_is_cancelled() -> None:
+    w = Clocked()
+    run = w.new_run(1)
+    w.start(run)
+    job = w.store.runs[run.id].jobs["train"]
+    w.now += SPEC.train.timeout_s * (1 + SPEC.train.max_retries) + 601
+    report = w.reconciler.run()
+    failed = w.store.runs[run.id]
+    assert report.timed_out == [run.id] and failed.state is RunState.FAILED
+    assert "stuck in training" in failed.reason and w.backend.status(job).state == "cancelled"
+    assert (w.notifier.sent[-1].stage, w.notifier.sent[-1].state) == ("train", "failure")
+
+
+def test_a_stuck_rollout_is_rolled_back_not_left_half_way() -> None:
+    w = Clocked()
+    run_id = baking(w)
+    w.now += CANARY.rollout.give_up_s + 601  # type: ignore[union-attr]
+    w.reconciler.run()
+    ended = w.store.runs[run_id]
+    assert ended.state is RunState.ROLLED_BACK and w.endpoint.deployed["digits"] == {"v1": 100}
+
+
+def test_per_stage_timeouts_follow_the_spec() -> None:
+    t = Timeouts(building_s=3600, margin_s=600)
+    assert stage_timeout(RunState.BUILDING, SPEC, t) == 3600
+    assert stage_timeout(RunState.TRAINING, SPEC, t) == SPEC.train.timeout_s * (1 + SPEC.train.max_retries) + 600
+    assert stage_timeout(RunState.ROLLING_OUT, CANARY, t) == CANARY.rollout.give_up_s + 600  # type: ignore[union-attr]
+    blue_green = SPEC.model_copy(update={"rollout": BlueGreenRollout(smoke=[[0]], rollback_window_s=900)})
+    assert stage_timeout(RunState.ROLLING_OUT, blue_green, t) == 1500
+    assert stage_timeout(RunState.RECEIVED, SPEC, t) is None and stage_timeout(RunState.PROMOTED, SPEC, t) is None
+
+
+def test_the_embedded_timer_publishes_on_the_reconcile_topic() -> None:
+    assert stack.RECONCILE_TOPIC == reconcile.RECONCILE_TOPIC
+    assert stack.SUBSCRIPTIONS["reconcile"] == reconcile.RECONCILE_TOPIC and "reconcile" in stack.FUNCTIONS
+
+
+def test_the_embedded_timer_ticks_until_stopped() -> None:
+    from tests.fakes import FakeBus
+
+    bus = FakeBus()
+    timer = stack.ReconcileTimer(bus, interval_s=0.01)
+    timer.start()
+    deadline = time.monotonic() + 10
+    while not bus.messages and time.monotonic() < deadline:
+        time.sleep(0.01)
+    timer.stop()
+    count = len(bus.messages)
+    assert count >= 1 and bus.messages[0][0] == reconcile.RECONCILE_TOPIC
+    time.sleep(0.05)
+    assert len(bus.messages) == count  # stopped means stopped

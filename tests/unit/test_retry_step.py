@@ -1,0 +1,70 @@
+"""TRAINING failures wired end to end with fakes: infrastructure retried with backoff, code errors fail fast."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from relaunch.pipelines.commands import JobFinished
+from relaunch.pipelines.model import RunState
+from tests.unit.test_orchestrator import World
+
+S = RunState
+TAIL = "epoch 1\nTraceback (most recent call last):\nKeyError: 'label'"
+
+
+def test_infrastructure_failure_is_retried_under_a_new_key_after_a_backoff_then_fails_for_good() -> None:
+    w = World()
+    run = w.new_run(1)
+    w.start(run)
+    before = time.time()
+    retried = w.finish(run, "train", "failed", message="killed by signal SIGKILL")
+
+    assert retried.state is S.TRAINING and retried.attempt == 2
+    job = retried.jobs["train"]
+    request = w.backend.submitted[job]
+    assert request.key == f"{run.id}:train:2" and request.command == ["python", "train.py"]
+    assert retried.retry_at is not None and request.not_before == retried.retry_at
+    assert before + 15 <= retried.retry_at <= time.time() + 30  # retry_delay(1): 15..30 s
+    assert retried.stage_durations["train"] == pytest.approx(2.0)
+    assert any("attempt 2" in e.message for e in w.store.timeline(run.id))
+
+    stale = JobFinished(run_id=run.id, step="train", job_id=f"job-{run.id}:train", state="failed")
+    assert w.orch.handle(stale).version == retried.version  # the first attempt's redelivered event changes nothing
+
+    failed = w.finish(run, "train", "failed", message="The replica workerpool0-0 was preempted")
+    assert failed.state is S.FAILED and "after 2 attempts" in failed.reason and "preempted" in failed.reason
+    assert failed.stage_durations["train"] == pytest.approx(4.0)
+    assert len(w.backend.submitted) == 2
+    assert w.store.get_effect(run.id, "cost")["train_s"] == pytest.approx(4.0)  # type: ignore[index]
+
+
+def test_code_error_fails_fast_with_the_log_tail_in_the_report() -> None:
+    w = World()
+    run = w.new_run(1)
+    w.start(run)
+    failed = w.finish(run, "train", "failed", message="exited with code 1", log_tail=TAIL)
+    assert failed.state is S.FAILED and len(w.backend.submitted) == 1
+    assert "code: error" in failed.reason and "KeyError: 'label'" in failed.reason
+    [note] = [n for n in w.notifier.sent if n.stage == "train" and n.state == "failure"]
+    assert "KeyError: 'label'" in note.description
+    assert note.report_markdown is not None and "Traceback (most recent call last):" in note.report_markdown
+
+
+def test_out_of_memory_is_a_code_error_even_when_killed() -> None:
+    w = World()
+    run = w.new_run(1)
+    w.start(run)
+    failed = w.finish(run, "train", "failed", message="killed by signal SIGKILL", log_tail="MemoryError")
+    assert failed.state is S.FAILED and "out of memory" in failed.reason
+
+
+def test_a_retry_that_succeeds_counts_both_attempts_and_goes_on_to_evaluate() -> None:
+    w = World()
+    run = w.new_run(1)
+    w.start(run)
+    w.finish(run, "train", "failed", message="the agent restarted while the job was running")
+    moved = w.finish(run, "train")
+    assert moved.state is S.EVALUATING and moved.retry_at is None
+    assert moved.stage_durations["train"] == pytest.approx(4.0)
