@@ -68,3 +68,20 @@ def test_a_retry_that_succeeds_counts_both_attempts_and_goes_on_to_evaluate() ->
     moved = w.finish(run, "train")
     assert moved.state is S.EVALUATING and moved.retry_at is None
     assert moved.stage_durations["train"] == pytest.approx(4.0)
+
+
+def test_an_evaluation_cut_off_by_infrastructure_is_retried_and_a_code_error_fails_the_gate() -> None:
+    w = World()
+    run = w.new_run(1)
+    w.start(run)
+    w.finish(run, "train")
+    retried = w.finish(run, "evaluate", "failed", message="the agent restarted while the job was running")
+    assert retried.state is S.EVALUATING and (retried.attempt, retried.eval_attempt) == (1, 2)
+    request = w.backend.submitted[retried.jobs["evaluate"]]
+    assert request.key == f"{run.id}:evaluate:2" and request.not_before == retried.retry_at
+    assert any("evaluation attempt 1 failed" in e.message for e in w.store.timeline(run.id))
+
+    failed = w.finish(run, "evaluate", "failed", message="exited with code 2", log_tail=TAIL)
+    assert failed.state is S.FAILED and failed.reason.startswith("evaluation failed after 2 attempts (code")
+    [note] = [n for n in w.notifier.sent if n.stage == "gate" and n.state == "failure"]
+    assert note.report_markdown is not None and note.report_markdown.startswith("### Evaluation failed")

@@ -111,6 +111,7 @@ class PipelineRun(BaseModel):
     reason: str = ""
     stage_durations: dict[str, float] = Field(default_factory=dict, description="seconds spent per job step")
     attempt: int = Field(default=1, ge=1, description="Training attempt (retries of infrastructure failures add one)")
+    eval_attempt: int = Field(default=1, ge=1, description="Evaluation attempt (as `attempt`, for the evaluate step)")
     retry_at: float | None = Field(default=None, description="When the current training retry may start")
     waiting_for: str | None = Field(default=None, description="Run of the same lane a received run waits for")
     hold_until: float | None = Field(default=None, description="A debounced received run builds after this time")

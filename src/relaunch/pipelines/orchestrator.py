@@ -17,7 +17,6 @@ from relaunch.pipelines.commands import Command, ReportSkip
 from relaunch.pipelines.gate import decide, report_markdown
 from relaunch.pipelines.jobs import RunPaths, eval_request, train_request
 from relaunch.pipelines.model import (
-    JobStatus,
     Notification,
     PipelineRun,
     RunState,
@@ -225,15 +224,17 @@ class Orchestrator:
         status = self.d.backend.status(run.jobs["evaluate"])
         if not status.done:
             return None
-        durations = _with_duration(run, "evaluate", status)
-        if status.state != "succeeded":
-            return self._fail(run, "gate", f"evaluation {status.state}: {status.message}", status.log_tail)
+        if status.state != "succeeded":  # the same policy as training: retry infrastructure, fail fast on code
+            held = self.d.registry.get(run.pipeline, run.champion_version) if run.champion_version else None
+            first = eval_request(run, spec, held.artifact_uri if held else None, self._paths(run))
+            return self._retrier.failed(run, spec, status, first, "evaluate")
+        durations = with_attempt_seconds(run, "evaluate", status)
         try:
             candidate, champion = self._read_scores(run)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             return self._fail(run, "gate", f"evaluation output unusable: {exc}")
         decision = decide(candidate, champion, spec.gate, run.champion_version)
-        moved = self._move(run, S.GATED, decision=decision, stage_durations=durations)
+        moved = self._move(run, S.GATED, decision=decision, stage_durations=durations, retry_at=None)
         verdict = "passed" if decision.promote else "failed"
         summary = f"Gate {verdict}: " + "; ".join(decision.reasons)
         report = report_markdown(decision, pipeline=run.pipeline, candidate_label=_short(run.trigger.sha))
@@ -374,11 +375,3 @@ class Orchestrator:
 def _short(sha: str | None) -> str:
     return (sha or "unknown")[:7]
 
-
-def _with_duration(run: PipelineRun, step: str, status: JobStatus) -> dict[str, float]:
-    durations = dict(run.stage_durations)
-    if status.started_at is not None and status.finished_at is not None:
-        durations[step] = max(0.0, status.finished_at - status.started_at)
-    else:
-        durations.setdefault(step, 0.0)
-    return durations

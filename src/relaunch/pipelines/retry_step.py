@@ -1,7 +1,7 @@
-"""The TRAINING step's failures: one policy (pipelines/failures.py) for every backend, local agent and Vertex alike.
+"""Failed training and evaluation jobs: one policy (pipelines/failures.py) for every backend, local agent and Vertex.
 
 An infrastructure failure (preempted, evicted, quota, node lost, the agent killed or restarted) is retried while the
-spec's `max_retries` allows: the next attempt is submitted at once under the key `<run>:train:<n>` with `not_before`
+step's `max_retries` allows: the next attempt is submitted at once under the key `<run>:<step>:<n>` with `not_before`
 set `retry_delay(n - 1)` seconds ahead (a backend that honours it holds the job; `retry_at` on the run says when), so
 a crash after the submit and before the save repeats nothing. A code error, a timeout, or running out of memory fails
 the run at once, with the job log's last lines in the failure report (GitHub check/status, Slack, timeline).
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from relaunch.pipelines.coalesce_step import save_after_submit
 from relaunch.pipelines.failures import Failure, classify, retry_delay, should_retry
-from relaunch.pipelines.model import JobRequest, JobStatus, PipelineRun, Stage, TimelineEntry
+from relaunch.pipelines.model import JobRequest, JobStatus, JobStep, PipelineRun, Stage, TimelineEntry
 from relaunch.pipelines.spec import PipelineSpec
 from relaunch.ports import RunStore, TrainingBackend
 
@@ -24,9 +24,20 @@ TAIL_IN_REPORT = 20  # log lines in the markdown report
 Fail = Callable[[PipelineRun, Stage, str, str, "str | None"], PipelineRun]
 
 
-def retry_key(run_id: str, attempt: int) -> str:
-    """The idempotency key of a training attempt: the first keeps `<run>:train`, retries add their number."""
-    return f"{run_id}:train" if attempt <= 1 else f"{run_id}:train:{attempt}"
+# Per step: the label in reports, the stage its failure is reported on, and the run field counting its attempts.
+STEP_LABEL: dict[str, str] = {"train": "training", "evaluate": "evaluation"}
+STEP_STAGE: dict[str, Stage] = {"train": "train", "evaluate": "gate"}
+ATTEMPT_FIELD: dict[str, str] = {"train": "attempt", "evaluate": "eval_attempt"}
+
+
+def retry_key(run_id: str, attempt: int, step: JobStep = "train") -> str:
+    """The idempotency key of a job attempt: the first keeps `<run>:<step>`, retries add their number."""
+    return f"{run_id}:{step}" if attempt <= 1 else f"{run_id}:{step}:{attempt}"
+
+
+def attempt_of(run: PipelineRun, step: JobStep) -> int:
+    """Which attempt of `step` the run is on."""
+    return int(getattr(run, ATTEMPT_FIELD[step]))
 
 
 def with_attempt_seconds(run: PipelineRun, step: str, status: JobStatus) -> dict[str, float]:
@@ -39,16 +50,18 @@ def with_attempt_seconds(run: PipelineRun, step: str, status: JobStatus) -> dict
     return durations
 
 
-def failure_report(failure: Failure, status: JobStatus, attempts: int) -> tuple[str, str]:
-    """(one-line reason, markdown report with the log tail) of a training that failed for good."""
+def failure_report(failure: Failure, status: JobStatus, attempts: int, step: JobStep = "train") -> tuple[str, str]:
+    """(one-line reason, markdown report with the log tail) of a job that failed for good."""
     kind = "infrastructure" if failure.retryable else failure.kind
     tries = f" after {attempts} attempts" if attempts > 1 else ""
-    reason = f"training failed{tries} ({kind}: {failure.cause}): {failure.detail}"
+    label = STEP_LABEL[step]
+    reason = f"{label} failed{tries} ({kind}: {failure.cause}): {failure.detail}"
     last = next((line.strip() for line in reversed(status.log_tail.splitlines()) if line.strip()), "")
     if last and last not in reason:
         reason += f" | log: {last}"
     tail = "\n".join(status.log_tail.splitlines()[-TAIL_IN_REPORT:])
-    report = f"### Training failed\n\n{reason}\n\n```\n{tail}\n```\n" if tail else f"### Training failed\n\n{reason}\n"
+    title = f"### {label.capitalize()} failed"
+    report = f"{title}\n\n{reason}\n\n```\n{tail}\n```\n" if tail else f"{title}\n\n{reason}\n"
     return reason, report
 
 
@@ -62,29 +75,35 @@ class Retrier:
     clock: Callable[[], float] = time.time
     rand: Callable[[], float] = field(default=random.random)
 
-    def failed(self, run: PipelineRun, spec: PipelineSpec, status: JobStatus, request: JobRequest) -> PipelineRun:
-        """Act on a finished, unsuccessful attempt; `request` is the first attempt's job request."""
+    def failed(
+        self, run: PipelineRun, spec: PipelineSpec, status: JobStatus, request: JobRequest, step: JobStep = "train"
+    ) -> PipelineRun:
+        """Act on a finished, unsuccessful attempt of `step`; `request` is the step's first job request."""
         failure = classify(status)
-        durations = with_attempt_seconds(run, "train", status)
+        durations = with_attempt_seconds(run, step, status)
         spent = run.model_copy(update={"stage_durations": durations})
+        stage, attempt = STEP_STAGE[step], attempt_of(run, step)
         if failure.kind == "cancelled":
-            return self.fail(spent, "train", f"training cancelled: {status.message or 'cancelled'}", "", None)
-        if not should_retry(failure, run.attempt, spec.train.max_retries):
-            reason, report = failure_report(failure, status, run.attempt)
-            return self.fail(spent, "train", reason, status.log_tail, report)
-        return self._retry(spent, failure, request)
+            return self.fail(spent, stage, f"{STEP_LABEL[step]} cancelled: {status.message or 'cancelled'}", "", None)
+        max_retries = spec.train.max_retries if step == "train" else spec.evaluate.max_retries
+        if not should_retry(failure, attempt, max_retries):
+            reason, report = failure_report(failure, status, attempt, step)
+            return self.fail(spent, stage, reason, status.log_tail, report)
+        return self._retry(spent, failure, request, step)
 
-    def _retry(self, run: PipelineRun, failure: Failure, request: JobRequest) -> PipelineRun:
-        attempt = run.attempt + 1
-        retry_at = self.clock() + retry_delay(run.attempt, rand=self.rand)
-        retry = request.model_copy(update={"key": retry_key(run.id, attempt), "not_before": retry_at})
+    def _retry(self, run: PipelineRun, failure: Failure, request: JobRequest, step: JobStep) -> PipelineRun:
+        current = attempt_of(run, step)
+        attempt = current + 1
+        retry_at = self.clock() + retry_delay(current, rand=self.rand)
+        retry = request.model_copy(update={"key": retry_key(run.id, attempt, step), "not_before": retry_at})
         job_id = self.backend.submit(retry)
         stamp = time.strftime("%H:%M:%S", time.localtime(retry_at))
         note = TimelineEntry(
             kind="info",
-            message=f"attempt {run.attempt} failed ({failure.cause}: {failure.detail}); attempt {attempt} at {stamp}",
-            data={"cause": failure.cause, "attempt": attempt, "retry_at": retry_at, "job": job_id},
+            message=f"{STEP_LABEL[step]} attempt {current} failed ({failure.cause}: {failure.detail}); "
+            f"attempt {attempt} at {stamp}",
+            data={"cause": failure.cause, "step": step, "attempt": attempt, "retry_at": retry_at, "job": job_id},
         )
-        update = {"jobs": {**run.jobs, "train": job_id}, "attempt": attempt, "retry_at": retry_at}
+        update = {"jobs": {**run.jobs, step: job_id}, ATTEMPT_FIELD[step]: attempt, "retry_at": retry_at}
         retried = run.model_copy(update=update)
         return save_after_submit(self.store, self.backend, run.id, job_id, lambda: self.store.save_run(retried, [note]))
