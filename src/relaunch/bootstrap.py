@@ -7,6 +7,7 @@ store and the bus, never for the training or serving adapters.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
@@ -20,20 +21,27 @@ if TYPE_CHECKING:
 
 
 class SpecCache:
-    """Pipeline specs loaded from a folder, reloaded when a file there changes."""
+    """Pipeline specs loaded from a folder, reloaded when a file there changes (looked at most once a second)."""
+
+    RECHECK_S = 1.0  # the webhook path asks on every request; a folder listing per request is measurable
 
     def __init__(self, directory: Path) -> None:
         self._dir = directory
         self._stamp: tuple[tuple[str, float], ...] | None = None
+        self._checked_at = float("-inf")
         self._specs: dict[str, PipelineSpec] = {}
         self._lock = threading.Lock()
 
     def __call__(self) -> Mapping[str, PipelineSpec]:
-        stamp = tuple(sorted((p.name, p.stat().st_mtime) for p in self._dir.glob("*.y*ml")))
         with self._lock:
+            now = time.monotonic()
+            if now - self._checked_at < self.RECHECK_S:
+                return self._specs
+            stamp = tuple(sorted((p.name, p.stat().st_mtime) for p in self._dir.glob("*.y*ml")))
             if stamp != self._stamp:
                 self._specs = load_specs(self._dir)
                 self._stamp = stamp
+            self._checked_at = now
             return self._specs
 
 

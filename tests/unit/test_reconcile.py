@@ -86,6 +86,18 @@ def test_a_lost_job_event_is_found_by_polling_once_the_run_went_quiet() -> None:
     assert w.store.runs[run.id].state is RunState.EVALUATING
 
 
+def test_a_received_run_whose_start_command_was_lost_is_started_once_it_went_quiet() -> None:
+    w = Clocked()
+    run = w.new_run(1)
+    w.store.runs[run.id] = run  # written by the webhook, which died before publishing StartRun
+    w.now = run.created_at + 30
+    w.reconciler.run()
+    assert w.store.runs[run.id].state is RunState.RECEIVED  # not quiet for long enough yet
+    w.now = run.created_at + 61
+    w.reconciler.run()
+    assert w.store.runs[run.id].state is RunState.TRAINING
+
+
 def test_a_run_stuck_past_its_stage_timeout_fails_with_the_reason_and_its_job_is_cancelled() -> None:
     w = Clocked()
     run = w.new_run(1)

@@ -111,10 +111,11 @@ class IngestService:
     # -- the inbox -------------------------------------------------------------------------------------------
 
     def accept(self, delivery: Delivery, plan: Callable[[], Plan]) -> Reply:
-        """Dedupe, plan, write the inbox row with its runs, publish; the plan's answer (or "duplicate")."""
-        known = self._store.get_delivery(delivery.key)
-        if known is not None:
-            return self._duplicate(known)
+        """Plan, write the inbox row with its runs (a known key writes nothing), publish; the answer or "duplicate".
+
+        The hot path is one write transaction and one publish. A process that dies between the two leaves runs in
+        `received` that no command will start: the reconcile tick advances every run that has been quiet too long.
+        """
         decided = plan()
         for command in decided.commands:  # idempotent nudges: sent before the row, so a crash resends them
             self._publish(command)
@@ -122,7 +123,7 @@ class IngestService:
         if not self._store.record_delivery(row, decided.runs):
             known = self._store.get_delivery(delivery.key)
             return self._duplicate(known) if known else Reply(200, {"outcome": "duplicate"})
-        self._start(row.key, row.run_ids)
+        self._start(row.run_ids)
         return Reply(decided.status, decided.body)
 
     def replay(self, key: str) -> Reply:
@@ -133,7 +134,7 @@ class IngestService:
         runs = [self._store.get_run(run_id) for run_id in original.run_ids]
         live = [run.id for run in runs if run is not None and not run.state.terminal]
         if live:
-            self._start(key, live)
+            self._start(live)
             return Reply(202, {"outcome": "nudged", "runs": live})
         event = reparse(original)
         fresh = original.model_copy(
@@ -157,15 +158,11 @@ class IngestService:
         return f"{base}{REPLAY_MARK}{n}"
 
     def _duplicate(self, known: Delivery) -> Reply:
-        if known.run_ids and not known.outcome.endswith("+published"):
-            self._start(known.key, known.run_ids)  # the first attempt died before publishing: finish its job
         return Reply(200, {"outcome": "duplicate", "original": known.outcome, "runs": known.run_ids})
 
-    def _start(self, key: str, run_ids: list[str]) -> None:
+    def _start(self, run_ids: list[str]) -> None:
         for run_id in run_ids:
             self._publish(StartRun(run_id=run_id))
-        if run_ids:
-            self._store.set_delivery_outcome(key, "accepted+published")
 
     def _publish(self, command: Command) -> None:
         self._bus.publish(COMMANDS_TOPIC, command.model_dump(), {"run_id": command.run_id})
