@@ -4,7 +4,8 @@ It records every request (method, path, query, JSON body) and answers as Vertex 
 server-assigned names (carrying the project *number*, as the real API does), long-running Operations with `name`,
 `done`, `metadata` and a `response` carrying its `@type`, errors as Google JSON errors. Covered: CustomJobs
 (create, get, list with a label filter, cancel), models (upload, get by version or alias, listVersions,
-mergeVersionAliases), endpoints (create, get, list by display_name, deployModel, undeployModel, PATCH traffic).
+mergeVersionAliases), endpoints (create, get, list by display_name, deployModel, undeployModel, PATCH traffic,
+predict routed by the split), and Cloud Monitoring's `projects.timeSeries.list` (filtered, paged) over `time_series`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 TYPE = "type.googleapis.com/google.cloud.aiplatform.v1."
 _PATH = re.compile(r"^/(?P<prefix>v1|ui)/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/(?P<rest>.+)$")
+_MONITORING = re.compile(r"^/v3/projects/(?P<project>[^/]+)/timeSeries$")
 _TERM = re.compile(r'^\s*(?P<key>[\w.-]+)\s*=\s*"?(?P<value>[^"]*)"?\s*$')
 _STATUS = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 409: "ALREADY_EXISTS", 429: "RESOURCE_EXHAUSTED"}
 _STATUS |= {500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
@@ -70,6 +72,9 @@ class FakeVertex:
     models: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # model id -> version id -> Model
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     operations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    time_series: list[dict[str, Any]] = field(default_factory=list)  # Monitoring TimeSeries JSON
+    series_page_size: int = 0  # >0: timeSeries.list answers in pages of this size
+    predict_error: tuple[int, str] | None = None  # the error every predict answers with
     _failures: list[_Failure] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(1001))
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -102,6 +107,9 @@ class FakeVertex:
             self.requests.append(Recorded(method, path, query, body))
             try:
                 self._maybe_fail(method, path)
+                monitoring = _MONITORING.match(path)
+                if monitoring is not None and method == "GET":
+                    return 200, self._list_time_series(query)
                 match = _PATH.match(path)
                 # The GAPIC REST transport polls operations through the API's `/ui/` HTTP binding (its first rule).
                 if match is None or (match["prefix"] == "ui" and not (method == "GET" and "/operations/" in path)):
@@ -136,6 +144,7 @@ class FakeVertex:
             ("POST", "endpoints", 2, "deployModel"): lambda: self._deploy(loc, resource, body),
             ("POST", "endpoints", 2, "undeployModel"): lambda: self._undeploy(loc, resource, body),
             ("PATCH", "endpoints", 2, ""): lambda: self._patch_endpoint(resource, query, body),
+            ("POST", "endpoints", 2, "predict"): lambda: self._predict(resource, body),
         }
         route = routes.get((method, parts[0], len(parts), verb))
         if route is None:
@@ -302,6 +311,49 @@ class FakeVertex:
         self._set_split(endpoint, body.get("trafficSplit") or {})
         return endpoint
 
+    def _predict(self, resource: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One prediction (the instance's length) per instance, by the deployed model with the largest share."""
+        endpoint = self._get(self.endpoints, resource)
+        instances = body.get("instances")
+        if not isinstance(instances, list) or not instances:
+            raise ApiError(400, "instances must be a non-empty list")
+        if not endpoint["trafficSplit"]:
+            raise ApiError(400, f"endpoint {resource} has no deployed model taking traffic", "FAILED_PRECONDITION")
+        if self.predict_error is not None:
+            raise ApiError(*self.predict_error)
+        served = max(endpoint["trafficSplit"], key=lambda k: endpoint["trafficSplit"][k])
+        deployed = next(d for d in endpoint["deployedModels"] if d["id"] == served)
+        return {
+            "predictions": [len(i) if isinstance(i, list) else 0 for i in instances],
+            "deployedModelId": served,
+            "model": deployed["model"],
+            "modelVersionId": deployed["modelVersionId"],
+        }
+
+    def _list_time_series(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        """Series matching every `key="value"` term of the filter, with points inside the interval; paged."""
+        terms = [t for t in query.get("filter", [""])[0].split(" AND ") if t.strip()]
+        if not terms or not query.get("interval.endTime"):
+            raise ApiError(400, "filter and interval.endTime are required")
+        wanted = []
+        for term in terms:
+            match = _TERM.match(term)
+            if match is None:
+                raise ApiError(400, f"unsupported filter term {term!r}")
+            wanted.append((match["key"], match["value"]))
+        start = query.get("interval.startTime", [""])[0]
+        end = query["interval.endTime"][0]
+        found = []
+        for series in self.time_series:
+            if all(_series_value(series, key) == value for key, value in wanted):
+                points = [p for p in series["points"] if start <= p["interval"]["endTime"] <= end]
+                found.append({**series, "points": points})
+        offset = int(query.get("pageToken", ["0"])[0] or 0)
+        size = self.series_page_size or len(found) or 1
+        page = found[offset : offset + size]
+        more = offset + size < len(found)
+        return {"timeSeries": page, **({"nextPageToken": str(offset + size)} if more else {})}
+
     def _set_split(self, endpoint: dict[str, Any], split: dict[str, int]) -> None:
         known = {d["id"] for d in endpoint["deployedModels"]}
         if not set(split) <= known or sum(split.values()) != 100:
@@ -317,6 +369,15 @@ class FakeVertex:
 def _tail(name: str) -> str:
     """The part of a resource name after projects/*/locations/*/."""
     return name.split("/", 4)[4] if name.count("/") >= 4 else name
+
+
+def _series_value(series: dict[str, Any], key: str) -> Any:
+    """A TimeSeries' value for a Monitoring filter key (metric.type, resource.labels.K, metric.labels.K)."""
+    kind, _, rest = key.partition(".")
+    part = series.get(kind, {})
+    if rest == "type":
+        return part.get("type")
+    return part.get("labels", {}).get(rest.removeprefix("labels.").removeprefix("label."))
 
 
 def _filtered(items: Any, query: dict[str, list[str]]) -> list[dict[str, Any]]:

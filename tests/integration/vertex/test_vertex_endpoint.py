@@ -161,3 +161,151 @@ def test_a_deployment_that_fails_in_its_operation_is_refused(
     with pytest.raises(ValueError, match="never became ready") as caught:
         endpoint.deploy("digits", versions[1])
     assert not isinstance(caught.value, TransientError)
+
+
+# -- predict and health ---------------------------------------------------------------------------------------
+
+SINCE, NOW = 1_700_000_000.0, 1_700_000_600.0  # 22:13:20Z .. 22:23:20Z on 2023-11-14
+
+
+@pytest.fixture
+def watched(client_kwargs: dict[str, Any], vertex: FakeVertex) -> VertexEndpoint:
+    """An endpoint adapter reading Cloud Monitoring from the fake at a fixed clock."""
+    return VertexEndpoint(
+        PROJECT, REGION, poll_interval_s=0.01, monitoring_endpoint=vertex.url, clock=lambda: NOW, **client_kwargs
+    )
+
+
+def test_predict_goes_through_the_prediction_service_and_names_the_serving_version(
+    vertex: FakeVertex, watched: VertexEndpoint, versions: list[ModelVersion]
+) -> None:
+    watched.deploy("digits", versions[0])
+    watched.deploy("digits", versions[1])
+    ids = deployed_ids(vertex)
+    name = f"/v1/projects/{vertex.project_number}/locations/{REGION}/endpoints/1003"
+
+    answer = watched.predict("digits", [[1.0, 2.0], [3.0]])
+    assert answer == {"predictions": [2, 1], "deployedModelId": ids["v1"], "model_version": "v1"}
+    assert watched.predict("digits", [[5.0]], version="v1")["model_version"] == "v1"  # v1 takes 100%
+    assert bodies(vertex, "POST", f"{name}:predict") == [{"instances": [[1.0, 2.0], [3.0]]}, {"instances": [[5.0]]}]
+
+    with pytest.raises(ValueError, match="v2 takes 0% .* only a version taking 100% can be addressed"):
+        watched.predict("digits", [[5.0]], version="v2")
+    with pytest.raises(ValueError, match="version: v9 is not deployed"):
+        watched.predict("digits", [[5.0]], version="v9")
+    with pytest.raises(ValueError, match="instances: must be a non-empty list"):
+        watched.predict("digits", [])
+    assert len(bodies(vertex, "POST", f"{name}:predict")) == 2  # refusals send nothing
+
+    watched.set_traffic("digits", {"v2": 100})
+    assert watched.predict("digits", [[5.0]], version="v2")["deployedModelId"] == ids["v2"]
+
+
+@pytest.mark.parametrize(("code", "error"), [(503, TransientError), (400, ValueError)])
+def test_predict_errors_map_to_the_ports_errors(
+    vertex: FakeVertex, watched: VertexEndpoint, versions: list[ModelVersion], code: int, error: type[Exception]
+) -> None:
+    watched.deploy("digits", versions[0])
+    vertex.predict_error = (code, "model server crashed")
+    with pytest.raises(error, match="predict on digits.*model server crashed") as caught:
+        watched.predict("digits", [[1.0]], version="v1")
+    assert isinstance(caught.value, TransientError) == (error is TransientError)
+
+
+def _counts(metric: str, endpoint_id: str, deployed_id: str, values: list[tuple[str, int]], **labels: str) -> dict:
+    return {
+        "metric": {
+            "type": f"aiplatform.googleapis.com/prediction/online/{metric}",
+            "labels": {"deployed_model_id": deployed_id, **labels},
+        },
+        "resource": {"type": "aiplatform.googleapis.com/Endpoint", "labels": {"endpoint_id": endpoint_id}},
+        "metricKind": "DELTA",
+        "valueType": "INT64",
+        "points": [{"interval": {"endTime": at}, "value": {"int64Value": str(n)}} for at, n in values],
+    }
+
+
+def _latencies(endpoint_id: str, deployed_id: str, counts: list[tuple[str, list[int]]], kind: str = "total") -> dict:
+    series = _counts("prediction_latencies", endpoint_id, deployed_id, [], latency_type=kind)
+    series["valueType"] = "DISTRIBUTION"
+    series["points"] = [
+        {
+            "interval": {"endTime": at},
+            "value": {
+                "distributionValue": {
+                    "count": str(sum(c)),
+                    "mean": 15.0,
+                    "bucketOptions": {"explicitBuckets": {"bounds": [10, 20, 40, 80]}},
+                    "bucketCounts": [str(n) for n in c],
+                }
+            },
+        }
+        for at, c in counts
+    ]
+    return series
+
+
+def test_health_reads_the_deployed_models_metrics_since_the_given_time(
+    vertex: FakeVertex, watched: VertexEndpoint, versions: list[ModelVersion]
+) -> None:
+    watched.deploy("digits", versions[0])
+    watched.deploy("digits", versions[1])
+    ids = deployed_ids(vertex)
+    early, mid, late = "2023-11-14T22:10:00Z", "2023-11-14T22:15:00Z", "2023-11-14T22:20:00Z"
+    v2 = ids["v2"]
+    vertex.time_series = [
+        _counts("response_count", "1003", v2, [(early, 50), (mid, 7), (late, 3)], response_code="2xx"),
+        _counts("response_count", "1003", v2, [(late, 2)], response_code="5xx"),
+        _counts("error_count", "1003", v2, [(early, 9), (late, 2)]),
+        _latencies("1003", v2, [(mid, [0, 4, 2, 0, 0]), (late, [0, 2, 1, 1, 0])]),
+        _latencies("1003", v2, [(mid, [0, 0, 0, 0, 99])], kind="model"),  # not the total latency: ignored
+        _counts("response_count", "1003", ids["v1"], [(mid, 1000)], response_code="2xx"),  # another version
+        _counts("response_count", "9999", v2, [(mid, 1000)], response_code="2xx"),  # another endpoint
+    ]
+    vertex.series_page_size = 1  # every series on its own page: the pager must follow nextPageToken
+
+    health = watched.health("digits", "v2", SINCE)
+
+    assert health.model_dump() == {
+        "version": "v2",
+        "requests": 12,
+        "errors": 2,
+        "error_rate": pytest.approx(2 / 12),
+        "p50_ms": pytest.approx(10 + 10 * 5 / 6),  # rank 5 of 10 in [10, 20) holding 6
+        "p95_ms": pytest.approx(60.0),  # rank 9.5 halfway through [40, 80) holding 1
+        "window_s": 600.0,
+    }
+    path = "/v3/projects/p/timeSeries"
+    where = 'resource.type="aiplatform.googleapis.com/Endpoint" AND resource.labels.endpoint_id="1003"'
+    where += f' AND metric.labels.deployed_model_id="{v2}"'
+    metric = 'metric.type="aiplatform.googleapis.com/prediction/online/'
+    sent = [q for q in query(vertex, "GET", path) if "pageToken" not in q]
+    assert sent == [
+        {
+            "filter": [f'{metric}{name}" AND {where}{extra}'],
+            "interval.startTime": ["2023-11-14T22:13:20.000000Z"],
+            "interval.endTime": ["2023-11-14T22:23:20.000000Z"],
+            "view": ["FULL"],
+        }
+        for name, extra in (
+            ("response_count", ""),
+            ("error_count", ""),
+            ("prediction_latencies", ' AND metric.labels.latency_type="total"'),
+        )
+    ]
+    assert [q["pageToken"] for q in query(vertex, "GET", path) if "pageToken" in q] == [["1"]]
+
+
+def test_health_of_a_quiet_version_has_no_latency_and_unknown_versions_are_refused(
+    vertex: FakeVertex, watched: VertexEndpoint, versions: list[ModelVersion]
+) -> None:
+    watched.deploy("digits", versions[0])
+    assert watched.health("digits", "v1", SINCE).model_dump() == {
+        "version": "v1", "requests": 0, "errors": 0, "error_rate": 0.0, "p50_ms": None, "p95_ms": None,
+        "window_s": 600.0,
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="version: v2 is not deployed"):
+        watched.health("digits", "v2", SINCE)
+    vertex.fail_next("GET", "/timeSeries", 503, "Monitoring is unavailable")
+    with pytest.raises(TransientError, match="read response_count of digits.*Monitoring is unavailable"):
+        watched.health("digits", "v1", SINCE)

@@ -3,17 +3,30 @@
 Our version strings ("v3") map to the deployed models serving that model version; the traffic split is kept by
 Vertex per deployed-model id. Long-running operations (create, deploy, undeploy) are awaited with a timeout, after
 which a TransientError makes the platform redeliver the command (the retry finds the finished deployment).
+
+Predictions go through PredictionService (REST). A shared public Vertex endpoint always routes by its traffic split:
+nothing in the v1 API sends one request to a chosen deployed model (googleapis/python-aiplatform#827; only
+dedicated endpoints have an `invoke` route per deployed model), so `predict(version=...)` answers only when that
+version takes all the traffic and refuses otherwise. Health comes from Cloud Monitoring's online-prediction metrics
+of the deployed model (resource aiplatform.googleapis.com/Endpoint), which arrive a few minutes late.
 """
 
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-from relaunch.adapters.gcp.vertex_common import VertexService, call, require, wait
-from relaunch.pipelines.model import ModelVersion
+from relaunch.adapters.gcp.vertex_common import CALL_TIMEOUT_S, VertexService, call, make_client, require, wait
+from relaunch.pipelines.model import EndpointHealth, ModelVersion
+from relaunch.ports import TransientError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+METRIC_PREFIX = "aiplatform.googleapis.com/prediction/online/"
+RESOURCE_TYPE = "aiplatform.googleapis.com/Endpoint"
+MONITORING_HOST = "monitoring.googleapis.com"
 
 
 class VertexEndpoint(VertexService):
@@ -28,9 +41,11 @@ class VertexEndpoint(VertexService):
         *,
         machine_type: str = "n1-standard-2",
         api_endpoint: str | None = None,
+        monitoring_endpoint: str | None = None,
         credentials: Any | None = None,
         operation_timeout_s: float = 1800.0,
         poll_interval_s: float = 5.0,
+        clock: Any = time.time,
     ) -> None:
         require("VertexEndpoint", project=project, region=region, machine_type=machine_type)
         if operation_timeout_s <= 0:
@@ -40,6 +55,10 @@ class VertexEndpoint(VertexService):
         self.operation_timeout_s = operation_timeout_s
         self.poll_interval_s = poll_interval_s
         self._names: dict[str, str] = {}  # our endpoint name -> Vertex resource name
+        self._monitoring_endpoint = monitoring_endpoint or MONITORING_HOST
+        self._clock = clock
+        self._predictions: Any | None = None
+        self._monitoring: Any | None = None
 
     # -- Endpoint ---------------------------------------------------------------------------------------------
 
@@ -109,6 +128,128 @@ class VertexEndpoint(VertexService):
         current = self._get(name)
         return {v: int(current.traffic_split.get(i, 0)) for v, i in self._ids_by_version(current).items()}
 
+    def predict(self, endpoint: str, instances: list[Any], *, version: str | None = None) -> dict[str, Any]:
+        """Predictions with the deployed model and version that served them (`deployedModelId`, `model_version`).
+
+        With `version`, only when that version takes 100% of the traffic: Vertex cannot send a request to a deployed
+        model against the split, and forcing the split would send real traffic to an untested version."""
+        if not isinstance(instances, list) or not instances:
+            raise ValueError("instances: must be a non-empty list")
+        current = self._get(self._existing(endpoint, "predict with"))
+        ids = self._ids_by_version(current)
+        if version is not None:
+            if version not in ids:
+                raise ValueError(f"version: {version} is not deployed to endpoint {endpoint}")
+            share = int(current.traffic_split.get(ids[version], 0))
+            if share != 100:
+                raise ValueError(
+                    f"version: {version} takes {share}% of endpoint {endpoint}; Vertex AI routes every request by"
+                    " the traffic split, so only a version taking 100% can be addressed"
+                )
+        from google.cloud import aiplatform_v1
+        from google.protobuf import json_format, struct_pb2
+
+        # proto-plus does not marshal a list of JSON values into the repeated Value field at construction: extend it.
+        request = aiplatform_v1.PredictRequest(endpoint=current.name)
+        request.instances.extend(json_format.ParseDict(instance, struct_pb2.Value()) for instance in instances)
+        response = call(self._prediction_client(), "predict", request, f"predict on {endpoint}")
+        served = str(response.deployed_model_id)
+        if version is not None and served != ids[version]:  # the split changed under us
+            raise TransientError(f"predict on {endpoint}: served by deployed model {served}, not {version}")
+        answer = json_format.MessageToDict(type(response).pb(response))
+        by_id = {deployed_id: v for v, deployed_id in ids.items()}
+        return {
+            "predictions": list(answer.get("predictions", [])),
+            "deployedModelId": served,
+            "model_version": by_id.get(served, f"v{response.model_version_id}" if response.model_version_id else None),
+        }
+
+    def health(self, endpoint: str, version: str, since: float) -> EndpointHealth:
+        """What Cloud Monitoring recorded for the version's deployed model over [since, now]: responses (all codes),
+        errors, and p50/p95 of the total latency. Points arrive minutes late: a short window reads as no traffic."""
+        current = self._get(self._existing(endpoint, "read health of"))
+        deployed_id = self._ids_by_version(current).get(version)
+        if deployed_id is None:
+            raise ValueError(f"version: {version} is not deployed to endpoint {endpoint}")
+        end = float(self._clock())
+        start = min(float(since), end)
+        endpoint_id = str(current.name).rpartition("/")[2]
+        where = (
+            f'resource.type="{RESOURCE_TYPE}" AND resource.labels.endpoint_id="{endpoint_id}"'
+            f' AND metric.labels.deployed_model_id="{deployed_id}"'
+        )
+        responses = self._series("response_count", where, start, end, endpoint)
+        errors = self._series("error_count", where, start, end, endpoint)
+        latencies = self._series(
+            "prediction_latencies", f'{where} AND metric.labels.latency_type="total"', start, end, endpoint
+        )
+        requests = sum(_int_points(responses))
+        failed = min(sum(_int_points(errors)), requests) if requests else 0
+        buckets = merge_buckets(
+            p["value"]["distributionValue"] for s in latencies for p in s.get("points", []) if "value" in p
+        )
+        return EndpointHealth(
+            version=version,
+            requests=requests,
+            errors=failed,
+            error_rate=failed / requests if requests else 0.0,
+            p50_ms=percentile(buckets, 0.50),
+            p95_ms=percentile(buckets, 0.95),
+            window_s=end - start,
+        )
+
+    # -- clients and Cloud Monitoring -------------------------------------------------------------------------
+
+    def _prediction_client(self) -> Any:
+        if self._predictions is None:
+            self._predictions = make_client(
+                "PredictionServiceClient", self.region, self._api_endpoint, self._credentials
+            )
+        return self._predictions
+
+    def _monitoring_session(self) -> Any:
+        """An authorized HTTP session for Cloud Monitoring's REST API: google-cloud-monitoring's MetricServiceClient
+        has only gRPC transports (no `rest`), so timeSeries.list is called as documented JSON over HTTP."""
+        if self._monitoring is None:
+            import google.auth
+            from google.auth.transport.requests import AuthorizedSession
+
+            credentials = self._credentials
+            if credentials is None:
+                credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/monitoring.read"])
+            self._monitoring = AuthorizedSession(credentials)
+        return self._monitoring
+
+    def _series(self, metric: str, where: str, start: float, end: float, endpoint: str) -> list[dict[str, Any]]:
+        """Every time series (all pages) of one online-prediction metric matching `where` over [start, end]."""
+        import requests
+
+        host = self._monitoring_endpoint
+        url = f"{host if '://' in host else 'https://' + host}/v3/projects/{self.project}/timeSeries"
+        params = {
+            "filter": f'metric.type="{METRIC_PREFIX}{metric}" AND {where}',
+            "interval.startTime": _rfc3339(start),
+            "interval.endTime": _rfc3339(end),
+            "view": "FULL",
+        }
+        what = f"Cloud Monitoring: read {metric} of {endpoint}"
+        found: list[dict[str, Any]] = []
+        while True:
+            try:
+                response = self._monitoring_session().get(url, params=params, timeout=CALL_TIMEOUT_S)
+            except (requests.RequestException, OSError) as exc:
+                raise TransientError(f"{what}: {exc}") from exc
+            if response.status_code == 429 or response.status_code >= 500:
+                raise TransientError(f"{what}: {response.status_code} {_message(response)}")
+            if response.status_code >= 400:
+                raise ValueError(f"{what} refused: {response.status_code} {_message(response)}")
+            page = response.json()
+            found.extend(page.get("timeSeries", []))
+            token = page.get("nextPageToken")
+            if not token:
+                return found
+            params["pageToken"] = token
+
     # -- finding the endpoint ---------------------------------------------------------------------------------
 
     def _ensure(self, endpoint: str) -> str:
@@ -163,3 +304,73 @@ class VertexEndpoint(VertexService):
 def _model_id(resource_name: str) -> str:
     """The model id of `projects/P/locations/L/models/M[@V]` (P may be the project's id or its number)."""
     return resource_name.rpartition("/models/")[2].partition("@")[0]
+
+
+def _rfc3339(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _message(response: Any) -> str:
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return str(response.text)[:500]
+
+
+def _int_points(series: Iterable[dict[str, Any]]) -> Iterable[int]:
+    """The values of DELTA INT64 points (each counts the events of its own interval; int64 is a JSON string)."""
+    for one in series:
+        for point in one.get("points", []):
+            yield int(point.get("value", {}).get("int64Value", 0))
+
+
+def bucket_bounds(options: dict[str, Any], count: int) -> list[tuple[float, float]]:
+    """[lower, upper) of each of `count` buckets of a Cloud Monitoring BucketOptions (the underflow bucket starts at
+    0 for latencies; the overflow bucket has no upper bound, reported as its lower bound)."""
+    if "linearBuckets" in options:
+        lin = options["linearBuckets"]
+        offset, width = float(lin.get("offset", 0)), float(lin.get("width", 0))
+        edges = [offset + width * i for i in range(int(lin.get("numFiniteBuckets", 0)) + 1)]
+    elif "exponentialBuckets" in options:
+        exp = options["exponentialBuckets"]
+        scale, growth = float(exp.get("scale", 0)), float(exp.get("growthFactor", 0))
+        edges = [scale * growth**i for i in range(int(exp.get("numFiniteBuckets", 0)) + 1)]
+    elif "explicitBuckets" in options:
+        edges = [float(b) for b in options["explicitBuckets"].get("bounds", [])]
+    else:
+        edges = []
+    bounds = [(0.0, edges[0])] if edges else []
+    bounds += [(edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
+    bounds.append((edges[-1], edges[-1]) if edges else (0.0, 0.0))
+    return [bounds[min(i, len(bounds) - 1)] for i in range(count)]
+
+
+def merge_buckets(distributions: Iterable[dict[str, Any]]) -> dict[tuple[float, float], int]:
+    """Counts per [lower, upper) bucket summed over Distribution values (points may use different bucket layouts)."""
+    merged: dict[tuple[float, float], int] = {}
+    for dist in distributions:
+        counts = [int(c) for c in dist.get("bucketCounts", [])]
+        if not counts and int(dist.get("count", 0)):  # no histogram: the mean stands for every value
+            mean = float(dist.get("mean", 0.0))
+            merged[(mean, mean)] = merged.get((mean, mean), 0) + int(dist["count"])
+            continue
+        for bound, n in zip(bucket_bounds(dist.get("bucketOptions", {}), len(counts)), counts, strict=True):
+            if n:
+                merged[bound] = merged.get(bound, 0) + n
+    return merged
+
+
+def percentile(buckets: dict[tuple[float, float], int], q: float) -> float | None:
+    """The q-quantile (0..1) of a bucketed histogram, interpolated linearly inside its bucket; None when empty."""
+    total = sum(buckets.values())
+    if total == 0:
+        return None
+    rank = q * total
+    seen = 0
+    ordered: Sequence[tuple[tuple[float, float], int]] = sorted(buckets.items())
+    for (lower, upper), n in ordered:
+        if seen + n >= rank:
+            return lower + (upper - lower) * ((rank - seen) / n)
+        seen += n
+    (lower, upper), _ = ordered[-1]
+    return upper
