@@ -98,6 +98,18 @@ def test_a_received_run_whose_start_command_was_lost_is_started_once_it_went_qui
     assert w.store.runs[run.id].state is RunState.TRAINING
 
 
+def test_a_debounced_run_is_released_as_soon_as_its_window_ends() -> None:
+    w = Clocked()
+    run = w.new_run(1).model_copy(update={"hold_until": w.now + 5})
+    w.store.runs[run.id] = run
+    w.now += 4
+    w.reconciler.run()
+    assert w.store.runs[run.id].state is RunState.RECEIVED
+    w.now += 2  # past hold_until, well before the 60 s a quiet run waits
+    w.reconciler.run()
+    assert w.store.runs[run.id].state is RunState.TRAINING
+
+
 def test_a_run_stuck_past_its_stage_timeout_fails_with_the_reason_and_its_job_is_cancelled() -> None:
     w = Clocked()
     run = w.new_run(1)

@@ -116,7 +116,8 @@ class ReconcileService:
                 self._give_up(run, spec, f"stuck in {run.state.value} for {stuck_for:.0f}s (limit {limit:.0f}s)")
                 report.timed_out.append(run.id)
                 return
-        if run.state is S.ROLLING_OUT or now - run.updated_at >= self.timeouts.poll_after_s:
+        released = run.hold_until is not None and now >= run.hold_until  # its debounce window is over
+        if run.state is S.ROLLING_OUT or released or now - run.updated_at >= self.timeouts.poll_after_s:
             moved = self.orch.advance(run)
             if moved.state is not run.state or moved.version != run.version:
                 report.advanced.append(f"{run.id}: {run.state.value} -> {moved.state.value}")
