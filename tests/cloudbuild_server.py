@@ -13,10 +13,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.loopback import loopback_server
 
 SAMPLE = Path(__file__).parent / "samples" / "cloudbuild" / "build.SUCCESS.json"
 _BUILDS = re.compile(r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<region>[^/]+)/builds(?:/(?P<id>[^/:]+))?$")
@@ -142,14 +144,6 @@ def _handler(fake: FakeCloudBuild) -> type[BaseHTTPRequestHandler]:
 def serve() -> Iterator[FakeCloudBuild]:
     """Run a FakeCloudBuild on a free loopback port for the duration of the block."""
     fake = FakeCloudBuild()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    server.daemon_threads = True
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with loopback_server(_handler(fake)) as url:
+        fake.url = url
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(2)

@@ -14,10 +14,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.loopback import loopback_server
 
 OPENAPI = Path(__file__).parent / "samples" / "github" / "github-openapi-statuses-checkruns.json"
 _REPO = r"^/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
@@ -200,14 +202,6 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
 def serve(token: str) -> Iterator[FakeGitHub]:
     """Run a FakeGitHub accepting `token` on a free loopback port for the duration of the block."""
     fake = FakeGitHub(token=token)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    server.daemon_threads = True
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with loopback_server(_handler(fake)) as url:
+        fake.url = url
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(2)

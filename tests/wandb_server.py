@@ -15,8 +15,10 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.loopback import loopback_server
 
 _OPERATION = re.compile(r"\b(?:query|mutation)\s+(\w+)")
 _NOW = "2026-01-01T00:00:00"
@@ -435,14 +437,6 @@ def _handler(fake: FakeWandb) -> type[BaseHTTPRequestHandler]:
 def serve(api_key: str = "") -> Iterator[FakeWandb]:
     """Run a FakeWandb on a free loopback port; with `api_key`, requests must carry it (HTTP basic, as W&B's)."""
     fake = FakeWandb(api_key=api_key)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    server.daemon_threads = True
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with loopback_server(_handler(fake)) as url:
+        fake.url = url
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(2)

@@ -6,10 +6,12 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
+
+from tests.loopback import loopback_server
 
 HOOK_PATH = "/services/T0RELAUNCH/B0RELAUNCH/x8Qm2ZkS4fNw7pL1cV9tR3yH"  # the secret part of a webhook URL
 
@@ -61,13 +63,7 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
 def slack() -> Iterator[FakeSlack]:
     """A FakeSlack on a free loopback port; `slack.url` is the full webhook URL."""
     fake = FakeSlack()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    server.daemon_threads = True
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}{HOOK_PATH}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield fake
-    fake.released.set()
-    server.shutdown()
-    server.server_close()
-    thread.join(2)
+    with loopback_server(_handler(fake)) as url:
+        fake.url = f"{url}{HOOK_PATH}"
+        yield fake
+        fake.released.set()
