@@ -200,6 +200,8 @@ def test_champion_changed_since_evaluation_is_rejected_not_promoted() -> None:
     w.promote(2)  # another run becomes champion while run 1 evaluates against "no champion"
     done = w.evaluate(run, GOOD)
     assert done.state is RunState.REJECTED and "champion changed" in done.reason
+    [note] = [n for n in w.notifier.sent if n.run_id == run.id and n.stage == "deploy"]
+    assert note.state == "failure" and "champion changed" in note.description
     assert w.endpoint.deployed["digits"] == {"v1": 100}
 
 

@@ -250,7 +250,9 @@ class Orchestrator:
         current = self.d.registry.champion(run.pipeline)
         if (current.version if current else None) != run.champion_version:
             why = f"champion changed since evaluation ({run.champion_version} -> {current and current.version})"
-            return self._move(run, S.REJECTED, reason=why + "; re-run to evaluate against the new champion")
+            rejected = self._move(run, S.REJECTED, reason=why + "; re-run to evaluate against the new champion")
+            self._notify(rejected, "deploy", "failure", f"Not rolled out: {why}")  # the gate had said "passed"
+            return rejected
         return self._move(run, S.ROLLING_OUT)  # the rollout step reports its first action
 
     def _rolling_out(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
