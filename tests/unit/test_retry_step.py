@@ -85,3 +85,30 @@ def test_an_evaluation_cut_off_by_infrastructure_is_retried_and_a_code_error_fai
     assert failed.state is S.FAILED and failed.reason.startswith("evaluation failed after 2 attempts (code")
     [note] = [n for n in w.notifier.sent if n.stage == "gate" and n.state == "failure"]
     assert note.report_markdown is not None and note.report_markdown.startswith("### Evaluation failed")
+
+
+def test_the_retry_time_is_the_same_however_often_the_failure_is_handled() -> None:
+    """A backend that refuses a job before it is due (Vertex) must see the same due time on every redelivery."""
+    from relaunch.pipelines.model import JobStatus
+    from relaunch.pipelines.retry_step import Retrier
+    from relaunch.ports import TransientError
+    from tests.unit.test_orchestrator import SPEC
+
+    w = World()
+    run = w.new_run(1)
+    w.start(run)
+    training = w.store.runs[run.id]
+    failed = JobStatus(id="j", state="failed", message="killed by signal SIGKILL", started_at=990.0, finished_at=1000.0)
+    asked: list[float | None] = []
+
+    class NotYet:  # refuses every submission, as Vertex does before `not_before`
+        def submit(self, request):  # type: ignore[no-untyped-def]
+            asked.append(request.not_before)
+            raise TransientError("not due")
+
+    retrier = Retrier(w.store, NotYet(), w.orch._fail, clock=lambda: 5000.0)  # type: ignore[arg-type]
+    first = w.backend.submitted[training.jobs["train"]]
+    for _ in range(3):  # the redelivered JobFinished, then two reconcile ticks
+        with pytest.raises(TransientError):
+            retrier.failed(training, SPEC, failed, first)
+    assert len(set(asked)) == 1 and asked[0] is not None and 1015.0 <= asked[0] < 1030.0  # finished_at + 15..30 s

@@ -9,10 +9,10 @@ the run at once, with the job log's last lines in the failure report (GitHub che
 
 from __future__ import annotations
 
-import random
+import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from relaunch.pipelines.coalesce_step import save_after_submit
 from relaunch.pipelines.failures import Failure, classify, retry_delay, should_retry
@@ -33,6 +33,11 @@ ATTEMPT_FIELD: dict[str, str] = {"train": "attempt", "evaluate": "eval_attempt"}
 def retry_key(run_id: str, attempt: int, step: JobStep = "train") -> str:
     """The idempotency key of a job attempt: the first keeps `<run>:<step>`, retries add their number."""
     return f"{run_id}:{step}" if attempt <= 1 else f"{run_id}:{step}:{attempt}"
+
+
+def stable_fraction(key: str) -> float:
+    """A number in [0, 1) fixed by `key`: jitter that spreads retries yet is the same on every recomputation."""
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 2**32
 
 
 def attempt_of(run: PipelineRun, step: JobStep) -> int:
@@ -73,7 +78,7 @@ class Retrier:
     backend: TrainingBackend
     fail: Fail
     clock: Callable[[], float] = time.time
-    rand: Callable[[], float] = field(default=random.random)
+    rand: Callable[[], float] | None = None  # jitter source; by default a stable fraction per run and attempt
 
     def failed(
         self, run: PipelineRun, spec: PipelineSpec, status: JobStatus, request: JobRequest, step: JobStep = "train"
@@ -89,12 +94,17 @@ class Retrier:
         if not should_retry(failure, attempt, max_retries):
             reason, report = failure_report(failure, status, attempt, step)
             return self.fail(spent, stage, reason, status.log_tail, report)
-        return self._retry(spent, failure, request, step)
+        return self._retry(spent, failure, request, step, status)
 
-    def _retry(self, run: PipelineRun, failure: Failure, request: JobRequest, step: JobStep) -> PipelineRun:
+    def _retry(
+        self, run: PipelineRun, failure: Failure, request: JobRequest, step: JobStep, status: JobStatus
+    ) -> PipelineRun:
         current = attempt_of(run, step)
         attempt = current + 1
-        retry_at = self.clock() + retry_delay(current, rand=self.rand)
+        # The same retry time however often this failure is handled (redelivered events, reconcile ticks), so a
+        # backend that refuses a job before it is due (Vertex) gets it once the time has come, not never.
+        jitter = self.rand or (lambda: stable_fraction(retry_key(run.id, attempt, step)))
+        retry_at = (status.finished_at or self.clock()) + retry_delay(current, rand=jitter)
         retry = request.model_copy(update={"key": retry_key(run.id, attempt, step), "not_before": retry_at})
         job_id = self.backend.submit(retry)
         stamp = time.strftime("%H:%M:%S", time.localtime(retry_at))

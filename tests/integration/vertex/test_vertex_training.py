@@ -245,3 +245,17 @@ def test_building_the_adapters_loads_no_sdk() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert json.loads(done.stdout) == []
+
+
+def test_a_retry_not_yet_due_is_refused_as_transient_and_created_once_due(
+    vertex: FakeVertex, backend: VertexTrainingBackend
+) -> None:
+    """Vertex cannot hold a job: a retry with `not_before` ahead is refused until then, without any create."""
+    import time
+
+    retry = gpu_train_request().model_copy(update={"key": "digits-1a2b3c4d5e:train:2", "not_before": time.time() + 600})
+    with pytest.raises(TransientError, match="not due before"):
+        backend.submit(retry)
+    assert bodies(vertex, "POST", JOBS) == []
+    job_id = backend.submit(retry.model_copy(update={"not_before": time.time() - 1}))
+    assert len(bodies(vertex, "POST", JOBS)) == 1 and job_id.endswith("/customJobs/1001")

@@ -7,10 +7,12 @@ AIP_MODEL_DIR Vertex derives (`<base>/model`) is the one relaunch expects the mo
 from __future__ import annotations
 
 import posixpath
+import time
 from typing import Any
 
 from relaunch.adapters.gcp.vertex_common import VertexService, call, key_digest, label_value, require
 from relaunch.pipelines.model import JobRequest, JobState, JobStatus
+from relaunch.ports import TransientError
 
 STATES: dict[str, JobState] = {
     "JOB_STATE_UNSPECIFIED": "queued",
@@ -54,6 +56,11 @@ class VertexTrainingBackend(VertexService):
         existing = self._find(request.key)
         if existing is not None:
             return existing
+        if request.not_before is not None and time.time() < request.not_before:
+            # Vertex cannot hold a job: refuse it until it is due; the redelivered event or the reconcile tick
+            # submits it again, and the retry step computes the same time every time.
+            due = time.strftime("%H:%M:%S", time.localtime(request.not_before))
+            raise TransientError(f"job {request.key} is a retry not due before {due}")
         job = call(self.client, "create_custom_job", {"parent": self.parent, "custom_job": self.job(request)}, "create")
         name: str = job.name
         return name
