@@ -18,21 +18,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.loopback import loopback_server
+from tests.loopback import Recorded, loopback_server
 
 SAMPLE = Path(__file__).parent / "samples" / "cloudbuild" / "build.SUCCESS.json"
 _BUILDS = re.compile(r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<region>[^/]+)/builds(?:/(?P<id>[^/:]+))?$")
 _TAG_FILTER = re.compile(r'^tags="(?P<tag>[^"]+)"$')
-
-
-@dataclass
-class Recorded:
-    """One request as the server saw it."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    body: Any
 
 
 @dataclass

@@ -5,7 +5,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One request as a fake server saw it: method, path, parsed query and decoded JSON body."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    body: Any
 
 
 @contextmanager

@@ -21,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.loopback import Recorded
+
 TYPE = "type.googleapis.com/google.cloud.aiplatform.v1."
 _PATH = re.compile(r"^/(?P<prefix>v1|ui)/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/(?P<rest>.+)$")
 _MONITORING = re.compile(r"^/v3/projects/(?P<project>[^/]+)/timeSeries$")
@@ -33,16 +35,6 @@ class ApiError(Exception):
     def __init__(self, code: int, message: str, status: str | None = None) -> None:
         super().__init__(message)
         self.code, self.message, self.status = code, message, status or _STATUS.get(code, "FAILED_PRECONDITION")
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """One request as the server saw it."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    body: Any
 
 
 @dataclass
