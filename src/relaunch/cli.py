@@ -215,6 +215,13 @@ def _simulate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         choices=["CREATE_ARTIFACT", "ADD_ARTIFACT_ALIAS", "LINK_MODEL", "LINK_ARTIFACT"],
     )
     wandb.add_argument("--alias", default="candidate", help="the alias added (ADD_ARTIFACT_ALIAS)")
+    retrain = kinds.add_parser("retrain", help="a manual retrain request on relaunch-commands")
+    retrain.add_argument("--full-name", required=True, help="owner/name of the training repository")
+    retrain.add_argument("--ref", default="main")
+    retrain.add_argument("--pipeline", default="")
+    retrain.add_argument("--reason", default="")
+    retrain.add_argument("--priority", type=int)
+    retrain.add_argument("--request-id", help="idempotency key (default: none, the message id)")
     build = kinds.add_parser("build", help="a Cloud Build status on cloud-builds for a run")
     build.add_argument("--run", required=True, help="the run id the build was for")
     build.add_argument("--status", default="SUCCESS")
@@ -255,7 +262,7 @@ def _simulate_github(settings: Settings, args: argparse.Namespace) -> int:
 def _simulate_pubsub(settings: Settings, args: argparse.Namespace) -> int:
     """Publish on the stack's bus, so its dispatcher delivers the message as Eventarc would."""
     from relaunch import simulate as sim
-    from relaunch.pipelines.commands import BUILDS_TOPIC, DRIFT_TOPIC, SCHEDULE_TOPIC
+    from relaunch.pipelines.commands import BUILDS_TOPIC, COMMANDS_TOPIC, DRIFT_TOPIC, SCHEDULE_TOPIC
 
     attributes: dict[str, str] = {}
     if args.kind == "drift":
@@ -264,11 +271,15 @@ def _simulate_pubsub(settings: Settings, args: argparse.Namespace) -> int:
         data = sim.monitoring_incident(pipeline=args.pipeline, endpoint=args.endpoint, severity=severity, state=state)
     elif args.kind == "schedule":
         function, topic, data = "schedule_tick", SCHEDULE_TOPIC, sim.schedule_data(args.pipeline, job=args.job)
+    elif args.kind == "retrain":
+        function, topic = "orchestrator", COMMANDS_TOPIC
+        data = sim.retrain_data(args.full_name, args.ref, args.pipeline, args.reason, args.priority, args.request_id)
     else:
         function, topic = "build_status", BUILDS_TOPIC
         data, attributes = sim.cloud_build_message(args.run, status=args.status, build_id=args.build_id)
     message_id = bootstrap.App(settings).bus.publish(topic, data, attributes)
-    print(f"published message {message_id} on {topic}; inbox key pubsub:{function}:{message_id}")
+    key = f"retrain:{args.request_id}" if getattr(args, "request_id", None) else f"pubsub:{function}:{message_id}"
+    print(f"published message {message_id} on {topic}; inbox key {key}")
     return 0
 
 

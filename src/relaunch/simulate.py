@@ -232,6 +232,18 @@ def schedule_data(pipeline: str, *, job: str | None = None, reason: str | None =
     return data
 
 
+def retrain_data(
+    repo: str, ref: str, pipeline: str, reason: str, priority: int | None, request_id: str | None
+) -> dict[str, Any]:
+    """The JSON a manual retrain request carries on relaunch-commands (see relaunch.triggers.retrain)."""
+    data: dict[str, Any] = {"type": "retrain", "repo": repo, "ref": ref, "pipeline": pipeline, "reason": reason}
+    if priority is not None:
+        data["priority"] = priority
+    if request_id:
+        data["request_id"] = request_id
+    return data
+
+
 def cloud_build_message(
     run_id: str, *, status: str = "SUCCESS", build_id: str | None = None
 ) -> tuple[dict[str, Any], dict[str, str]]:

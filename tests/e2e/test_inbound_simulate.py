@@ -153,4 +153,10 @@ def test_pubsub_paths_dead_letters_inbox_and_replay(world, capsys) -> None:  # t
     replayed = capsys.readouterr().out
     assert f"{tick}#replay-1" in replayed and scheduled.id not in replayed
     assert main(["replay", "nope"]) == 1 and "no delivery 'nope'" in capsys.readouterr().err
+    asked = ["retrain", "--full-name", "relaunch-demo/digits", "--pipeline", "digits", "--request-id", "e2e-1"]
+    retrain = key_of(simulate(capsys, *asked, "--reason", "labels fixed"))
+    assert retrain == "retrain:e2e-1" and delivered(retrain).startswith("accepted")
+    [run_id] = store.get_delivery(retrain).run_ids  # type: ignore[union-attr]
+    assert store.get_run(run_id).trigger.reason == "labels fixed"  # type: ignore[union-attr]
     finished(store.get_delivery(drift).run_ids[0])  # type: ignore[union-attr]
+    assert finished(run_id).state.terminal

@@ -21,7 +21,14 @@ from relaunch.adapters.local.bus import Push
 from relaunch.adapters.local.bus_dispatcher import eventarc_request
 from relaunch.ports import ConflictError
 from relaunch.settings import Settings
-from relaunch.simulate import cloud_build_message, github_headers, monitoring_incident, schedule_data, wandb_payload
+from relaunch.simulate import (
+    cloud_build_message,
+    github_headers,
+    monitoring_incident,
+    retrain_data,
+    schedule_data,
+    wandb_payload,
+)
 from relaunch.triggers.signing import wandb_signature
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,6 +102,25 @@ def test_a_transient_failure_answers_5xx_so_the_bus_retries(tmp_path: Path) -> N
         bootstrap.use(None)
     assert reply.status_code == 500 and "ConflictError" not in reply.get_data(as_text=True)
     assert built.store.list_dead_letters() == []
+
+
+def test_a_retrain_request_on_the_commands_topic_starts_one_run(app: bootstrap.App) -> None:
+    data = retrain_data("relaunch-demo/digits", "main", "digits", "new labels", 5, "981-1-digits")
+    for message_id in ("m-1", "m-2"):  # a re-run of the workflow step publishes the same request again
+        headers, body = command_event(data, message_id=message_id)
+        assert client("orchestrator").post("/", data=body, headers=headers).status_code == 200
+    [delivery] = app.store.list_deliveries()
+    assert delivery.key == "retrain:981-1-digits" and delivery.source == "retrain"
+    [run] = app.store.list_runs()
+    assert run.state.value == "received" and run.trigger.kind == "manual" and run.trigger.priority == 5
+    assert run.trigger.ref == "refs/heads/main" and run.trigger.reason == "new labels"
+
+
+def test_a_retrain_request_naming_no_watching_pipeline_is_dead_lettered(app: bootstrap.App) -> None:
+    headers, body = command_event(retrain_data("relaunch-demo/digits", "main", "nope", "", None, None))
+    assert client("orchestrator").post("/", data=body, headers=headers).status_code == 200
+    [dead] = app.store.list_dead_letters()
+    assert dead.source == "retrain" and "retrain.pipeline" in dead.reason and app.store.list_runs() == []
 
 
 # -- github_webhook --------------------------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""CloudEvent function: commands from the relaunch-commands topic move pipeline runs."""
+"""CloudEvent function: commands from the relaunch-commands topic move pipeline runs.
+
+The same topic carries manual retrain requests (the `retrain` GitHub Action's Pub/Sub mode); those go to the inbox
+like every inbound event and start a run.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,13 @@ from cloudevents.http import CloudEvent
 from pydantic import ValidationError
 
 from relaunch import bootstrap
+from relaunch.functions.pubsub_entry import receive
 from relaunch.pipelines.commands import COMMANDS_TOPIC, parse_command
+from relaunch.pipelines.ingest import IngestService
 from relaunch.pipelines.orchestrator import UnknownRun
 from relaunch.triggers.errors import TriggerError
 from relaunch.triggers.pubsub import from_cloudevent_data
+from relaunch.triggers.retrain import is_retrain, parse_retrain
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +30,11 @@ def orchestrator(cloud_event: CloudEvent) -> None:
     """Malformed or unknown: acknowledge and dead-letter. Transient failures raise, so the platform retries."""
     app = bootstrap.app()
     try:
-        message = from_cloudevent_data(cloud_event.data, event_id=cloud_event["id"])
-        app.orchestrator.handle(parse_command(message.json()))
+        data = from_cloudevent_data(cloud_event.data, event_id=cloud_event["id"]).json()
+        if is_retrain(data):
+            receive("orchestrator", "retrain", cloud_event, parse_retrain, IngestService.retrain)
+            return
+        app.orchestrator.handle(parse_command(data))
     except (TriggerError, ValidationError, UnknownRun) as exc:
         log.warning("dead-lettering command %s: %s", cloud_event["id"], exc)
         app.store.dead_letter(COMMANDS_TOPIC, str(exc)[:2000], json.dumps(cloud_event.data, default=str))

@@ -14,7 +14,7 @@ from typing import Any
 
 from relaunch.pipelines.commands import COMMANDS_TOPIC, Command, StartRun
 from relaunch.pipelines.ingest_events import plan_build, plan_drift, plan_schedule, plan_wandb
-from relaunch.pipelines.ingest_github import plan_github
+from relaunch.pipelines.ingest_github import plan_dispatch, plan_github
 from relaunch.pipelines.ingest_replay import reparse
 from relaunch.pipelines.model import Delivery
 from relaunch.pipelines.plans import Plan
@@ -24,6 +24,7 @@ from relaunch.triggers.cloudbuild import BuildEvent
 from relaunch.triggers.drift import DriftAlert
 from relaunch.triggers.errors import TriggerError
 from relaunch.triggers.github import GitHubEvent, redact_headers
+from relaunch.triggers.retrain import RetrainRequest
 from relaunch.triggers.scheduler import ScheduleTick
 from relaunch.triggers.wandb import WandbEvent, WandbIgnored
 
@@ -94,6 +95,21 @@ class IngestService:
         """Retrain the pipeline a scheduler tick names."""
         return self.accept(delivery, lambda: plan_schedule(tick, self._specs(), delivery.key))
 
+    def retrain(self, request: RetrainRequest, delivery: Delivery) -> Reply:
+        """A manual retrain from the commands topic: a run of the ref's head, as a workflow_dispatch would start."""
+        if request.request_id and not delivery.key.startswith("retrain:"):  # a replay keeps its own key
+            delivery = delivery.model_copy(update={"key": f"retrain:{request.request_id}"})
+        specs, actor = self._specs(), request.requested_by
+        try:  # bad inputs cannot get better on redelivery: acknowledged and dead-lettered, as a malformed message
+            return self.accept(
+                delivery,
+                lambda: plan_dispatch(
+                    request.repo, request.inputs, specs, delivery.key, where="retrain", ref=request.ref, actor=actor
+                ),
+            )
+        except TriggerError as exc:
+            return self.refuse(delivery, exc)
+
     def build(self, event: BuildEvent, delivery: Delivery) -> Reply:
         """Record a Cloud Build status; a final one nudges its run."""
         return self.accept(delivery, lambda: plan_build(event, self._store.get_run(event.run_id or "")))
@@ -145,6 +161,7 @@ class IngestService:
             "wandb": self.on_wandb,
             "drift": self.drift,
             "schedule": self.schedule,
+            "retrain": self.retrain,
             "cloudbuild": self.build,
         }
         reply = handlers[original.source](event, fresh)

@@ -16,6 +16,7 @@ from relaunch.triggers.drift import parse_drift
 from relaunch.triggers.errors import Malformed, decode_json_object
 from relaunch.triggers.github import parse_github
 from relaunch.triggers.pubsub import PubSubMessage, from_cloudevent_data
+from relaunch.triggers.retrain import parse_retrain
 from relaunch.triggers.scheduler import parse_schedule
 from relaunch.triggers.signing import github_signature, wandb_signature
 from relaunch.triggers.wandb import parse_wandb
@@ -25,6 +26,7 @@ PUBSUB_PARSERS: dict[str, Callable[[PubSubMessage], Any]] = {
     "drift": parse_drift,
     "schedule": parse_schedule,
     "cloudbuild": parse_build,
+    "retrain": parse_retrain,
 }
 NO_LIMIT = 2**62  # a stored body was already within the limit when it arrived
 
