@@ -83,7 +83,7 @@ class SqliteBus:
     def publish(self, topic: str, data: dict[str, Any], attributes: dict[str, str] | None = None) -> str:
         """Durably enqueue one delivery per subscription of the topic; returns the message id."""
         encoded, now = json.dumps(data), time.time()
-        with write_transaction(self._pool.get()) as conn:
+        with write_transaction(self._pool.writer()) as conn:
             message_id = conn.execute(
                 "INSERT INTO bus_messages (topic, data, attributes, published_at) VALUES (?, ?, ?, ?)",
                 (topic, encoded, json.dumps(attributes or {}), now),

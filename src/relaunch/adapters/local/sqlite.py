@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 BUSY_TIMEOUT_S = 5.0
+CHECKPOINT_INTERVAL_S = 1.0
+WAL_SIZE_LIMIT = 16 * 1024 * 1024
 
 
 class _Connection(sqlite3.Connection):
@@ -78,6 +81,52 @@ def init_schema(path: Path, schema: str) -> None:
         conn.close()
 
 
+class _Checkpointer:
+    """One thread per process copying the WAL of every file with a writer back into the database each second.
+
+    Writers run with wal_autocheckpoint off, so no commit ever waits for a checkpoint's fsync; PASSIVE never blocks
+    them. A file is watched while its writer connection is alive (weakly held: closing or dropping it ends that).
+    """
+
+    def __init__(self) -> None:
+        self._writers: weakref.WeakValueDictionary[str, sqlite3.Connection] = weakref.WeakValueDictionary()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, path: Path, writer: sqlite3.Connection) -> None:
+        with self._lock:
+            self._writers[str(path)] = writer
+            if self._thread is None or not self._thread.is_alive():  # a forked child has no thread
+                self._thread = threading.Thread(target=self._run, name="sqlite-checkpoints", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        conns: dict[str, sqlite3.Connection] = {}
+        while True:
+            time.sleep(CHECKPOINT_INTERVAL_S)
+            with self._lock:
+                live = [path for path, writer in self._writers.items() if _is_open(writer)]
+            for path in set(conns) - set(live):
+                conns.pop(path).close()
+            for path in live:
+                try:
+                    conn = conns.get(path) or conns.setdefault(path, connect(Path(path)))
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error:  # busy, or the file is gone: the next tick tries again
+                    continue
+
+
+def _is_open(conn: sqlite3.Connection) -> bool:
+    try:
+        conn.total_changes  # noqa: B018 - raises ProgrammingError once the connection is closed
+    except sqlite3.ProgrammingError:
+        return False
+    return True
+
+
+_CHECKPOINTER = _Checkpointer()
+
+
 class ConnectionPool:
     """One connection per thread and process (a connection must not cross a fork); closed with its thread."""
 
@@ -87,6 +136,8 @@ class ConnectionPool:
         self._open: weakref.WeakSet[sqlite3.Connection] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._generation = 0
+        self._writer: sqlite3.Connection | None = None
+        self._writer_owner: tuple[int, int] | None = None
 
     def get(self) -> sqlite3.Connection:
         """This thread's connection, opened on first use."""
@@ -99,9 +150,27 @@ class ConnectionPool:
                 self._open.add(conn)
         return conn
 
+    def writer(self) -> sqlite3.Connection:
+        """The one connection this process's write transactions on the file share (they queue on its write lock).
+
+        One writer keeps one warm page cache: a connection per thread would find its cache stale after every other
+        thread's commit and read the B-tree pages again, which under concurrent webhooks cost more than the writes.
+        """
+        owner = (os.getpid(), self._generation)
+        with self._lock:
+            if self._writer is None or self._writer_owner != owner:
+                self._writer, self._writer_owner = connect(self._path), owner
+                # Its commits never checkpoint (the fsync would land on a webhook's answer): a thread does.
+                self._writer.execute("PRAGMA wal_autocheckpoint = 0")
+                self._writer.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")  # a burst's WAL shrinks back
+                self._open.add(self._writer)
+                _CHECKPOINTER.watch(self._path, self._writer)
+            return self._writer
+
     def close(self) -> None:
         """Close every connection opened so far; later calls open new ones."""
         with self._lock:
+            self._writer = None
             self._generation += 1
             conns, self._open = list(self._open), weakref.WeakSet()
         for conn in conns:
@@ -124,7 +193,7 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction on this thread's connection."""
-        with write_transaction(self._pool.get()) as conn:
+        with write_transaction(self._pool.writer()) as conn:
             yield conn
 
     def close(self) -> None:

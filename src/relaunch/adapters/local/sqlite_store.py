@@ -89,7 +89,7 @@ class SqliteRunStore:
     def record_delivery(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> bool:
         """Atomically write the inbox row and its new runs; False (and nothing written) if the key is known."""
         run_ids = list(dict.fromkeys([*delivery.run_ids, *(run.id for run in runs)]))
-        with write_transaction(self._pool.get()) as conn:
+        with write_transaction(self._pool.writer()) as conn:
             inserted = conn.execute(
                 "INSERT OR IGNORE INTO inbox (key, source, received_at, headers, body, outcome, run_ids)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -125,7 +125,7 @@ class SqliteRunStore:
     def save_run(self, run: PipelineRun, entries: Sequence[TimelineEntry] = ()) -> PipelineRun:
         """Write the run if its `version` is still current (else ConflictError) and append entries, atomically."""
         saved = run.model_copy(update={"version": run.version + 1, "updated_at": time.time()})
-        with write_transaction(self._pool.get()) as conn:
+        with write_transaction(self._pool.writer()) as conn:
             updated = conn.execute(
                 "UPDATE runs SET pipeline = ?, state = ?, version = ?, updated_at = ?, json = ?"
                 " WHERE id = ? AND version = ?",
