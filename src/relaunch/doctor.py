@@ -182,7 +182,20 @@ def _pipelines(s: Settings, exists: Callable[[Path], bool]) -> list[Finding]:
         return [Finding("missing", "pipelines", str(exc))]
     if not specs:
         return [Finding("warn", "pipelines", f"no *.yaml in {s.pipelines_dir}: no event will start a run")]
-    return [Finding("ok", "pipelines", f"{len(specs)} valid: {', '.join(sorted(specs))}")]
+    found = [Finding("ok", "pipelines", f"{len(specs)} valid: {', '.join(sorted(specs))}")]
+    if s.adapter("endpoint") == "vertex":
+        found += [
+            Finding(
+                "missing",
+                f"pipeline {name}",
+                "rollout.strategy blue-green cannot smoke-test a version at 0% on Vertex AI (an endpoint routes every"
+                " request by its traffic split, googleapis/python-aiplatform#827), so every rollout would roll back:"
+                " use canary",
+            )
+            for name, spec in sorted(specs.items())
+            if spec.rollout.strategy == "blue-green"
+        ]
+    return found
 
 
 def render(findings: list[Finding]) -> str:

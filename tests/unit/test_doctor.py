@@ -96,3 +96,19 @@ def test_doctor_creates_nothing(tmp_path: Path) -> None:
     home = tmp_path / "state"
     diagnose(Settings(home=home, pipelines_dir=PIPELINES), env={})
     assert not home.exists()
+
+
+def test_blue_green_on_a_vertex_endpoint_is_refused_by_name(tmp_path: Path) -> None:
+    spec = (PIPELINES / "digits.yaml").read_text().replace("strategy: direct", "strategy: blue-green\n  smoke: [[0]]")
+    (tmp_path / "digits.yaml").write_text(spec)
+    secret = SecretStr("s")
+    vertex = diagnose(
+        Settings(pipelines_dir=tmp_path, github_webhook_secret=secret, endpoint="vertex"),
+        env={},
+        installed=everything_installed,
+    )
+    assert "use canary" in _missing(vertex)["pipeline digits"]
+    local = diagnose(
+        Settings(pipelines_dir=tmp_path, github_webhook_secret=secret), env={}, installed=everything_installed
+    )
+    assert "pipeline digits" not in _missing(local)
