@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from relaunch.adapters.local.sqlite import ConnectionPool, init_schema, write_transaction
+from relaunch.adapters.local.group_commit import GroupCommit
+from relaunch.adapters.local.sqlite import ConnectionPool, init_schema
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS bus_subscriptions (name TEXT PRIMARY KEY, topic TEXT NOT NULL, push_url TEXT NOT NULL);
@@ -60,6 +62,25 @@ def fields_of(row: sqlite3.Row) -> dict[str, Any]:
     return fields
 
 
+def _enqueue(conn: sqlite3.Connection, messages: Sequence[tuple[str, str, str, float]]) -> list[str]:
+    """Messages (topic, data, attributes, published_at) with one delivery per subscription each; their ids."""
+    ids = [
+        conn.execute(
+            "INSERT INTO bus_messages (topic, data, attributes, published_at) VALUES (?, ?, ?, ?)", message
+        ).lastrowid
+        for message in messages
+    ]
+    conn.executemany(
+        "INSERT INTO bus_deliveries (message_id, subscription, next_attempt_at)"
+        " SELECT ?, name, ? FROM bus_subscriptions WHERE topic = ?",
+        [
+            (message_id, published_at, topic)
+            for message_id, (topic, _, _, published_at) in zip(ids, messages, strict=True)
+        ],
+    )
+    return [str(message_id) for message_id in ids]
+
+
 class SqliteBus:
     """Bus on a SQLite file: publishing needs only the path, so any process can publish."""
 
@@ -67,6 +88,7 @@ class SqliteBus:
         self.path = Path(path)
         init_schema(self.path, SCHEMA)
         self._pool = ConnectionPool(self.path)
+        self._publish: GroupCommit[tuple[str, str, str, float], str] = GroupCommit(self._pool.writer, _enqueue)
 
     def close(self) -> None:
         """Close the connections this bus opened."""
@@ -81,19 +103,11 @@ class SqliteBus:
         )
 
     def publish(self, topic: str, data: dict[str, Any], attributes: dict[str, str] | None = None) -> str:
-        """Durably enqueue one delivery per subscription of the topic; returns the message id."""
-        encoded, now = json.dumps(data), time.time()
-        with write_transaction(self._pool.writer()) as conn:
-            message_id = conn.execute(
-                "INSERT INTO bus_messages (topic, data, attributes, published_at) VALUES (?, ?, ?, ?)",
-                (topic, encoded, json.dumps(attributes or {}), now),
-            ).lastrowid
-            conn.execute(
-                "INSERT INTO bus_deliveries (message_id, subscription, next_attempt_at)"
-                " SELECT ?, name, ? FROM bus_subscriptions WHERE topic = ?",
-                (message_id, now, topic),
-            )
-        return str(message_id)
+        """Durably enqueue one delivery per subscription of the topic; returns the message id.
+
+        Concurrent publishes of this process share one transaction (group commit); each returns once committed.
+        """
+        return self._publish.submit((topic, json.dumps(data), json.dumps(attributes or {}), time.time()))
 
     def pending_count(self) -> int:
         """Deliveries not yet acknowledged nor dead (in flight included)."""

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from relaunch.adapters.local.group_commit import GroupCommit
 from relaunch.adapters.local.sqlite import ConnectionPool, init_schema, write_transaction
 from relaunch.pipelines.model import TERMINAL_STATES, DeadLetter, Delivery, PipelineRun, TimelineEntry
 from relaunch.ports import ConflictError
@@ -35,11 +36,13 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 """
 
 
-def _insert_run(conn: sqlite3.Connection, run: PipelineRun) -> None:
-    conn.execute(
-        "INSERT INTO runs (id, pipeline, state, version, created_at, updated_at, json) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (run.id, run.pipeline, run.state.value, run.version, run.created_at, run.updated_at, run.model_dump_json()),
-    )
+_INSERT_RUN = (
+    "INSERT INTO runs (id, pipeline, state, version, created_at, updated_at, json) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _run_row(run: PipelineRun) -> tuple[Any, ...]:
+    return (run.id, run.pipeline, run.state.value, run.version, run.created_at, run.updated_at, run.model_dump_json())
 
 
 def _insert_entries(conn: sqlite3.Connection, run_id: str, entries: Sequence[TimelineEntry]) -> None:
@@ -62,6 +65,28 @@ def _delivery_row(delivery: Delivery, run_ids: list[str]) -> tuple[Any, ...]:
     )
 
 
+def _record_deliveries(
+    conn: sqlite3.Connection, items: Sequence[tuple[Delivery, Sequence[PipelineRun]]]
+) -> list[bool]:
+    """Inbox rows with their runs, in one transaction: True for each row written, False for a known key."""
+    written, runs, received = [], [], []
+    for delivery, new_runs in items:
+        run_ids = list(dict.fromkeys([*delivery.run_ids, *(run.id for run in new_runs)]))
+        inserted = conn.execute(
+            "INSERT OR IGNORE INTO inbox (key, source, received_at, headers, body, outcome, run_ids)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            _delivery_row(delivery, run_ids),
+        ).rowcount
+        written.append(bool(inserted))
+        if inserted:
+            runs += [_run_row(run) for run in new_runs]
+            at = time.time()
+            received += [(run.id, at, "state", "received", json.dumps({"to": run.state.value})) for run in new_runs]
+    conn.executemany(_INSERT_RUN, runs)
+    conn.executemany("INSERT INTO timeline (run_id, at, kind, message, data) VALUES (?, ?, ?, ?, ?)", received)
+    return written
+
+
 def _delivery(row: sqlite3.Row) -> Delivery:
     return Delivery(
         key=row["key"],
@@ -81,27 +106,20 @@ class SqliteRunStore:
         self.path = Path(path)
         init_schema(self.path, SCHEMA)
         self._pool = ConnectionPool(self.path)
+        self._inbox: GroupCommit[tuple[Delivery, Sequence[PipelineRun]], bool] = GroupCommit(
+            self._pool.writer, _record_deliveries
+        )
 
     def close(self) -> None:
         """Close the connections this store opened."""
         self._pool.close()
 
     def record_delivery(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> bool:
-        """Atomically write the inbox row and its new runs; False (and nothing written) if the key is known."""
-        run_ids = list(dict.fromkeys([*delivery.run_ids, *(run.id for run in runs)]))
-        with write_transaction(self._pool.writer()) as conn:
-            inserted = conn.execute(
-                "INSERT OR IGNORE INTO inbox (key, source, received_at, headers, body, outcome, run_ids)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                _delivery_row(delivery, run_ids),
-            ).rowcount
-            if not inserted:
-                return False
-            for run in runs:
-                _insert_run(conn, run)
-                received = TimelineEntry(kind="state", message="received", data={"to": run.state.value})
-                _insert_entries(conn, run.id, [received])
-        return True
+        """Atomically write the inbox row and its new runs; False (and nothing written) if the key is known.
+
+        Concurrent calls of this process share one transaction (group commit); each returns once it is committed.
+        """
+        return self._inbox.submit((delivery, runs))
 
     def get_delivery(self, key: str) -> Delivery | None:
         """The inbox row for `key`, if any."""

@@ -1,0 +1,94 @@
+"""Group commit on a real SQLite file: concurrent writers share transactions, each gets its own result or error."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from relaunch.adapters.local.group_commit import GroupCommit
+from relaunch.adapters.local.sqlite import ConnectionPool, init_schema
+from relaunch.adapters.local.sqlite_store import SqliteRunStore
+from relaunch.pipelines.model import Delivery, PipelineRun, Trigger
+
+
+class Recorder:
+    """Inserts each item as a row; remembers batch sizes; raises on "bad" items; the first batch dawdles."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    def __call__(self, conn: sqlite3.Connection, items: Sequence[str]) -> list[int]:
+        self.batches.append(list(items))
+        if len(self.batches) == 1:
+            time.sleep(0.05)  # let the other threads queue up behind the first transaction
+        results = []
+        for item in items:
+            if item == "bad":
+                raise ValueError("bad item")
+            results.append(conn.execute("INSERT INTO t (v) VALUES (?)", (item,)).lastrowid)
+        return results
+
+
+@pytest.fixture
+def pool(tmp_path: Path) -> ConnectionPool:
+    init_schema(tmp_path / "g.db", "CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT NOT NULL);")
+    return ConnectionPool(tmp_path / "g.db")
+
+
+def rows(pool: ConnectionPool) -> dict[int, str]:
+    return dict(pool.get().execute("SELECT id, v FROM t").fetchall())
+
+
+def test_concurrent_writers_share_transactions_and_each_gets_its_own_result(pool: ConnectionPool) -> None:
+    recorder = Recorder()
+    commit: GroupCommit[str, int] = GroupCommit(pool.writer, recorder)
+    items = [f"item-{i}" for i in range(400)]
+    with ThreadPoolExecutor(16) as threads:
+        ids = list(threads.map(commit.submit, items))
+    assert rows(pool) == dict(zip(ids, items, strict=True))  # every result is the id of that caller's own row
+    sizes = [len(batch) for batch in recorder.batches]
+    assert sum(sizes) == 400 and len(sizes) < 400 and max(sizes) > 1
+
+
+def test_a_bad_item_fails_only_its_own_caller(pool: ConnectionPool) -> None:
+    recorder = Recorder()
+    commit: GroupCommit[str, int] = GroupCommit(pool.writer, recorder)
+
+    def submit(item: str) -> int | str:
+        try:
+            return commit.submit(item)
+        except ValueError as exc:
+            return str(exc)
+
+    items = ["b", "bad", "c", "d", "e"]
+    with ThreadPoolExecutor(len(items) + 1) as threads:
+        first = threads.submit(submit, "a")  # its transaction dawdles, so the others queue into one batch
+        time.sleep(0.01)
+        answers = dict(zip(items, threads.map(submit, items), strict=True))
+    assert isinstance(first.result(), int) and answers["bad"] == "bad item"
+    assert any(len(batch) > 1 and "bad" in batch for batch in recorder.batches)  # it did fail a shared batch
+    assert sorted(rows(pool).values()) == ["a", "b", "c", "d", "e"]
+    assert all(isinstance(answers[item], int) for item in items if item != "bad")
+
+
+def test_a_delivery_sent_by_many_threads_at_once_is_written_once(tmp_path: Path) -> None:
+    store = SqliteRunStore(tmp_path / "relaunch.db")
+    trigger = Trigger(kind="push", delivery_key="github:d-1", repo="acme/churn", sha="abc")
+    run = PipelineRun(id="run-1", pipeline="churn", trigger=trigger)
+    delivery = Delivery(key="github:d-1", source="github", headers={}, body="{}")
+    start = threading.Barrier(12)
+
+    def record(_: int) -> bool:
+        start.wait()
+        return store.record_delivery(delivery, [run])
+
+    with ThreadPoolExecutor(12) as threads:
+        written = list(threads.map(record, range(12)))
+    assert written.count(True) == 1
+    assert store.get_run("run-1") is not None and [e.message for e in store.timeline("run-1")] == ["received"]
