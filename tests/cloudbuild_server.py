@@ -1,6 +1,7 @@
 """A local stand-in for the Cloud Build REST API (v1): records every request and keeps builds in memory.
 
-Finished builds are rendered from the real `Build` resource in tests/samples/cloudbuild/build.SUCCESS.json.
+Finished builds are rendered from the real `Build` resource in tests/samples/cloudbuild/build.SUCCESS.json, with
+the pushed image named as Cloud Build names it: the build's `images` entry after substitution.
 """
 
 from __future__ import annotations
@@ -23,6 +24,17 @@ from tests.loopback import Recorded, loopback_server
 SAMPLE = Path(__file__).parent / "samples" / "cloudbuild" / "build.SUCCESS.json"
 _BUILDS = re.compile(r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<region>[^/]+)/builds(?:/(?P<id>[^/:]+))?$")
 _TAG_FILTER = re.compile(r'^tags="(?P<tag>[^"]+)"$')
+# Cloud Build's variables: $$ (a literal $), $NAME and ${NAME}.
+_VARIABLE = re.compile(r"\$(?:(?P<escaped>\$)|\{(?P<braced>[A-Z_][A-Z0-9_]*)\}|(?P<bare>[A-Z_][A-Z0-9_]*))")
+
+
+def substitute(text: str, values: dict[str, str]) -> str:
+    """`text` with Cloud Build's substitutions applied, as ALLOW_LOOSE does (an unknown variable becomes "")."""
+
+    def value(match: re.Match[str]) -> str:
+        return "$" if match["escaped"] else values.get(match["braced"] or match["bare"], "")
+
+    return _VARIABLE.sub(value, text)
 
 
 @dataclass
@@ -42,7 +54,8 @@ class FakeCloudBuild:
             if status == "SUCCESS":
                 sample = json.loads(SAMPLE.read_text())
                 pushed = copy.deepcopy(sample["results"]["images"][0])
-                pushed.update(name=build["images"][0], digest=digest)
+                values = {**build.get("substitutions", {}), "PROJECT_ID": build["projectId"], "BUILD_ID": build_id}
+                pushed.update(name=substitute(build["images"][0], values), digest=digest)
                 sample["results"]["images"] = [pushed]
                 for key in ("steps", "images", "substitutions", "tags", "options", "name", "id", "logUrl"):
                     sample[key] = build[key]

@@ -1,26 +1,37 @@
 """Cloud Build image builder: builds and pushes the training image of a run's exact commit.
 
-The build clones the repository and checks out the commit in its first steps (`git clone` + `git checkout`),
-rather than using a Cloud Build `source`: a GitHub repository needs no Cloud Build connection or mirror this way,
-and the checkout is pinned to the SHA the webhook named. Each build carries a tag derived from the idempotency
-key, so a retried `build()` finds the build it started instead of starting a second one.
+What the build does is the file cloudbuild/train-image.yaml (shipped in the package beside this module): its steps
+clone the repository and check out the commit (`git clone` + `git checkout`) rather than using a Cloud Build
+`source`, so a GitHub repository needs no Cloud Build connection or mirror, and the checkout is pinned to the SHA
+the webhook named. This module only fills in a run: its substitutions, its tags, the logs settings. Each build
+carries a tag derived from the idempotency key, so a retried `build()` finds the build it started instead of
+starting a second one.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
+from importlib import resources
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from relaunch.pipelines.model import BuildResult, PipelineRun
 from relaunch.ports import TransientError
 
 PENDING = frozenset({"STATUS_UNKNOWN", "PENDING", "QUEUED", "WORKING"})
 FAILED = frozenset({"FAILURE", "INTERNAL_ERROR", "TIMEOUT", "CANCELLED", "EXPIRED"})
-GIT = "gcr.io/cloud-builders/git"
-DOCKER = "gcr.io/cloud-builders/docker"
-BUILD_TIMEOUT_S = 3600  # Cloud Build's 10-minute default is short for images with ML frameworks
+CONFIG_RESOURCE = "train-image.yaml"  # a link to cloudbuild/train-image.yaml, resolved when the wheel is built
+CONFIG_NAME = "cloudbuild/train-image.yaml"
+# Set on every build; the config must declare each (and so document it).
+RUN_SUBSTITUTIONS = ("_CLONE_URL", "_SHA", "_IMAGE", "_DOCKERFILE", "_RELAUNCH_RUN_ID", "_PIPELINE")
+IMAGE_VARIABLE = "$_IMAGE"
 _CALL_TIMEOUT_S = 30.0
+_PACKAGE = __name__.rpartition(".")[0]
 _TAG_CHARS = re.compile(r"[^\w.-]")
 
 
@@ -47,7 +58,8 @@ class CloudBuildBuilder:
         logs_bucket: str | None = None,
         api_endpoint: str | None = None,
         credentials: Any | None = None,
-        dockerfile: str = "Dockerfile",
+        dockerfile: str | None = None,
+        config: str | os.PathLike[str] | None = None,
     ) -> None:
         for field, value in (("project", project), ("region", region), ("image_repository", image_repository)):
             if not value or not value.strip():
@@ -58,7 +70,8 @@ class CloudBuildBuilder:
         self.region = region
         self.image_repository = image_repository.rstrip("/")
         self.logs_bucket = logs_bucket
-        self.dockerfile = dockerfile
+        self.dockerfile = dockerfile  # None: the config's _DOCKERFILE default
+        self.config_name, self.template = load_build_config(config)
         self._api_endpoint = api_endpoint
         self._credentials = credentials
         self._client: Any | None = None
@@ -135,42 +148,28 @@ class CloudBuildBuilder:
     # -- what is sent and what comes back ---------------------------------------------------------------------
 
     def build_config(self, run: PipelineRun, key: str) -> Any:
-        """The Build resource for the run's commit."""
+        """The Build resource for the run's commit: the config file with the run's substitutions and tags."""
         from google.cloud.devtools import cloudbuild_v1 as cb
-        from google.protobuf import duration_pb2
 
         sha, clone_url = run.trigger.sha, run.trigger.clone_url
         if not sha or not clone_url:
             raise ValueError(f"run {run.id}: trigger.sha and trigger.clone_url are required to build an image")
-        image = self.image_for(run)
+        build = parse_build(self.template, self.config_name)
+        values = {"_CLONE_URL": clone_url, "_SHA": sha, "_IMAGE": self.image_for(run)}
+        values |= {"_RELAUNCH_RUN_ID": run.id, "_PIPELINE": run.pipeline}
+        if self.dockerfile:
+            values["_DOCKERFILE"] = self.dockerfile
+        for name, value in values.items():
+            build.substitutions[name] = value
+        build.tags.extend([t for t in (sanitize_tag(run.pipeline), key_tag(key)) if t not in build.tags])
         logging = cb.BuildOptions.LoggingMode
-        options = cb.BuildOptions(
-            logging=logging.GCS_ONLY if self.logs_bucket else logging.CLOUD_LOGGING_ONLY,
-            substitution_option=cb.BuildOptions.SubstitutionOption.ALLOW_LOOSE,
-        )
-        steps = [
-            cb.BuildStep(id="clone", name=GIT, args=["clone", "--quiet", clone_url, "src"]),
-            cb.BuildStep(id="checkout", name=GIT, args=["-C", "src", "checkout", "--quiet", "--detach", "$_SHA"]),
-            cb.BuildStep(
-                id="image",
-                name=DOCKER,
-                dir="src",
-                args=[
-                    *("build", "-f", self.dockerfile, "-t", image),
-                    *("--label", "org.opencontainers.image.revision=$_SHA"),
-                    *("--label", "relaunch.run_id=$_RELAUNCH_RUN_ID", "."),
-                ],
-            ),
-        ]
-        return cb.Build(
-            steps=steps,
-            images=[image],  # pushed by Cloud Build after the steps; the digest comes back in results.images
-            substitutions={"_RELAUNCH_RUN_ID": run.id, "_SHA": sha, "_PIPELINE": run.pipeline},
-            tags=["relaunch", sanitize_tag(run.pipeline), key_tag(key)],
-            logs_bucket=self.logs_bucket or "",
-            options=options,
-            timeout=duration_pb2.Duration(seconds=BUILD_TIMEOUT_S),
-        )
+        if self.logs_bucket:
+            build.logs_bucket = self.logs_bucket
+            build.options.logging = logging.GCS_ONLY
+        elif not build.options.logging:
+            # A build without a logs bucket must say where its logs go when it runs as a service account.
+            build.options.logging = logging.CLOUD_LOGGING_ONLY
+        return build
 
     def _image_of(self, build: Any, run: PipelineRun) -> str | None:
         status = build.status.name
@@ -188,3 +187,42 @@ class CloudBuildBuilder:
         raise ValueError(
             f"Cloud Build {build.id} succeeded but pushed no {self.image_for(run)} (logs: {build.log_url})"
         )
+
+
+def load_build_config(path: str | os.PathLike[str] | None = None) -> tuple[str, dict[str, Any]]:
+    """(name, content) of a Cloud Build config file, by default the packaged cloudbuild/train-image.yaml."""
+    if path is None:
+        name, text = CONFIG_NAME, resources.files(_PACKAGE).joinpath(CONFIG_RESOURCE).read_text("utf-8")
+    else:
+        name, text = os.fspath(path), Path(path).read_text(encoding="utf-8")
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{name}: not valid YAML: {exc}") from exc
+    return name, check_build_config(config, name)
+
+
+def check_build_config(config: Any, name: str) -> dict[str, Any]:
+    """`config` if it is a build this module can fill in; else ValueError naming the file and the field."""
+    if not isinstance(config, dict):
+        raise ValueError(f"{name}: expected a mapping of Build fields, got {type(config).__name__}")
+    declared = config.get("substitutions") or {}
+    if not isinstance(declared, dict):
+        raise ValueError(f"{name}: substitutions: expected a mapping of names to default values")
+    missing = [n for n in RUN_SUBSTITUTIONS if n not in declared]
+    if missing:
+        raise ValueError(f"{name}: substitutions: {', '.join(missing)} not declared (relaunch sets them on each build)")
+    if IMAGE_VARIABLE not in (config.get("images") or []):
+        raise ValueError(f"{name}: images: must list {IMAGE_VARIABLE}, the image relaunch records for the run")
+    return config
+
+
+def parse_build(config: dict[str, Any], name: str) -> Any:
+    """A fresh `Build` from the config's fields; an unknown field or enum value is a ValueError naming it."""
+    from google.cloud.devtools import cloudbuild_v1 as cb
+    from google.protobuf import json_format
+
+    try:
+        return cb.Build.from_json(json.dumps(config))
+    except json_format.ParseError as exc:
+        raise ValueError(f"{name}: {str(exc).splitlines()[0]}") from exc

@@ -1,0 +1,259 @@
+"""cloudbuild/: both build configs checked structurally, and the functions' packaging script run for real."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+
+from relaunch.adapters.gcp.cloudbuild import RUN_SUBSTITUTIONS
+from tests.cloudbuild_server import substitute
+
+ROOT = Path(__file__).resolve().parents[2]
+CLOUDBUILD = ROOT / "cloudbuild"
+FILES = ["train-image.yaml", "deploy.yaml"]
+# The build config file schema: a Build resource minus what only the service sets.
+TOP_LEVEL = {"steps", "timeout", "queueTtl", "logsBucket", "options", "substitutions", "tags", "serviceAccount"}
+TOP_LEVEL |= {"secrets", "availableSecrets", "artifacts", "images"}
+STEP_KEYS = {"name", "args", "env", "allowFailure", "allowExitCodes", "dir", "id", "waitFor", "entrypoint"}
+STEP_KEYS |= {"secretEnv", "volumes", "timeout", "script", "automapSubstitutions"}
+BUILT_INS = {"PROJECT_ID", "BUILD_ID", "PROJECT_NUMBER", "LOCATION", "TRIGGER_NAME", "COMMIT_SHA", "REVISION_ID"}
+BUILT_INS |= {"SHORT_SHA", "REPO_NAME", "REPO_FULL_NAME", "BRANCH_NAME", "TAG_NAME", "REF_NAME"}
+BUILT_INS |= {"TRIGGER_BUILD_CONFIG_PATH", "SERVICE_ACCOUNT_EMAIL", "SERVICE_ACCOUNT"}
+# Cloud Build reads $$ as a literal $, and $NAME / ${NAME} as a variable; anything else after a $ is a mistake.
+ESCAPED = "$$"
+VARIABLE = re.compile(r"\$(\{)?([A-Za-z_][A-Za-z0-9_]*)(?(1)\})")
+SUBSTITUTION_NAME = re.compile(r"^_[A-Z0-9_]+$")
+SHA = "9f3c1d2e4b5a69788796a5b4c3d2e1f001234567"
+
+
+def load(name: str) -> dict[str, Any]:
+    config = yaml.safe_load((CLOUDBUILD / name).read_text())
+    assert isinstance(config, dict), f"{name}: not a mapping"
+    return config
+
+
+def texts(config: dict[str, Any]) -> Iterator[str]:
+    """Every string Cloud Build substitutes in: the steps' fields, images and tags."""
+    yield from config.get("images", [])
+    yield from config.get("tags", [])
+    for step in config["steps"]:
+        for value in step.values():
+            yield from [value] if isinstance(value, str) else [v for v in value if isinstance(v, str)]
+
+
+def used_variables(config: dict[str, Any]) -> set[str]:
+    return {m[2] for text in texts(config) for m in VARIABLE.finditer(text.replace(ESCAPED, ""))}
+
+
+def header(name: str) -> str:
+    """The comment block the file opens with."""
+    lines = (CLOUDBUILD / name).read_text().splitlines()
+    return "\n".join(line for line in lines[: next(i for i, x in enumerate(lines) if not x.startswith("#"))])
+
+
+# -- both files ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_only_build_config_fields_and_the_api_accepts_them(name: str) -> None:
+    config = load(name)
+    assert set(config) <= TOP_LEVEL, f"{name}: unknown top-level keys {set(config) - TOP_LEVEL}"
+    cb = pytest.importorskip("google.cloud.devtools.cloudbuild_v1")
+    build = cb.Build.from_json(json.dumps(config))  # the API's own schema: unknown fields and enum values raise
+    assert len(build.steps) == len(config["steps"]) and build.timeout.total_seconds() >= 600
+    assert build.options.substitution_option.name == "ALLOW_LOOSE"
+    assert build.options.logging.name == "CLOUD_LOGGING_ONLY"
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_every_step_is_named_with_arguments_and_a_unique_id(name: str) -> None:
+    steps = load(name)["steps"]
+    assert steps, f"{name}: no steps"
+    for i, step in enumerate(steps):
+        assert set(step) <= STEP_KEYS, f"{name}: steps[{i}]: unknown keys {set(step) - STEP_KEYS}"
+        assert isinstance(step.get("name"), str) and step["name"], f"{name}: steps[{i}].name"
+        args = step.get("args")
+        assert isinstance(args, list) and args and all(isinstance(a, str) for a in args), f"{name}: steps[{i}].args"
+        assert all(isinstance(e, str) and "=" in e for e in step.get("env", [])), f"{name}: steps[{i}].env"
+    ids = [s.get("id") for s in steps]
+    assert all(ids) and len(set(ids)) == len(ids), f"{name}: step ids {ids}"
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_substitutions_are_well_named_declared_used_and_documented(name: str) -> None:
+    config = load(name)
+    declared = config["substitutions"]
+    assert all(SUBSTITUTION_NAME.match(k) and isinstance(v, str) for k, v in declared.items()), declared
+    used = used_variables(config)
+    undeclared = {v for v in used if v not in declared and v not in BUILT_INS}
+    assert not undeclared, f"{name}: {undeclared} neither declared nor built in (a shell variable needs $$)"
+    assert set(declared) <= used, f"{name}: declared but never used: {set(declared) - used}"
+    documented = header(name)
+    assert all(re.search(rf"^#\s+{k}\s", documented, re.M) for k in declared), f"{name}: undocumented substitution"
+    assert "gcloud builds submit" in documented and "--config=cloudbuild/" + name in documented
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_every_shell_script_parses_once_substituted(name: str) -> None:
+    config = load(name)
+    values = {k: v or "x" for k, v in config["substitutions"].items()}
+    bash = shutil.which("bash")
+    assert bash, "bash is needed to check the build's scripts"
+    scripts = [s["args"][1] for s in config["steps"] if s.get("entrypoint") == "bash" and s["args"][0] == "-c"]
+    assert scripts, f"{name}: expected bash steps"
+    for script in scripts:
+        done = subprocess.run([bash, "-n", "-c", substitute(script, values)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+
+
+# -- train-image.yaml ------------------------------------------------------------------------------------------
+
+
+def test_the_training_image_is_the_pushed_image_of_the_exact_commit() -> None:
+    config = load("train-image.yaml")
+    assert config["images"] == ["$_IMAGE"]
+    assert set(RUN_SUBSTITUTIONS) <= set(config["substitutions"])  # what the builder sets on every build
+    steps = {s["id"]: s for s in config["steps"]}
+    assert list(steps) == ["check", "clone", "checkout", "image"]
+    assert steps["clone"]["args"] == ["clone", "--quiet", "$_CLONE_URL", "src"]
+    assert steps["checkout"]["args"][-2:] == ["--detach", "$_SHA"]
+    image = steps["image"]
+    assert image["dir"] == "src" and image["args"][0] == "build" and image["args"][-1] == "."
+    assert {"--tag=$_IMAGE", "--file=$_DOCKERFILE", "--label=org.opencontainers.image.revision=$_SHA"} <= set(
+        image["args"]
+    )
+    assert "--label=relaunch.run_id=$_RELAUNCH_RUN_ID" in image["args"]
+
+
+def run_check_step(**values: str) -> subprocess.CompletedProcess[str]:
+    """The `check` step as Cloud Build runs it: substituted, its env set, under bash."""
+    step = load("train-image.yaml")["steps"][0]
+    assert step["id"] == "check"
+    env = dict(substitute(e, values).split("=", 1) for e in step["env"])
+    return subprocess.run(
+        ["bash", *(substitute(a, values) for a in step["args"])], env=env, capture_output=True, text=True, timeout=10
+    )
+
+
+def test_the_check_step_passes_a_full_sha_with_a_clone_url_and_an_image() -> None:
+    ok = {"_CLONE_URL": "https://github.com/o/r.git", "_SHA": SHA, "_IMAGE": "r/digits:" + SHA}
+    assert run_check_step(**ok).returncode == 0
+    assert run_check_step(**{**ok, "_SHA": "a" * 64}).returncode == 0  # a SHA-256 repository
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"_SHA": SHA[:7]}, "_SHA must be a full commit SHA"),
+        ({"_SHA": "main"}, "_SHA must be a full commit SHA"),
+        ({"_SHA": SHA.upper()}, "_SHA must be a full commit SHA"),
+        ({"_SHA": ""}, "_SHA must be a full commit SHA"),
+        ({"_CLONE_URL": ""}, "_CLONE_URL is required"),
+        ({"_IMAGE": ""}, "_IMAGE is required"),
+    ],
+)
+def test_the_check_step_stops_the_build_naming_the_substitution(change: dict[str, str], named: str) -> None:
+    values = {"_CLONE_URL": "https://github.com/o/r.git", "_SHA": SHA, "_IMAGE": "r/digits:x", **change}
+    done = run_check_step(**values)
+    assert done.returncode == 1 and named in done.stderr
+
+
+# -- deploy.yaml -----------------------------------------------------------------------------------------------
+
+
+def test_deploy_tests_then_packages_then_runs_relaunch_deploy() -> None:
+    config = load("deploy.yaml")
+    steps = {s["id"]: s for s in config["steps"]}
+    assert list(steps) == ["test", "package", "deploy"]  # sequential: a failed test stops the deploy
+    assert all(not s.get("waitFor") for s in steps.values())
+    assert steps["test"]["name"] == "python:3.11"
+    assert "pip install --quiet --root-user-action=ignore -e '.[test]'" in steps["test"]["args"][1]
+    assert "python -m pytest -q" in steps["test"]["args"][1]
+    package = steps["package"]
+    assert package["entrypoint"] == "python" and package["args"][0] == "cloudbuild/package_functions.py"
+    assert "--functions=functions" in package["args"]
+    deploy = steps["deploy"]
+    assert "TRIGGERS_FILE=$_TRIGGERS_FILE" in deploy["env"] and "REGION=$_REGION" in deploy["env"]
+    script = deploy["args"][1]
+    assert 'relaunch deploy --file "$$TRIGGERS_FILE" $$DEPLOY_ARGS' in script.splitlines()[-1]
+    assert "functions/wheels/relaunch-*.whl" in script  # the deploy runs the very wheel the functions get
+    assert {"_TRIGGERS_FILE", "_REGION"} <= set(config["substitutions"])
+    assert (ROOT / config["substitutions"]["_PIPELINES_DIR"]).is_dir()
+
+
+# -- functions/requirements.txt and package_functions.py -------------------------------------------------------
+
+
+def test_the_committed_requirements_pin_this_version_with_the_cloud_extras() -> None:
+    from packaging.requirements import Requirement
+
+    lines = [x for x in (ROOT / "functions" / "requirements.txt").read_text().splitlines() if x and x[0] != "#"]
+    version = re.search(r'^version = "([^"]+)"$', (ROOT / "pyproject.toml").read_text(), re.M)[1]  # type: ignore[index]
+    assert len(lines) == 1
+    requirement = Requirement(lines[0])
+    assert requirement.name == "relaunch" and requirement.extras == {"gcp", "wandb", "github"}
+    assert str(requirement.specifier) == f"=={version}"
+
+
+def script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("package_functions", CLOUDBUILD / "package_functions.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of functions/ packaged by the script, run as deploy.yaml runs it."""
+    functions = tmp_path_factory.mktemp("source") / "functions"
+    shutil.copytree(ROOT / "functions", functions, ignore=shutil.ignore_patterns("wheels", "pipelines"))
+    had_build_dir = (ROOT / "build").exists()
+    command = [sys.executable, str(CLOUDBUILD / "package_functions.py"), f"--functions={functions}"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (ROOT / "build").exists() == had_build_dir  # the wheel is built from a copy: no build/ left behind
+    return functions
+
+
+def test_packaging_writes_the_wheel_its_requirements_and_the_specs(packaged: Path) -> None:
+    wheels = list((packaged / "wheels").glob("*.whl"))
+    assert [w.name for w in wheels] == ["relaunch-0.1.0-py3-none-any.whl"]
+    lines = (packaged / "requirements.txt").read_text().splitlines()
+    assert [x for x in lines if not x.startswith("#")] == [f"./wheels/{wheels[0].name}[gcp,wandb,github]"]
+    assert sorted(p.name for p in (packaged / "pipelines").iterdir()) == ["digits.yaml"]
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        packaged_config = wheel.read("relaunch/adapters/gcp/train-image.yaml").decode()
+    assert packaged_config == (CLOUDBUILD / "train-image.yaml").read_text()  # the file, not a dangling link
+
+
+def test_pip_installs_the_packaged_requirements_from_the_functions_folder(packaged: Path) -> None:
+    command = [sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--no-index", "-r", "requirements.txt"]
+    done = subprocess.run(command, cwd=packaged, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Would install relaunch-0.1.0" in done.stdout
+
+
+def test_bad_packaging_input_is_refused_naming_the_option(tmp_path: Path) -> None:
+    module = script()
+    with pytest.raises(module.PackagingError, match="--extras"):
+        module.requirements_text("relaunch-0.1.0-py3-none-any.whl", "gcp;rm -rf /")
+    with pytest.raises(module.PackagingError, match="--functions .*no main.py"):
+        module.package(ROOT, tmp_path, None, "gcp")
+    with pytest.raises(module.PackagingError, match="--pipelines .*no \\*.yaml"):
+        module.copy_specs(tmp_path, tmp_path / "out")
+    with pytest.raises(module.PackagingError, match="--repo .*no pyproject.toml"):
+        module.build_wheel(tmp_path, tmp_path / "wheels")
+    assert module.main(["--functions", str(tmp_path), "--extras", "Bad Extra"]) == 1
