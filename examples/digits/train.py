@@ -1,4 +1,9 @@
-"""Train a digits classifier with the hyperparameters in params.json and write it to $AIP_MODEL_DIR."""
+"""Train a digits classifier with the hyperparameters in params.json and write it to $AIP_MODEL_DIR.
+
+RELAUNCH_SMOKE=1 makes it a smoke run (what relaunch's reusable GitHub workflow does before any paid training):
+the first RELAUNCH_SMOKE_ROWS training rows (default 100), at most RELAUNCH_SMOKE_STEPS solver iterations
+(default 20); the model is written as usual. Any error still exits non-zero.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,13 @@ import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import joblib
 from dataset import split
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -19,6 +26,7 @@ from threadpoolctl import threadpool_limits
 HERE = Path(__file__).resolve().parent
 KNOWN_PARAMS = {"C", "max_iter", "fault"}
 FAULT_FILE = "relaunch_fault.json"  # read by the local endpoint: makes this model fail or slow down when served
+SMOKE_DEFAULTS = {"RELAUNCH_SMOKE_ROWS": 100, "RELAUNCH_SMOKE_STEPS": 20}
 
 
 def load_params(path: Path = HERE / "params.json") -> dict[str, Any]:
@@ -36,13 +44,40 @@ def build_model(params: dict[str, Any]) -> Pipeline:
     return make_pipeline(StandardScaler(), classifier)
 
 
+def smoke_settings(env: dict[str, str]) -> dict[str, int] | None:
+    """The smoke run's rows and steps when RELAUNCH_SMOKE asks for one, else None; a bad value stops the run."""
+    flag = env.get("RELAUNCH_SMOKE", "").strip().lower()
+    if flag in ("", "0", "false"):
+        return None
+    if flag not in ("1", "true"):
+        sys.exit(f"error: RELAUNCH_SMOKE must be 1 or 0, got {flag!r}")
+    settings = {}
+    for name, default in SMOKE_DEFAULTS.items():
+        raw = env.get(name, "").strip() or str(default)
+        if not raw.isdigit() or int(raw) < 1:
+            sys.exit(f"error: {name} must be a positive integer, got {raw!r}")
+        settings[name.removeprefix("RELAUNCH_SMOKE_").lower()] = int(raw)
+    return settings
+
+
+def smoke_slice(smoke: dict[str, int], params: dict[str, Any], x: Any, y: Any) -> tuple[dict[str, Any], Any, Any]:
+    """The first rows (the split is shuffled, so they mix the classes) and a capped iteration count."""
+    capped = {**params, "max_iter": min(int(params.get("max_iter", 2000)), smoke["steps"])}
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)  # expected after so few iterations
+    print(f"smoke run: {min(len(y), smoke['rows'])} rows, at most {capped['max_iter']} iterations", flush=True)
+    return capped, x[: smoke["rows"]], y[: smoke["rows"]]
+
+
 def main() -> None:
     model_dir = os.environ.get("AIP_MODEL_DIR")
     if not model_dir:
         sys.exit("error: AIP_MODEL_DIR is not set; it names the directory the model is written to")
     params = load_params()
+    smoke = smoke_settings(dict(os.environ))
     print(f"params: {json.dumps(params, sort_keys=True)}", flush=True)
     x_train, _, y_train, _ = split()
+    if smoke:
+        params, x_train, y_train = smoke_slice(smoke, params, x_train, y_train)
     print(f"training on {len(y_train)} examples", flush=True)
     started = time.perf_counter()
     with threadpool_limits(limits=1):  # a problem this small runs ~10x faster without BLAS threads fighting
@@ -59,6 +94,8 @@ def main() -> None:
         "run_id": os.environ.get("RELAUNCH_RUN_ID"),
         "commit_sha": os.environ.get("RELAUNCH_COMMIT_SHA"),
     }
+    if smoke:
+        summary["smoke"] = smoke
     (out / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if params.get("fault"):  # simulate a bad release, e.g. {"error_rate": 1.0} or {"latency_ms": 800}
         (out / FAULT_FILE).write_text(json.dumps(params["fault"]) + "\n")

@@ -48,7 +48,7 @@ def test_the_simulated_request_parses_with_every_field() -> None:
     assert is_retrain(data)
     parsed = parse_retrain(message(data))
     assert parsed.repo == "octo-org/octo-repo" and parsed.ref == "refs/heads/main"  # a bare branch becomes a ref
-    assert parsed.inputs == {"pipeline": "octo", "reason": "new labels", "priority": "42"}
+    assert parsed.inputs == {"pipeline": "octo", "reason": "new labels", "priority": "42", "sha": ""}
     assert parsed.request_id == "981-1-octo" and parsed.requested_by is None
 
 
@@ -96,6 +96,14 @@ def test_the_same_request_published_twice_starts_one_run() -> None:
     service.retrain(request(request_id="77-1"), delivery("m-1"))
     again = service.retrain(request(request_id="77-1"), delivery("m-2"))  # a re-run step publishes a new message
     assert again.body["outcome"] == "duplicate" and len(store.runs) == 1 and len(bus.messages) == 1
+
+
+def test_a_request_naming_a_commit_trains_that_commit_not_the_refs_head() -> None:
+    service, store, _ = world(spec("octo"))
+    reply = service.retrain(request(sha="3F786850E387550FDAB836ED7E6DC881DE23001B"), delivery())
+    assert store.runs[reply.body["runs"][0]].trigger.sha == "3f786850e387550fdab836ed7e6dc881de23001b"
+    bad = service.retrain(request(sha="main"), delivery("m-2"))
+    assert bad.body["outcome"] == "dead-lettered" and bad.body["reason"].startswith("retrain.sha")
 
 
 def test_without_a_request_id_the_message_id_is_the_key() -> None:

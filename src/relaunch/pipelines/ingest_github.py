@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from relaunch.pipelines.commands import ReportSkip
@@ -117,6 +118,9 @@ def plan_pull_request(event: PullRequestEvent, specs: Mapping[str, PipelineSpec]
     return routed(runs, skipped, f"no pipeline watches {event.repo}")
 
 
+FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
 def plan_dispatch(
     repo: str,
     inputs: Mapping[str, str],
@@ -127,14 +131,15 @@ def plan_dispatch(
     ref: str | None,
     actor: str | None,
 ) -> Plan:
-    """A manual run of the ref's head (the payload has no commit: the builder resolves it)."""
+    """A manual run of the ref's head (the builder resolves it), or of the exact commit `inputs.sha` names."""
     candidates = watching(specs.values(), repo)
     if not candidates:
         return ignored(f"no pipeline watches {repo}")
     spec = _chosen(candidates, (inputs.get("pipeline") or "").strip(), repo, where)
     priority = _priority(inputs.get("priority"), f"{where}.priority")
+    sha = _sha(inputs.get("sha"), f"{where}.sha")
     reason = (inputs.get("reason") or "").strip() or f"manual run by {actor or 'someone'}"
-    run = head_run(spec, key, "manual", ref=ref, actor=actor, reason=reason[:200], priority=priority)
+    run = head_run(spec, key, "manual", ref=ref, actor=actor, reason=reason[:200], priority=priority, sha=sha)
     if isinstance(run, str):
         return routed([], {spec.name: run}, "")
     return routed([run], {}, "")
@@ -154,6 +159,14 @@ def _chosen(candidates: list[PipelineSpec], name: str, repo: str, where: str) ->
             f"{where}.pipeline is required: several pipelines watch {repo} ({names})", field=f"{where}.pipeline"
         )
     return candidates[0]
+
+
+def _sha(raw: str | None, field: str) -> str | None:
+    """An optional exact commit to train (e.g. the one a smoke test passed on) instead of the ref's head."""
+    value = (raw or "").strip().lower()
+    if value and not FULL_SHA.match(value):
+        raise Unprocessable(f"{field} must be a full 40-character commit SHA, got {value[:48]!r}", field=field)
+    return value or None
 
 
 def _priority(raw: str | None, field: str) -> int:

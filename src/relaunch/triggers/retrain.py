@@ -2,10 +2,11 @@
 
 The message's data is a JSON object:
 
-    {"type": "retrain", "repo": "owner/name", "ref": "refs/heads/main", "pipeline": "digits",
+    {"type": "retrain", "repo": "owner/name", "ref": "refs/heads/main", "sha": "<40 hex>", "pipeline": "digits",
      "reason": "...", "priority": 50, "requested_by": "octocat", "request_id": "<run_id>-<attempt>-<pipeline>"}
 
-Only `type` and `repo` are required. Who may publish is decided by IAM (publisher on the topic), so there is no
+Only `type` and `repo` are required. With `sha` that exact commit is trained (the one the Action smoke-tested),
+otherwise the head of `ref`. Who may publish is decided by IAM (publisher on the topic), so there is no
 signature; `request_id` is the idempotency key, so a re-run of the same workflow attempt starts nothing new.
 """
 
@@ -19,7 +20,7 @@ from relaunch.triggers.errors import Unprocessable, optional
 from relaunch.triggers.pubsub import PubSubMessage
 
 RETRAIN_TYPE = "retrain"
-FIELDS = frozenset({"type", "repo", "ref", "pipeline", "reason", "priority", "requested_by", "request_id"})
+FIELDS = frozenset({"type", "repo", "ref", "sha", "pipeline", "reason", "priority", "requested_by", "request_id"})
 REPO = re.compile(r"^[\w.-]{1,100}/[\w.-]{1,100}$")
 REQUEST_ID = re.compile(r"^[\w.:@-]{1,200}$")
 MAX_TEXT = 300
@@ -31,7 +32,7 @@ class RetrainRequest:
 
     repo: str
     ref: str | None
-    inputs: dict[str, str]  # pipeline, reason, priority: checked by the same rules as workflow_dispatch inputs
+    inputs: dict[str, str]  # pipeline, reason, priority, sha: checked by the same rules as workflow_dispatch inputs
     requested_by: str | None
     request_id: str | None  # the idempotency key when given (else the Pub/Sub message id is)
 
@@ -61,7 +62,12 @@ def parse_retrain(message: PubSubMessage) -> RetrainRequest:
     return RetrainRequest(
         repo=repo,
         ref=ref,
-        inputs={"pipeline": _text(data, "pipeline"), "reason": _text(data, "reason"), "priority": _priority(data)},
+        inputs={
+            "pipeline": _text(data, "pipeline"),
+            "reason": _text(data, "reason"),
+            "priority": _priority(data),
+            "sha": _text(data, "sha"),
+        },
         requested_by=_text(data, "requested_by") or None,
         request_id=request_id,
     )
