@@ -63,13 +63,14 @@ def fields_of(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def _enqueue(conn: sqlite3.Connection, messages: Sequence[tuple[str, str, str, float]]) -> list[str]:
-    """Messages (topic, data, attributes, published_at) with one delivery per subscription each; their ids."""
-    ids = [
-        conn.execute(
-            "INSERT INTO bus_messages (topic, data, attributes, published_at) VALUES (?, ?, ?, ?)", message
-        ).lastrowid
-        for message in messages
-    ]
+    """Messages (topic, data, attributes, published_at) with one delivery per subscription each; their ids.
+
+    One executemany per table: inside the transaction the new AUTOINCREMENT ids are consecutive, ending at the
+    last insert's rowid.
+    """
+    conn.executemany("INSERT INTO bus_messages (topic, data, attributes, published_at) VALUES (?, ?, ?, ?)", messages)
+    last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+    ids = range(last - len(messages) + 1, last + 1)
     conn.executemany(
         "INSERT INTO bus_deliveries (message_id, subscription, next_attempt_at)"
         " SELECT ?, name, ? FROM bus_subscriptions WHERE topic = ?",

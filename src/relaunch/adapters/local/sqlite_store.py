@@ -68,20 +68,28 @@ def _delivery_row(delivery: Delivery, run_ids: list[str]) -> tuple[Any, ...]:
 def _record_deliveries(
     conn: sqlite3.Connection, items: Sequence[tuple[Delivery, Sequence[PipelineRun]]]
 ) -> list[bool]:
-    """Inbox rows with their runs, in one transaction: True for each row written, False for a known key."""
-    written, runs, received = [], [], []
+    """Inbox rows with their runs, in one transaction: True for each row written, False for a known key.
+
+    A fixed handful of statements per batch, whatever its size (each statement hands the GIL to another thread).
+    """
+    keys = [delivery.key for delivery, _ in items]
+    marks = ",".join("?" * len(keys))
+    known = {row[0] for row in conn.execute(f"SELECT key FROM inbox WHERE key IN ({marks})", keys)}
+    written, rows, runs, received = [], [], [], []
     for delivery, new_runs in items:
-        run_ids = list(dict.fromkeys([*delivery.run_ids, *(run.id for run in new_runs)]))
-        inserted = conn.execute(
-            "INSERT OR IGNORE INTO inbox (key, source, received_at, headers, body, outcome, run_ids)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            _delivery_row(delivery, run_ids),
-        ).rowcount
-        written.append(bool(inserted))
-        if inserted:
-            runs += [_run_row(run) for run in new_runs]
-            at = time.time()
-            received += [(run.id, at, "state", "received", json.dumps({"to": run.state.value})) for run in new_runs]
+        fresh = delivery.key not in known
+        written.append(fresh)
+        if not fresh:
+            continue
+        known.add(delivery.key)  # the same key twice in one batch: the first one wins
+        rows.append(_delivery_row(delivery, list(dict.fromkeys([*delivery.run_ids, *(r.id for r in new_runs)]))))
+        runs += [_run_row(run) for run in new_runs]
+        at = time.time()
+        received += [(run.id, at, "state", "received", json.dumps({"to": run.state.value})) for run in new_runs]
+    conn.executemany(
+        "INSERT INTO inbox (key, source, received_at, headers, body, outcome, run_ids) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
     conn.executemany(_INSERT_RUN, runs)
     conn.executemany("INSERT INTO timeline (run_id, at, kind, message, data) VALUES (?, ?, ?, ?, ?)", received)
     return written
