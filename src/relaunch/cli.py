@@ -75,7 +75,24 @@ def _parser() -> argparse.ArgumentParser:
     cost.add_argument("--pipeline", help="only this pipeline")
     cost.add_argument("--json", action="store_true", help="machine-readable output")
     cost.set_defaults(func=cmd_cost)
+    _deploy_parser(sub)
     return p
+
+
+def _deploy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    deploy = sub.add_parser("deploy", help="create what a triggers file declares on Google Cloud (idempotent)")
+    deploy.add_argument("--file", type=Path, default=Path("triggers/relaunch.yaml"), help="the triggers file")
+    deploy.add_argument("--dry-run", action="store_true", help="print the commands in order and change nothing")
+    deploy.add_argument("--pipelines-dir", type=Path, help="pipeline specs (default: RELAUNCH_PIPELINES_DIR)")
+    deploy.set_defaults(func=cmd_deploy)
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    """Print (--dry-run) or apply the deploy plan of a triggers file."""
+    from relaunch.deploy import deploy
+
+    pipelines_dir = args.pipelines_dir or Settings().pipelines_dir
+    return deploy(args.file, dry_run=args.dry_run, pipelines_dir=pipelines_dir)
 
 
 def cmd_cost(args: argparse.Namespace) -> int:

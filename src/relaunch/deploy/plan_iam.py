@@ -1,0 +1,92 @@
+"""IAM binding steps: one role for one member on one resource, checked with get-iam-policy before it is added."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from relaunch.deploy.command import Arg, Cmd, word
+from relaunch.deploy.step import Step, gcloud
+
+INVOKER = "roles/run.invoker"
+
+
+@dataclass(frozen=True)
+class Resource:
+    """Something with an IAM policy: its gcloud group, its name (maybe deploy-time), extra flags, a label."""
+
+    group: tuple[str, ...]
+    name: Arg
+    label: str
+    flags: tuple[str, ...] = ()
+
+
+def project(project_id: str) -> Resource:
+    """The project itself."""
+    return Resource(("projects",), project_id, f"project {project_id}")
+
+
+def service_account(email: str) -> Resource:
+    """A service account, as a resource others may act as."""
+    return Resource(("iam", "service-accounts"), email, f"service account {email.split('@')[0]}")
+
+
+def bucket(name: str) -> Resource:
+    """A Cloud Storage bucket."""
+    return Resource(("storage", "buckets"), f"gs://{name}", f"bucket {name}")
+
+
+def secret(name: str) -> Resource:
+    """A Secret Manager secret."""
+    return Resource(("secrets",), name, f"secret {name}")
+
+
+def topic(name: str) -> Resource:
+    """A Pub/Sub topic."""
+    return Resource(("pubsub", "topics"), name, f"topic {name}")
+
+
+def subscription(name: Arg, label: str) -> Resource:
+    """A Pub/Sub subscription (for a trigger's, the name is only known at deploy time)."""
+    return Resource(("pubsub", "subscriptions"), name, label)
+
+
+def run_service(name: str, region: str) -> Resource:
+    """The Cloud Run service of a 2nd gen function (where its invoker role lives)."""
+    return Resource(("run", "services"), name, f"function {name}", (f"--region={region}",))
+
+
+def binding(project_id: str, section: str, resource: Resource, member: Arg, who: str, role: str) -> Step:
+    """Grant `role` on `resource` to `member` (`who` names the member readably in the step id)."""
+    flt = word(f'bindings.role="{role}" AND bindings.members="', member, '"')
+    describe = gcloud(
+        project_id,
+        *resource.group,
+        "get-iam-policy",
+        resource.name,
+        *resource.flags,
+        "--flatten=bindings[].members",
+        word("--filter=", flt),
+        "--format=value(bindings.role)",
+    )
+    add = _add(project_id, resource, member, role)
+    # get-iam-policy succeeds with no output when the binding is absent: "differs" means "add it".
+    return Step(f"iam {resource.label}: {role} for {who}", section, describe, add, expect=role, update=add)
+
+
+def _add(project_id: str, resource: Resource, member: Arg, role: str) -> Cmd:
+    if resource.group == ("run", "services"):  # gcloud's documented way to let a caller invoke a gen2 function
+        if role != INVOKER:
+            raise ValueError(f"a function's policy takes only {INVOKER}, not {role}")
+        verb: tuple[Arg, ...] = ("functions", "add-invoker-policy-binding", resource.name, *resource.flags)
+        return gcloud(project_id, *verb, word("--member=", member))
+    condition = ("--condition=None",) if resource.group == ("projects",) else ()  # never prompt on conditions
+    return gcloud(
+        project_id,
+        *resource.group,
+        "add-iam-policy-binding",
+        resource.name,
+        *resource.flags,
+        word("--member=", member),
+        f"--role={role}",
+        *condition,
+    )
