@@ -1,11 +1,14 @@
 """A local stand-in for the Cloud Build REST API (v1): records every request and keeps builds in memory.
 
 Finished builds are rendered from the real `Build` resource in tests/samples/cloudbuild/build.SUCCESS.json, with
-the pushed image named as Cloud Build names it: the build's `images` entry after substitution.
+the pushed image named as Cloud Build names it (the build's `images` entry after substitution) and
+`results.buildStepOutputs` as Cloud Build returns it: one base64 entry per step, in step order, empty but for what
+the `checkout` step wrote to $BUILDER_OUTPUT/output (the commit it checked out).
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
@@ -47,8 +50,14 @@ class FakeCloudBuild:
     errors: list[int] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def finish(self, build_id: str, status: str, digest: str = "", detail: str = "") -> dict[str, Any]:
-        """Move a build to `status`; SUCCESS renders the sample build with this build's image and digest."""
+    def finish(
+        self, build_id: str, status: str, digest: str = "", detail: str = "", resolved_sha: str | None = None
+    ) -> dict[str, Any]:
+        """Move a build to `status`; SUCCESS renders the sample build with this build's image, digest and outputs.
+
+        `resolved_sha` is what the checkout step outputs (the commit its ref resolved to); by default the build's
+        `_SHA` substitution, which is empty for a build of a ref: say what the ref resolves to.
+        """
         with self.lock:
             build = self.builds[build_id]
             if status == "SUCCESS":
@@ -57,6 +66,8 @@ class FakeCloudBuild:
                 values = {**build.get("substitutions", {}), "PROJECT_ID": build["projectId"], "BUILD_ID": build_id}
                 pushed.update(name=substitute(build["images"][0], values), digest=digest)
                 sample["results"]["images"] = [pushed]
+                output = values.get("_SHA", "") if resolved_sha is None else resolved_sha
+                sample["results"]["buildStepOutputs"] = step_outputs(build["steps"], {"checkout": output})
                 for key in ("steps", "images", "substitutions", "tags", "options", "name", "id", "logUrl"):
                     sample[key] = build[key]
                 build = sample
@@ -117,6 +128,11 @@ class FakeCloudBuild:
         if text_filter and not match:
             return builds  # a filter we do not understand: answer like a lax server, with everything
         return [b for b in builds if not match or match["tag"] in b.get("tags", [])]
+
+
+def step_outputs(steps: list[dict[str, Any]], written: dict[str, str]) -> list[str]:
+    """results.buildStepOutputs: per step, in order, base64 of what it wrote to $BUILDER_OUTPUT/output."""
+    return [base64.b64encode(written.get(step.get("id", ""), "").encode()).decode() for step in steps]
 
 
 def base64_id(text: str) -> str:

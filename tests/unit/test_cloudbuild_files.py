@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from relaunch.adapters.gcp.cloudbuild import RUN_SUBSTITUTIONS
+from relaunch.adapters.gcp.cloudbuild import CHECKOUT_STEP, RUN_SUBSTITUTIONS
 from tests.cloudbuild_server import substitute
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,36 +122,53 @@ def test_every_shell_script_parses_once_substituted(name: str) -> None:
 # -- train-image.yaml ------------------------------------------------------------------------------------------
 
 
-def test_the_training_image_is_the_pushed_image_of_the_exact_commit() -> None:
+def test_the_training_image_is_the_pushed_image_of_the_checked_out_commit() -> None:
     config = load("train-image.yaml")
     assert config["images"] == ["$_IMAGE"]
     assert set(RUN_SUBSTITUTIONS) <= set(config["substitutions"])  # what the builder sets on every build
     steps = {s["id"]: s for s in config["steps"]}
-    assert list(steps) == ["check", "clone", "checkout", "image"]
+    assert list(steps) == ["check", "clone", CHECKOUT_STEP, "image"]
     assert steps["clone"]["args"] == ["clone", "--quiet", "$_CLONE_URL", "src"]
-    assert steps["checkout"]["args"][-2:] == ["--detach", "$_SHA"]
+    assert steps[CHECKOUT_STEP]["env"] == ["SHA=$_SHA", "REF=$_REF"]
+    assert '> "$$BUILDER_OUTPUT/output"' in steps[CHECKOUT_STEP]["args"][1]  # what the builder reads back
     image = steps["image"]
-    assert image["dir"] == "src" and image["args"][0] == "build" and image["args"][-1] == "."
-    assert {"--tag=$_IMAGE", "--file=$_DOCKERFILE", "--label=org.opencontainers.image.revision=$_SHA"} <= set(
-        image["args"]
-    )
-    assert "--label=relaunch.run_id=$_RELAUNCH_RUN_ID" in image["args"]
+    assert image["dir"] == "src" and image["entrypoint"] == "bash"
+    env = ["DOCKERFILE=$_DOCKERFILE", "IMAGE=$_IMAGE", "RUN_ID=$_RELAUNCH_RUN_ID", "PIPELINE=$_PIPELINE"]
+    assert image["env"] == env
+    # Every value reaches the scripts through the environment: no $_VAR inside shell text.
+    assert not [s["id"] for s in steps.values() if s.get("entrypoint") == "bash" and "$_" in s["args"][1]]
+
+
+def run_step(step_id: str, values: dict[str, str], workspace: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """One step of train-image.yaml as Cloud Build runs it: substituted, its env set, in `workspace` (/workspace)."""
+    step = next(s for s in load("train-image.yaml")["steps"] if s["id"] == step_id)
+    env |= dict(substitute(e, values).split("=", 1) for e in step.get("env", []))
+    env.setdefault("PATH", os.environ["PATH"])
+    env |= {"HOME": str(workspace), "GIT_CONFIG_NOSYSTEM": "1"}
+    command = [step.get("entrypoint", "git"), *(substitute(a, values) for a in step["args"])]
+    cwd = workspace / step.get("dir", "")
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
 
 
 def run_check_step(**values: str) -> subprocess.CompletedProcess[str]:
-    """The `check` step as Cloud Build runs it: substituted, its env set, under bash."""
-    step = load("train-image.yaml")["steps"][0]
-    assert step["id"] == "check"
-    env = dict(substitute(e, values).split("=", 1) for e in step["env"])
-    return subprocess.run(
-        ["bash", *(substitute(a, values) for a in step["args"])], env=env, capture_output=True, text=True, timeout=10
-    )
+    return run_step("check", values, Path.cwd())
 
 
-def test_the_check_step_passes_a_full_sha_with_a_clone_url_and_an_image() -> None:
-    ok = {"_CLONE_URL": "https://github.com/o/r.git", "_SHA": SHA, "_IMAGE": "r/digits:" + SHA}
-    assert run_check_step(**ok).returncode == 0
-    assert run_check_step(**{**ok, "_SHA": "a" * 64}).returncode == 0  # a SHA-256 repository
+CHECKED = {"_CLONE_URL": "https://github.com/o/r.git", "_SHA": SHA, "_REF": "", "_IMAGE": "r/digits:x"}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"_SHA": "a" * 64},  # a SHA-256 repository
+        {"_REF": "refs/pull/1/head"},  # with a SHA the ref is only a label
+        *({"_SHA": "", "_REF": ref} for ref in ["refs/heads/main", "main", "feature/x", "refs/tags/v1.0", "v_2"]),
+    ],
+)
+def test_the_check_step_passes_a_full_sha_or_a_branch_or_tag_ref(change: dict[str, str]) -> None:
+    done = run_check_step(**{**CHECKED, **change})
+    assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.parametrize(
@@ -158,16 +176,110 @@ def test_the_check_step_passes_a_full_sha_with_a_clone_url_and_an_image() -> Non
     [
         ({"_SHA": SHA[:7]}, "_SHA must be a full commit SHA"),
         ({"_SHA": "main"}, "_SHA must be a full commit SHA"),
-        ({"_SHA": SHA.upper()}, "_SHA must be a full commit SHA"),
-        ({"_SHA": ""}, "_SHA must be a full commit SHA"),
+        ({"_SHA": SHA.upper(), "_REF": "main"}, "_SHA must be a full commit SHA"),
+        ({"_SHA": ""}, "_SHA or _REF is required"),
+        *(({"_SHA": "", "_REF": r}, "_REF must be") for r in ["refs/pull/1/head", "-x", "a..b", "HEAD", "a b", "a:b"]),
+        ({"_SHA": "", "_REF": "refs/heads/--upload-pack=x"}, "_REF must be"),
         ({"_CLONE_URL": ""}, "_CLONE_URL is required"),
         ({"_IMAGE": ""}, "_IMAGE is required"),
     ],
 )
 def test_the_check_step_stops_the_build_naming_the_substitution(change: dict[str, str], named: str) -> None:
-    values = {"_CLONE_URL": "https://github.com/o/r.git", "_SHA": SHA, "_IMAGE": "r/digits:x", **change}
-    done = run_check_step(**values)
+    done = run_check_step(**{**CHECKED, **change})
     assert done.returncode == 1 and named in done.stderr
+
+
+def git(repo: Path, *args: str) -> str:
+    identity = ["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"]
+    done = subprocess.run(["git", *identity, "-C", str(repo), *args], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> Path:
+    """A repository with main, a branch ahead of it and an annotated tag on main's first commit."""
+    repo = tmp_path / "origin"
+    repo.mkdir()
+    git(repo, "init", "--quiet")
+    for name in ("first", "second"):
+        (repo / "Dockerfile").write_text(f"FROM scratch\n# {name}\n")
+        git(repo, "add", "Dockerfile")
+        git(repo, "commit", "--quiet", "-m", name)
+    git(repo, "tag", "-a", "-m", "release", "v1", "HEAD~1")
+    git(repo, "checkout", "--quiet", "-b", "feature/x")
+    git(repo, "commit", "--quiet", "--allow-empty", "-m", "feature")
+    git(repo, "checkout", "--quiet", "main")
+    return repo
+
+
+def checkout(origin: Path, workspace: Path, **values: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """Run clone then checkout as the build does; returns the checkout's result and its $BUILDER_OUTPUT."""
+    values = {"_CLONE_URL": origin.as_uri(), "_SHA": "", "_REF": "", **values}
+    workspace.mkdir()
+    output = workspace.parent / f"{workspace.name}-builder-output"
+    output.mkdir()
+    cloned = run_step("clone", values, workspace)
+    assert cloned.returncode == 0, cloned.stderr
+    git(origin, "commit", "--quiet", "--allow-empty", "-m", "pushed after the clone")  # the ref moves on
+    return run_step(CHECKOUT_STEP, values, workspace, BUILDER_OUTPUT=str(output)), output
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"_REF": "refs/heads/main"}, "main"),
+        ({"_REF": "main"}, "main"),
+        ({"_REF": "feature/x"}, "feature/x"),
+        ({"_REF": "refs/tags/v1"}, "v1^{commit}"),
+        ({"_SHA": "<first>", "_REF": "main"}, "main~2"),  # a SHA wins over the ref
+    ],
+)
+def test_the_checkout_step_checks_out_the_head_of_the_ref_and_reports_the_commit(
+    origin: Path, tmp_path: Path, values: dict[str, str], expected: str
+) -> None:
+    first = git(origin, "rev-parse", "main~1")
+    values = {k: first if v == "<first>" else v for k, v in values.items()}
+    done, output = checkout(origin, tmp_path / "workspace", **values)
+    assert done.returncode == 0, done.stderr
+
+    sha = git(origin, "rev-parse", expected)  # the ref as it is when the step runs, after the clone
+    assert re.fullmatch(r"[0-9a-f]{40}", sha)
+    assert (output / "output").read_text() == sha
+    assert (tmp_path / "workspace" / ".relaunch-sha").read_text() == sha + "\n"
+    assert git(tmp_path / "workspace" / "src", "rev-parse", "HEAD") == sha
+    assert git(tmp_path / "workspace" / "src", "status", "--porcelain") == ""  # the docker context is the commit
+
+
+def test_the_checkout_step_fails_on_a_ref_the_repository_lacks(origin: Path, tmp_path: Path) -> None:
+    done, output = checkout(origin, tmp_path / "workspace", _REF="refs/heads/gone")
+    assert done.returncode != 0 and "refs/heads/gone" in done.stderr
+    assert not (output / "output").exists() and not (tmp_path / "workspace" / ".relaunch-sha").exists()
+
+
+def test_the_image_step_labels_the_image_with_the_commit_checked_out(tmp_path: Path) -> None:
+    bin_dir, workspace = tmp_path / "bin", tmp_path / "workspace"
+    (workspace / "src").mkdir(parents=True)
+    bin_dir.mkdir()
+    docker = bin_dir / "docker"  # records its arguments, one a line, instead of building
+    docker.write_text(f'#!/bin/sh\nprintf "%s\\n" "$PWD" "$@" > {tmp_path / "argv"}\n')
+    docker.chmod(0o755)
+    (workspace / ".relaunch-sha").write_text(SHA + "\n")
+    values = {"_IMAGE": "r/digits:run-x", "_DOCKERFILE": "docker/train.Dockerfile", "_RELAUNCH_RUN_ID": "x"}
+    done = run_step("image", {**values, "_PIPELINE": "digits"}, workspace, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    assert done.returncode == 0, done.stderr
+
+    cwd, *argv = (tmp_path / "argv").read_text().splitlines()
+    assert cwd == str(workspace / "src")
+    assert argv == [
+        "build",
+        "--file=docker/train.Dockerfile",
+        "--tag=r/digits:run-x",
+        f"--label=org.opencontainers.image.revision={SHA}",
+        "--label=relaunch.run_id=x",
+        "--label=relaunch.pipeline=digits",
+        ".",
+    ]
 
 
 # -- deploy.yaml -----------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from relaunch.adapters.gcp.cloudbuild import CloudBuildBuilder, key_tag
+from relaunch.adapters.gcp.cloudbuild import CloudBuildBuilder, key_tag, run_image_tag
 from relaunch.pipelines.model import PipelineRun, Trigger
 from relaunch.ports import TransientError
 from tests.cloudbuild_server import FakeCloudBuild, serve, substitute
@@ -19,6 +19,7 @@ from tests.cloudbuild_server import FakeCloudBuild, serve, substitute
 pytest.importorskip("google.cloud.devtools.cloudbuild_v1", reason="google-cloud-build is not installed")
 
 SHA = "9f3c1d2e4b5a69788796a5b4c3d2e1f001234567"
+HEAD = "0123456789abcdef0123456789abcdef01234567"  # what refs/heads/main resolves to when a ref run builds
 CLONE = "https://github.com/relaunch-demo/digits.git"
 BUILDS = "/v1/projects/proj-1/locations/europe-west1/builds"
 REPO = "europe-west1-docker.pkg.dev/proj-1/relaunch"
@@ -50,7 +51,7 @@ def make_builder(fake: FakeCloudBuild, **kwargs: object) -> CloudBuildBuilder:
 
 def make_run(run_id: str = "run-42", **trigger: object) -> PipelineRun:
     fields: dict[str, object] = {"kind": "push", "delivery_key": "d-1", "repo": "relaunch-demo/digits"}
-    fields.update({"sha": SHA, "clone_url": CLONE, **trigger})
+    fields.update({"sha": SHA, "ref": "refs/heads/main", "clone_url": CLONE, **trigger})
     return PipelineRun(id=run_id, pipeline="digits", trigger=Trigger(**fields))  # type: ignore[arg-type]
 
 
@@ -69,6 +70,7 @@ def test_first_build_looks_for_the_key_then_creates_a_build_of_the_exact_commit(
         **CONFIG["substitutions"],
         "_CLONE_URL": CLONE,
         "_SHA": SHA,
+        "_REF": "refs/heads/main",
         "_IMAGE": IMAGE,
         "_RELAUNCH_RUN_ID": "run-42",
         "_PIPELINE": "digits",
@@ -83,19 +85,46 @@ def test_what_cloud_build_runs_for_the_run_checks_out_and_labels_the_exact_commi
     body = fake.requests[-1].body
     values = body["substitutions"]
     used = {name for text in _texts(body) for name in VARIABLE.findall(text)}
-    assert used == {"_CLONE_URL", "_SHA", "_IMAGE", "_DOCKERFILE", "_RELAUNCH_RUN_ID", "_PIPELINE"}
+    assert used == {"_CLONE_URL", "_SHA", "_REF", "_IMAGE", "_DOCKERFILE", "_RELAUNCH_RUN_ID", "_PIPELINE"}
     assert all(values[name] for name in used)  # nothing left for ALLOW_LOOSE to blank out
 
-    steps = {s["id"]: [substitute(a, values) for a in s["args"]] for s in body["steps"]}
     assert [s["id"] for s in body["steps"]] == ["check", "clone", "checkout", "image"]
-    assert steps["clone"] == ["clone", "--quiet", CLONE, "src"]
-    assert steps["checkout"] == ["-C", "src", "checkout", "--quiet", "--detach", SHA]
-    assert steps["image"][:3] == ["build", "--file=Dockerfile", f"--tag={IMAGE}"]
-    assert f"--label=org.opencontainers.image.revision={SHA}" in steps["image"]
-    assert "--label=relaunch.run_id=run-42" in steps["image"] and steps["image"][-1] == "."
+    steps = {s["id"]: s for s in body["steps"]}
+    assert [substitute(a, values) for a in steps["clone"]["args"]] == ["clone", "--quiet", CLONE, "src"]
+    # The scripts get the values as environment variables (tests/unit/test_cloudbuild_files.py runs them).
+    env = {i: [substitute(e, values) for e in s.get("env", [])] for i, s in steps.items()}
+    assert env["check"] == [f"CLONE_URL={CLONE}", f"SHA={SHA}", "REF=refs/heads/main", f"IMAGE={IMAGE}"]
+    assert env["checkout"] == [f"SHA={SHA}", "REF=refs/heads/main"]
+    assert env["image"] == ["DOCKERFILE=Dockerfile", f"IMAGE={IMAGE}", "RUN_ID=run-42", "PIPELINE=digits"]
     assert [substitute(i, values) for i in body["images"]] == [IMAGE]
-    check = body["steps"][0]
-    assert [substitute(e, values) for e in check["env"]] == [f"CLONE_URL={CLONE}", f"SHA={SHA}", f"IMAGE={IMAGE}"]
+
+
+def test_a_run_with_only_a_ref_builds_its_head_under_a_run_tag_and_reports_the_commit(fake: FakeCloudBuild) -> None:
+    builder = make_builder(fake)
+    run = make_run("digits-0a1b2c3d4e", sha=None, kind="schedule")
+    build_id = builder.build(run, "digits-0a1b2c3d4e:build").build_id
+    values = fake.builds[build_id]["substitutions"]
+    assert values["_SHA"] == "" and values["_REF"] == "refs/heads/main"
+    assert values["_IMAGE"] == builder.image_for(run) == f"{REPO}/digits:run-digits-0a1b2c3d4e"
+
+    fake.finish(build_id, "SUCCESS", digest=DIGEST, resolved_sha=HEAD)
+    done = builder.build(run, "digits-0a1b2c3d4e:build")
+
+    assert done.image == f"{REPO}/digits@{DIGEST}" and done.sha == HEAD
+    # The orchestrator records the commit on the run; a redelivered command still finds the run-<id> image.
+    recorded = run.model_copy(update={"build_id": build_id, "trigger": run.trigger.model_copy(update={"sha": HEAD})})
+    again = make_builder(fake).build(recorded, "digits-0a1b2c3d4e:build")
+    assert again == done
+    assert [m for m, _ in fake.paths()].count("POST") == 1
+
+
+def test_a_run_tag_is_a_valid_docker_tag_and_distinct_per_run() -> None:
+    docker_tag = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    assert run_image_tag("digits-0a1b2c3d4e") == "run-digits-0a1b2c3d4e"
+    odd = ["a/b", "a:b", "a b", "a+b", "é", "x" * 200, "x" * 200 + "y"]
+    tags = [run_image_tag(run_id) for run_id in odd]
+    assert all(docker_tag.match(tag) for tag in tags), tags
+    assert len(set(tags)) == len(odd)  # replaced or cut characters never merge two runs
 
 
 def test_a_logs_bucket_and_a_dockerfile_reach_the_build(fake: FakeCloudBuild) -> None:
@@ -106,7 +135,7 @@ def test_a_logs_bucket_and_a_dockerfile_reach_the_build(fake: FakeCloudBuild) ->
     assert body["logsBucket"] == "gs://proj-1-build-logs"
     assert body["options"]["logging"] == 2  # GCS_ONLY
     assert body["substitutions"]["_DOCKERFILE"] == "docker/train.Dockerfile"
-    assert "--file=$_DOCKERFILE" in body["steps"][-1]["args"]
+    assert "DOCKERFILE=$_DOCKERFILE" in body["steps"][-1]["env"]
 
 
 def test_another_config_file_is_sent_as_written(fake: FakeCloudBuild, tmp_path: Path) -> None:
@@ -128,7 +157,7 @@ def test_another_config_file_is_sent_as_written(fake: FakeCloudBuild, tmp_path: 
     ("change", "message"),
     [
         ({"stepz": []}, 'no field named "stepz"'),
-        ({"steps": [{"name": "gcr.io/cloud-builders/git", "argz": ["x"]}]}, 'no field named "argz"'),
+        ({"steps": [{"id": "checkout", "name": "gcr.io/cloud-builders/git", "argz": ["x"]}]}, 'no field named "argz"'),
         ({"options": {"logging": "LOUD"}}, "Invalid enum value LOUD"),
     ],
 )
@@ -146,7 +175,8 @@ def test_a_config_the_api_would_refuse_is_an_error_naming_the_file_and_field(
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"substitutions": {"_SHA": ""}}, "_CLONE_URL, _IMAGE, _DOCKERFILE, _RELAUNCH_RUN_ID, _PIPELINE not declared"),
+        ({"substitutions": {"_SHA": ""}}, "_CLONE_URL, _REF, _IMAGE, _DOCKERFILE, _RELAUNCH_RUN_ID, _PIPELINE not"),
+        ({"steps": [{"id": "git", "name": "gcr.io/cloud-builders/git", "args": ["-v"]}]}, "no step with id 'checkout'"),
         ({"substitutions": ["_SHA"]}, "substitutions: expected a mapping"),
         ({"images": ["gcr.io/p/fixed:latest"]}, r"images: must list \$_IMAGE"),
     ],
@@ -194,7 +224,7 @@ def test_a_recorded_build_id_is_read_with_get_build_until_it_succeeds(fake: Fake
     done = builder.build(recorded, "run-42:build")
 
     assert done.build_id == build_id
-    assert done.image == f"{REPO}/digits@{DIGEST}"
+    assert done.image == f"{REPO}/digits@{DIGEST}" and done.sha == SHA
     assert fake.paths()[-1] == ("GET", f"{BUILDS}/{build_id}")
     assert [m for m, _ in fake.paths()].count("POST") == 1
     # What Cloud Build publishes on `cloud-builds` carries the run id the status parser looks for.
@@ -249,10 +279,43 @@ def test_an_unreachable_api_is_transient() -> None:
         builder.build(make_run(), "run-42:build")
 
 
-def test_a_run_without_commit_or_clone_url_is_refused_naming_the_field(fake: FakeCloudBuild) -> None:
-    with pytest.raises(ValueError, match="trigger.sha and trigger.clone_url"):
-        make_builder(fake).build(make_run(sha=None), "run-42:build")
+@pytest.mark.parametrize(
+    ("trigger", "field"),
+    [
+        ({"sha": None, "ref": None}, "trigger.sha or trigger.ref is required"),
+        ({"clone_url": None}, "trigger.clone_url is required"),
+        ({"sha": None, "clone_url": None}, "trigger.clone_url is required"),
+    ],
+)
+def test_a_run_without_commit_and_ref_or_without_clone_url_is_refused_naming_the_field(
+    fake: FakeCloudBuild, trigger: dict[str, object], field: str
+) -> None:
+    with pytest.raises(ValueError, match=field) as caught:
+        make_builder(fake).build(make_run(**trigger), "run-42:build")
+    assert "run-42" in str(caught.value)
     assert not fake.builds
+
+
+@pytest.mark.parametrize(
+    ("trigger", "output", "named"),
+    [
+        ({}, HEAD, f"checked out {HEAD}, not the commit the run names \\({SHA}\\)"),
+        ({"sha": None}, None, r"\(steps\[2\]\) output nothing, not a commit SHA"),  # the fake's default: the empty _SHA
+        ({"sha": None}, "", "output nothing, not a commit SHA"),
+        ({"sha": None}, "fatal: no such ref: refs/heads/main\n", "output 'fatal: no such ref"),
+        ({"sha": None}, HEAD[:12], f"output '{HEAD[:12]}', not a commit SHA"),
+    ],
+)
+def test_a_success_without_the_commit_the_run_needs_is_an_error_naming_the_build_and_step(
+    fake: FakeCloudBuild, trigger: dict[str, object], output: str | None, named: str
+) -> None:
+    builder = make_builder(fake)
+    build_id = builder.build(make_run(**trigger), "run-42:build").build_id
+    fake.finish(build_id, "SUCCESS", digest=DIGEST, resolved_sha=output)
+
+    with pytest.raises(ValueError, match=named) as caught:
+        builder.build(make_run(**trigger), "run-42:build")
+    assert f"Cloud Build {build_id} succeeded but its step 'checkout'" in str(caught.value)
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,13 @@
-"""Cloud Build image builder: builds and pushes the training image of a run's exact commit.
+"""Cloud Build image builder: builds and pushes the training image of a run's commit, or of its ref's head.
 
 What the build does is the file cloudbuild/train-image.yaml (shipped in the package beside this module): its steps
 clone the repository and check out the commit (`git clone` + `git checkout`) rather than using a Cloud Build
-`source`, so a GitHub repository needs no Cloud Build connection or mirror, and the checkout is pinned to the SHA
-the webhook named. This module only fills in a run: its substitutions, its tags, the logs settings. Each build
-carries a tag derived from the idempotency key, so a retried `build()` finds the build it started instead of
-starting a second one.
+`source`, so a GitHub repository needs no Cloud Build connection or mirror. The checkout is pinned to the SHA the
+webhook named; a run that names only a ref (schedule, drift, W&B, a dispatch without a SHA) builds the ref's head,
+and the `checkout` step reports the commit it checked out through `$BUILDER_OUTPUT/output`, which Cloud Build
+returns in `results.buildStepOutputs` and `build()` returns as `BuildResult.sha`. This module only fills in a run:
+its substitutions, its tags, the logs settings. Each build carries a tag derived from the idempotency key, so a
+retried `build()` finds the build it started instead of starting a second one.
 """
 
 from __future__ import annotations
@@ -28,11 +30,15 @@ FAILED = frozenset({"FAILURE", "INTERNAL_ERROR", "TIMEOUT", "CANCELLED", "EXPIRE
 CONFIG_RESOURCE = "train-image.yaml"  # a link to cloudbuild/train-image.yaml, resolved when the wheel is built
 CONFIG_NAME = "cloudbuild/train-image.yaml"
 # Set on every build; the config must declare each (and so document it).
-RUN_SUBSTITUTIONS = ("_CLONE_URL", "_SHA", "_IMAGE", "_DOCKERFILE", "_RELAUNCH_RUN_ID", "_PIPELINE")
+RUN_SUBSTITUTIONS = ("_CLONE_URL", "_SHA", "_REF", "_IMAGE", "_DOCKERFILE", "_RELAUNCH_RUN_ID", "_PIPELINE")
 IMAGE_VARIABLE = "$_IMAGE"
+# The step that writes the commit it checked out to $BUILDER_OUTPUT/output (results.buildStepOutputs[its index]).
+CHECKOUT_STEP = "checkout"
+COMMIT = re.compile(r"^([0-9a-f]{40}|[0-9a-f]{64})$")
 _CALL_TIMEOUT_S = 30.0
 _PACKAGE = __name__.rpartition(".")[0]
 _TAG_CHARS = re.compile(r"[^\w.-]")
+_DOCKER_TAG_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 def key_tag(key: str) -> str:
@@ -46,8 +52,17 @@ def sanitize_tag(value: str) -> str:
     return tag if tag[:1].isalnum() or tag[:1] == "_" else ("p" + tag)[:128]
 
 
+def run_image_tag(run_id: str) -> str:
+    """The docker tag of a run whose commit is unknown until built: run-<id> ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})."""
+    tag = "run-" + _DOCKER_TAG_CHARS.sub("-", run_id)
+    if tag == "run-" + run_id and len(tag) <= 128:
+        return tag
+    # Replaced or cut characters could give two runs one tag: a digest of the id keeps them apart.
+    return tag[:115] + "-" + hashlib.sha256(run_id.encode()).hexdigest()[:12]
+
+
 class CloudBuildBuilder:
-    """An `ImageBuilder` on Cloud Build: one build per key, pushed to `<image_repository>/<pipeline>:<sha>`."""
+    """An `ImageBuilder` on Cloud Build: one build per key, pushed as `<repository>/<pipeline>:<sha or run-<id>>`."""
 
     def __init__(
         self,
@@ -84,17 +99,20 @@ class CloudBuildBuilder:
         return f"projects/{self.project}/locations/{self.region}"
 
     def image_for(self, run: PipelineRun) -> str:
-        """The tag the run's image is pushed under."""
-        return f"{self.image_repository}/{run.pipeline}:{run.trigger.sha}"
+        """The tag the run's image is pushed under: its commit, or run-<id> when only the build resolves it."""
+        return f"{self.image_repository}/{run.pipeline}:{run.trigger.sha or run_image_tag(run.id)}"
 
     # -- ImageBuilder -----------------------------------------------------------------------------------------
 
     def build(self, run: PipelineRun, key: str) -> BuildResult:
-        """Start the build once per key; later calls report it: image (with digest) once it succeeded."""
+        """Start the build once per key; later calls report it: image (with digest) and commit once it succeeded."""
         build = self._known(run, key) or self._find(key)
         if build is None:
             return BuildResult(build_id=self._create(run, key))
-        return BuildResult(build_id=build.id, image=self._image_of(build, run))
+        image = self._image_of(build, run)
+        if image is None:
+            return BuildResult(build_id=build.id)
+        return BuildResult(build_id=build.id, image=image, sha=self._commit_of(build, run))
 
     # -- the API calls ----------------------------------------------------------------------------------------
 
@@ -148,14 +166,16 @@ class CloudBuildBuilder:
     # -- what is sent and what comes back ---------------------------------------------------------------------
 
     def build_config(self, run: PipelineRun, key: str) -> Any:
-        """The Build resource for the run's commit: the config file with the run's substitutions and tags."""
+        """The Build resource for the run's commit (or ref): the config file with the run's substitutions and tags."""
         from google.cloud.devtools import cloudbuild_v1 as cb
 
-        sha, clone_url = run.trigger.sha, run.trigger.clone_url
-        if not sha or not clone_url:
-            raise ValueError(f"run {run.id}: trigger.sha and trigger.clone_url are required to build an image")
+        sha, ref, clone_url = run.trigger.sha, run.trigger.ref, run.trigger.clone_url
+        if not clone_url:
+            raise ValueError(f"run {run.id}: trigger.clone_url is required to build an image")
+        if not sha and not ref:
+            raise ValueError(f"run {run.id}: trigger.sha or trigger.ref is required to build an image")
         build = parse_build(self.template, self.config_name)
-        values = {"_CLONE_URL": clone_url, "_SHA": sha, "_IMAGE": self.image_for(run)}
+        values = {"_CLONE_URL": clone_url, "_SHA": sha or "", "_REF": ref or "", "_IMAGE": self.image_for(run)}
         values |= {"_RELAUNCH_RUN_ID": run.id, "_PIPELINE": run.pipeline}
         if self.dockerfile:
             values["_DOCKERFILE"] = self.dockerfile
@@ -180,13 +200,34 @@ class CloudBuildBuilder:
             raise ValueError(f"Cloud Build {build.id} {status}{detail} (logs: {build.log_url or 'n/a'})")
         if status != "SUCCESS":
             raise ValueError(f"Cloud Build {build.id} in unexpected status {status}")
-        wanted = {self.image_for(run), self.image_for(run).rsplit(":", 1)[0]}
+        # The image the build was asked for: image_for(run) when it was created. A ref run records its resolved
+        # commit after the build, and a redelivered command must still find the run-<id> image it pushed.
+        image = build.substitutions.get("_IMAGE") or self.image_for(run)
+        name = image.rsplit(":", 1)[0] if ":" in image.rpartition("/")[2] else image
         for pushed in build.results.images:
-            if pushed.name in wanted and pushed.digest:
-                return f"{self.image_for(run).rsplit(':', 1)[0]}@{pushed.digest}"
-        raise ValueError(
-            f"Cloud Build {build.id} succeeded but pushed no {self.image_for(run)} (logs: {build.log_url})"
-        )
+            if pushed.name in {image, name} and pushed.digest:
+                return f"{name}@{pushed.digest}"
+        raise ValueError(f"Cloud Build {build.id} succeeded but pushed no {image} (logs: {build.log_url})")
+
+    def _commit_of(self, build: Any, run: PipelineRun) -> str:
+        """The commit the build's checkout step reported; it must be the one the run (and the build) named, if any."""
+        where = f"Cloud Build {build.id} succeeded but its step {CHECKOUT_STEP!r}"
+        ids = [step.id for step in build.steps]
+        if CHECKOUT_STEP not in ids:
+            raise ValueError(f"{where} is missing, so it reported no commit (logs: {build.log_url})")
+        index = ids.index(CHECKOUT_STEP)
+        outputs = build.results.build_step_outputs
+        sha = (outputs[index] if index < len(outputs) else b"").decode("utf-8", "replace").strip()
+        if not COMMIT.match(sha):
+            shown = repr(sha[:80]) if sha else "nothing"
+            raise ValueError(
+                f"{where} (steps[{index}]) output {shown}, not a commit SHA in $BUILDER_OUTPUT/output "
+                f"(logs: {build.log_url})"
+            )
+        named = {run.trigger.sha, build.substitutions.get("_SHA")} - {None, ""}
+        if named and named != {sha}:
+            raise ValueError(f"{where} checked out {sha}, not the commit the run names ({', '.join(sorted(named))})")
+        return sha
 
 
 def load_build_config(path: str | os.PathLike[str] | None = None) -> tuple[str, dict[str, Any]]:
@@ -214,6 +255,11 @@ def check_build_config(config: Any, name: str) -> dict[str, Any]:
         raise ValueError(f"{name}: substitutions: {', '.join(missing)} not declared (relaunch sets them on each build)")
     if IMAGE_VARIABLE not in (config.get("images") or []):
         raise ValueError(f"{name}: images: must list {IMAGE_VARIABLE}, the image relaunch records for the run")
+    if not any(isinstance(s, dict) and s.get("id") == CHECKOUT_STEP for s in config.get("steps") or []):
+        raise ValueError(
+            f"{name}: steps: no step with id {CHECKOUT_STEP!r} (relaunch reads the commit built from its "
+            "$BUILDER_OUTPUT/output)"
+        )
     return config
 
 
