@@ -150,6 +150,7 @@ class App:
                 image_repository=s.image_repository or "",
                 logs_bucket=s.build_logs_bucket,
                 api_endpoint=s.cloudbuild_api_endpoint,
+                service_account=s.build_service_account,
             )
         from relaunch.adapters.local.builder import GitCheckoutBuilder
 

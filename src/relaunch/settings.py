@@ -109,6 +109,9 @@ class Settings(BaseSettings):
         default=None, description="Where training images are pushed, e.g. us-docker.pkg.dev/PROJECT/relaunch"
     )
     build_logs_bucket: str | None = Field(default=None, description="gs:// bucket for Cloud Build logs")
+    build_service_account: str | None = Field(
+        default=None, description="Email of the service account image builds run as (default: Cloud Build's own)"
+    )
 
     # -- W&B --------------------------------------------------------------------------------------------------
     wandb_api_key: SecretStr | None = _secret("W&B API key (Launch queue and artifact lookups)")

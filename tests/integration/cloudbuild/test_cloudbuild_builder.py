@@ -138,6 +138,18 @@ def test_a_logs_bucket_and_a_dockerfile_reach_the_build(fake: FakeCloudBuild) ->
     assert "DOCKERFILE=$_DOCKERFILE" in body["steps"][-1]["env"]
 
 
+def test_builds_run_as_the_configured_service_account(fake: FakeCloudBuild) -> None:
+    make_builder(fake).build(make_run(), "run-42:build")
+    assert "serviceAccount" not in fake.requests[-1].body  # Cloud Build's default account
+    builder = make_builder(fake, service_account="relaunch-builder@proj-1.iam.gserviceaccount.com")
+    builder.build(make_run(), "run-43:build")
+    body = fake.requests[-1].body
+    assert body["serviceAccount"] == "projects/proj-1/serviceAccounts/relaunch-builder@proj-1.iam.gserviceaccount.com"
+    assert body["options"]["logging"] == 5  # CLOUD_LOGGING_ONLY: a build with its own account must say where logs go
+    with pytest.raises(ValueError, match="service_account must be an email"):
+        make_builder(fake, service_account="relaunch-builder")
+
+
 def test_another_config_file_is_sent_as_written(fake: FakeCloudBuild, tmp_path: Path) -> None:
     config = copy.deepcopy(CONFIG)
     config["steps"].append({"id": "smoke", "name": "$_IMAGE", "args": ["python", "-c", "import train"]})

@@ -75,12 +75,16 @@ class CloudBuildBuilder:
         credentials: Any | None = None,
         dockerfile: str | None = None,
         config: str | os.PathLike[str] | None = None,
+        service_account: str | None = None,
     ) -> None:
         for field, value in (("project", project), ("region", region), ("image_repository", image_repository)):
             if not value or not value.strip():
                 raise ValueError(f"CloudBuildBuilder: {field} must not be empty")
         if logs_bucket is not None and not logs_bucket.startswith("gs://"):
             raise ValueError(f"CloudBuildBuilder: logs_bucket must be a gs:// URL, got {logs_bucket!r}")
+        if service_account is not None and "@" not in service_account:
+            raise ValueError(f"CloudBuildBuilder: service_account must be an email, got {service_account!r}")
+        self.service_account = service_account  # None: Cloud Build's default build service account
         self.project = project
         self.region = region
         self.image_repository = image_repository.rstrip("/")
@@ -182,6 +186,8 @@ class CloudBuildBuilder:
         for name, value in values.items():
             build.substitutions[name] = value
         build.tags.extend([t for t in (sanitize_tag(run.pipeline), key_tag(key)) if t not in build.tags])
+        if self.service_account:  # least privilege: an account that may push images and write logs, nothing else
+            build.service_account = f"projects/{self.project}/serviceAccounts/{self.service_account}"
         logging = cb.BuildOptions.LoggingMode
         if self.logs_bucket:
             build.logs_bucket = self.logs_bucket
