@@ -192,7 +192,7 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction on this thread's connection."""
+        """A write transaction on this process's writer connection."""
         with write_transaction(self._pool.writer()) as conn:
             yield conn
 

@@ -45,11 +45,20 @@ def _run_row(run: PipelineRun) -> tuple[Any, ...]:
     return (run.id, run.pipeline, run.state.value, run.version, run.created_at, run.updated_at, run.model_dump_json())
 
 
+_INSERT_ENTRY = "INSERT INTO timeline (run_id, at, kind, message, data) VALUES (?, ?, ?, ?, ?)"
+
+
+def _entry_row(run_id: str, entry: TimelineEntry) -> tuple[Any, ...]:
+    return (run_id, entry.at, entry.kind, entry.message, json.dumps(entry.data))
+
+
+def _received(run: PipelineRun) -> TimelineEntry:
+    """The first entry of every run's timeline."""
+    return TimelineEntry(kind="state", message="received", data={"to": run.state.value})
+
+
 def _insert_entries(conn: sqlite3.Connection, run_id: str, entries: Sequence[TimelineEntry]) -> None:
-    conn.executemany(
-        "INSERT INTO timeline (run_id, at, kind, message, data) VALUES (?, ?, ?, ?, ?)",
-        [(run_id, e.at, e.kind, e.message, json.dumps(e.data)) for e in entries],
-    )
+    conn.executemany(_INSERT_ENTRY, [_entry_row(run_id, e) for e in entries])
 
 
 def _delivery_row(delivery: Delivery, run_ids: list[str]) -> tuple[Any, ...]:
@@ -84,14 +93,13 @@ def _record_deliveries(
         known.add(delivery.key)  # the same key twice in one batch: the first one wins
         rows.append(_delivery_row(delivery, list(dict.fromkeys([*delivery.run_ids, *(r.id for r in new_runs)]))))
         runs += [_run_row(run) for run in new_runs]
-        at = time.time()
-        received += [(run.id, at, "state", "received", json.dumps({"to": run.state.value})) for run in new_runs]
+        received += [_entry_row(run.id, _received(run)) for run in new_runs]
     conn.executemany(
         "INSERT INTO inbox (key, source, received_at, headers, body, outcome, run_ids) VALUES (?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
     conn.executemany(_INSERT_RUN, runs)
-    conn.executemany("INSERT INTO timeline (run_id, at, kind, message, data) VALUES (?, ?, ?, ?, ?)", received)
+    conn.executemany(_INSERT_ENTRY, received)
     return written
 
 
