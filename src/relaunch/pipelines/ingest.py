@@ -96,7 +96,7 @@ class IngestService:
         return self.accept(delivery, lambda: plan_schedule(tick, self._specs(), delivery.key))
 
     def retrain(self, request: RetrainRequest, delivery: Delivery) -> Reply:
-        """A manual retrain from the commands topic: a run of the ref's head, as a workflow_dispatch would start."""
+        """A manual retrain from the commands topic: the run a workflow_dispatch with the same inputs would start."""
         if request.request_id and not delivery.key.startswith("retrain:"):  # a replay keeps its own key
             delivery = delivery.model_copy(update={"key": f"retrain:{request.request_id}"})
         specs, actor = self._specs(), request.requested_by
