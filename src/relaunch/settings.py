@@ -136,6 +136,11 @@ class Settings(BaseSettings):
         return str(chosen) if chosen is not None else PROFILE_DEFAULTS[self.profile][port]
 
     @property
+    def secrets_dir(self) -> Path:
+        """The embedded stack's own secrets, one file each (0600) in a folder of their own (0700)."""
+        return self.home / "secrets"
+
+    @property
     def store_path(self) -> Path:
         return self.home / "relaunch.db"
 

@@ -13,6 +13,7 @@ class RunState(str, enum.Enum):
     """Where a pipeline run stands."""
 
     RECEIVED = "received"
+    AWAITING_APPROVAL = "awaiting_approval"  # a fork's PR: nothing is built until someone with write access approves
     BUILDING = "building"
     TRAINING = "training"
     EVALUATING = "evaluating"
@@ -54,6 +55,18 @@ class Trigger(BaseModel):
     artifact: str | None = Field(
         default=None, description="W&B artifact version (entity/project/name:vN) a run evaluates instead of training"
     )
+    pr_number: int | None = Field(default=None, description="The pull request a pull_request run evaluates")
+    base_sha: str | None = Field(
+        default=None, description="A pull request's base commit: its evaluator runs there, never at the PR's head"
+    )
+    head_repo: str | None = Field(
+        default=None, description="owner/name the pull request's head lives in (differs from `repo` for a fork)"
+    )
+
+    @property
+    def from_fork(self) -> bool:
+        """Whether this is a pull request whose head lives in another repository (or one that was deleted)."""
+        return self.kind == "pull_request" and (self.head_repo or "").lower() != (self.repo or "").lower()
 
 
 class Scores(BaseModel):

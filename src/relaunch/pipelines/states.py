@@ -9,7 +9,8 @@ from relaunch.pipelines.model import PipelineRun, RunState, TimelineEntry
 S = RunState
 
 TRANSITIONS: dict[RunState, frozenset[RunState]] = {
-    S.RECEIVED: frozenset({S.BUILDING, S.TRAINING, S.EVALUATING, S.FAILED, S.SUPERSEDED}),
+    S.RECEIVED: frozenset({S.AWAITING_APPROVAL, S.BUILDING, S.TRAINING, S.EVALUATING, S.FAILED, S.SUPERSEDED}),
+    S.AWAITING_APPROVAL: frozenset({S.BUILDING, S.REJECTED, S.SUPERSEDED}),  # approved, refused, a newer head
     S.BUILDING: frozenset({S.TRAINING, S.EVALUATING, S.FAILED, S.SUPERSEDED}),  # evaluating: W&B runs
     S.TRAINING: frozenset({S.EVALUATING, S.FAILED, S.SUPERSEDED}),
     S.EVALUATING: frozenset({S.GATED, S.FAILED, S.SUPERSEDED}),
