@@ -134,9 +134,9 @@ class App:
                 machine_type=s.vertex_endpoint_machine_type,
                 api_endpoint=s.vertex_api_endpoint,
             )
-        from relaunch.adapters.local.endpoint import HttpEndpoint
+        from relaunch.adapters.local.endpoint import TOKEN_FILE, HttpEndpoint
 
-        return HttpEndpoint(s.endpoint_url)
+        return HttpEndpoint(s.endpoint_url, token_path=s.secrets_dir / TOKEN_FILE)
 
     @cached_property
     def builder(self) -> Any:

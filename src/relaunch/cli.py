@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from relaunch import bootstrap
 from relaunch.pipelines.spec import SpecError
 from relaunch.settings import Settings, reveal
+from relaunch.textsafe import safe_block, safe_line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,7 +111,10 @@ def cmd_cost(args: argparse.Namespace) -> int:
     else:
         entries = ledger.read(bootstrap.App(settings).store, args.pipeline)
     summary = cost.summarize(entries, prices)
-    print(summary.model_dump_json(indent=2) if args.json else cost.render(summary), end="\n" if args.json else "")
+    if args.json:  # json.dumps, not model_dump_json: it escapes every non-ASCII character
+        print(json.dumps(summary.model_dump(mode="json"), indent=2))
+    else:
+        print(safe_block(cost.render(summary)), end="")
     return 0
 
 
@@ -171,9 +175,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
     print(f"{'RUN':24} {'PIPELINE':12} {'STATE':12} {'TRIGGER':8} {'COMMIT':8} {'MODEL':6} {'CREATED':19}")
     for r in runs:
         created = dt.datetime.fromtimestamp(r.created_at).strftime("%Y-%m-%d %H:%M:%S")
-        sha = (r.trigger.sha or "")[:7]
-        model = r.model_version or "-"
-        print(f"{r.id:24} {r.pipeline:12} {r.state.value:12} {r.trigger.kind:8} {sha:8} {model:6} {created}")
+        run_id, pipeline, kind = safe_line(r.id), safe_line(r.pipeline), safe_line(r.trigger.kind)
+        sha, model = safe_line((r.trigger.sha or "")[:7]), safe_line(r.model_version or "-")
+        print(f"{run_id:24} {pipeline:12} {r.state.value:12} {kind:8} {sha:8} {model:6} {created}")
     return 0
 
 
@@ -187,13 +191,15 @@ def _show_run(app: bootstrap.App, run_id: str, *, as_json: bool) -> int:
         data = {"run": run.model_dump(mode="json"), "timeline": [e.model_dump(mode="json") for e in timeline]}
         print(json.dumps(data, indent=2))
         return 0
-    print(f"{run.id}  {run.pipeline}  {run.state.value}  {run.reason}")
-    print(f"trigger: {run.trigger.kind} {run.trigger.repo} {run.trigger.ref} {run.trigger.sha}")
+    t = run.trigger
+    print(f"{safe_line(run.id)}  {safe_line(run.pipeline)}  {run.state.value}  {safe_line(run.reason)}")
+    by = f" by {safe_line(t.actor)}" if t.actor else ""
+    print(f"trigger: {' '.join(safe_line(v) for v in (t.kind, t.repo, t.ref, t.sha))}{by}")
     if run.model_version:
-        print(f"model: {run.model_version}")
+        print(f"model: {safe_line(run.model_version)}")
     for entry in timeline:
         at = dt.datetime.fromtimestamp(entry.at).strftime("%H:%M:%S.%f")[:-3]
-        print(f"  {at}  {entry.kind:17} {entry.message}")
+        print(f"  {at}  {safe_line(entry.kind):17} {safe_line(entry.message)}")
     return 0
 
 
@@ -296,7 +302,7 @@ def _simulate_pubsub(settings: Settings, args: argparse.Namespace) -> int:
         data, attributes = sim.cloud_build_message(args.run, status=args.status, build_id=args.build_id)
     message_id = bootstrap.App(settings).bus.publish(topic, data, attributes)
     key = f"retrain:{args.request_id}" if getattr(args, "request_id", None) else f"pubsub:{function}:{message_id}"
-    print(f"published message {message_id} on {topic}; inbox key {key}")
+    print(f"published message {safe_line(message_id)} on {topic}; inbox key {safe_line(key)}")
     return 0
 
 
@@ -315,7 +321,7 @@ def _simulate_wandb(settings: Settings, args: argparse.Namespace) -> int:
             return 2
         aliases = (args.alias,) if args.event == "ADD_ARTIFACT_ALIAS" else ()
         artifact = store.log(artifact.split(":", 1)[0], args.model_dir, aliases=aliases)
-        print(f"logged {args.model_dir} as {artifact}")
+        print(f"logged {safe_line(args.model_dir)} as {safe_line(artifact)}")
     alias = args.alias if args.event == "ADD_ARTIFACT_ALIAS" else ""
     if alias:
         artifact = f"{artifact.split(':', 1)[0]}:{alias}"  # W&B renders an alias event's version string this way
@@ -324,7 +330,7 @@ def _simulate_wandb(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _print_reply(reply: Any) -> int:
-    print(f"{reply.status_code} {reply.text}")
+    print(f"{reply.status_code} {safe_block(reply.text)}")
     return 0 if reply.ok else 1
 
 
@@ -344,9 +350,10 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     for r in rows:
         at = dt.datetime.fromtimestamp(r.at if args.dead else r.received_at).strftime("%Y-%m-%d %H:%M:%S")
         if args.dead:
-            print(f"{at}  {r.id:>5} {r.source:10} {r.reason[:100]}")
+            print(f"{at}  {safe_line(r.id):>5} {safe_line(r.source):10} {safe_line(r.reason[:100])}")
         else:
-            print(f"{at}  {r.source:10} {r.key:44} {r.outcome[:60]:60} {' '.join(r.run_ids)}")
+            outcome, runs = safe_line(r.outcome[:60]), safe_line(" ".join(r.run_ids))
+            print(f"{at}  {safe_line(r.source):10} {safe_line(r.key):44} {outcome:60} {runs}")
     return 0
 
 
@@ -362,12 +369,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         reply = bootstrap.App(settings).ingest.replay(args.key)
     except UnknownDelivery as exc:
-        print(f"relaunch: {exc.args[0]}", file=sys.stderr)
+        print(f"relaunch: {safe_line(exc.args[0])}", file=sys.stderr)
         return 1
     except TriggerError as exc:
-        print(f"relaunch: cannot replay {args.key}: {exc.message} (field {exc.field})", file=sys.stderr)
+        key, message, field = safe_line(args.key), safe_line(exc.message), safe_line(exc.field)
+        print(f"relaunch: cannot replay {key}: {message} (field {field})", file=sys.stderr)
         return 1
-    print(f"{reply.status} {json.dumps(reply.body, sort_keys=True)}")
+    print(f"{reply.status} {json.dumps(reply.body, sort_keys=True)}")  # ensure_ascii: escapes every control
     return 0
 
 
@@ -382,14 +390,14 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     try:
         run = app.orchestrator.roll_back(args.pipeline)
     except NothingToRollBack as exc:
-        print(f"relaunch: nothing to roll back: {exc}", file=sys.stderr)
+        print(f"relaunch: nothing to roll back: {safe_line(exc)}", file=sys.stderr)
         return 1
     except ValueError as exc:  # the endpoint or the registry refused
-        print(f"relaunch: rollback of {args.pipeline} refused: {exc}", file=sys.stderr)
+        print(f"relaunch: rollback of {safe_line(args.pipeline)} refused: {safe_line(exc)}", file=sys.stderr)
         return 1
     champion = app.registry.champion(args.pipeline)
-    print(f"{run.id}: {run.reason}")
-    print(f"champion: {champion.version if champion else 'none'}")
+    print(f"{safe_line(run.id)}: {safe_line(run.reason)}")
+    print(f"champion: {safe_line(champion.version) if champion else 'none'}")
     return 0
 
 

@@ -42,8 +42,14 @@ def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[EndpointServer]:
-    running = EndpointServer(tmp_path / "endpoints.json", seed=7)
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder the server may load models from: pytest's base folder holds every model these tests deploy."""
+    return tmp_path_factory.getbasetemp()
+
+
+@pytest.fixture
+def server(tmp_path: Path, registry: Path) -> Iterator[EndpointServer]:
+    running = EndpointServer(tmp_path / "endpoints.json", seed=7, registry_dir=registry)
     running.start()
     yield running
     running.stop()
@@ -59,7 +65,7 @@ def digits(n: int) -> tuple[list[list[float]], list[int]]:
 
 
 def test_deploy_split_undeploy(server: EndpointServer, model_dirs: tuple[str, str]) -> None:
-    client = HttpEndpoint(server.url)
+    client = HttpEndpoint(server.url, token_path=server.token_path)
     assert client.traffic("digits") == {}
     client.deploy("digits", version("v1", model_dirs[0]))
     client.deploy("digits", version("v1", model_dirs[0]))
@@ -81,7 +87,7 @@ def test_deploy_split_undeploy(server: EndpointServer, model_dirs: tuple[str, st
 
 
 def test_predict_mirrors_vertex_and_counts_stats(server: EndpointServer, model_dirs: tuple[str, str]) -> None:
-    client = HttpEndpoint(server.url)
+    client = HttpEndpoint(server.url, token_path=server.token_path)
     client.deploy("digits", version("v1", model_dirs[0]))
     instances, labels = digits(20)
     answer = client.predict("digits", instances)
@@ -95,7 +101,7 @@ def test_predict_mirrors_vertex_and_counts_stats(server: EndpointServer, model_d
 
 
 def test_routing_follows_the_split(server: EndpointServer, model_dirs: tuple[str, str]) -> None:
-    client = HttpEndpoint(server.url)
+    client = HttpEndpoint(server.url, token_path=server.token_path)
     client.deploy("digits", version("v1", model_dirs[0]))
     client.deploy("digits", version("v2", model_dirs[1]))
     client.set_traffic("digits", {"v1": 75, "v2": 25})
@@ -109,20 +115,20 @@ def test_routing_follows_the_split(server: EndpointServer, model_dirs: tuple[str
     assert stats["v1"]["requests"] + stats["v2"]["requests"] == 410
 
 
-def test_state_survives_a_restart(tmp_path: Path, model_dirs: tuple[str, str]) -> None:
-    first = EndpointServer(tmp_path / "endpoints.json")
+def test_state_survives_a_restart(tmp_path: Path, registry: Path, model_dirs: tuple[str, str]) -> None:
+    first = EndpointServer(tmp_path / "endpoints.json", registry_dir=registry)
     first.start()
     try:
-        client = HttpEndpoint(first.url)
+        client = HttpEndpoint(first.url, token_path=first.token_path)
         client.deploy("digits", version("v1", model_dirs[0]))
         client.deploy("digits", version("v2", model_dirs[1]))
         client.set_traffic("digits", {"v1": 0, "v2": 100})
     finally:
         first.stop()
-    second = EndpointServer(tmp_path / "endpoints.json")
+    second = EndpointServer(tmp_path / "endpoints.json", registry_dir=registry)
     second.start()
     try:
-        client = HttpEndpoint(second.url)
+        client = HttpEndpoint(second.url, token_path=second.token_path)
         assert client.traffic("digits") == {"v1": 0, "v2": 100}
         assert client.predict("digits", digits(1)[0])["model_version"] == "v2"
     finally:
@@ -130,7 +136,7 @@ def test_state_survives_a_restart(tmp_path: Path, model_dirs: tuple[str, str]) -
 
 
 def test_bad_requests_get_4xx_without_stack_traces(server: EndpointServer, model_dirs: tuple[str, str]) -> None:
-    client = HttpEndpoint(server.url)
+    client = HttpEndpoint(server.url, token_path=server.token_path)
     with pytest.raises(ValueError, match="not found"):
         client.predict("digits", [[0.0] * 64])
     client.deploy("digits", version("v1", model_dirs[0]))
@@ -172,8 +178,8 @@ def own_dirs(model_dirs: tuple[str, str], tmp_path: Path) -> tuple[str, str]:
 
 
 def test_health_counts_each_version_since_a_timestamp(server: EndpointServer, own_dirs: tuple[str, str]) -> None:
-    client: Endpoint = HttpEndpoint(server.url)
-    http = HttpEndpoint(server.url)
+    client: Endpoint = HttpEndpoint(server.url, token_path=server.token_path)
+    http = HttpEndpoint(server.url, token_path=server.token_path)
     client.deploy("digits", version("v1", own_dirs[0]))
     client.deploy("digits", version("v2", own_dirs[1]))
     instances, _ = digits(3)
@@ -202,7 +208,7 @@ def test_health_counts_each_version_since_a_timestamp(server: EndpointServer, ow
 
 
 def test_a_fault_file_makes_a_version_fail_then_recover(server: EndpointServer, own_dirs: tuple[str, str]) -> None:
-    client = HttpEndpoint(server.url)
+    client = HttpEndpoint(server.url, token_path=server.token_path)
     client.deploy("digits", version("v1", own_dirs[0]))
     fault = Path(own_dirs[0]) / FAULT_FILE
     fault.write_text(json.dumps({"error_rate": 1.0}))
@@ -229,7 +235,7 @@ def test_a_fault_file_makes_a_version_fail_then_recover(server: EndpointServer, 
 
 
 def test_health_refuses_bad_queries(server: EndpointServer, own_dirs: tuple[str, str]) -> None:
-    client = HttpEndpoint(server.url)
+    client = HttpEndpoint(server.url, token_path=server.token_path)
     with pytest.raises(EndpointNotFound, match="endpoint digits not found"):
         client.health("digits", "v1", since=0)
     client.deploy("digits", version("v1", own_dirs[0]))
@@ -249,7 +255,7 @@ def test_health_refuses_bad_queries(server: EndpointServer, own_dirs: tuple[str,
 
 
 def test_the_only_version_can_be_undeployed(server: EndpointServer, own_dirs: tuple[str, str]) -> None:
-    client = HttpEndpoint(server.url)
+    client = HttpEndpoint(server.url, token_path=server.token_path)
     client.deploy("digits", version("v1", own_dirs[0]))
     client.undeploy("digits", "v1")
     assert client.traffic("digits") == {}
@@ -262,7 +268,7 @@ def test_the_only_version_can_be_undeployed(server: EndpointServer, own_dirs: tu
 def test_a_canary_with_a_failing_model_is_rolled_back_on_real_health(
     server: EndpointServer, own_dirs: tuple[str, str]
 ) -> None:
-    client = HttpEndpoint(server.url)
+    client = HttpEndpoint(server.url, token_path=server.token_path)
     client.deploy("digits", version("v1", own_dirs[0]))
     (Path(own_dirs[1]) / FAULT_FILE).write_text(json.dumps({"error_rate": 0.5}))
     strategy = CanaryRollout(percent=50, bake_s=3600, health=HealthLimits(min_requests=20))

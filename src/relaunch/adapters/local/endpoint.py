@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import requests
 
+from relaunch.adapters.local.secret_files import read_secret
 from relaunch.pipelines.model import EndpointHealth, ModelVersion
 from relaunch.ports import TransientError
 
 ROUTE_KEY_HEADER = "x-relaunch-route-key"
+TOKEN_FILE = "endpoint_token"  # in the stack's secrets folder; the endpoint server creates it
 
 
 class EndpointNotFound(ValueError, LookupError):
@@ -17,24 +20,28 @@ class EndpointNotFound(ValueError, LookupError):
 
 
 class HttpEndpoint:
-    """Talks to an EndpointServer: 4xx raises ValueError (permanent), 5xx and network errors TransientError."""
+    """Talks to an EndpointServer: 4xx raises ValueError (permanent), 5xx and network errors TransientError.
 
-    def __init__(self, base_url: str, timeout: float = 30) -> None:
+    Deploy, traffic and undeploy calls carry the bearer token read from `token_path` (the server's token file)."""
+
+    def __init__(self, base_url: str, timeout: float = 30, *, token_path: Path | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.token_path = token_path
         self._session = requests.Session()
 
     def deploy(self, endpoint: str, model: ModelVersion) -> None:
         """Deploy the version at 0% traffic (100% if it is the first); deploying it again is a no-op."""
-        self._call("POST", f"{endpoint}:deploy", {"version": model.version, "artifact_uri": model.artifact_uri})
+        body = {"version": model.version, "artifact_uri": model.artifact_uri}
+        self._call("POST", f"{endpoint}:deploy", body, self._auth())
 
     def set_traffic(self, endpoint: str, split: dict[str, int]) -> None:
         """Set percentages per deployed version (summing to 100; unnamed versions get 0)."""
-        self._call("POST", f"{endpoint}:setTraffic", {"split": split})
+        self._call("POST", f"{endpoint}:setTraffic", {"split": split}, self._auth())
 
     def undeploy(self, endpoint: str, version: str) -> None:
         """Remove a version that takes no traffic, or the endpoint's only version (the server refuses otherwise)."""
-        self._call("POST", f"{endpoint}:undeploy", {"version": version})
+        self._call("POST", f"{endpoint}:undeploy", {"version": version}, self._auth())
 
     def traffic(self, endpoint: str) -> dict[str, int]:
         """The current split; {} for an endpoint nothing was ever deployed to."""
@@ -63,6 +70,11 @@ class HttpEndpoint:
         """What the server counted for `version` since `since` (epoch seconds): requests, errors, latency."""
         answer = self._call("GET", f"{endpoint}:health", params={"version": version, "since": repr(float(since))})
         return EndpointHealth.model_validate(answer)
+
+    def _auth(self) -> dict[str, str]:
+        # Read on every call: the server creates the file when it starts, which may be after this client exists.
+        token = read_secret(self.token_path) if self.token_path is not None else None
+        return {"Authorization": f"Bearer {token}"} if token else {}
 
     def _call(
         self,

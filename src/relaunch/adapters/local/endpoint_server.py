@@ -3,6 +3,11 @@
 Routes (all under /v1/endpoints/<name>): GET (describe), GET :health?version=V&since=EPOCH_S, POST :predict
 (`{"instances": [...], "version": optional, to reach one deployed version even at 0%}`), :deploy, :setTraffic,
 :undeploy.
+
+Who may call (see endpoint_guard): every request needs a loopback Host; every POST is refused if it carries an
+Origin (only browsers send one, and no browser page has business here: even :predict, whose calls count into the
+health figures that roll a canary back or forward); :deploy, :setTraffic and :undeploy need
+`Authorization: Bearer <token>`, the token being the file at `token_path` (created 0600 on start if absent).
 """
 
 from __future__ import annotations
@@ -16,21 +21,47 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from relaunch.adapters.local.endpoint import TOKEN_FILE
+from relaunch.adapters.local.endpoint_guard import bearer_matches, loopback_host
 from relaunch.adapters.local.endpoint_state import ApiError, ServingState
+from relaunch.adapters.local.secret_files import ensure_secret
 
 log = logging.getLogger(__name__)
 
 ROUTE_KEY_HEADER = "x-relaunch-route-key"
 MAX_BODY_BYTES = 16 * 1024 * 1024
 _PATH = re.compile(r"^/v1/endpoints/(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?::(?P<verb>[A-Za-z]+))?$")
-_STATUS_NAMES = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 409: "FAILED_PRECONDITION", 413: "INVALID_ARGUMENT"}
+_STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "FAILED_PRECONDITION",
+    413: "INVALID_ARGUMENT",
+}
+ADMIN_VERBS = frozenset({"deploy", "setTraffic", "undeploy"})
 
 
 class EndpointServer:
-    """Serves every local endpoint from one ThreadingHTTPServer; state survives a restart via `state_path`."""
+    """Serves every local endpoint from one ThreadingHTTPServer; state survives a restart via `state_path`.
 
-    def __init__(self, state_path: Path, host: str = "127.0.0.1", port: int = 0, *, seed: int | None = None) -> None:
-        self.state = ServingState(state_path, seed=seed)
+    `registry_dir` (models load only from there) and `token_path` default to the layout of a stack's home, where
+    the state file lives too: `registry/` and `secrets/endpoint_token` beside it."""
+
+    def __init__(
+        self,
+        state_path: Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        seed: int | None = None,
+        registry_dir: Path | None = None,
+        token_path: Path | None = None,
+    ) -> None:
+        home = Path(state_path).absolute().parent  # absolute: a later chdir must not move the registry
+        self.registry_dir = Path(registry_dir).absolute() if registry_dir is not None else home / "registry"
+        self.token_path = Path(token_path).absolute() if token_path is not None else home / "secrets" / TOKEN_FILE
+        self.state = ServingState(state_path, seed=seed, registry_dir=self.registry_dir)
         self.host = host
         self.port = port
         self._server: ThreadingHTTPServer | None = None
@@ -47,7 +78,8 @@ class EndpointServer:
         """Bind and serve in a daemon thread."""
         if self._server is not None:
             return
-        handler = type("_BoundHandler", (_Handler,), {"state": self.state})
+        token = ensure_secret(self.token_path)
+        handler = type("_BoundHandler", (_Handler,), {"state": self.state, "token": token})
         self._server = ThreadingHTTPServer((self.host, self.port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -70,6 +102,7 @@ class EndpointServer:
 
 class _Handler(BaseHTTPRequestHandler):
     state: ServingState
+    token: str
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out in two writes; Nagle would hold the body ~40 ms
 
@@ -106,6 +139,19 @@ class _Handler(BaseHTTPRequestHandler):
             return self.state.undeploy(name, _text(body, "version"))
         raise ApiError(404, f"no route POST {self.path}")
 
+    def _guard(self) -> None:
+        """Refuse what a browser page or a rebound DNS name could send, and admin calls without the token."""
+        if not loopback_host(self.headers.get("Host")):
+            raise ApiError(403, "the Host header must name loopback (localhost, 127.0.0.1 or [::1]): DNS rebinding")
+        if self.command != "POST":
+            return
+        if self.headers.get("Origin") is not None:
+            raise ApiError(403, "requests with an Origin header are refused: browsers send one, this API is not theirs")
+        match = _PATH.match(self.path.split("?")[0])
+        if match is not None and match["verb"] in ADMIN_VERBS:
+            if not bearer_matches(self.headers.get("Authorization"), self.token):
+                raise ApiError(401, f"missing or wrong bearer token (Authorization: Bearer <the {TOKEN_FILE} file>)")
+
     def _route(self) -> tuple[str, str | None]:
         match = _PATH.match(self.path.split("?")[0])
         if match is None:
@@ -127,16 +173,27 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, route: Any) -> None:
         try:
+            self._guard()
+        except ApiError as exc:
+            self.close_connection = True  # the body is left unread; it must not be taken for the next request
+            self._send(exc.code, _error(exc.code, exc.message))
+            return
+        try:
             code, payload = 200, route()
         except ApiError as exc:
             code, payload = exc.code, _error(exc.code, exc.message)
         except Exception:
             log.exception("endpoint server failed on %s %s", self.command, self.path)
             code, payload = 500, _error(500, "internal error")
+        self._send(code, payload)
+
+    def _send(self, code: int, payload: dict[str, Any]) -> None:
         data = json.dumps(payload).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        if code == 401:
+            self.send_header("WWW-Authenticate", 'Bearer realm="relaunch-endpoint"')
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()

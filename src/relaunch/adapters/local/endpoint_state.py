@@ -1,36 +1,37 @@
 """What the local endpoint server serves: deployed versions and splits (persisted), cached models, stats.
 
-Health: every model call is counted per (endpoint, version) with its time, outcome and latency (the last
-`WINDOW_EVENTS` calls are kept, in memory: a restart starts a new window). `health(name, version, since)` answers
+Health: every model call is counted per (endpoint, version) with its time, outcome and latency (endpoint_stats
+keeps a bounded window in memory: a restart starts a new window). `health(name, version, since)` answers
 requests, errors (model exceptions and 5xx), error rate and p50/p95 latency since a timestamp.
 
 Faults, for tests and the demo: a `relaunch_fault.json` file in a model's folder, e.g.
 `{"error_rate": 0.5, "latency_ms": 800}`, makes that model fail (raise) on that share of predictions and answer that
 much slower, the two ways a bad model fails in production. It is read on every prediction (cached by mtime), so a
 test may add or remove it while the version serves. Training code can write it to simulate a bad release.
+
+Models are pickles (loading one runs its code), so they load only from files inside the registry's folder.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import random
-import statistics
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
 
+from relaunch.adapters.local.endpoint_guard import inside
+from relaunch.adapters.local.endpoint_stats import Stats
+
 MODEL_FILE = "model.joblib"
 FAULT_FILE = "relaunch_fault.json"
-WINDOW_EVENTS = 50_000
 
 
 class ApiError(Exception):
@@ -42,44 +43,6 @@ class ApiError(Exception):
         self.message = message
 
 
-@dataclass
-class _Stats:
-    """Counters of one deployed version since the server started, and its latest calls for windowed health."""
-
-    started_at: float = field(default_factory=time.time)
-    requests: int = 0
-    errors: int = 0
-    events: deque[tuple[float, bool, float]] = field(default_factory=lambda: deque(maxlen=WINDOW_EVENTS))
-
-    def record(self, failed: bool, latency_ms: float) -> None:
-        self.requests += 1
-        self.errors += failed
-        self.events.append((time.time(), failed, latency_ms))
-
-    def as_dict(self) -> dict[str, Any]:
-        recent = [ms for _, _, ms in list(self.events)[-1000:]]
-        p50 = statistics.median(recent) if recent else None
-        return {"requests": self.requests, "errors": self.errors, "latency_ms_p50": p50}
-
-    def window(self, version: str, since: float, now: float) -> dict[str, Any]:
-        """Health figures of the calls at or after `since` (as far back as the kept calls reach)."""
-        events = [e for e in self.events if e[0] >= since]
-        start = max(since, self.started_at)
-        if len(self.events) == self.events.maxlen and self.events[0][0] > start:
-            start = self.events[0][0]  # older calls fell out of the bounded window
-        errors = sum(1 for _, failed, _ in events if failed)
-        latencies = sorted(ms for _, _, ms in events)
-        return {
-            "version": version,
-            "requests": len(events),
-            "errors": errors,
-            "error_rate": errors / len(events) if events else 0.0,
-            "p50_ms": _percentile(latencies, 0.50),
-            "p95_ms": _percentile(latencies, 0.95),
-            "window_s": max(0.0, now - start),
-        }
-
-
 @dataclass(frozen=True)
 class _Fault:
     error_rate: float = 0.0
@@ -87,19 +50,22 @@ class _Fault:
 
 
 class ServingState:
-    """Endpoints with their deployed versions and traffic splits; every change is written to `state_path`."""
+    """Endpoints with their deployed versions and traffic splits; every change is written to `state_path`.
+    Models load only from `registry_dir` (RuntimeError at start if the state file names a path outside it)."""
 
-    def __init__(self, state_path: Path, seed: int | None = None) -> None:
+    def __init__(self, state_path: Path, seed: int | None = None, *, registry_dir: Path) -> None:
         self.state_path = Path(state_path)
+        self.registry_dir = Path(registry_dir)
         self._lock = threading.RLock()
         self._rng = random.Random(seed)
         self._models: dict[str, Any] = {}
         self._faults: dict[str, tuple[int, _Fault]] = {}
         self._started_at = time.time()
-        self._stats: dict[tuple[str, str], _Stats] = {}
+        self._stats: dict[tuple[str, str], Stats] = {}
         self._endpoints: dict[str, dict[str, Any]] = {}
         if self.state_path.exists():
             self._endpoints = json.loads(self.state_path.read_text())["endpoints"]
+            self._refuse_foreign_models()
 
     def names(self) -> list[str]:
         with self._lock:
@@ -110,7 +76,7 @@ class ServingState:
         with self._lock:
             endpoint = self._endpoint(name)
             stats = {
-                d["version"]: self._stats.get((name, d["version"]), _Stats()).as_dict() for d in endpoint["deployed"]
+                d["version"]: self._stats.get((name, d["version"]), Stats()).as_dict() for d in endpoint["deployed"]
             }
             return {
                 "name": name,
@@ -210,9 +176,9 @@ class ServingState:
             point -= pct
         return weighted[-1][0]["version"], weighted[-1][0]["artifact_uri"]
 
-    def _new_stats(self, name: str, version: str) -> _Stats:
+    def _new_stats(self, name: str, version: str) -> Stats:
         """Counting starts when the version was deployed, or when this server started if that was later."""
-        return _Stats(started_at=max(self._started_at, _deployed_at(self._endpoint(name), version)))
+        return Stats(started_at=max(self._started_at, _deployed_at(self._endpoint(name), version)))
 
     def _pinned(self, name: str, version: str) -> tuple[str, str]:
         for deployed in self._endpoint(name)["deployed"]:
@@ -259,12 +225,34 @@ class ServingState:
         """The model in `artifact_uri`, loaded once; a load failure becomes an ApiError with code `on_error`."""
         model = self._models.get(artifact_uri)
         if model is None:
+            path = self._model_file(artifact_uri)
             try:
-                model = joblib.load(Path(artifact_uri.removeprefix("file://")) / MODEL_FILE)
+                model = joblib.load(path)
             except Exception as exc:
                 raise ApiError(on_error, f"cannot load {MODEL_FILE} from {artifact_uri}: {exc}") from exc
             self._models[artifact_uri] = model
         return model
+
+    def _model_file(self, artifact_uri: str) -> str:
+        """The real path of the model file, refused (403) unless it lies in the registry: loading a pickle runs it."""
+        path = inside(str(self.registry_dir), artifact_uri, MODEL_FILE)
+        if path is None:
+            raise ApiError(
+                403,
+                f"artifact_uri {artifact_uri!r} is not in the registry's folder {self.registry_dir} "
+                "(symlinks followed); the endpoint loads models only from there",
+            )
+        return path
+
+    def _refuse_foreign_models(self) -> None:
+        """A state file edited to name a model outside the registry stops the server before anything loads."""
+        for name, endpoint in self._endpoints.items():
+            for deployed in endpoint["deployed"]:
+                if inside(str(self.registry_dir), deployed["artifact_uri"], MODEL_FILE) is None:
+                    raise RuntimeError(  # the stack cannot start: `relaunch up` prints this, no traceback
+                        f"{self.state_path}: endpoint {name} version {deployed['version']} is served from "
+                        f"{deployed['artifact_uri']!r}, outside the registry {self.registry_dir}; remove that entry"
+                    )
 
     def _save(self) -> None:
         """Write the state atomically: a crash leaves the old file or the new one, never half of one."""
@@ -275,13 +263,6 @@ class ServingState:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.state_path)
-
-
-def _percentile(ordered: list[float], q: float) -> float | None:
-    """Nearest-rank percentile of an ascending list; None if it is empty."""
-    if not ordered:
-        return None
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 def _deployed_at(endpoint: dict[str, Any], version: str) -> float:
