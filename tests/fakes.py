@@ -20,7 +20,7 @@ from relaunch.pipelines.model import (
     PipelineRun,
     TimelineEntry,
 )
-from relaunch.ports import ConflictError
+from relaunch.ports import ConflictError, FetchedArtifact
 
 
 class FakeStore:
@@ -136,11 +136,12 @@ class FakeArtifacts:
         self.fetched: list[tuple[str, str]] = []
         self.aliases: dict[str, str] = {}
 
-    def fetch(self, ref: str, dest: str) -> dict[str, Any]:
-        if ref not in self.versions:
+    def fetch(self, ref: str, dest: str) -> FetchedArtifact:
+        resolved = ref if ref in self.versions else self.aliases.get(ref.rpartition(":")[2], ref)  # alias -> version
+        if resolved not in self.versions:
             raise ValueError(f"artifact {ref} does not exist")
         self.fetched.append((ref, dest))
-        return self.versions[ref]
+        return FetchedArtifact(ref=resolved, reported_metrics=self.versions[resolved].get("reported_metrics", {}))
 
     def set_alias(self, ref: str, alias: str) -> None:
         self.aliases[alias] = ref
@@ -184,6 +185,9 @@ class FakeBackend:
 class FakeBlobs:
     def __init__(self) -> None:
         self.files: dict[str, str] = {}
+        self.staged: dict[str, str] = {}  # dest -> src of read-only inputs handed to jobs
+        self.copies: list[tuple[str, str]] = []  # (src, dest) of every copy_tree that copied
+        self.refuse_copy: str | None = None  # copy_tree raises ValueError with this message
 
     def read_text(self, uri: str) -> str:
         if uri not in self.files:
@@ -192,6 +196,26 @@ class FakeBlobs:
 
     def join(self, base: str, *parts: str) -> str:
         return os.path.join(base, *parts)
+
+    def stage_read_only(self, src: str, dest: str) -> str:
+        """A copy of src's files under dest (as the local store makes), remembered as (src, dest)."""
+        self.staged.setdefault(dest, src)
+        for path, text in list(self.files.items()):
+            if path.startswith(src.rstrip("/") + "/"):
+                self.files.setdefault(dest + path[len(src.rstrip("/")) :], text)
+        return dest
+
+    def copy_tree(self, src: str, dest: str) -> str:
+        """A copy of src's files under dest, made once per dest (as the adapters make it)."""
+        if self.refuse_copy:
+            raise ValueError(self.refuse_copy)
+        if any(d == dest for _, d in self.copies):
+            return dest
+        for path, text in list(self.files.items()):
+            if path.startswith(src.rstrip("/") + "/"):
+                self.files[dest + path[len(src.rstrip("/")) :]] = text
+        self.copies.append((src, dest))
+        return dest
 
     def write_eval(
         self,

@@ -27,6 +27,7 @@ _STATUSES = re.compile(_REPO + r"/statuses/(?P<sha>[^/]+)$")
 _CHECK_RUNS = re.compile(_REPO + r"/check-runs$")
 _DEPLOYMENTS = re.compile(_REPO + r"/deployments$")
 _DEPLOYMENT_STATUSES = re.compile(_REPO + r"/deployments/(?P<id>\d+)/statuses$")
+_PERMISSION = re.compile(_REPO + r"/collaborators/(?P<username>[^/]+)/permission$")
 
 
 @dataclass
@@ -59,6 +60,7 @@ class FakeGitHub:
     errors: list[ScriptedError] = field(default_factory=list)
     deployments: list[dict[str, Any]] = field(default_factory=list)
     deployment_statuses: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    permissions: dict[str, str] = field(default_factory=dict)  # login -> base role; other logins are not users
     delay_s: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -98,6 +100,8 @@ class FakeGitHub:
             return 200, self._list_deployments(m, query), {}
         if method == "POST" and (m := _DEPLOYMENT_STATUSES.match(path)):
             return self._deployment_status(m, body)
+        if method == "GET" and (m := _PERMISSION.match(path)):
+            return self._permission(m)
         return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, {}
 
     def _status(self, m: re.Match[str], body: dict[str, Any]) -> dict[str, Any]:
@@ -156,6 +160,16 @@ class FakeGitHub:
         with self.lock:
             self.deployment_statuses[deployment_id].append(answer)
         return 201, answer, {}
+
+    def _permission(self, m: re.Match[str]) -> tuple[int, Any, dict]:
+        """GitHub's shape (docs: "Get repository permissions for a user"): base role, role name, the user."""
+        login = m["username"]
+        if login not in self.permissions:
+            return 404, {"message": f"{login} is not a user", "documentation_url": "https://docs.github.com/rest"}, {}
+        role = self.permissions[login]
+        legacy = {"maintain": "write", "triage": "read"}.get(role, role)  # as GitHub maps them in `permission`
+        user = {"login": login, "id": 1, "type": "User", "site_admin": False}
+        return 200, {"permission": legacy, "role_name": role, "user": user}, {}
 
 
 _SPEC: dict[str, Any] = {}

@@ -44,7 +44,7 @@ RULES = {
     "mode": (r"webhook|pubsub", "webhook or pubsub"),
     "repo": (r"[\w.-]{1,100}/[\w.-]{1,100}", "owner/name (GITHUB_REPOSITORY)"),
     "ref": (r"\S{1,250}", "the branch or tag to retrain (GITHUB_REF)"),
-    "sha": (r"([0-9a-f]{40})?", "a full 40-character commit SHA (GITHUB_SHA), or empty for the ref's head"),
+    "sha": (r"([0-9a-f]{40}|[0-9a-f]{64})?", "a full commit SHA, 40 or 64 hex (GITHUB_SHA), or empty"),
     "reason": (r"(?s).{0,300}", "at most 300 characters"),
     "pipeline": (r"([a-z][a-z0-9-]{0,62})?", "a pipeline name (lower-case letters, digits, '-') or empty"),
     "priority": (r"\+?0*[0-9]{1,3}", "an integer from 0 to 100"),
@@ -56,6 +56,8 @@ RULES = {
     "backoff": (r"[0-9]{1,2}(\.[0-9]+)?", "seconds, from 0 to 99"),
 }
 MAX_PRIORITY = 100
+# git check-ref-format's rules (as relaunch's triggers/gitnames.py checks them), plus: no part may start with '-'.
+REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f-\x9f~^:?*\[\\]|\.\.|//|@\{|(?:^|/)[.-]|\.lock(?:/|$)|[/.]$")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 RETRYABLE = frozenset({429, 500, 502, 503, 504})
 # A fixed namespace, so the same repo, run attempt and pipeline always give the same X-GitHub-Delivery.
@@ -122,9 +124,12 @@ def build_request(values: dict[str, str], workflow_ref: str | None) -> Request:
     if priority > MAX_PRIORITY:
         raise InputError(f"priority must be from 0 to {MAX_PRIORITY}, got {priority}")
     ref = valid(values, "ref")
+    ref = ref if ref.startswith("refs/") else f"refs/heads/{ref}"  # a bare branch, as github.ref_name gives it
+    if REF_FORBIDDEN.search(ref) or ref == "@":
+        raise InputError(f"ref must be a branch or tag name git accepts (git check-ref-format), got {ref[:80]!r}")
     return Request(
         repo=valid(values, "repo"),
-        ref=ref if ref.startswith("refs/") else f"refs/heads/{ref}",  # a bare branch, as github.ref_name gives it
+        ref=ref,
         sha=valid(values, "sha").lower(),
         pipeline=valid(values, "pipeline"),
         reason=valid(values, "reason"),

@@ -213,6 +213,18 @@ class App:
         return IngestService(self.store, self.bus, self.specs, promote_alias=self.settings.wandb_promote_alias)
 
     @cached_property
+    def permissions(self) -> Any:
+        """Who may approve a fork's run: GitHub's answer when a token is configured, else nobody (CLI only)."""
+        token = reveal(self.settings.github_token)
+        if token:
+            from relaunch.adapters.github.permissions import GitHubPermissions
+
+            return GitHubPermissions(token, base_url=self.settings.github_api_url)
+        from relaunch.adapters.local.permissions import NobodyPermissions
+
+        return NobodyPermissions()
+
+    @cached_property
     def orchestrator(self) -> Any:
         from relaunch.pipelines.orchestrator import Deps, Orchestrator
 
@@ -228,6 +240,7 @@ class App:
             artifact_root=self.artifact_root,
             artifacts=lambda: self.artifacts,
             promote_alias=self.settings.wandb_promote_alias,
+            permissions=self.permissions,
         )
         return Orchestrator(deps)
 

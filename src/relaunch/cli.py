@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import getpass
 import json
+import os
 import signal
 import sys
 import threading
@@ -26,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
+    args.exec_argv = sys.argv[1:] if argv is None else None  # None: called in-process, never re-executed
     try:
         return int(args.func(args) or 0)
     except ValidationError as exc:  # a RELAUNCH_* variable with a wrong value
@@ -70,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     rollback = sub.add_parser("rollback", help="move a pipeline's traffic and champion back to the previous model")
     rollback.add_argument("pipeline")
     rollback.set_defaults(func=cmd_rollback)
+    approve = sub.add_parser("approve", help="let a run awaiting approval (a fork's pull request) build its head")
+    approve.add_argument("run_id")
+    approve.set_defaults(func=cmd_approve)
     doctor = sub.add_parser("doctor", help="check the configuration and say exactly what is missing (no side effects)")
     doctor.set_defaults(func=cmd_doctor)
     cost = sub.add_parser("cost", help="GPU-hours and USD per pipeline and trigger kind, and what coalescing saved")
@@ -121,6 +127,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     """Start the embedded stack and wait for Ctrl-C."""
     signal.signal(signal.SIGTERM, _interrupt)  # before anything starts, so a SIGTERM always stops what started
+    _without_secrets_in_environment(args)
     stack = bootstrap.embedded_stack(bootstrap.with_local_secrets(Settings()))
     try:
         stack.start()
@@ -153,7 +160,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo scenario."""
     from relaunch.demo import run_demo
 
+    _without_secrets_in_environment(args)
     return run_demo(home=args.home)
+
+
+def _without_secrets_in_environment(args: argparse.Namespace) -> None:
+    """Re-execute once with the configured secrets moved from this process's environment into memory."""
+    # The stack is an ancestor of every job, and /proc/<pid>/environ keeps what exec got for the process's life.
+    from relaunch.handoff import reexec_without_secrets, take_handed_secrets
+    from relaunch.settings import secret_fields
+
+    os.umask(0o077)  # every state file 0600, every folder 0700, in this process and all it starts
+    reexec_without_secrets(secret_fields(), args.exec_argv)
+    take_handed_secrets()  # close the descriptor now: nothing this process starts may inherit it
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -401,6 +420,33 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_approve(args: argparse.Namespace) -> int:
+    """Approve a fork's run for its head commit, as the OS user at this terminal; the stack then builds it."""
+    from relaunch.pipelines.approval_step import NotAwaiting, approve_by_operator
+    from relaunch.pipelines.commands import COMMANDS_TOPIC, StartRun
+
+    settings = Settings()
+    if settings.adapter("store") == "sqlite" and not settings.store_path.exists():
+        print(f"relaunch: no runs: {settings.store_path} does not exist", file=sys.stderr)
+        return 1
+    app = bootstrap.App(settings)
+    try:
+        run = approve_by_operator(app.store, args.run_id, by=f"{_os_user()} (relaunch approve)")
+    except NotAwaiting as exc:
+        print(f"relaunch: {exc.args[0]}", file=sys.stderr)
+        return 1
+    app.bus.publish(COMMANDS_TOPIC, StartRun(run_id=run.id).model_dump(), {"run_id": run.id})
+    print(f"{run.id}: approved for {run.trigger.sha}; it builds next")
+    return 0
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (a bare container)
+        return "unknown OS user"
+
+
 def _running_url(settings: Settings, name: str) -> str:
     state = settings.home / "stack.json"
     if not state.exists():
@@ -412,7 +458,7 @@ def _running_url(settings: Settings, name: str) -> str:
 
 
 def _secret_file(settings: Settings) -> Path:
-    return settings.home / "github_webhook_secret"
+    return settings.secrets_dir / "github_webhook_secret"
 
 
 if __name__ == "__main__":

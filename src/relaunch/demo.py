@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import requests
+import yaml
 from pydantic import SecretStr
 
 from relaunch import bootstrap
@@ -20,6 +21,7 @@ from relaunch.bootstrap import embedded_stack
 from relaunch.pipelines.model import PipelineRun, RunState
 from relaunch.settings import Settings
 from relaunch.simulate import git, push_payload, send_github
+from relaunch.textsafe import safe_line
 
 DEMO_REPO = "relaunch-demo/digits"
 WORSE_PARAMS = {"C": 0.0001, "max_iter": 2000}
@@ -65,10 +67,10 @@ class Narrator:
             marker = {"state": "▶", "github.status": "  ↳ github", "github.check_run": "  ↳ github"}.get(
                 entry.kind, "  ·"
             )
-            self.say(f"{marker} {entry.message}")
+            self.say(f"{marker} {safe_line(entry.message)}")  # commit messages and reasons come from outside
             if entry.kind == "github.check_run":
                 for line in str(entry.data.get("output", {}).get("summary", "")).splitlines():
-                    print(f"{'':13}│ {line}", file=self.out)
+                    print(f"{'':13}│ {safe_line(line)}", file=self.out)
         self._seen[run_id] = len(entries)
 
     def _progress(self, run: PipelineRun) -> None:
@@ -113,7 +115,9 @@ def scenario(home: Path | None = None, out: TextIO = sys.stdout) -> DemoOutcome:
     work = Path(tempfile.mkdtemp(prefix="relaunch-demo-"))
     home = home or work / "home"
     settings = Settings(
-        home=home, pipelines_dir=root / "pipelines", github_webhook_secret=SecretStr(secrets.token_hex(16))
+        home=home,
+        pipelines_dir=demo_specs(root / "pipelines", work / "pipelines", work / "digits"),
+        github_webhook_secret=SecretStr(secrets.token_hex(16)),
     )
     stack = embedded_stack(settings)
     try:
@@ -171,6 +175,16 @@ def _predict(stack: bootstrap.EmbeddedStack, narrator: Narrator) -> tuple[list[i
     answer = requests.post(url, json={"instances": digits.data[-3:].tolist()}, timeout=30).json()
     narrator.say(f"predict digits {truth} -> {answer.get('predictions')} from model {answer.get('model_version')}")
     return truth, answer
+
+
+def demo_specs(source: Path, dest: Path, repo: Path) -> Path:
+    """Copies of the shipped specs that clone the throwaway repo: a run clones only the URL its spec names."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in source.glob("*.yaml"):
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        spec["source"]["clone_url"] = repo.resolve().as_uri()
+        (dest / path.name).write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return dest
 
 
 def _make_repo(source: Path, dest: Path) -> Path:

@@ -11,9 +11,13 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from relaunch.settings import Settings, reveal
+from relaunch.triggers.gitnames import is_local_url
+
+if TYPE_CHECKING:
+    from relaunch.pipelines.spec import PipelineSpec
 
 Level = Literal["ok", "warn", "missing"]
 
@@ -41,6 +45,12 @@ class Finding:
     detail: str
 
 
+def _sandbox_probe() -> str | None:
+    from relaunch.adapters.local.sandbox import probe  # runs one throw-away sandboxed process, writes nothing of ours
+
+    return probe()
+
+
 def _module_installed(name: str) -> bool:
     try:
         return importlib.util.find_spec(name) is not None
@@ -54,6 +64,7 @@ def diagnose(
     *,
     installed: Callable[[str], bool] = _module_installed,
     exists: Callable[[Path], bool] = Path.exists,
+    sandbox_probe: Callable[[], str | None] = _sandbox_probe,
 ) -> list[Finding]:
     """Every check, in report order."""
     env = os.environ if env is None else env
@@ -61,6 +72,7 @@ def diagnose(
     findings = [Finding("ok", f"adapter {port}", f"{kind} (RELAUNCH_{port.upper()})") for port, kind in chosen.items()]
     findings += _sdks(chosen, installed)
     findings += _webhooks(settings)
+    findings += _job_sandbox(settings, chosen, sandbox_probe)
     findings += _gcp(settings, chosen, env, exists)
     findings += _wandb(settings, chosen)
     findings += _notifiers(settings, installed)
@@ -83,7 +95,8 @@ def _webhooks(s: Settings) -> list[Finding]:
     if s.webhook_secret():
         out.append(Finding("ok", "github webhook", "secret configured"))
     elif s.profile == "local":
-        out.append(Finding("ok", "github webhook", f"`relaunch up` makes and uses its own secret in {s.home}"))
+        made = s.secrets_dir / "github_webhook_secret"
+        out.append(Finding("ok", "github webhook", f"`relaunch up` makes and uses its own secret in {made}"))
     elif s.insecure_dev_mode:
         out.append(Finding("warn", "github webhook", "no secret: accepting UNSIGNED deliveries (insecure dev mode)"))
     else:
@@ -101,6 +114,18 @@ def _webhooks(s: Settings) -> list[Finding]:
             )
         )
     return out
+
+
+def _job_sandbox(s: Settings, chosen: Mapping[str, str], sandbox_probe: Callable[[], str | None]) -> list[Finding]:
+    from relaunch.adapters.local.sandbox import describe
+
+    if chosen["training"] != "local":
+        return []
+    why_not = sandbox_probe() if s.job_sandbox != "off" else None
+    level: Level = "ok" if s.job_sandbox != "off" and why_not is None else "warn"
+    if s.job_sandbox == "required" and why_not is not None:
+        level = "missing"
+    return [Finding(level, "job sandbox", describe(s.job_sandbox, why_not) + " (RELAUNCH_JOB_SANDBOX)")]
 
 
 def _gcp(
@@ -183,6 +208,7 @@ def _pipelines(s: Settings, exists: Callable[[Path], bool]) -> list[Finding]:
     if not specs:
         return [Finding("warn", "pipelines", f"no *.yaml in {s.pipelines_dir}: no event will start a run")]
     found = [Finding("ok", "pipelines", f"{len(specs)} valid: {', '.join(sorted(specs))}")]
+    found += _local_sources(s, specs)
     if s.adapter("endpoint") == "vertex":
         found += [
             Finding(
@@ -196,6 +222,22 @@ def _pipelines(s: Settings, exists: Callable[[Path], bool]) -> list[Finding]:
             if spec.rollout.strategy == "blue-green"
         ]
     return found
+
+
+def _local_sources(s: Settings, specs: Mapping[str, PipelineSpec]) -> list[Finding]:
+    """A file:// source names a path on this machine: only the embedded profile's local builder can clone it."""
+    if s.profile != "gcp" and s.adapter("builder") != "cloudbuild":
+        return []
+    return [
+        Finding(
+            "missing",
+            f"pipeline {name}",
+            f"source.clone_url {spec.source.clone_url} is a local path, which only the embedded profile can clone:"
+            " give an https:// or ssh:// clone_url (or none: https://github.com/<repo>.git)",
+        )
+        for name, spec in sorted(specs.items())
+        if spec.source.clone_url and is_local_url(spec.source.clone_url)
+    ]
 
 
 def render(findings: list[Finding]) -> str:

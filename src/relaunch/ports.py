@@ -7,6 +7,7 @@ command), ValueError for a permanent refusal (the run fails with the message), C
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from relaunch.pipelines.model import (
@@ -105,6 +106,20 @@ class BlobStore(Protocol):
 
     def join(self, base: str, *parts: str) -> str: ...
 
+    def stage_read_only(self, src: str, dest: str) -> str:
+        """A URI a job may read `src` (a model folder) through but never write back to; idempotent on `dest`.
+
+        Locally a copy of `src` at `dest` (inside the run's own folder); on Cloud Storage `src` itself, which IAM
+        makes read-only for the training service account.
+        """
+
+    def copy_tree(self, src: str, dest: str) -> str:
+        """Copy folder `src` to `dest` once and return `dest`; ValueError if `src` is no model folder or is refused.
+
+        Complete before it returns (a crash part way leaves no finished copy, and the next call completes it); once
+        complete, a later call copies nothing and reads nothing of `src`.
+        """
+
 
 class ModelRegistry(Protocol):
     """Registered model versions per pipeline, with a movable champion alias."""
@@ -155,14 +170,34 @@ class Notifier(Protocol):
     def notify(self, notification: Notification) -> None: ...
 
 
+@dataclass(frozen=True)
+class FetchedArtifact:
+    """What ArtifactSource.fetch copied: the concrete version it resolved to, as the backend names it."""
+
+    ref: str  # entity/project/collection:vN of the collection the version was fetched through; never an alias
+    artifact_id: str | None = None  # the backend's id of the version (W&B's "QXJ0aWZhY3Q6..."), when it has one
+    reported_metrics: dict[str, float] = field(default_factory=dict)  # the producer's summary: shown, never gated on
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
 class ArtifactSource(Protocol):
     """Model artifacts tracked outside relaunch (W&B), for runs that start from an existing model."""
 
-    def fetch(self, ref: str, dest: str) -> dict[str, Any]:
-        """Copy the files of artifact version `ref` (entity/project/name:vN) under `dest`; return its metadata.
+    def fetch(self, ref: str, dest: str) -> FetchedArtifact:
+        """Copy the files of artifact version `ref` (entity/project/name:vN or :alias) to `dest`, replacing it whole.
 
-        The metadata may carry `reported_metrics` (the producing run's summary): shown in reports, never gated on.
+        An alias is resolved here, once: the result names the concrete version whose files are now at `dest`.
         """
 
     def set_alias(self, ref: str, alias: str) -> None:
-        """Point `alias` at artifact version `ref` (moving it off any other version); idempotent."""
+        """Point `alias` at the concrete version `ref` (entity/project/name:vN; an alias is refused); idempotent."""
+
+
+class RepoPermissions(Protocol):
+    """Who may do what on a repository, as its host says (GitHub's collaborator permission API)."""
+
+    def permission(self, repo: str, login: str) -> str:
+        """`login`'s permission on `repo`: admin, maintain, write, triage, read or none (none for unknown users).
+
+        TransientError when the host cannot answer now, ValueError when it refuses to (bad token, no access).
+        """

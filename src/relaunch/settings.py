@@ -8,10 +8,13 @@ agent. Secrets are SecretStr: they never appear in a repr, a log line or `relaun
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from relaunch.handoff import take_handed_secrets
 
 Profile = Literal["local", "gcp"]
 StoreKind = Literal["sqlite", "firestore"]
@@ -69,6 +72,11 @@ class Settings(BaseSettings):
     pipelines_dir: Path = Field(default=Path("pipelines"), description="Folder of pipeline specs (*.yaml)")
     endpoint_url: str = Field(default="http://127.0.0.1:8090", description="Base URL of the local endpoint server")
     max_concurrent_jobs: int = Field(default=2, ge=1, description="Local agent: jobs running at once")
+    job_sandbox: Literal["auto", "off", "required"] = Field(
+        default="auto",
+        description="Local agent: run each job in private PID and mount namespaces that hide the stack from it"
+        " (auto: where this machine allows it; required: refuse to start the agent without it; off)",
+    )
     reconcile_interval_s: float = Field(
         default=30.0, gt=0, description="Embedded stack: seconds between reconcile ticks on relaunch-reconcile"
     )
@@ -130,6 +138,18 @@ class Settings(BaseSettings):
     slack_webhook_url: SecretStr | None = _secret("Slack incoming-webhook URL")
     public_url: str | None = Field(default=None, description="Where users can see runs (links in reports)")
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The environment first, then secrets another relaunch process handed this one (see relaunch.handoff)."""
+        return init_settings, env_settings, dotenv_settings, _HandedSecrets(settings_cls), file_secret_settings
+
     def adapter(self, port: str) -> str:
         """The adapter chosen for `port`: its own setting, else the profile's default."""
         chosen = getattr(self, port)
@@ -180,6 +200,28 @@ class Settings(BaseSettings):
     def webhook_secret(self) -> str | None:
         """The GitHub webhook secret's value, or None when unset or empty."""
         return reveal(self.github_webhook_secret)
+
+
+class _HandedSecrets(PydanticBaseSettingsSource):
+    """Secrets handed over in memory (relaunch.handoff), below the environment: they stand in for its variables."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        secret = set(secret_fields())
+        return {name: value for name, value in take_handed_secrets().items() if name in secret}
+
+
+def secret_fields() -> tuple[str, ...]:
+    """The names of the settings that hold secrets (every SecretStr field)."""
+    return tuple(name for name, info in Settings.model_fields.items() if "SecretStr" in str(info.annotation))
+
+
+def secret_values(settings: Settings) -> dict[str, str]:
+    """The secrets set in `settings`, by field name (for handing them to another process; never for a log)."""
+    found = {name: reveal(getattr(settings, name)) for name in secret_fields()}
+    return {name: value for name, value in found.items() if value}
 
 
 def reveal(secret: SecretStr | None) -> str | None:

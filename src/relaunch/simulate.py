@@ -158,10 +158,12 @@ def workflow_dispatch_payload(
     }
 
 
-def wandb_payload(event_type: str, artifact: str, *, alias: str = "", author: str = "relaunch-demo") -> dict[str, Any]:
-    """The body W&B renders from the README's payload template for an artifact event."""
+def wandb_payload(
+    event_type: str, artifact: str, *, alias: str = "", author: str = "relaunch-demo", artifact_id: str | None = None
+) -> dict[str, Any]:
+    """The body W&B renders from the README's payload template for an artifact event (with the version's id)."""
     entity, project, rest = artifact.split("/", 2)
-    return {
+    payload = {
         "event_type": event_type,
         "artifact_version_string": artifact,
         "artifact_collection_name": rest.split(":", 1)[0],
@@ -170,6 +172,9 @@ def wandb_payload(event_type: str, artifact: str, *, alias: str = "", author: st
         "project_name": project,
         "event_author": author,
     }
+    if artifact_id is not None:  # ${artifact_version}: pins the version an alias named when the event was sent
+        payload["artifact_version"] = f"wandb-artifact://_id/{artifact_id}"
+    return payload
 
 
 def send_wandb(url: str, payload: dict[str, Any], *, token: str | None, secret: str | None = None) -> requests.Response:

@@ -67,8 +67,9 @@ def test_up_then_simulate_then_stop(tmp_path: Path) -> None:
     up = start_up(env, home, stdout=subprocess.PIPE)
     try:
         urls = json.loads((home / "stack.json").read_text())["urls"]
-        secret_file = home / "github_webhook_secret"
+        secret_file = home / "secrets" / "github_webhook_secret"
         assert oct(secret_file.stat().st_mode & 0o777) == "0o600"
+        assert oct(secret_file.parent.stat().st_mode & 0o777) == "0o700"
         sent = relaunch("simulate", "push", "--repo-dir", str(repo), "--full-name", "someone/else", env=env)
         assert (
             sent.returncode == 0

@@ -23,6 +23,7 @@ import pytest
 import requests
 
 from relaunch.bootstrap import App
+from relaunch.demo import demo_specs
 from relaunch.pipelines.model import PipelineRun, RunState
 from relaunch.pipelines.spec import load_specs
 from relaunch.settings import Settings
@@ -87,7 +88,8 @@ def test_kill9_at_random_points_leaves_every_run_done_once(tmp_path: Path, home:
     env = {
         **os.environ,
         "RELAUNCH_HOME": str(home),
-        "RELAUNCH_PIPELINES_DIR": str(ROOT / "pipelines"),
+        # Copies of the shipped specs cloning the scratch repo: a run clones only the URL its spec names.
+        "RELAUNCH_PIPELINES_DIR": str(demo_specs(ROOT / "pipelines", tmp_path / "pipelines", tmp_path / "digits")),
         "RELAUNCH_GITHUB_WEBHOOK_SECRET": SECRET,
     }
     repo = make_repo(tmp_path / "digits")

@@ -30,6 +30,7 @@ def canary_spec(folder: Path) -> Path:
     spec = yaml.safe_load((ROOT / "pipelines" / "digits.yaml").read_text())
     health = {"min_requests": 5, "max_error_rate": 0.05, "max_p95_latency_ms": 2000}
     spec["rollout"] = {"strategy": "canary", "percent": 50, "bake_s": 2, "max_bake_s": 60, "health": health}
+    spec["source"]["clone_url"] = (folder.parent / "digits").resolve().as_uri()  # a run clones only its spec's URL
     folder.mkdir()
     (folder / "digits.yaml").write_text(yaml.safe_dump(spec))
     return folder

@@ -260,16 +260,34 @@ def iam(state: dict, pos: list[str], named: dict) -> str:
         key, role = " ".join(pos[:at]) + " " + pos[at + 1], named.get("role")
     policy = state.setdefault("policies", {}).setdefault(key, [])
     if "get-iam-policy" in pos:
-        head, role, middle, member, tail = named["filter"].split('"')
-        assert (head, middle, tail) == ("bindings.role=", " AND bindings.members=", ""), named["filter"]
-        return f"{role}\n" if [role, member] in policy else ""
+        return _matching(policy, named["filter"])
     member = named["member"]
     kind, _, email = member.partition(":")
     if kind not in ("serviceAccount", "user", "group") or "@" not in email or any(c in email for c in ' "$()'):
         raise Exit(1, f"ERROR: INVALID_ARGUMENT: bad member {member!r}\n")
-    policy.append([role, member])
+    condition = named.get("condition")
+    title = None if condition in (None, "None") else condition.rpartition(",title=")[2]
+    policy.append([role, member, title])
     changed(state)
     return ""
+
+
+def _matching(policy: list, flt: str) -> str:
+    """The roles get-iam-policy --filter prints: one exact binding, or a member's roles a "holds none" check names."""
+    parts = flt.split('"')
+    if flt.startswith('bindings.role="'):
+        title = parts[3] if len(parts) == 7 else None
+        role, member = parts[1], parts[-2]
+        assert parts[-1] == "" and " AND bindings.members=" in parts[-3], flt
+        return f"{role}\n" if [role, member, title] in policy else ""
+    member = parts[-2]
+    if "secretmanager" in flt:
+        readers = ("roles/owner", "roles/editor")
+        hits = [r for r, m, _ in policy if m == member and ("secretmanager" in r or r in readers)]
+    else:
+        assert "-bindings.condition:*" in flt, flt
+        hits = [r for r, m, t in policy if m == member and r.startswith("roles/storage") and t is None]
+    return "".join(f"{r}\n" for r in hits)
 
 
 CREATORS = {"service_accounts": _service_account, "topics": _topic, "subscriptions": _subscription, "buckets": _bucket}

@@ -271,19 +271,19 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_jobs_get_their_env_but_never_relaunch_settings(
+def test_jobs_get_an_allowlisted_env_and_their_own_but_never_relaunch_settings(
     agents: Agents, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RELAUNCH_GITHUB_WEBHOOK_SECRET", "do-not-leak")
-    monkeypatch.setenv("SOME_TOOL_SETTING", "inherited")
+    monkeypatch.setenv("GITHUB_TOKEN", "do-not-leak-either")  # not relaunch's, still nothing a job should see
+    monkeypatch.setenv("LC_MESSAGES", "C")
     agent = agents.new()
-    code = (
-        "import os; print(sorted(k for k in os.environ if k.startswith('RELAUNCH_')), os.environ['SOME_TOOL_SETTING'])"
-    )
+    code = "import os; print(sorted(k for k in os.environ if k.startswith(('RELAUNCH_', 'GITHUB_', 'LC_', 'AIP_'))))"
     job_id = agent.submit(job(tmp_path, "env", code, env={"RELAUNCH_RUN_ID": "run-1", "AIP_MODEL_DIR": "/m"}))
     wait_for(done(agent, job_id), "the job to finish")
     tail = agent.status(job_id).log_tail
-    assert "['RELAUNCH_RUN_ID'] inherited" in tail and "do-not-leak" not in tail
+    assert "['AIP_MODEL_DIR', 'LC_MESSAGES', 'RELAUNCH_RUN_ID']" in tail, tail
+    assert "do-not-leak" not in tail
 
 
 def test_a_job_dies_with_its_agent_even_when_the_agent_is_killed(agents: Agents, tmp_path: Path) -> None:

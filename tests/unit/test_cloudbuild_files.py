@@ -128,8 +128,8 @@ def test_the_training_image_is_the_pushed_image_of_the_checked_out_commit() -> N
     assert set(RUN_SUBSTITUTIONS) <= set(config["substitutions"])  # what the builder sets on every build
     steps = {s["id"]: s for s in config["steps"]}
     assert list(steps) == ["check", "clone", CHECKOUT_STEP, "image"]
-    assert steps["clone"]["args"] == ["clone", "--quiet", "$_CLONE_URL", "src"]
-    assert steps[CHECKOUT_STEP]["env"] == ["SHA=$_SHA", "REF=$_REF"]
+    assert steps["clone"]["args"] == ["clone", "--quiet", "--", "$_CLONE_URL", "src"]
+    assert steps[CHECKOUT_STEP]["env"] == ["SHA=$_SHA", "REF=$_REF", "PR=$_PR"]
     assert '> "$$BUILDER_OUTPUT/output"' in steps[CHECKOUT_STEP]["args"][1]  # what the builder reads back
     image = steps["image"]
     assert image["dir"] == "src" and image["entrypoint"] == "bash"
@@ -154,7 +154,7 @@ def run_check_step(**values: str) -> subprocess.CompletedProcess[str]:
     return run_step("check", values, Path.cwd())
 
 
-CHECKED = {"_CLONE_URL": "https://github.com/o/r.git", "_SHA": SHA, "_REF": "", "_IMAGE": "r/digits:x"}
+CHECKED = {"_CLONE_URL": "https://github.com/o/r.git", "_SHA": SHA, "_REF": "", "_PR": "", "_IMAGE": "r/digits:x"}
 
 
 @pytest.mark.parametrize(
@@ -180,6 +180,9 @@ def test_the_check_step_passes_a_full_sha_or_a_branch_or_tag_ref(change: dict[st
         ({"_SHA": ""}, "_SHA or _REF is required"),
         *(({"_SHA": "", "_REF": r}, "_REF must be") for r in ["refs/pull/1/head", "-x", "a..b", "HEAD", "a b", "a:b"]),
         ({"_SHA": "", "_REF": "refs/heads/--upload-pack=x"}, "_REF must be"),
+        ({"_PR": "-1"}, "_PR must be a pull request number"),
+        ({"_PR": "1 2"}, "_PR must be a pull request number"),
+        ({"_PR": "7", "_SHA": "", "_REF": "main"}, "_PR must be a pull request number, with _SHA"),
         ({"_CLONE_URL": ""}, "_CLONE_URL is required"),
         ({"_IMAGE": ""}, "_IMAGE is required"),
     ],
@@ -215,7 +218,7 @@ def origin(tmp_path: Path) -> Path:
 
 def checkout(origin: Path, workspace: Path, **values: str) -> tuple[subprocess.CompletedProcess[str], Path]:
     """Run clone then checkout as the build does; returns the checkout's result and its $BUILDER_OUTPUT."""
-    values = {"_CLONE_URL": origin.as_uri(), "_SHA": "", "_REF": "", **values}
+    values = {"_CLONE_URL": origin.as_uri(), "_SHA": "", "_REF": "", "_PR": "", **values}
     workspace.mkdir()
     output = workspace.parent / f"{workspace.name}-builder-output"
     output.mkdir()
@@ -249,6 +252,21 @@ def test_the_checkout_step_checks_out_the_head_of_the_ref_and_reports_the_commit
     assert (tmp_path / "workspace" / ".relaunch-sha").read_text() == sha + "\n"
     assert git(tmp_path / "workspace" / "src", "rev-parse", "HEAD") == sha
     assert git(tmp_path / "workspace" / "src", "status", "--porcelain") == ""  # the docker context is the commit
+
+
+def test_the_checkout_step_builds_a_fork_pull_requests_head_that_is_on_no_branch(origin: Path, tmp_path: Path) -> None:
+    fork = tmp_path / "fork"
+    subprocess.run(["git", "clone", "--quiet", "--", str(origin), str(fork)], check=True, timeout=30)
+    git(fork, "commit", "--quiet", "--allow-empty", "-m", "from a fork")
+    head = git(fork, "rev-parse", "HEAD")
+    git(origin, "fetch", "--quiet", "--", str(fork), "HEAD:refs/pull/7/head")  # what GitHub serves for a fork's PR
+    without_pr, _ = checkout(origin, tmp_path / "without", _SHA=head)
+    assert without_pr.returncode != 0  # the fork's commit is on no branch the clone fetched
+
+    done, output = checkout(origin, tmp_path / "workspace", _SHA=head, _PR="7")
+    assert done.returncode == 0, done.stderr
+    assert (output / "output").read_text() == head
+    assert git(tmp_path / "workspace" / "src", "rev-parse", "HEAD") == head
 
 
 def test_the_checkout_step_fails_on_a_ref_the_repository_lacks(origin: Path, tmp_path: Path) -> None:
@@ -369,3 +387,55 @@ def test_bad_packaging_input_is_refused_naming_the_option(tmp_path: Path) -> Non
     with pytest.raises(module.PackagingError, match="--repo .*no pyproject.toml"):
         module.build_wheel(tmp_path, tmp_path / "wheels")
     assert module.main(["--functions", str(tmp_path), "--extras", "Bad Extra"]) == 1
+
+
+# -- issue 13: no value reaches git as an option -----------------------------------------------------------------
+
+# git subcommands that take no `--`: check-ref-format (its argument is refused unless it starts with refs/ first).
+NO_END_OF_OPTIONS = {"check-ref-format"}
+GIT_CALL = re.compile(r"(?:^|[;&|(]|\bthen|\belse|\$\$\()\s*git\s+([^;&|)\n]*)", re.MULTILINE)
+
+
+def git_calls(config: dict[str, Any]) -> Iterator[tuple[str, list[str]]]:
+    """(step id, argv after `git`) of every git the steps run, in args or in a bash script."""
+    for step in config["steps"]:
+        args = [str(a) for a in step.get("args", [])]
+        if step["name"].endswith("/git") and "entrypoint" not in step:
+            yield step["id"], args
+        elif step.get("entrypoint") == "bash":
+            for match in GIT_CALL.finditer(args[-1]):
+                yield step["id"], match[1].split()
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_every_git_call_ends_its_options_before_a_substituted_value(name: str) -> None:
+    calls = list(git_calls(load(name)))
+    for step, argv in calls:
+        first_value = next((i for i, a in enumerate(argv) if "$" in a), None)
+        subcommand = next((a for i, a in enumerate(argv) if not a.startswith("-") and argv[i - 1] != "-C"), "")
+        if first_value is None or subcommand in NO_END_OF_OPTIONS:
+            continue
+        ends = [i for i, a in enumerate(argv) if a in ("--", "--end-of-options")]
+        assert ends and ends[0] < first_value, f"{name}: step {step}: git {' '.join(argv)} has no -- before a value"
+    assert name != "train-image.yaml" or {s for s, _ in calls} >= {"clone", "checkout"}
+
+
+def test_the_checkout_step_refuses_an_option_shaped_sha(origin: Path, tmp_path: Path) -> None:
+    """The check step refuses it first; the checkout step alone (a build by hand) must not read it as an option."""
+    done, output = checkout(origin, tmp_path / "workspace", _SHA="--orphan=pwned")
+    assert done.returncode != 0 and "--orphan" not in git(tmp_path / "workspace" / "src", "branch", "--all")
+    assert not (output / "output").exists()
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///srv/digits", "ext::sh -c touch% /tmp/pwned", "--upload-pack=touch /tmp/x", "fd::0", "/srv/x"]
+)
+def test_the_check_step_refuses_a_clone_url_that_is_not_https_or_ssh(url: str) -> None:
+    done = run_check_step(**{**CHECKED, "_CLONE_URL": url})
+    assert done.returncode == 1 and "_CLONE_URL must be" in done.stderr
+
+
+@pytest.mark.parametrize("url", ["https://github.com/o/r.git", "ssh://git@github.com:22/o/r", "git@github.com:o/r.git"])
+def test_the_check_step_passes_https_and_ssh_clone_urls(url: str) -> None:
+    done = run_check_step(**{**CHECKED, "_CLONE_URL": url})
+    assert done.returncode == 0, done.stderr

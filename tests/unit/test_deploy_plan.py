@@ -224,7 +224,7 @@ def test_the_default_wandb_payload_is_the_documented_template_and_wandb_webhook_
         "entity_name": "relaunch-demo",
         "project_name": "digits",
         "event_author": "ada",
-        "artifact_version": "v3",
+        "artifact_version": "wandb-artifact://_id/QXJ0aWZhY3Q6NTE3ODg5ODg3",  # as W&B's docs show it rendered
     }
     body = json.dumps({k: v.replace("${" + k + "}", values[k]) for k, v in WANDB_PAYLOAD.items()}).encode()
     headers = {"Content-Type": "application/json", "Authorization": "Bearer t"}

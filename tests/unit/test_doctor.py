@@ -112,3 +112,34 @@ def test_blue_green_on_a_vertex_endpoint_is_refused_by_name(tmp_path: Path) -> N
         Settings(pipelines_dir=tmp_path, github_webhook_secret=secret), env={}, installed=everything_installed
     )
     assert "pipeline digits" not in _missing(local)
+
+
+def test_a_file_clone_url_is_missing_in_the_gcp_profile_and_fine_embedded(tmp_path: Path) -> None:
+    local = "  clone_url: file:///srv/digits\n  branches:"
+    spec = (PIPELINES / "digits.yaml").read_text().replace("  branches:", local)
+    (tmp_path / "digits.yaml").write_text(spec)
+    secret = SecretStr("s")
+    gcp = Settings(pipelines_dir=tmp_path, github_webhook_secret=secret, profile="gcp")
+    assert "file:///srv/digits" in _missing(diagnose(gcp, env={}, installed=everything_installed))["pipeline digits"]
+    embedded = Settings(pipelines_dir=tmp_path, github_webhook_secret=secret)
+    assert "pipeline digits" not in _missing(diagnose(embedded, env={}, installed=everything_installed))
+
+
+def test_doctor_says_whether_local_jobs_run_in_the_sandbox() -> None:
+    def sandbox(mode: str, why_not: str | None) -> tuple[str, str]:
+        findings = diagnose(
+            _settings(job_sandbox=mode), env={}, installed=everything_installed, sandbox_probe=lambda: why_not
+        )
+        (found,) = [f for f in findings if f.subject == "job sandbox"]
+        return found.level, found.detail
+
+    assert sandbox("auto", None)[0] == "ok" and "private PID and mount namespaces" in sandbox("auto", None)[1]
+    assert sandbox("auto", "unshare: Operation not permitted") == (
+        "warn",
+        "jobs run unsandboxed, the sandbox is unavailable here (unshare: Operation not permitted): a job can read the"
+        " stack's state (RELAUNCH_JOB_SANDBOX)",
+    )
+    assert sandbox("required", "no user namespaces")[0] == "missing"
+    assert sandbox("off", None)[0] == "warn"
+    vertex = _settings(training="vertex", gcp_project="p", artifact_root="gs://b/p")
+    assert not [f for f in diagnose(vertex, env={}, installed=everything_installed) if f.subject == "job sandbox"]

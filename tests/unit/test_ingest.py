@@ -10,7 +10,7 @@ import pytest
 
 from relaunch.pipelines.commands import COMMANDS_TOPIC
 from relaunch.pipelines.ingest import IngestService
-from relaunch.pipelines.spec import JobSpec, PipelineSpec, SourceSpec
+from relaunch.pipelines.spec import EvaluateSpec, JobSpec, PipelineSpec, SourceSpec
 from relaunch.simulate import github_headers
 from relaunch.triggers.errors import Unprocessable
 from relaunch.triggers.github import parse_github
@@ -19,11 +19,12 @@ from tests.fakes import FakeBus, FakeStore
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "github"
 SECRET = "s3cret"
 JOB = JobSpec(command=["python", "x.py"])
+EVAL = EvaluateSpec(command=["python", "x.py"])
 HELLO = PipelineSpec(
     name="hello",
     source=SourceSpec(repo="Codertocat/Hello-World", branches=["master"]),
     train=JOB,
-    evaluate=JOB,
+    evaluate=EVAL,
     endpoint="hello",
 )
 
@@ -137,7 +138,8 @@ def test_a_pull_request_starts_an_evaluation_only_run_of_its_head(sample_name: s
     run = store.runs[body["runs"][0]]
     pr = sample(sample_name)["pull_request"]
     assert run.trigger.kind == "pull_request" and run.trigger.evaluate_only
-    assert run.trigger.sha == pr["head"]["sha"] and run.trigger.clone_url == pr["head"]["repo"]["clone_url"]
+    assert run.trigger.sha == pr["head"]["sha"] and run.trigger.pr_number == pr["number"]
+    assert run.trigger.clone_url == HELLO.source.repo_clone_url()  # the spec's, never the payload's
     assert bus.messages[0][1]["type"] == "start_run"
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from relaunch.pipelines.ingest import IngestService, UnknownDelivery
 from relaunch.pipelines.model import Delivery, RunState
-from relaunch.pipelines.spec import DriftPolicy, JobSpec, PipelineSpec, SourceSpec, WandbSource
+from relaunch.pipelines.spec import DriftPolicy, EvaluateSpec, JobSpec, PipelineSpec, SourceSpec, WandbSource
 from relaunch.simulate import cloud_build_message, monitoring_incident, schedule_data, wandb_payload
 from relaunch.triggers.cloudbuild import parse_build
 from relaunch.triggers.drift import parse_drift
@@ -23,12 +23,13 @@ from tests.fakes import FakeBus, FakeStore
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 JOB = JobSpec(command=["python", "x.py"])
+EVAL = EvaluateSpec(command=["python", "x.py"])
 WANDB = WandbSource(entity="acme", project="digits", collection="digits-model")
 DIGITS = PipelineSpec(
     name="digits",
     source=SourceSpec(repo="acme/digits", clone_url="file:///digits", wandb=WANDB),
     train=JOB,
-    evaluate=JOB,
+    evaluate=EVAL,
     endpoint="digits-ep",
 )
 TOKEN = "tok"
@@ -157,6 +158,15 @@ def test_a_final_build_status_nudges_its_run_and_others_are_recorded_only() -> N
     assert command["type"] == "build_finished" and command["succeeded"] and command["image"].startswith("local/")
     stray = w.pubsub("cloudbuild", cloud_build_message("no-such-run", build_id="b2")[0], "m4")
     assert stray.status == 200 and stray.body["outcome"] == "ignored" and len(w.bus.messages) == 2
+
+
+def test_the_final_status_of_a_runs_evaluator_build_nudges_that_run() -> None:
+    w = World()
+    run_id = w.pubsub("schedule", schedule_data("digits")).body["runs"][0]
+    message = cloud_build_message(f"{run_id}.evaluator", status="SUCCESS", build_id="b9")[0]
+    done = w.pubsub("cloudbuild", message, "m2")
+    assert done.body["outcome"] == "accepted" and done.body["run"] == run_id
+    assert w.bus.messages[-1][1]["run_id"] == run_id
 
 
 def test_a_malformed_message_is_dead_lettered_once_and_kept_in_the_inbox() -> None:

@@ -112,7 +112,8 @@ def test_worse_candidate_is_rejected_with_reasons_and_champion_keeps_serving() -
     w.start(run)
     w.finish(run, "train")
     champion_dir = w.backend.submitted[w.store.runs[run.id].jobs["evaluate"]].env["RELAUNCH_CHAMPION_DIR"]
-    assert champion_dir == "/art/runs/digits-1/model"
+    assert champion_dir == "/art/runs/digits-2/inputs/champion-v1"  # a copy staged in its own run's folder
+    assert w.blobs.staged[champion_dir] == "/art/registry/digits/digits-1/model"  # the registry copy, never runs/
     done = w.evaluate(run, {"accuracy": 0.80, "macro_f1": 0.79}, GOOD)
     assert done.state is RunState.REJECTED
     assert "accuracy 0.8000 < floor 0.9000" in done.reason and "regression 0.1700 exceeds limit" in done.reason
@@ -227,7 +228,9 @@ def test_a_run_without_a_commit_records_the_one_its_build_resolved() -> None:
 
 def test_a_pull_request_run_is_gated_but_never_promoted_and_reports_on_its_head() -> None:
     w = World()
-    run = w.new_run(kind="pull_request", evaluate_only=True, sha="a" * 40)
+    # A pull request names its base commit, where its evaluator runs (see test_evaluator_isolation)
+    pr = {"kind": "pull_request", "evaluate_only": True, "head_repo": "relaunch-demo/digits", "base_sha": "b" * 40}
+    run = w.new_run(sha="a" * 40, **pr)
     w.start(run)
     w.finish(run, "train")
     done = w.evaluate(run, GOOD)

@@ -25,7 +25,9 @@ class World:
         self.now = 1000.0
         self.store, self.registry, self.endpoint = FakeStore(), FakeRegistry(), FakeEndpoint()
         self.notifier = FakeNotifier()
-        self.step = RolloutStep(self.store, self.registry, self.endpoint, self.notifier, FakeBlobs(), lambda: self.now)
+        self.step = RolloutStep(
+            self.store, self.registry, self.endpoint, self.notifier, FakeBlobs(), lambda: self.now, artifact_root="/art"
+        )
 
     def gated(self, n: int) -> PipelineRun:
         """A run that passed the gate against the current champion and entered rolling_out."""

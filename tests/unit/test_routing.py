@@ -12,13 +12,14 @@ from relaunch.pipelines.routing import (
     route_wandb,
     run_id_for,
 )
-from relaunch.pipelines.spec import JobSpec, PipelineSpec, SourceSpec, WandbSource
+from relaunch.pipelines.spec import EvaluateSpec, JobSpec, PipelineSpec, SourceSpec, WandbSource
 
 JOB = JobSpec(command=["python", "x.py"])
+EVAL = EvaluateSpec(command=["python", "x.py"])
 
 
 def spec(name: str, repo: str = "acme/m", **source: object) -> PipelineSpec:
-    return PipelineSpec(name=name, source=SourceSpec(repo=repo, **source), train=JOB, evaluate=JOB, endpoint=name)  # type: ignore[arg-type]
+    return PipelineSpec(name=name, source=SourceSpec(repo=repo, **source), train=JOB, evaluate=EVAL, endpoint=name)  # type: ignore[arg-type]
 
 
 def push(branch: str | None = "main", paths: set[str] | None = None, **kw: object) -> PushFacts:

@@ -59,7 +59,7 @@ def test_tag_push_sample() -> None:
     event = deliver(sample("push.1.json"), "push")
     assert isinstance(event, PushEvent)
     assert (event.ref, event.tag, event.branch) == ("refs/tags/simple-tag", "simple-tag", None)
-    assert (event.repo, event.clone_url) == ("Codertocat/Hello-World", "https://github.com/Codertocat/Hello-World.git")
+    assert event.repo == "Codertocat/Hello-World" and not hasattr(event, "clone_url")  # a run clones the spec's URL
     assert (event.sha, event.before) == (HEAD, "0" * 40)
     assert (event.created, event.deleted, event.forced) == (True, False, False)
     assert (event.pusher, event.head_message, event.delivery_id) == ("Codertocat", "Adding a .gitignore file", DELIVERY)
@@ -101,18 +101,21 @@ def test_pull_request_samples(name: str, action: str) -> None:
         action=action,
         number=2,
         repo="Codertocat/Hello-World",
+        head_repo="Codertocat/Hello-World",
         head_sha="ec26c3e57ca3a959ca5aad62de7213c562f8c821",
         head_ref="changes",
+        base_sha="f95f852bd8fca8fcc58a9a2d6c842781e32a215e",
         base_ref="master",
-        clone_url="https://github.com/Codertocat/Hello-World.git",
         author="Codertocat",
+        sender="Codertocat",
     )
 
 
-def test_pull_request_from_a_deleted_fork_has_no_clone_url() -> None:
+def test_pull_request_from_a_deleted_fork_has_no_head_repo_and_counts_as_a_fork() -> None:
     payload = sample("pull_request.opened.1.json")
     payload["pull_request"]["head"]["repo"] = None
-    assert deliver(payload, "pull_request").clone_url is None
+    event = deliver(payload, "pull_request")
+    assert event.head_repo is None and event.from_fork
 
 
 def test_workflow_dispatch_sample() -> None:

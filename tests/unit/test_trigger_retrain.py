@@ -10,7 +10,7 @@ import pytest
 from relaunch.pipelines.commands import COMMANDS_TOPIC
 from relaunch.pipelines.ingest import IngestService
 from relaunch.pipelines.model import Delivery
-from relaunch.pipelines.spec import JobSpec, PipelineSpec, SourceSpec
+from relaunch.pipelines.spec import EvaluateSpec, JobSpec, PipelineSpec, SourceSpec
 from relaunch.simulate import retrain_data
 from relaunch.triggers.errors import TriggerError
 from relaunch.triggers.pubsub import PubSubMessage
@@ -18,11 +18,12 @@ from relaunch.triggers.retrain import RetrainRequest, is_retrain, parse_retrain
 from tests.fakes import FakeBus, FakeStore
 
 JOB = JobSpec(command=["python", "x.py"])
+EVAL = EvaluateSpec(command=["python", "x.py"])
 
 
 def spec(name: str) -> PipelineSpec:
     source = SourceSpec(repo="octo-org/octo-repo", branches=["main"], clone_url="file:///octo")
-    return PipelineSpec(name=name, source=source, train=JOB, evaluate=JOB, endpoint=name)
+    return PipelineSpec(name=name, source=source, train=JOB, evaluate=EVAL, endpoint=name)
 
 
 def message(data: bytes | dict[str, Any], message_id: str = "m-1") -> PubSubMessage:

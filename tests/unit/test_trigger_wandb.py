@@ -127,7 +127,10 @@ def test_dedupe_key_is_stable_across_redeliveries_and_formatting() -> None:
 
 def test_dedupe_key_differs_by_alias_version_and_kind() -> None:
     base = key(payload("ADD_ARTIFACT_ALIAS.json"))
-    assert key(payload("ADD_ARTIFACT_ALIAS.json", alias="staging")) != base
+    staging = payload(
+        "ADD_ARTIFACT_ALIAS.json", alias="staging", artifact_version_string="acme-ml/churn/churn-model:staging"
+    )
+    assert key(staging) != base
     assert key(payload("ADD_ARTIFACT_ALIAS.json", artifact_version_string="acme-ml/churn/churn-model:v5")) != base
     assert key(payload("CREATE_ARTIFACT.json")) != key(payload("LINK_MODEL.json"))
 

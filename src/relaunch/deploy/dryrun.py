@@ -30,6 +30,8 @@ def _step_lines(step: Step) -> list[str]:
     if step.expect is not None:
         check += f" (expect: {render_arg(step.expect)})"
     lines = [check, *(f"# {note}" for note in step.notes)]
+    if step.create is None and step.update is None and step.expect == "":
+        return [*lines, "# (a check that finds nothing: the deploy stops here otherwise)"]
     if step.create is None and step.update is None:
         return [*lines, "# (must already exist: the deploy stops here otherwise)"]
     if step.create is None:  # it exists by now (made by an earlier step): bring it to the declared state

@@ -32,6 +32,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class PrefixRole(_Strict):
+    """A role on a declared bucket that holds only for the objects under `prefix` (an IAM condition)."""
+
+    bucket: str = Field(description="A declared bucket's name")
+    prefix: str = Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*/$", description="Object prefix, ending in /")
+    role: Role
+    title: str = Field(pattern=r"^[a-z][a-z0-9-]{0,99}$", description="The condition's title (unique per binding)")
+
+    def expression(self) -> str:
+        """The CEL condition: objects under the prefix (a bucket-level listing check has no object name)."""
+        return f'resource.name.startsWith("projects/_/buckets/{self.bucket}/objects/{self.prefix}")'
+
+
 class ServiceAccount(_Strict):
     """An identity the functions, their triggers or training jobs run as, with the roles it needs and no more."""
 
@@ -43,6 +56,12 @@ class ServiceAccount(_Strict):
     )
     act_as: list[str] = Field(
         default_factory=list, description="Declared accounts it may run work as (roles/iam.serviceAccountUser on them)"
+    )
+    prefix_roles: list[PrefixRole] = Field(
+        default_factory=list, description="Roles on a declared bucket limited by an IAM condition to one object prefix"
+    )
+    no_secret_access: bool = Field(
+        default=False, description="Deploy checks the account holds no Secret Manager role (jobs that run user code)"
     )
 
 

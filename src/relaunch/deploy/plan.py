@@ -23,11 +23,15 @@ from dataclasses import dataclass
 
 from relaunch.deploy import plan_iam as iam
 from relaunch.deploy.crosscheck import warnings
-from relaunch.deploy.infra import Infra, PipelineSchedule, ReconcileSchedule
+from relaunch.deploy.infra import Infra, PipelineSchedule, ReconcileSchedule, ServiceAccount
 from relaunch.deploy.plan_functions import function_steps, trigger_steps
 from relaunch.deploy.plan_outbound import github_step, schedule_step, sink_steps, wandb_steps
 from relaunch.deploy.step import Step, gcloud, service_agent
 from relaunch.pipelines.spec import PipelineSpec
+
+# gcloud filters on bindings.role: roles that can read a secret, and storage roles that hold without a condition.
+SECRET_READERS = "(bindings.role:secretmanager OR bindings.role=roles/owner OR bindings.role=roles/editor)"
+UNCONDITIONAL_STORAGE = "bindings.role:storage AND -bindings.condition:*"
 
 SECTIONS = (
     "APIs",
@@ -107,6 +111,8 @@ def _roles(infra: Infra) -> Iterable[Step]:
         for target in sa.act_as:
             where = iam.service_account(infra.sa_email(target))
             yield iam.binding(infra.project, "IAM", where, member, sa.name, "roles/iam.serviceAccountUser")
+        if sa.no_secret_access:  # it runs code from pull requests: no role that can read a secret
+            yield iam.holds_none(infra.project, "IAM", iam.project(infra.project), member, sa.name, SECRET_READERS)
     agent = service_agent(infra.project, "gcp-sa-pubsub")
     for name in dict.fromkeys(t.service_account for t in infra.triggers):
         # Pub/Sub signs the push requests to the functions as this account (needed in projects from before 2021-04).
@@ -114,6 +120,16 @@ def _roles(infra: Infra) -> Iterable[Step]:
         yield iam.binding(
             infra.project, "IAM", where, agent, "Pub/Sub service agent", "roles/iam.serviceAccountTokenCreator"
         )
+
+
+def _prefix_roles(infra: Infra, sa: ServiceAccount) -> Iterable[Step]:
+    """Bucket roles limited to one prefix each, and a check that no unconditional storage role undoes them."""
+    member = f"serviceAccount:{infra.sa_email(sa.name)}"
+    for grant in sa.prefix_roles:
+        condition = iam.Condition(grant.title, grant.expression())
+        yield iam.binding(infra.project, "storage", iam.bucket(grant.bucket), member, sa.name, grant.role, condition)
+    for bucket in dict.fromkeys(g.bucket for g in sa.prefix_roles):
+        yield iam.holds_none(infra.project, "storage", iam.bucket(bucket), member, sa.name, UNCONDITIONAL_STORAGE)
 
 
 def _storage(infra: Infra) -> Iterable[Step]:
@@ -127,6 +143,7 @@ def _storage(infra: Infra) -> Iterable[Step]:
         for bucket, roles in sa.bucket_roles.items():
             member = f"serviceAccount:{infra.sa_email(sa.name)}"
             yield from (iam.binding(p, "storage", iam.bucket(bucket), member, sa.name, role) for role in roles)
+        yield from _prefix_roles(infra, sa)
     if store.firestore_database:
         db = f"--database={store.firestore_database}"
         create = gcloud(

@@ -55,10 +55,46 @@ def run_service(name: str, region: str) -> Resource:
     return Resource(("run", "services"), name, f"function {name}", (f"--region={region}",))
 
 
-def binding(project_id: str, section: str, resource: Resource, member: Arg, who: str, role: str) -> Step:
-    """Grant `role` on `resource` to `member` (`who` names the member readably in the step id)."""
-    flt = word(f'bindings.role="{role}" AND bindings.members="', member, '"')
-    describe = gcloud(
+@dataclass(frozen=True)
+class Condition:
+    """An IAM condition: the binding holds only where `expression` (CEL) is true."""
+
+    title: str
+    expression: str
+
+    def flag(self) -> str:
+        return f"--condition=expression={self.expression},title={self.title}"
+
+
+def binding(
+    project_id: str,
+    section: str,
+    resource: Resource,
+    member: Arg,
+    who: str,
+    role: str,
+    condition: Condition | None = None,
+) -> Step:
+    """Grant `role` on `resource` to `member` (`who` names the member readably in the step id), maybe conditionally."""
+    titled = f' AND bindings.condition.title="{condition.title}"' if condition else ""
+    describe = _roles_held(project_id, resource, f'bindings.role="{role}"{titled}', member)
+    add = _add(project_id, resource, member, role, condition)
+    # get-iam-policy succeeds with no output when the binding is absent: "differs" means "add it".
+    where = f" on {condition.title}" if condition else ""
+    return Step(f"iam {resource.label}: {role}{where} for {who}", section, describe, add, expect=role, update=add)
+
+
+def holds_none(project_id: str, section: str, resource: Resource, member: Arg, who: str, roles: str) -> Step:
+    """A check that `member` holds no role matching `roles` (a gcloud filter on bindings.role) on `resource`."""
+    describe = _roles_held(project_id, resource, roles, member)
+    why = f"{who} must hold no such role on {resource.label}: remove it (it runs code from pull requests)"
+    return Step(f"iam {resource.label}: none of {roles} for {who}", section, describe, None, expect="", missing=why)
+
+
+def _roles_held(project_id: str, resource: Resource, roles: str, member: Arg) -> Cmd:
+    """The gcloud call printing the roles matching `roles` (a filter on bindings.role) that `member` holds."""
+    flt = word(f'{roles} AND bindings.members="', member, '"')
+    return gcloud(
         project_id,
         *resource.group,
         "get-iam-policy",
@@ -68,18 +104,18 @@ def binding(project_id: str, section: str, resource: Resource, member: Arg, who:
         word("--filter=", flt),
         "--format=value(bindings.role)",
     )
-    add = _add(project_id, resource, member, role)
-    # get-iam-policy succeeds with no output when the binding is absent: "differs" means "add it".
-    return Step(f"iam {resource.label}: {role} for {who}", section, describe, add, expect=role, update=add)
 
 
-def _add(project_id: str, resource: Resource, member: Arg, role: str) -> Cmd:
+def _add(project_id: str, resource: Resource, member: Arg, role: str, condition: Condition | None = None) -> Cmd:
     if resource.group == ("run", "services"):  # gcloud's documented way to let a caller invoke a gen2 function
         if role != INVOKER:
             raise ValueError(f"a function's policy takes only {INVOKER}, not {role}")
         verb: tuple[Arg, ...] = ("functions", "add-invoker-policy-binding", resource.name, *resource.flags)
         return gcloud(project_id, *verb, word("--member=", member))
-    condition = ("--condition=None",) if resource.group == ("projects",) else ()  # never prompt on conditions
+    if condition is not None:
+        flags: tuple[str, ...] = (condition.flag(),)
+    else:  # never prompt on conditions
+        flags = ("--condition=None",) if resource.group == ("projects",) else ()
     return gcloud(
         project_id,
         *resource.group,
@@ -88,5 +124,5 @@ def _add(project_id: str, resource: Resource, member: Arg, role: str) -> Cmd:
         *resource.flags,
         word("--member=", member),
         f"--role={role}",
-        *condition,
+        *flags,
     )

@@ -28,8 +28,10 @@ from dataclasses import dataclass, field
 
 from relaunch.pipelines.model import PipelineRun, RunState
 
-# States whose work a newer push makes pointless: nothing past the gate.
-SUPERSEDABLE = frozenset({RunState.RECEIVED, RunState.BUILDING, RunState.TRAINING, RunState.EVALUATING})
+# States whose work a newer push makes pointless: nothing past the gate (a fork's run awaiting approval included).
+SUPERSEDABLE = frozenset(
+    {RunState.RECEIVED, RunState.AWAITING_APPROVAL, RunState.BUILDING, RunState.TRAINING, RunState.EVALUATING}
+)
 SUPERSEDING_KINDS = frozenset({"push", "pull_request"})
 
 

@@ -58,7 +58,24 @@ class ReportSkip(_Command):
     description: str
 
 
-Command = Annotated[StartRun | JobFinished | BuildFinished | ReportSkip, Field(discriminator="type")]
+class LabelApproval(_Command):
+    """The approval label was added to a fork's pull request: approve its runs at `sha` if `login` may write.
+
+    `login` is who GitHub says added the label; their permission is asked of GitHub's API, never read from a
+    payload. `run_id` is the run this delivery would have started (it starts none): the runs waiting are found by
+    pull request and head commit.
+    """
+
+    type: Literal["label_approval"] = "label_approval"
+    pipeline: str
+    repo: str
+    pr_number: int = Field(ge=1)
+    sha: str
+    login: str
+    label: str
+
+
+Command = Annotated[StartRun | JobFinished | BuildFinished | ReportSkip | LabelApproval, Field(discriminator="type")]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
 
 

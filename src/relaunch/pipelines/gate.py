@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from relaunch.pipelines.model import Check, Decision, Scores
 from relaunch.pipelines.spec import GatePolicy
 
 
 def decide(
-    candidate: Scores, champion: Scores | None, policy: GatePolicy, champion_version: str | None = None
+    candidate: Scores,
+    champion: Scores | None,
+    policy: GatePolicy,
+    champion_version: str | None = None,
+    *,
+    n_examples: int | None = None,
 ) -> Decision:
-    """Apply floors, ceilings, maximum regression and the paired test; promote only if every check passes."""
+    """Apply floors, ceilings, maximum regression, the paired test and the integrity check; promote if all pass."""
     checks = [*_floor_checks(candidate, policy), *_ceiling_checks(candidate, policy)]
     if champion is None:
         checks.append(Check(name="champion", passed=True, detail="no champion yet: first model, absolute limits only"))
@@ -20,6 +26,9 @@ def decide(
         paired = _paired_check(candidate, champion, policy)
         if paired is not None:
             checks.append(paired)
+    integrity = _integrity_check(candidate, champion, n_examples)
+    if integrity is not None:
+        checks.append(integrity)
     return Decision(
         promote=all(c.passed for c in checks),
         checks=checks,
@@ -97,6 +106,48 @@ def _paired_check(candidate: Scores, champion: Scores, policy: GatePolicy) -> Ch
     return Check(name="paired", passed=True, detail=stats)
 
 
+# Metrics a list of per-example outcomes (1 right, 0 wrong) determines: name -> (value, count shown) of (right, n).
+_RECOMPUTABLE: dict[str, Callable[[int, int], tuple[float, int]]] = {
+    "accuracy": lambda right, n: (right / n, right),
+    "error_rate": lambda right, n: ((n - right) / n, n - right),
+}
+
+
+def _integrity_check(candidate: Scores, champion: Scores | None, n_examples: int | None) -> Check | None:
+    """Whether metrics.json agrees with the outcomes it came with (None when there is nothing to compare)."""
+    scored = [("candidate", candidate)] + ([("champion", champion)] if champion is not None else [])
+    problems = [p for who, scores in scored for p in _integrity_problems(who, scores, n_examples)]
+    if problems:
+        return Check(name="integrity", passed=False, detail="; ".join(problems))
+    counted = [f"{len(s.outcomes)} {who}" for who, s in scored if s.outcomes is not None]
+    if not counted:
+        return None
+    return Check(name="integrity", passed=True, detail=f"metrics agree with the {' and '.join(counted)} outcomes")
+
+
+def _integrity_problems(who: str, scores: Scores, n_examples: int | None) -> list[str]:
+    problems = [f"{who} {m} is not a finite number" for m, v in sorted(scores.metrics.items()) if not math.isfinite(v)]
+    outcomes = scores.outcomes
+    if outcomes is None:
+        return problems
+    if any(o not in (0, 1) for o in outcomes):
+        return [*problems, f"{who} outcomes must be 0 or 1"]
+    if n_examples is not None and len(outcomes) != n_examples:
+        return [*problems, f"{len(outcomes)} {who} outcomes for {n_examples} examples"]
+    if not outcomes:
+        return [*problems, f"{who} has an empty outcome list"]
+    right, n = sum(outcomes), len(outcomes)
+    for metric, formula in _RECOMPUTABLE.items():
+        claimed = scores.metrics.get(metric)
+        actual, count = formula(right, n)
+        # Half an example apart is the most rounding can explain: anything more is a different count.
+        if claimed is not None and math.isfinite(claimed) and abs(claimed - actual) >= 0.5 / n:
+            problems.append(
+                f"{who} {metric} {claimed:.4f} in metrics.json, but its outcomes give {actual:.4f} ({count}/{n})"
+            )
+    return problems
+
+
 def mcnemar_one_sided(wins: int, losses: int) -> float:
     """Exact McNemar p-value that `wins` this large arises by chance: P(X >= wins), X ~ Bin(wins+losses, 1/2)."""
     n = wins + losses
@@ -109,12 +160,13 @@ def mcnemar_one_sided(wins: int, losses: int) -> float:
     return min(1.0, tail / (1 << n))
 
 
-def report_markdown(decision: Decision, *, pipeline: str, candidate_label: str) -> str:
-    """The gate report as GitHub-flavoured markdown (for a check run's summary)."""
+def report_markdown(decision: Decision, *, pipeline: str, candidate_label: str, evaluator: str | None = None) -> str:
+    """The gate report as GitHub-flavoured markdown (for a check run's summary), naming the evaluator's commit."""
     verdict = "✅ promote" if decision.promote else "❌ reject"
     lines = [f"## relaunch gate: {verdict}", "", f"Pipeline `{pipeline}`, candidate `{candidate_label}`"]
     if decision.champion_version:
         lines[-1] += f", champion `{decision.champion_version}`"
+    lines[-1] += f", evaluator `{evaluator or 'unknown'}`"
     lines += ["", "| check | result | detail |", "|---|---|---|"]
     lines += [f"| {c.name} | {'pass' if c.passed else '**fail**'} | {c.detail} |" for c in decision.checks]
     metrics = sorted(set(decision.candidate) | set(decision.champion or {}))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from relaunch.pipelines.commands import COMMANDS_TOPIC, Command, StartRun
+from relaunch.pipelines.evaluator import SUFFIX as EVALUATOR_SUFFIX
 from relaunch.pipelines.ingest_events import plan_build, plan_drift, plan_schedule, plan_wandb
 from relaunch.pipelines.ingest_github import plan_dispatch, plan_github
 from relaunch.pipelines.ingest_replay import reparse
@@ -111,8 +112,9 @@ class IngestService:
             return self.refuse(delivery, exc)
 
     def build(self, event: BuildEvent, delivery: Delivery) -> Reply:
-        """Record a Cloud Build status; a final one nudges its run."""
-        return self.accept(delivery, lambda: plan_build(event, self._store.get_run(event.run_id or "")))
+        """Record a Cloud Build status; a final one nudges its run (an evaluator's build, `<run>.evaluator`, too)."""
+        owner = (event.run_id or "").removesuffix(EVALUATOR_SUFFIX)
+        return self.accept(delivery, lambda: plan_build(event, self._store.get_run(owner)))
 
     def refuse(self, delivery: Delivery, error: TriggerError) -> Reply:
         """Acknowledge a message that can never be processed: inbox row and dead letter, once."""

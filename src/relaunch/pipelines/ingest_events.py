@@ -21,7 +21,11 @@ UNRATED_SEVERITY: Severity = "warning"
 def plan_wandb(
     event: WandbEvent | WandbIgnored, specs: Mapping[str, PipelineSpec], key: str, promote_alias: str
 ) -> Plan:
-    """One evaluation run (no training: the model exists) per pipeline watching the artifact's collection."""
+    """One evaluation run (no training: the model exists) per pipeline watching the artifact's collection.
+
+    The run names the artifact as the event does: a concrete `:vN` (or `${artifact_version}`'s id) is pinned here;
+    an alias is resolved once, when the orchestrator fetches it (this path makes no network call).
+    """
     if isinstance(event, WandbIgnored):
         return ignored(event.reason)
     facts = WandbFacts(event.kind, event.entity, event.project, event.collection, event.alias)
@@ -32,7 +36,8 @@ def plan_wandb(
             spec,
             key,
             "wandb",
-            artifact=event.artifact,
+            artifact=event.artifact,  # checked by the parser against the routing fields: what is fetched is routed
+            artifact_ref=event.artifact_ref,  # pins the version at intake when the version string names an alias
             actor=event.author,
             reason=f"{event.event_type} {event.artifact}",
         )

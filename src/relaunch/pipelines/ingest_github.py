@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from relaunch.pipelines.commands import ReportSkip
+from relaunch.pipelines.ingest_pull_request import plan_pull_request
 from relaunch.pipelines.plans import Plan, head_run, ignored, new_run, routed
-from relaunch.pipelines.routing import PushFacts, route_pull_request, route_push, run_id_for, watching
+from relaunch.pipelines.routing import PushFacts, route_push, run_id_for, watching
 from relaunch.pipelines.spec import PipelineSpec
 from relaunch.triggers.errors import Unprocessable
 from relaunch.triggers.github import (
@@ -18,8 +18,8 @@ from relaunch.triggers.github import (
     RepositoryDispatchEvent,
     WorkflowDispatchEvent,
 )
+from relaunch.triggers.gitnames import check_ref, check_sha
 
-PR_ACTIONS = ("opened", "synchronize", "reopened")
 SKIPPED_STATUS = "skipped: no watched path changed"
 MAX_PRIORITY = 100
 
@@ -44,8 +44,7 @@ def plan_github(event: GitHubEvent, specs: Mapping[str, PipelineSpec], key: str)
                 "relaunch or retrain and its client_payload names no pipeline"
             )
         payload = event.client_payload
-        ref = payload.get("ref") or None
-        return plan_dispatch(event.repo, payload, specs, key, where="client_payload", ref=ref, actor=event.sender)
+        return plan_dispatch(event.repo, payload, specs, key, where="client_payload", ref=event.ref, actor=event.sender)
     if isinstance(event, PingEvent):
         return ping_plan(event.repo, specs)
     return ignored(event.reason)
@@ -61,7 +60,6 @@ def plan_push(event: PushEvent, specs: Mapping[str, PipelineSpec], key: str) -> 
     """One run per pipeline watching the pushed branch (or tag) and paths; a "skipped" status for the others."""
     facts = PushFacts(event.repo, event.branch, event.tag, event.deleted, event.changed_paths)
     routing = route_push(specs.values(), facts)
-    clone = event.clone_url
     runs = [
         new_run(
             spec,
@@ -70,7 +68,7 @@ def plan_push(event: PushEvent, specs: Mapping[str, PipelineSpec], key: str) -> 
             repo=event.repo,
             ref=event.ref,
             sha=event.sha,
-            clone_url=spec.source.clone_url or clone,
+            clone_url=spec.source.repo_clone_url(),  # the spec's, never the payload's
             actor=event.pusher,
             reason=(event.head_message or "")[:200],
         )
@@ -91,36 +89,6 @@ def plan_push(event: PushEvent, specs: Mapping[str, PipelineSpec], key: str) -> 
     return Plan(plan.status, plan.body, plan.runs, skips)
 
 
-def plan_pull_request(event: PullRequestEvent, specs: Mapping[str, PipelineSpec], key: str) -> Plan:
-    """An evaluation-only run of the head commit for each pipeline watching the base branch."""
-    if event.action not in PR_ACTIONS:
-        return ignored(f"pull_request action {event.action!r} is not acted on ({', '.join(PR_ACTIONS)} are)")
-    routing = route_pull_request(specs.values(), event.repo, event.base_ref)
-    runs, skipped = [], dict(routing.skipped)
-    for spec in routing.matched:
-        clone = event.clone_url or spec.source.clone_url
-        if clone is None:
-            skipped[spec.name] = "the pull request's head repository was deleted"
-            continue
-        trigger = {"repo": event.repo, "ref": f"refs/heads/{event.head_ref}", "sha": event.head_sha}
-        runs.append(
-            new_run(
-                spec,
-                key,
-                "pull_request",
-                **trigger,
-                clone_url=clone,
-                actor=event.author,
-                reason=f"pull request #{event.number}",
-                evaluate_only=True,
-            )
-        )
-    return routed(runs, skipped, f"no pipeline watches {event.repo}")
-
-
-FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
-
-
 def plan_dispatch(
     repo: str,
     inputs: Mapping[str, str],
@@ -138,6 +106,8 @@ def plan_dispatch(
     spec = _chosen(candidates, (inputs.get("pipeline") or "").strip(), repo, where)
     priority = _priority(inputs.get("priority"), f"{where}.priority")
     sha = _sha(inputs.get("sha"), f"{where}.sha")
+    if ref is not None:
+        check_ref(ref, "ref" if where == "inputs" else f"{where}.ref")  # parsers check theirs; this guards every caller
     reason = (inputs.get("reason") or "").strip() or f"manual run by {actor or 'someone'}"
     run = head_run(spec, key, "manual", ref=ref, actor=actor, reason=reason[:200], priority=priority, sha=sha)
     if isinstance(run, str):
@@ -164,9 +134,7 @@ def _chosen(candidates: list[PipelineSpec], name: str, repo: str, where: str) ->
 def _sha(raw: str | None, field: str) -> str | None:
     """An optional exact commit to train (e.g. the one a smoke test passed on) instead of the ref's head."""
     value = (raw or "").strip().lower()
-    if value and not FULL_SHA.match(value):
-        raise Unprocessable(f"{field} must be a full 40-character commit SHA, got {value[:48]!r}", field=field)
-    return value or None
+    return check_sha(value, field) if value else None
 
 
 def _priority(raw: str | None, field: str) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from relaunch.pipelines.evaluator import NoEvaluator, choose
 from relaunch.pipelines.model import JobRequest, PipelineRun
 from relaunch.pipelines.spec import PipelineSpec
 
@@ -42,19 +43,24 @@ def train_request(run: PipelineRun, spec: PipelineSpec, image: str, paths: RunPa
 
 
 def eval_request(run: PipelineRun, spec: PipelineSpec, champion_uri: str | None, paths: RunPaths) -> JobRequest:
-    """The evaluation job: candidate and champion scored on the same held-out data, outputs to `evaluation`."""
+    """The evaluation job, in the evaluator's image: candidate and champion scored on the same held-out data.
+
+    `champion_uri` must be a read-only input (a copy in the run's own folder, or a URI the job can only read),
+    never the registry's own folder.
+    """
     env = {
         **spec.evaluate.env,
         "RELAUNCH_CANDIDATE_DIR": paths.model,
         "RELAUNCH_CHAMPION_DIR": champion_uri or "",
         "RELAUNCH_EVAL_DIR": paths.evaluation,
         **_run_env(run),
+        "RELAUNCH_EVALUATOR_SHA": run.evaluator_sha or run.trigger.sha or "",
     }
     return JobRequest(
         key=f"{run.id}:evaluate",
         run_id=run.id,
         step="evaluate",
-        image=run.image or "",
+        image=evaluator_image(run, spec),
         command=list(spec.evaluate.command),
         env=env,
         priority=spec.priority + run.trigger.priority + 1,  # finishing a started run beats starting a new one
@@ -62,6 +68,15 @@ def eval_request(run: PipelineRun, spec: PipelineSpec, champion_uri: str | None,
         machine=spec.evaluate.machine,
         timeout_s=spec.evaluate.timeout_s,
     )
+
+
+def evaluator_image(run: PipelineRun, spec: PipelineSpec) -> str:
+    """The image the evaluation runs in; NoEvaluator rather than ever falling back to a candidate it must not trust."""
+    if run.evaluator_image:
+        return run.evaluator_image
+    if choose(run, spec).separate:
+        raise NoEvaluator(f"run {run.id}: its evaluator is not built yet, and the candidate's image may not stand in")
+    return run.image or ""
 
 
 def _run_env(run: PipelineRun) -> dict[str, str]:

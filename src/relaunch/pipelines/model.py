@@ -53,7 +53,13 @@ class Trigger(BaseModel):
     priority: int = 0
     evaluate_only: bool = False
     artifact: str | None = Field(
-        default=None, description="W&B artifact version (entity/project/name:vN) a run evaluates instead of training"
+        default=None,
+        description="W&B artifact version a run evaluates instead of training: entity/project/name:vN, or :alias "
+        "until the fetch resolves it once and records the concrete version here",
+    )
+    artifact_ref: str | None = Field(
+        default=None,
+        description="W&B's id reference of the event's version (wandb-artifact://_id/ID): the fetch must return it",
     )
     pr_number: int | None = Field(default=None, description="The pull request a pull_request run evaluates")
     base_sha: str | None = Field(
@@ -129,6 +135,9 @@ class PipelineRun(BaseModel):
     waiting_for: str | None = Field(default=None, description="Run of the same lane a received run waits for")
     hold_until: float | None = Field(default=None, description="A debounced received run builds after this time")
     rollout: RolloutProgress | None = Field(default=None, description="Where the run's rollout stands, once it began")
+    evaluator_sha: str | None = Field(default=None, description="The commit whose evaluator scores the candidate")
+    evaluator_image: str | None = Field(default=None, description="The evaluator's image (or checkout) once built")
+    evaluator_build_id: str | None = Field(default=None, description="The build of a separate evaluator, if any")
 
 
 class TimelineEntry(BaseModel):
@@ -268,6 +277,9 @@ class Notification(BaseModel):
     model_version: str | None = Field(default=None, description="The version being rolled out (deploy stage)")
     reasons: list[str] = Field(default_factory=list, description="The gate's reasons, for summaries (Slack)")
     target_url: str | None = Field(default=None, description="Where to see the run, when relaunch has a public URL")
+    conclusion: Literal["neutral"] | None = Field(
+        default=None, description="A check run conclusion the state does not say: neutral while a run awaits approval"
+    )
 
 
 class EndpointHealth(BaseModel):

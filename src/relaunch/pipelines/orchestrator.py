@@ -6,14 +6,17 @@ stale command therefore finds nothing to do, and every side effect is keyed by (
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from relaunch.pipelines import ledger
+from relaunch.pipelines.approval import needs_approval
+from relaunch.pipelines.approval_step import Approvals
+from relaunch.pipelines.artifact_pin import fetch_pinned, is_pinned
 from relaunch.pipelines.coalesce_step import Coalescer, save_after_submit
-from relaunch.pipelines.commands import Command, ReportSkip
+from relaunch.pipelines.commands import Command, LabelApproval, ReportSkip
+from relaunch.pipelines.evaluate_step import EvaluationInputs
 from relaunch.pipelines.gate import decide, report_markdown
 from relaunch.pipelines.jobs import RunPaths, eval_request, train_request
 from relaunch.pipelines.model import (
@@ -36,6 +39,7 @@ from relaunch.ports import (
     ImageBuilder,
     ModelRegistry,
     Notifier,
+    RepoPermissions,
     RunStore,
     TrainingBackend,
 )
@@ -63,6 +67,7 @@ class Deps:
     artifact_root: str
     artifacts: Callable[[], ArtifactSource] | None = None  # built on first W&B run (a bad config fails that run)
     promote_alias: str = "production"  # moved to a W&B artifact once its run is promoted
+    permissions: RepoPermissions | None = None  # who may approve a fork's run (None: nobody, only the CLI)
 
 
 Step = Callable[[PipelineRun, PipelineSpec], PipelineRun | None]
@@ -75,6 +80,7 @@ class Orchestrator:
         self.d = deps
         self._steps: dict[RunState, Step] = {
             S.RECEIVED: self._received,
+            S.AWAITING_APPROVAL: self._awaiting,
             S.BUILDING: self._building,
             S.TRAINING: self._training,
             S.EVALUATING: self._evaluating,
@@ -82,14 +88,21 @@ class Orchestrator:
             S.ROLLING_OUT: self._rolling_out,
         }
         self._coalescer = Coalescer(deps.store, deps.backend, self._notify, self._ended)
+        self.approvals = Approvals(deps.store, deps.permissions, self._send, self._coalescer.supersede)
         self._retrier = Retrier(deps.store, deps.backend, self._fail)
-        self.rollout = RolloutStep(deps.store, deps.registry, deps.endpoint, deps.notifier, deps.blobs)
+        self.rollout = RolloutStep(
+            deps.store, deps.registry, deps.endpoint, deps.notifier, deps.blobs, artifact_root=deps.artifact_root
+        )
+        self._inputs = EvaluationInputs(deps.store, deps.builder, deps.blobs, deps.artifact_root)
 
     def handle(self, command: Command) -> PipelineRun | None:
         """Apply a command: load its run and advance it (a skip report has no run: None)."""
         if isinstance(command, ReportSkip):
             self.report_skip(command)
             return None
+        if isinstance(command, LabelApproval):  # names a pull request, not a run: the runs waiting at its head
+            advanced = [self.advance(run) for run in self.approvals.on_label(command)]
+            return advanced[-1] if advanced else None
         run = self.d.store.get_run(command.run_id)
         if run is None:
             raise UnknownRun(f"no run {command.run_id!r}")
@@ -127,6 +140,17 @@ class Orchestrator:
             ledger.record_skip(self.d.store, command.run_id, spec)  # a training this push did not pay for
 
     def _received(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
+        if needs_approval(run):  # a fork's code: never built without an approval of this very head commit
+            self.approvals.withdraw_older(run)
+            if not self.approvals.approved(run):
+                self.approvals.hold(run, spec)
+                return None  # until an approval (label or `relaunch approve`) nudges it
+        return self._admitted(run, spec)
+
+    def _awaiting(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
+        return self._admitted(run, spec) if self.approvals.approved(run) else None
+
+    def _admitted(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
         run, free = self._coalescer.admit(run, spec)
         if not free:  # superseded as redundant (terminal), or held for its lane or its debounce (None: wait)
             return run if run.state.terminal else None
@@ -146,16 +170,26 @@ class Orchestrator:
         run = self._with_resolved_sha(run, result.sha)
         self._notify(run, "build", "success", f"Built {_short(run.trigger.sha)}")
         built = run.model_copy(update={"image": result.image, "build_id": result.build_id})
-        paths = self._paths(run)
-        if run.trigger.artifact:
+        try:
+            evaluated_by = self._inputs.with_evaluator(built, spec)
+        except ValueError as exc:  # permanent: no base commit, a bad evaluate.ref, the evaluator's build refused
+            return self._fail(run, "build", f"evaluator build failed: {exc}")
+        if evaluated_by is None:
+            return None  # the evaluator's build is still running
+        return self._start_training(evaluated_by, spec)
+
+    def _start_training(self, built: PipelineRun, spec: PipelineSpec) -> PipelineRun:
+        """Submit the built run's training (or, for a W&B run, fetch its artifact and evaluate it)."""
+        paths = self._paths(built)
+        if built.trigger.artifact:
             return self._evaluate_artifact(built, spec, paths)
-        job_id = self.d.backend.submit(train_request(built, spec, result.image, paths))
+        job_id = self.d.backend.submit(train_request(built, spec, built.image or "", paths))
         moved = save_after_submit(
             self.d.store,
             self.d.backend,
-            run.id,
+            built.id,
             job_id,
-            lambda: self._move(built, S.TRAINING, jobs={**run.jobs, "train": job_id}, model_uri=paths.model),
+            lambda: self._move(built, S.TRAINING, jobs={**built.jobs, "train": job_id}, model_uri=paths.model),
         )
         self._notify(moved, "train", "pending", f"Training job {job_id} queued")
         return moved
@@ -168,23 +202,18 @@ class Orchestrator:
         return self._save(run.model_copy(update={"trigger": run.trigger.model_copy(update={"sha": sha})}), note)
 
     def _evaluate_artifact(self, run: PipelineRun, spec: PipelineSpec, paths: RunPaths) -> PipelineRun:
-        """W&B runs skip training: fetch the artifact as the candidate model, then evaluate it."""
-        artifact = run.trigger.artifact
-        assert artifact is not None
+        """W&B runs skip training: fetch the artifact as the candidate model, pin its version, then evaluate it."""
         if self.d.artifacts is None:
             return self._fail(run, "evaluate", "no artifact source is configured for W&B runs")
-        if self.d.store.get_effect(run.id, "fetch") is None:
-            try:
-                metadata = self.d.artifacts().fetch(artifact, paths.model)
-            except ValueError as exc:  # unknown artifact, refused: permanent
-                return self._fail(run, "evaluate", f"fetch of {artifact} failed: {exc}")
-            reported = metadata.get("reported_metrics") or {}
-            note = TimelineEntry(kind="info", message=f"fetched {artifact}", data={"reported_metrics": reported})
-            self.d.store.append_timeline(run.id, note)  # shown, never gated on
-            self.d.store.put_effect(run.id, "fetch", {"artifact": artifact})
+        try:  # an alias is resolved here, once; from now on the trigger names the concrete version fetched
+            run = fetch_pinned(self.d.store, self.d.artifacts(), run, paths.model)
+        except ValueError as exc:  # unknown artifact, or not the one routed: permanent
+            return self._fail(run, "evaluate", f"fetch of {run.trigger.artifact} failed: {exc}")
+        artifact = run.trigger.artifact
         champion = self.d.registry.champion(run.pipeline)
         fetched = run.model_copy(update={"model_uri": paths.model})
-        job_id = self.d.backend.submit(eval_request(fetched, spec, champion.artifact_uri if champion else None, paths))
+        staged = self._inputs.champion_input(fetched, champion)  # a read-only copy, never the registry's folder
+        job_id = self.d.backend.submit(eval_request(fetched, spec, staged, paths))
         moved = self._move(
             fetched,
             S.EVALUATING,
@@ -205,7 +234,10 @@ class Orchestrator:
         durations = with_attempt_seconds(run, "train", status)
         self._notify(run, "train", "success", f"Trained in {durations['train']:.1f}s")
         champion = self.d.registry.champion(run.pipeline)
-        request = eval_request(run, spec, champion.artifact_uri if champion else None, self._paths(run))
+        try:
+            request = eval_request(run, spec, self._inputs.champion_input(run, champion), self._paths(run))
+        except ValueError as exc:  # no evaluator the candidate cannot change, or a champion that cannot be staged
+            return self._fail(run, "evaluate", f"evaluation not started: {exc}")
         job_id = self.d.backend.submit(request)
         update: dict[str, object] = {
             "jobs": {**run.jobs, "evaluate": job_id},
@@ -226,18 +258,20 @@ class Orchestrator:
             return None
         if status.state != "succeeded":  # the same policy as training: retry infrastructure, fail fast on code
             held = self.d.registry.get(run.pipeline, run.champion_version) if run.champion_version else None
-            first = eval_request(run, spec, held.artifact_uri if held else None, self._paths(run))
+            first = eval_request(run, spec, self._inputs.champion_input(run, held), self._paths(run))
             return self._retrier.failed(run, spec, status, first, "evaluate")
         durations = with_attempt_seconds(run, "evaluate", status)
         try:
-            candidate, champion = self._read_scores(run)
+            candidate, champion, n_examples = self._read_scores(run)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             return self._fail(run, "gate", f"evaluation output unusable: {exc}")
-        decision = decide(candidate, champion, spec.gate, run.champion_version)
+        decision = decide(candidate, champion, spec.gate, run.champion_version, n_examples=n_examples)
         moved = self._move(run, S.GATED, decision=decision, stage_durations=durations, retry_at=None)
         verdict = "passed" if decision.promote else "failed"
         summary = f"Gate {verdict}: " + "; ".join(decision.reasons)
-        report = report_markdown(decision, pipeline=run.pipeline, candidate_label=_short(run.trigger.sha))
+        report = report_markdown(
+            decision, pipeline=run.pipeline, candidate_label=_short(run.trigger.sha), evaluator=run.evaluator_sha
+        )
         self._notify(moved, "gate", "success" if decision.promote else "failure", summary, report)
         return moved
 
@@ -262,9 +296,13 @@ class Orchestrator:
         return moved
 
     def _move_wandb_alias(self, run: PipelineRun) -> None:
-        """Point the promote alias at a promoted W&B artifact, once; a refusal is noted, never un-promotes."""
+        """Point the promote alias at the promoted W&B version, once; a refusal is noted, never un-promotes."""
         artifact, step = run.trigger.artifact, f"alias:{self.d.promote_alias}"
         if not artifact or self.d.artifacts is None or self.d.store.get_effect(run.id, step) is not None:
+            return
+        if not is_pinned(artifact):  # re-resolving an alias could promote an unevaluated version
+            why = f"alias not moved: {artifact} names no concrete version (the run was never pinned)"
+            self.d.store.append_timeline(run.id, TimelineEntry(kind="warning", message=why))
             return
         try:
             self.d.artifacts().set_alias(artifact, self.d.promote_alias)  # TransientError propagates: retried
@@ -305,14 +343,8 @@ class Orchestrator:
             evaluation=join(base, "evaluation"),
         )
 
-    def _read_scores(self, run: PipelineRun) -> tuple[Scores, Scores | None]:
-        folder = self._paths(run).evaluation
-        metrics = json.loads(self.d.blobs.read_text(self.d.blobs.join(folder, "metrics.json")))
-        outcomes = json.loads(self.d.blobs.read_text(self.d.blobs.join(folder, "outcomes.json")))
-        candidate = Scores(metrics=metrics["candidate"], outcomes=outcomes.get("candidate"))
-        if metrics.get("champion") is None or run.champion_version is None:
-            return candidate, None
-        return candidate, Scores(metrics=metrics["champion"], outcomes=outcomes.get("champion"))
+    def _read_scores(self, run: PipelineRun) -> tuple[Scores, Scores | None, int | None]:
+        return self._inputs.read_scores(self._paths(run).evaluation, run.champion_version is not None)
 
     def _move(self, run: PipelineRun, target: RunState, reason: str = "", **updates: object) -> PipelineRun:
         moved, entry = transition(run, target, reason)
@@ -376,4 +408,3 @@ class Orchestrator:
 
 def _short(sha: str | None) -> str:
     return (sha or "unknown")[:7]
-

@@ -10,6 +10,7 @@ from relaunch.pipelines.commands import Command
 from relaunch.pipelines.model import PipelineRun, Trigger, TriggerKind
 from relaunch.pipelines.routing import run_id_for
 from relaunch.pipelines.spec import PipelineSpec
+from relaunch.triggers.gitnames import ref_problem
 
 
 @dataclass(frozen=True)
@@ -63,5 +64,7 @@ def head_run(
         if branch is None:
             return f"no literal branch to retrain in {spec.source.branches}"
         ref = f"refs/heads/{branch}"
-    clone_url = spec.source.repo_clone_url()
+    if problem := ref_problem(ref):
+        return f"ref {ref[:80]!r} {problem}"
+    clone_url = spec.source.repo_clone_url()  # the spec's, never a payload's
     return new_run(spec, delivery_key, kind, repo=spec.source.repo, ref=ref, clone_url=clone_url, **trigger)

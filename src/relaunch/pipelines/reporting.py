@@ -63,7 +63,7 @@ def check_run(n: Notification, target_url: str | None = None) -> dict[str, Any] 
         "head_sha": n.sha,
         "external_id": n.run_id,
         "status": "completed",
-        "conclusion": "success" if n.state == "success" else "failure",
+        "conclusion": n.conclusion or ("success" if n.state == "success" else "failure"),
         "output": output,
     }
     if url := n.target_url or target_url:

@@ -33,6 +33,13 @@ S = RunState
 ENDS: dict[str, RunState] = {"promoted": S.PROMOTED, "rolled_back": S.ROLLED_BACK, "failed": S.FAILED}
 
 
+def registry_folder(blobs: BlobStore, artifact_root: str, pipeline: str, run_id: str) -> str:
+    """Where a run's registered model is copied: under `registry/`, which training jobs may read but never write."""
+    if any(not part or "/" in part or part in (".", "..") for part in (pipeline, run_id)):
+        raise ValueError(f"pipeline/run id: {pipeline!r}/{run_id!r} is no folder name")
+    return blobs.join(artifact_root, "registry", pipeline, run_id, "model")
+
+
 class NothingToRollBack(ValueError):
     """`relaunch rollback` found no rollout to undo, or no earlier version to go back to."""
 
@@ -84,9 +91,11 @@ class RolloutStep:
         notifier: Notifier,
         blobs: BlobStore,
         clock: Callable[[], float] = time.time,
+        *,
+        artifact_root: str,
     ) -> None:
         self.store, self.registry, self.endpoint, self.notifier, self.blobs = store, registry, endpoint, notifier, blobs
-        self.clock = clock
+        self.clock, self.artifact_root = clock, artifact_root
 
     def run(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
         """Advance the rollout as far as it goes now: the run once terminal, None while it waits."""
@@ -139,7 +148,12 @@ class RolloutStep:
         if (champion.version if champion else None) != run.champion_version:
             why = f"champion changed since evaluation ({run.champion_version} -> {champion and champion.version})"
             return self._end_with(run, spec, S.FAILED, why + "; re-run to evaluate against the new champion")
-        version = self.registry.register(run.pipeline, run.id, run.model_uri, run.decision.candidate)
+        try:  # training jobs may write runs/ (a later push could overwrite it): register a copy they cannot write
+            dest = registry_folder(self.blobs, self.artifact_root, run.pipeline, run.id)
+            model = self.blobs.copy_tree(run.model_uri, dest)
+        except ValueError as exc:
+            return self._end_with(run, spec, S.FAILED, f"model not copied to the registry: {exc}")
+        version = self.registry.register(run.pipeline, run.id, model, run.decision.candidate)
         serving = {v: p for v, p in self.endpoint.traffic(spec.endpoint).items() if p > 0 and v != version.version}
         previous = champion.version if champion and champion.version in serving else None
         if previous is None and serving:

@@ -12,6 +12,7 @@ from pydantic_core import ErrorDetails
 
 from relaunch.pipelines.model import MachineSpec
 from relaunch.pipelines.rollout import DirectRollout, Rollout
+from relaunch.triggers.gitnames import clone_url_problem, name_problem, repo_problem
 
 
 class _Strict(BaseModel):
@@ -42,15 +43,25 @@ class SourceSpec(_Strict):
     branches: list[str] = Field(default=["main"], description="Branch name patterns (fnmatch), e.g. 'release/*'")
     tags: list[str] = Field(default=[], description="Tag patterns (fnmatch) that start a run; none by default")
     paths: list[str] = Field(default=["**"], description="Path patterns; a push touching none of them is skipped")
-    clone_url: str | None = Field(default=None, description="Override the clone URL from the push payload")
+    clone_url: str | None = Field(
+        default=None,
+        description="Where to clone from (https://, ssh://, git@host:path; file:///path in the embedded profile "
+        "only); default https://github.com/<repo>.git. A payload never chooses it",
+    )
     wandb: WandbSource | None = Field(default=None, description="W&B artifact events that start an evaluation")
 
     @field_validator("repo")
     @classmethod
     def _owner_slash_name(cls, value: str) -> str:
-        owner, sep, name = value.partition("/")
-        if not (owner and sep and name) or "/" in name:
-            raise ValueError("must be 'owner/name'")
+        if problem := repo_problem(value):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("clone_url")
+    @classmethod
+    def _safe_clone_url(cls, value: str | None) -> str | None:
+        if value is not None and (problem := clone_url_problem(value)):
+            raise ValueError(problem)
         return value
 
     def watches_repo(self, full_name: str) -> bool:
@@ -70,7 +81,7 @@ class SourceSpec(_Strict):
         return next((b for b in self.branches if not _GLOB.intersection(b)), None)
 
     def repo_clone_url(self) -> str:
-        """Where to clone the repository from when no payload says."""
+        """Where every run of this pipeline clones from: the spec's clone_url, else GitHub's https URL of repo."""
         return self.clone_url or f"https://github.com/{self.repo}.git"
 
 
@@ -90,6 +101,23 @@ class JobSpec(_Strict):
     max_retries: int = Field(default=1, ge=0, le=10, description="Retries of infrastructure failures")
     timeout_s: float = Field(default=3600.0, gt=0)
     env: dict[str, str] = Field(default_factory=dict)
+
+
+class EvaluateSpec(JobSpec):
+    """The evaluation step, and which commit's evaluator runs it (never one the candidate can change)."""
+
+    ref: str | None = Field(
+        default=None,
+        description="Branch or full ref whose head provides the evaluator of push, schedule, drift and W&B runs "
+        "(default: the run's own commit); a pull request is always evaluated at its base commit",
+    )
+
+    @field_validator("ref")
+    @classmethod
+    def _well_formed_ref(cls, value: str | None) -> str | None:
+        if value is not None and (problem := name_problem(value)):
+            raise ValueError(f"must be a branch or a full ref name: it {problem}")
+        return value
 
 
 class GatePolicy(_Strict):
@@ -131,13 +159,29 @@ class CoalescePolicy(_Strict):
     )
 
 
+class PullRequestPolicy(_Strict):
+    """Which pull requests are built: a fork's code runs only once someone with write access approved its head."""
+
+    forks: Literal["ignore", "on_approval"] = Field(
+        default="ignore",
+        description="ignore: a pull request from a fork starts no run; on_approval: its run waits in "
+        "awaiting_approval until someone with write permission on the repository approves that head commit",
+    )
+    approval_label: str = Field(
+        default="relaunch:approved",
+        min_length=1,
+        max_length=50,
+        description="The label that approves a fork's pull request, when added by someone with write permission",
+    )
+
+
 class PipelineSpec(_Strict):
     """One pipeline: what it watches, how it trains and evaluates, how it is gated and rolled out."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$", description="Lower-case id, used in run ids and labels")
     source: SourceSpec
     train: JobSpec
-    evaluate: JobSpec
+    evaluate: EvaluateSpec
     gate: GatePolicy = Field(default_factory=GatePolicy)
     rollout: Rollout = Field(
         default_factory=DirectRollout, description="How a promoted model takes traffic: direct, canary or blue-green"
@@ -146,6 +190,9 @@ class PipelineSpec(_Strict):
     priority: int = Field(default=0, ge=0, le=100, description="Higher runs first on the training queue")
     drift: DriftPolicy = Field(default_factory=DriftPolicy)
     coalesce: CoalescePolicy = Field(default_factory=CoalescePolicy)
+    pull_requests: PullRequestPolicy = Field(
+        default_factory=PullRequestPolicy, description="How pull requests, and those from forks, are treated"
+    )
 
 
 class SpecError(ValueError):

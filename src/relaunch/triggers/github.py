@@ -18,6 +18,8 @@ from relaunch.triggers.errors import (
     optional,
     require,
 )
+from relaunch.triggers.github_pull_request import PullRequestEvent, parse_pull_request
+from relaunch.triggers.gitnames import check_name, check_ref, check_sha
 from relaunch.triggers.signing import verify_github_signature
 
 MAX_BODY = 5 * 1024 * 1024
@@ -35,12 +37,14 @@ SECRET_HEADERS = frozenset(
 
 @dataclass(frozen=True)
 class PushEvent:
-    """A push of a branch or tag; `changed_paths` is None when the payload cannot tell."""
+    """A push of a branch or tag; `changed_paths` is None when the payload cannot tell.
+
+    There is no clone URL: a run clones the URL its pipeline's spec names, never one a payload chose.
+    """
 
     event: ClassVar[str] = "push"
     delivery_id: str
     repo: str
-    clone_url: str
     ref: str
     branch: str | None
     tag: str | None
@@ -67,22 +71,6 @@ class PingEvent:
 
 
 @dataclass(frozen=True)
-class PullRequestEvent:
-    """A pull request opened, synchronized, closed…; `clone_url` is the head repo's (None if it was deleted)."""
-
-    event: ClassVar[str] = "pull_request"
-    delivery_id: str
-    action: str
-    number: int
-    repo: str
-    head_sha: str
-    head_ref: str
-    base_ref: str
-    clone_url: str | None
-    author: str | None
-
-
-@dataclass(frozen=True)
 class WorkflowDispatchEvent:
     """A manual "Run workflow" with its inputs (scalars rendered as strings)."""
 
@@ -97,7 +85,10 @@ class WorkflowDispatchEvent:
 
 @dataclass(frozen=True)
 class RepositoryDispatchEvent:
-    """A `POST /repos/{owner}/{repo}/dispatches` (W&B automations send these too); scalars rendered as strings."""
+    """A `POST /repos/{owner}/{repo}/dispatches` (W&B automations send these too); scalars rendered as strings.
+
+    `ref` and `sha` are client_payload's, checked: a full ref (a bare branch name becomes refs/heads/NAME), a SHA.
+    """
 
     event: ClassVar[str] = "repository_dispatch"
     delivery_id: str
@@ -105,6 +96,8 @@ class RepositoryDispatchEvent:
     action: str
     client_payload: dict[str, str]
     sender: str | None
+    ref: str | None = None
+    sha: str | None = None
 
 
 @dataclass(frozen=True)
@@ -189,18 +182,18 @@ def _form_payload(body: bytes) -> bytes:
 
 
 def _push(data: dict[str, Any], delivery_id: str) -> PushEvent:
-    ref = require(data, "ref", str)
+    # A deletion's `after` and a creation's `before` are forty zeros: well formed, and a deleted ref starts no run.
+    ref = check_ref(require(data, "ref", str), "ref")
     created, deleted = require(data, "created", bool), require(data, "deleted", bool)
     commits = require(data, "commits", list)
     return PushEvent(
         delivery_id=delivery_id,
         repo=require(data, "repository.full_name", str),
-        clone_url=require(data, "repository.clone_url", str),
         ref=ref,
         branch=ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None,
         tag=ref.removeprefix("refs/tags/") if ref.startswith("refs/tags/") else None,
-        sha=require(data, "after", str),
-        before=require(data, "before", str),
+        sha=check_sha(require(data, "after", str), "after"),
+        before=check_sha(require(data, "before", str), "before"),
         created=created,
         deleted=deleted,
         forced=require(data, "forced", bool),
@@ -238,25 +231,11 @@ def _ping(data: dict[str, Any], delivery_id: str) -> PingEvent:
     )
 
 
-def _pull_request(data: dict[str, Any], delivery_id: str) -> PullRequestEvent:
-    return PullRequestEvent(
-        delivery_id=delivery_id,
-        action=require(data, "action", str),
-        number=require(data, "number", int),
-        repo=require(data, "repository.full_name", str),
-        head_sha=require(data, "pull_request.head.sha", str),
-        head_ref=require(data, "pull_request.head.ref", str),
-        base_ref=require(data, "pull_request.base.ref", str),
-        clone_url=optional(data, "pull_request.head.repo.clone_url", str),
-        author=optional(data, "pull_request.user.login", str),
-    )
-
-
 def _workflow_dispatch(data: dict[str, Any], delivery_id: str) -> WorkflowDispatchEvent:
     return WorkflowDispatchEvent(
         delivery_id=delivery_id,
         repo=require(data, "repository.full_name", str),
-        ref=require(data, "ref", str),
+        ref=check_ref(require(data, "ref", str), "ref"),
         inputs=_inputs(optional(data, "inputs", dict) or {}),
         sender=optional(data, "sender.login", str),
         workflow=optional(data, "workflow", str),
@@ -267,13 +246,27 @@ def _repository_dispatch(data: dict[str, Any], delivery_id: str) -> RepositoryDi
     action = require(data, "action", str)
     if not action.strip():
         raise Unprocessable("action (the dispatch's event_type) must not be empty", field="action")
+    client_payload = _inputs(optional(data, "client_payload", dict) or {}, "client_payload")
+    sha = client_payload.get("sha", "").strip().lower()
     return RepositoryDispatchEvent(
         delivery_id=delivery_id,
         repo=require(data, "repository.full_name", str),
         action=action,
-        client_payload=_inputs(optional(data, "client_payload", dict) or {}, "client_payload"),
+        client_payload=client_payload,
         sender=optional(data, "sender.login", str),
+        ref=_dispatch_ref(client_payload.get("ref"), "client_payload.ref"),
+        sha=check_sha(sha, "client_payload.sha") if sha else None,
     )
+
+
+def _dispatch_ref(raw: str | None, field: str) -> str | None:
+    """A dispatch's optional ref: a full ref, or a branch name as `github.ref_name` gives it."""
+    value = (raw or "").strip()
+    if not value:
+        return None
+    if value.startswith("refs/"):
+        return check_ref(value, field)
+    return "refs/heads/" + check_name(value, field)
 
 
 def _inputs(raw: dict[str, Any], field: str = "inputs") -> dict[str, str]:
@@ -292,7 +285,7 @@ def _inputs(raw: dict[str, Any], field: str = "inputs") -> dict[str, str]:
 _PARSERS: dict[str, Callable[[dict[str, Any], str], GitHubEvent]] = {
     "push": _push,
     "ping": _ping,
-    "pull_request": _pull_request,
+    "pull_request": parse_pull_request,
     "workflow_dispatch": _workflow_dispatch,
     "repository_dispatch": _repository_dispatch,
 }

@@ -12,8 +12,25 @@ import re
 from relaunch.triggers.errors import Unprocessable
 
 _SHA = re.compile(r"\A(?:[0-9a-f]{40}|[0-9a-f]{64})\Z")
-_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")  # controls, space, and what git reserves for revision syntax
+# Controls (C0, DEL and C1: a C1 byte is a terminal escape too), space, and what git reserves for revision syntax.
+_FORBIDDEN = re.compile(r"[\x00-\x20\x7f-\x9f~^:?*\[\\]")
 MAX_REF_LENGTH = 255
+MAX_URL_LENGTH = 2048
+# Clone URLs: hosts and users never start with '-' (ssh would read an option); paths take no query, fragment, space
+# or quote. IPv6 literals are not supported.
+_HOST = r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}"
+_PORT = r"(?::[0-9]{1,5})?"
+_USER = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}"
+_PATH = r"[A-Za-z0-9._~%+=,/-]+"
+_CLONE_URLS = (
+    re.compile(rf"\Ahttps://{_HOST}{_PORT}/{_PATH}\Z"),
+    re.compile(rf"\Assh://(?:{_USER}@)?{_HOST}{_PORT}/{_PATH}\Z"),
+    re.compile(rf"\A{_USER}@{_HOST}:(?!-){_PATH}\Z"),  # scp-like: git@github.com:owner/name.git
+    re.compile(rf"\Afile:///{_PATH}\Z"),
+)
+_CREDENTIALS = re.compile(r"\A(?:https://[^/]*@|ssh://[^/@]*:[^/]*@)")
+_DOT_DOT = re.compile(r"(?:\A|[/:])\.\.(?:/|\Z)")
+_REPO = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}\Z")
 
 
 def is_sha(value: object) -> bool:
@@ -50,6 +67,41 @@ def name_problem(name: object) -> str | None:
     return None
 
 
+def run_ref_problem(ref: object) -> str | None:
+    """Why a run's ref (a full ref, or a bare branch name as `github.ref_name` gives it) is unsafe, or None."""
+    return ref_problem(ref) if isinstance(ref, str) and ref.startswith("refs/") else name_problem(ref)
+
+
+def clone_url_problem(url: object) -> str | None:
+    """Why `url` is not a clone URL to hand git (https, ssh, USER@HOST:PATH, file:///PATH), or None when it is."""
+    if not isinstance(url, str) or not url:
+        return "must be a non-empty string"
+    if len(url) > MAX_URL_LENGTH:
+        return f"is longer than {MAX_URL_LENGTH} characters"
+    if _CREDENTIALS.match(url):
+        return "must not carry credentials (user:password@ or token@): use a git credential helper or an ssh key"
+    if not any(pattern.match(url) for pattern in _CLONE_URLS):
+        return (
+            "must be https://HOST/PATH, ssh://[USER@]HOST/PATH, USER@HOST:PATH or file:///ABSOLUTE/PATH "
+            f"(no other scheme, no spaces, quotes, query or fragment), got {url[:80]!r}"
+        )
+    if _DOT_DOT.search(url.split("://", 1)[-1]):
+        return "must not have a '..' path segment"
+    return None
+
+
+def is_local_url(url: str) -> bool:
+    """Whether `url` clones from this machine's file system (allowed in the embedded profile only)."""
+    return url.startswith("file:")
+
+
+def repo_problem(full_name: object) -> str | None:
+    """Why `full_name` is not a GitHub owner/name (the https clone URL is built from it), or None."""
+    if not isinstance(full_name, str) or not _REPO.match(full_name) or full_name.rsplit("/", 1)[1] in (".", ".."):
+        return "must be 'owner/name' with GitHub's characters (letters, digits, '-'; the name also '.' and '_')"
+    return None
+
+
 def check_sha(value: object, field: str) -> str:
     """`value` if it is a full commit id, else a 422 naming `field`."""
     if not is_sha(value):
@@ -60,16 +112,15 @@ def check_sha(value: object, field: str) -> str:
 
 def check_ref(value: object, field: str) -> str:
     """`value` if it is a well-formed full ref (refs/...), else a 422 naming `field` and the rule it breaks."""
-    problem = ref_problem(value)
-    if problem:
-        raise Unprocessable(f"{field} {problem}", field=field)
-    assert isinstance(value, str)
-    return value
+    return _checked(value, ref_problem(value), field)
 
 
 def check_name(value: object, field: str) -> str:
     """`value` if it is a well-formed branch or tag name (no refs/ needed), else a 422 naming `field`."""
-    problem = name_problem(value)
+    return _checked(value, name_problem(value), field)
+
+
+def _checked(value: object, problem: str | None, field: str) -> str:
     if problem:
         raise Unprocessable(f"{field} {problem}", field=field)
     assert isinstance(value, str)

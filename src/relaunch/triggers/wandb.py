@@ -24,6 +24,19 @@ plus, optionally, `"artifact_version": "${artifact_version}"`: the docs render `
 alias event as "entity/project/name:<alias>", so only that reference tells "production moved to v4" from a
 redelivery of "production moved to v3".
 
+The artifact acted on is the one the routing fields name. `${artifact_version_string}` must name exactly
+`${entity_name}/${project_name}/${artifact_collection_name}` (a mismatch is a 422 naming artifact_version_string
+and the routing field), and an alias event's version string names a concrete version (`vN`) or that event's own
+`${alias}`. A registry event (LINK_*) routes on the registry's collection: W&B's docs render it as
+"<entity>/<registry project>/<registered model>:<version>" with `${project_name}` the registry's project, and that
+is the only form accepted. A link event naming the *source* artifact's own path is refused: without a network call
+(the webhook budget) nothing proves that source version is linked into the watched collection, whereas fetching it
+through the registry's path does (the orchestrator also checks that what the fetch returns is that collection).
+
+Which version, exactly: a `:vN` version string, or `${artifact_version}` (W&B's id of the version), pins it here,
+at intake. A version string naming only an alias is resolved once, when the artifact is fetched; the run records
+the concrete version and every later step uses it, never the alias again.
+
 Authentication fails closed: with neither a token nor a secret configured every delivery is refused; each one that
 is configured is required (both configured: both required), and both are compared in constant time.
 """
@@ -60,6 +73,11 @@ MAX_FIELD = 512
 # entity/project/name:version-or-alias; W&B refuses "/", ":", "#", "?", "%" and "\" in these names.
 _PART = r"[^/:#?%\\\s]+"
 ARTIFACT_PATTERN = re.compile(rf"^({_PART})/({_PART})/({_PART}):([\w.-]+)$")
+CONCRETE_VERSION = re.compile(r"^v(?:0|[1-9][0-9]*)$")
+# ${artifact_version}: "wandb-artifact://_id/<the version's id>" (the SDK's parse_artifact_string reads it so).
+ARTIFACT_REF_PATTERN = re.compile(r"^wandb-artifact://_id/([A-Za-z0-9+/=_-]{1,256})$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_ROUTING_FIELDS = ("entity_name", "project_name", "artifact_collection_name")
 _EVENT_TYPE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 
 
@@ -89,6 +107,26 @@ class WandbEvent:
     def version(self) -> str:
         """What follows the ":" of `artifact`: "v3", or an alias such as "production"."""
         return self.artifact.rpartition(":")[2]
+
+    @property
+    def artifact_id(self) -> str | None:
+        """W&B's id of the version, from `artifact_ref`, when the template sends it."""
+        return artifact_id_of(self.artifact_ref)
+
+
+def is_concrete(version: str) -> bool:
+    """Whether a version-or-alias names one version for good ("v3"), not an alias that can move ("production")."""
+    return CONCRETE_VERSION.match(version) is not None
+
+
+def artifact_id_of(ref: str | None) -> str | None:
+    """The version id inside a "wandb-artifact://_id/<id>" reference (None for None); ValueError if malformed."""
+    if ref is None:
+        return None
+    match = ARTIFACT_REF_PATTERN.match(ref)
+    if match is None:
+        raise ValueError(f"{ref[:80]!r} is not a wandb-artifact://_id/<id> reference")
+    return match[1]
 
 
 @dataclass(frozen=True)
@@ -159,31 +197,66 @@ def _bearer_matches(header: str | None, token: str) -> bool:
 
 def _event(data: dict[str, Any], event_type: str, kind: WandbKind) -> WandbEvent:
     artifact = _text(data, "artifact_version_string", required=True)
-    if not ARTIFACT_PATTERN.match(artifact):
+    match = ARTIFACT_PATTERN.match(artifact)
+    if match is None:
         raise Unprocessable(
             f"artifact_version_string {artifact[:80]!r} is not entity/project/name:version",
             field="artifact_version_string",
         )
+    routing = [_text(data, name, required=True) for name in _ROUTING_FIELDS]
+    _check_routed(match.groups()[:3], routing)
     alias = _text(data, "alias") or None
     if kind == "alias_added" and alias is None:
         raise Unprocessable("alias is required for ADD_ARTIFACT_ALIAS (put ${alias} in the payload)", field="alias")
+    version = match[4]
+    if kind == "alias_added" and not is_concrete(version) and version != alias:
+        raise Unprocessable(
+            f"artifact_version_string names alias {version!r} but the event added alias {alias!r}",
+            field="artifact_version_string",
+        )
     return WandbEvent(
         event_type=event_type,
         kind=kind,
         artifact=artifact,
-        collection=_text(data, "artifact_collection_name", required=True),
+        collection=routing[2],
         alias=alias,
-        entity=_text(data, "entity_name", required=True),
-        project=_text(data, "project_name", required=True),
+        entity=routing[0],
+        project=routing[1],
         author=_text(data, "event_author") or None,
-        artifact_ref=_text(data, "artifact_version") or None,
+        artifact_ref=_artifact_ref(data),
     )
+
+
+def _check_routed(named: tuple[str, ...], routing: list[str]) -> None:
+    """The version string must name the collection the routing fields name: that is the one fetched and promoted."""
+    parts = ("entity", "project", "collection")
+    for part, actual, field, value in zip(parts, named, _ROUTING_FIELDS, routing, strict=True):
+        if actual != value:
+            raise Unprocessable(
+                f"artifact_version_string names {part} {actual[:80]!r} ({'/'.join(named)[:160]}), "
+                f"but {field} is {value[:80]!r}: relaunch acts only on the artifact it routes on",
+                field="artifact_version_string",
+            )
+
+
+def _artifact_ref(data: Mapping[str, Any]) -> str | None:
+    ref = _text(data, "artifact_version") or None
+    if ref is not None and ARTIFACT_REF_PATTERN.match(ref) is None:
+        raise Unprocessable(
+            f"artifact_version {ref[:80]!r} is not a wandb-artifact://_id/<id> reference (put ${{artifact_version}})",
+            field="artifact_version",
+        )
+    return ref
 
 
 def _text(data: Mapping[str, Any], field: str, *, required: bool = False) -> str:
     """A rendered template string ("" when absent or null); empty-but-required, too long or unrendered is a 422."""
     value = data.get(field)
     text = "" if value is None else check(value, str, field).strip()
+    if not _is_text(text):
+        raise Unprocessable(f"{field} is not valid Unicode text (a lone surrogate)", field=field)
+    if _CONTROL.search(text):
+        raise Unprocessable(f"{field} contains a control character", field=field)
     if required and not text:
         raise Unprocessable(f"{field} is required", field=field)
     if len(text) > MAX_FIELD:
@@ -191,3 +264,11 @@ def _text(data: Mapping[str, Any], field: str, *, required: bool = False) -> str
     if "${" in text:  # an unrendered variable: a template typo; acting on the literal would act on nothing
         raise Unprocessable(f"{field} holds an unrendered template variable: {text[:80]!r}", field=field)
     return text
+
+
+def _is_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -80,21 +80,28 @@ def test_first_build_looks_for_the_key_then_creates_a_build_of_the_exact_commit(
     assert "logsBucket" not in body and body["timeout"] == "3600s"
 
 
+def test_a_pull_request_build_fetches_its_head_by_number(fake: FakeCloudBuild) -> None:
+    run = make_run(kind="pull_request", ref="refs/pull/7/head", pr_number=7, head_repo="mallory/digits")
+    make_builder(fake).build(run, "run-42:build")
+    assert fake.requests[-1].body["substitutions"]["_PR"] == "7"  # checkout fetches refs/pull/7/head first
+
+
 def test_what_cloud_build_runs_for_the_run_checks_out_and_labels_the_exact_commit(fake: FakeCloudBuild) -> None:
     make_builder(fake).build(make_run(), "run-42:build")
     body = fake.requests[-1].body
     values = body["substitutions"]
     used = {name for text in _texts(body) for name in VARIABLE.findall(text)}
-    assert used == {"_CLONE_URL", "_SHA", "_REF", "_IMAGE", "_DOCKERFILE", "_RELAUNCH_RUN_ID", "_PIPELINE"}
-    assert all(values[name] for name in used)  # nothing left for ALLOW_LOOSE to blank out
+    assert used == {"_CLONE_URL", "_SHA", "_REF", "_PR", "_IMAGE", "_DOCKERFILE", "_RELAUNCH_RUN_ID", "_PIPELINE"}
+    assert all(values[name] for name in used - {"_PR"})  # nothing left for ALLOW_LOOSE to blank out
+    assert values["_PR"] == ""  # a push is no pull request
 
     assert [s["id"] for s in body["steps"]] == ["check", "clone", "checkout", "image"]
     steps = {s["id"]: s for s in body["steps"]}
-    assert [substitute(a, values) for a in steps["clone"]["args"]] == ["clone", "--quiet", CLONE, "src"]
+    assert [substitute(a, values) for a in steps["clone"]["args"]] == ["clone", "--quiet", "--", CLONE, "src"]
     # The scripts get the values as environment variables (tests/unit/test_cloudbuild_files.py runs them).
     env = {i: [substitute(e, values) for e in s.get("env", [])] for i, s in steps.items()}
-    assert env["check"] == [f"CLONE_URL={CLONE}", f"SHA={SHA}", "REF=refs/heads/main", f"IMAGE={IMAGE}"]
-    assert env["checkout"] == [f"SHA={SHA}", "REF=refs/heads/main"]
+    assert env["check"] == [f"CLONE_URL={CLONE}", f"SHA={SHA}", "REF=refs/heads/main", "PR=", f"IMAGE={IMAGE}"]
+    assert env["checkout"] == [f"SHA={SHA}", "REF=refs/heads/main", "PR="]
     assert env["image"] == ["DOCKERFILE=Dockerfile", f"IMAGE={IMAGE}", "RUN_ID=run-42", "PIPELINE=digits"]
     assert [substitute(i, values) for i in body["images"]] == [IMAGE]
 
@@ -187,7 +194,7 @@ def test_a_config_the_api_would_refuse_is_an_error_naming_the_file_and_field(
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"substitutions": {"_SHA": ""}}, "_CLONE_URL, _REF, _IMAGE, _DOCKERFILE, _RELAUNCH_RUN_ID, _PIPELINE not"),
+        ({"substitutions": {"_SHA": ""}}, "_CLONE_URL, _REF, _PR, _IMAGE, _DOCKERFILE, _RELAUNCH_RUN_ID, _PIPELINE"),
         ({"steps": [{"id": "git", "name": "gcr.io/cloud-builders/git", "args": ["-v"]}]}, "no step with id 'checkout'"),
         ({"substitutions": ["_SHA"]}, "substitutions: expected a mapping"),
         ({"images": ["gcr.io/p/fixed:latest"]}, r"images: must list \$_IMAGE"),

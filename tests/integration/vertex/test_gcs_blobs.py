@@ -3,81 +3,21 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import unquote, urlsplit
 
 import pytest
 
 from relaunch.adapters.gcp.gcs_blobs import GcsBlobStore
 from relaunch.ports import TransientError
+from tests.gcs_server import FakeGcs, gcs_server
 
 METRICS = {"candidate": {"accuracy": 0.97, "macro_f1": 0.97}, "champion": None}
 
 
-@dataclass
-class FakeGcs:
-    """Objects by (bucket, name); the media download route of the JSON API, errors as Google JSON errors.
-
-    google-cloud-storage 3.17 also GETs each bucket's metadata from a background thread (for its telemetry spans);
-    those requests are answered apart, so they neither take a scripted error nor show among `paths`.
-    """
-
-    url: str = ""
-    objects: dict[tuple[str, str], bytes] = field(default_factory=dict)
-    paths: list[str] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)
-    bucket_lookups: list[str] = field(default_factory=list)
-
-    def answer(self, raw_path: str) -> tuple[int, bytes]:
-        bucket = urlsplit(raw_path).path.removeprefix("/storage/v1/b/")
-        if raw_path.startswith("/storage/v1/b/") and "/" not in bucket:
-            self.bucket_lookups.append(bucket)
-            return 200, json.dumps({"kind": "storage#bucket", "name": bucket, "location": "US-CENTRAL1"}).encode()
-        self.paths.append(raw_path)
-        if self.statuses:
-            code = self.statuses.pop(0)
-            return code, _error(code, "Backend Error")
-        split = urlsplit(raw_path)
-        prefix = "/download/storage/v1/b/"
-        bucket, _, name = split.path.removeprefix(prefix).partition("/o/")
-        if not split.path.startswith(prefix) or split.query != "alt=media":
-            return 400, _error(400, f"unsupported request {raw_path}")
-        data = self.objects.get((bucket, unquote(name)))
-        return (200, data) if data is not None else (404, _error(404, "No such object: " + unquote(name)))
-
-
-def _error(code: int, message: str) -> bytes:
-    return json.dumps({"error": {"code": code, "message": message, "errors": [{"message": message}]}}).encode()
-
-
 @pytest.fixture
 def gcs() -> Iterator[FakeGcs]:
-    fake = FakeGcs()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-            code, data = fake.answer(self.path)
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json" if code != 200 else "application/octet-stream")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield fake
-    server.shutdown()
-    server.server_close()
-    thread.join(2)
+    with gcs_server() as fake:
+        yield fake
 
 
 @pytest.fixture

@@ -73,7 +73,8 @@ def test_two_promotions_on_vertex(vertex: FakeVertex, client_kwargs: dict[str, A
     train = next(r.body for r in vertex.calls("POST", "/customJobs") if r.body["labels"]["relaunch-step"] == "train")
     assert train["jobSpec"]["baseOutputDirectory"] == {"outputUriPrefix": f"{ARTIFACTS}/runs/digits-1"}
     uploads = [r.body["model"]["artifactUri"] for r in vertex.calls("POST", "models:upload")]
-    assert uploads == [f"{ARTIFACTS}/runs/digits-1/model", f"{ARTIFACTS}/runs/digits-2/model"]
+    # copies the trainer may only read, never its writable runs/ output (see tests/unit/test_registry_copy.py)
+    assert uploads == [f"{ARTIFACTS}/registry/digits/digits-{n}/model" for n in (1, 2)]
     assert world.endpoint.traffic("digits") == {"v2": 100}  # v1 moved to 0% and was undeployed
     assert len(vertex.calls("POST", ":undeployModel")) == 1
     champion = world.registry.champion("digits")

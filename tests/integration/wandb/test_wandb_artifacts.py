@@ -32,16 +32,17 @@ def source(fake: FakeWandb) -> WandbArtifacts:
 def test_fetch_downloads_the_version_files_and_returns_metadata_and_reported_metrics(
     fake: FakeWandb, source: WandbArtifacts, tmp_path: Path
 ) -> None:
-    meta = source.fetch("team/digits/digits-model:v3", str(tmp_path / "candidate"))
+    fetched = source.fetch("team/digits/digits-model:v3", str(tmp_path / "candidate"))
 
     assert (tmp_path / "candidate" / "model.joblib").read_bytes() == MODEL
     assert (tmp_path / "candidate" / "meta" / "params.json").read_text() == '{"C": 1.0}'
-    assert meta["ref"] == "team/digits/digits-model:v3" and meta["version"] == "v3"
+    assert fetched.ref == "team/digits/digits-model:v3" and fetched.artifact_id == fake.artifacts[0].id
+    meta = fetched.metadata
     assert meta["type"] == "model" and meta["metadata"] == {"framework": "sklearn"}
     assert meta["files"] == ["meta/params.json", "model.joblib"]
     assert "latest" in meta["aliases"]
     assert meta["produced_by"] == "team/digits/train-abc"
-    assert meta["reported_metrics"] == {"accuracy": 0.93, "log_loss": 0.21, "epochs": 3.0}
+    assert fetched.reported_metrics == {"accuracy": 0.93, "log_loss": 0.21, "epochs": 3.0}
     (lookup,) = fake.called("ArtifactMembershipByName")
     assert lookup.variables == {"entity": "team", "project": "digits", "name": "digits-model:v3"}
     artifact_id = fake.artifacts[0].id.rstrip("=")
@@ -53,10 +54,10 @@ def test_fetch_downloads_the_version_files_and_returns_metadata_and_reported_met
 
 
 def test_an_alias_resolves_to_its_version(source: WandbArtifacts, tmp_path: Path) -> None:
-    meta = source.fetch("team/digits/digits-model:production", str(tmp_path))
+    fetched = source.fetch("team/digits/digits-model:production", str(tmp_path / "model"))
 
-    assert meta["version"] == "v2" and (tmp_path / "model.joblib").read_bytes() == b"old"
-    assert meta["produced_by"] is None and meta["reported_metrics"] == {}
+    assert fetched.ref == "team/digits/digits-model:v2" and (tmp_path / "model" / "model.joblib").read_bytes() == b"old"
+    assert fetched.metadata["produced_by"] is None and fetched.reported_metrics == {}
 
 
 def test_set_alias_adds_it_to_the_version_once(fake: FakeWandb, source: WandbArtifacts) -> None:

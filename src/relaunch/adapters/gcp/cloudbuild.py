@@ -24,13 +24,14 @@ import yaml
 
 from relaunch.pipelines.model import BuildResult, PipelineRun
 from relaunch.ports import TransientError
+from relaunch.triggers.gitnames import clone_url_problem, is_local_url, is_sha, run_ref_problem
 
 PENDING = frozenset({"STATUS_UNKNOWN", "PENDING", "QUEUED", "WORKING"})
 FAILED = frozenset({"FAILURE", "INTERNAL_ERROR", "TIMEOUT", "CANCELLED", "EXPIRED"})
 CONFIG_RESOURCE = "train-image.yaml"  # a link to cloudbuild/train-image.yaml, resolved when the wheel is built
 CONFIG_NAME = "cloudbuild/train-image.yaml"
 # Set on every build; the config must declare each (and so document it).
-RUN_SUBSTITUTIONS = ("_CLONE_URL", "_SHA", "_REF", "_IMAGE", "_DOCKERFILE", "_RELAUNCH_RUN_ID", "_PIPELINE")
+RUN_SUBSTITUTIONS = ("_CLONE_URL", "_SHA", "_REF", "_PR", "_IMAGE", "_DOCKERFILE", "_RELAUNCH_RUN_ID", "_PIPELINE")
 IMAGE_VARIABLE = "$_IMAGE"
 # The step that writes the commit it checked out to $BUILDER_OUTPUT/output (results.buildStepOutputs[its index]).
 CHECKOUT_STEP = "checkout"
@@ -110,6 +111,7 @@ class CloudBuildBuilder:
 
     def build(self, run: PipelineRun, key: str) -> BuildResult:
         """Start the build once per key; later calls report it: image (with digest) and commit once it succeeded."""
+        check_source(run)
         build = self._known(run, key) or self._find(key)
         if build is None:
             return BuildResult(build_id=self._create(run, key))
@@ -178,8 +180,10 @@ class CloudBuildBuilder:
             raise ValueError(f"run {run.id}: trigger.clone_url is required to build an image")
         if not sha and not ref:
             raise ValueError(f"run {run.id}: trigger.sha or trigger.ref is required to build an image")
+        check_source(run)
         build = parse_build(self.template, self.config_name)
         values = {"_CLONE_URL": clone_url, "_SHA": sha or "", "_REF": ref or "", "_IMAGE": self.image_for(run)}
+        values["_PR"] = str(run.trigger.pr_number) if run.trigger.pr_number else ""  # a fork's head: refs/pull/N/head
         values |= {"_RELAUNCH_RUN_ID": run.id, "_PIPELINE": run.pipeline}
         if self.dockerfile:
             values["_DOCKERFILE"] = self.dockerfile
@@ -234,6 +238,23 @@ class CloudBuildBuilder:
         if named and named != {sha}:
             raise ValueError(f"{where} checked out {sha}, not the commit the run names ({', '.join(sorted(named))})")
         return sha
+
+
+def check_source(run: PipelineRun) -> None:
+    """Refuse, before a build is submitted, a SHA, ref or clone URL git must not see (permanent: a ValueError)."""
+    where = f"run {run.id}: trigger"
+    sha, ref, url = run.trigger.sha, run.trigger.ref, run.trigger.clone_url
+    if sha and not is_sha(sha):
+        raise ValueError(f"{where}.sha {sha[:80]!r} is not a full commit SHA (40 or 64 lower-case hex digits)")
+    if ref and (problem := run_ref_problem(ref)):
+        raise ValueError(f"{where}.ref {ref[:80]!r} {problem}")
+    if url and is_local_url(url):
+        raise ValueError(
+            f"{where}.clone_url {url[:80]!r} is a path on this machine: file:// clone URLs belong to the embedded "
+            "profile; give the pipeline's spec an https or ssh source.clone_url"
+        )
+    if url and (problem := clone_url_problem(url)):
+        raise ValueError(f"{where}.clone_url {problem}")
 
 
 def load_build_config(path: str | os.PathLike[str] | None = None) -> tuple[str, dict[str, Any]]:

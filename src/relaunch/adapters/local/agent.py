@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from relaunch.adapters.local.agent_jobs import JobTable
+from relaunch.adapters.local.environment import job_environment
+from relaunch.adapters.local.sandbox import JobSandbox
 from relaunch.pipelines.model import JobRequest, JobState, JobStatus
 
 log = logging.getLogger(__name__)
@@ -75,8 +77,10 @@ class LocalAgent:
         max_concurrent: int = 2,
         on_finished: OnFinished | None = None,
         poll_interval: float = 0.05,
+        sandbox: JobSandbox | None = None,
     ) -> None:
         self.jobs = JobTable(db_path)
+        self.sandbox = sandbox
         self.logs_dir = Path(logs_dir)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         self.max_concurrent = max_concurrent
@@ -136,23 +140,38 @@ class LocalAgent:
         _terminate_all([r.proc for r in self._running.values()])
         self._running.clear()
 
+    def run_forever(self, stopped: Callable[[], bool]) -> None:
+        """Recover orphans, run the loop in this thread until `stopped()` (a signal handler's flag), kill the jobs."""
+        self._recover_orphans()
+        try:
+            while not stopped():
+                self._iterate()
+                time.sleep(self.poll_interval)  # not Event.wait: a signal handler may not take its lock
+        finally:
+            _terminate_all([r.proc for r in self._running.values()])
+            self._running.clear()
+
     def _loop(self) -> None:
         while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:
-                log.exception("local agent loop iteration failed")
+            self._iterate()
             self._stop.wait(self.poll_interval)
 
+    def _iterate(self) -> None:
+        try:
+            self.tick()
+        except Exception:
+            log.exception("local agent loop iteration failed")
+
     def tick(self) -> None:
-        """One iteration: reap finished processes, launch queued jobs, deliver completions."""
+        """One iteration: reap finished processes, launch queued jobs, deliver completions (if it has a callback)."""
         self._reap()
         while len(self._running) < self.max_concurrent and not self._stop.is_set():
             row = self.jobs.claim_next()
             if row is None:
                 break
             self._launch(row)
-        self._notify_finished()
+        if self.on_finished is not None:  # else whoever has the callback delivers them (the stack's relay)
+            self.deliver_completions()
 
     def _recover_orphans(self) -> None:
         for row in self.jobs.in_states("running"):
@@ -167,7 +186,7 @@ class LocalAgent:
         request, job_id, attempt = _request_of(row), row["id"], row["attempts"]
         try:
             proc = self._spawn(request, job_id, attempt)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a run id the sandbox cannot make a folder of
             self.jobs.finish(job_id, attempt, "failed", f"could not start {request.command!r}: {exc}")
             return
         self.jobs.set_pid(job_id, proc.pid)
@@ -175,25 +194,23 @@ class LocalAgent:
         self._running[job_id] = _Running(request, job_id, attempt, proc, deadline)
 
     def _spawn(self, request: JobRequest, job_id: str, attempt: int) -> subprocess.Popen[bytes]:
-        # relaunch's own settings (the webhook secret among them) never reach the job: it runs code from any push.
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith("RELAUNCH_")}
-        env = {**inherited, **request.env}
-        env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
-        # Concurrent jobs would each start a BLAS/OpenMP thread per core and fight; give each its share.
-        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // self.max_concurrent)))
+        # Not this process's environment: a job runs code from any push, so it gets an allowlist and no secret.
+        env = job_environment(request.env, self.max_concurrent)
+        sandbox = self.sandbox.prefix_for(request.image, request.run_id) if self.sandbox else []
         with self.log_path(job_id).open("ab") as out:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             header = f"--- attempt {attempt} at {stamp} in {request.image}: {shlex.join(request.command)}\n"
             out.write(header.encode())
             out.flush()
             return subprocess.Popen(
-                [sys.executable, "-c", _DIE_WITH_AGENT, str(os.getpid()), *request.command],
+                [sys.executable, "-c", _DIE_WITH_AGENT, str(os.getpid()), *sandbox, *request.command],
                 cwd=request.image,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                umask=0o077,  # its outputs and checkouts are for the stack, not for other users
             )
 
     def _reap(self) -> None:
@@ -222,7 +239,8 @@ class LocalAgent:
         else:
             self.jobs.finish(run.job_id, run.attempt, "failed", f"exited with code {returncode}")
 
-    def _notify_finished(self) -> None:
+    def deliver_completions(self) -> None:
+        """Hand each finished, not yet notified job to `on_finished`, retrying a failed call with backoff."""
         now = time.monotonic()
         for row in self.jobs.unnotified():
             job_id = row["id"]

@@ -14,9 +14,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from relaunch.ports import FetchedArtifact
+
 _PART = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 _REF = re.compile(rf"^({_PART})/({_PART})/({_PART}):([A-Za-z0-9._-]+)$")
-_VERSION = re.compile(r"^v(\d+)$")
+_VERSION = re.compile(r"^v(0|[1-9][0-9]*)$")
 METADATA = "metadata.json"
 ALIASES = "aliases.json"
 
@@ -27,8 +29,8 @@ class LocalArtifacts:
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
 
-    def fetch(self, ref: str, dest: str) -> dict[str, Any]:
-        """Copy the files of version `ref` (or of the version an alias in it points at) to `dest`; its metadata."""
+    def fetch(self, ref: str, dest: str) -> FetchedArtifact:
+        """Copy the files of version `ref` (or of the version an alias in it points at, resolved once) to `dest`."""
         source = self._version_dir(ref)
         target = Path(dest)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -36,13 +38,21 @@ class LocalArtifacts:
         shutil.copytree(source, staging, ignore=shutil.ignore_patterns(METADATA))
         shutil.rmtree(target, ignore_errors=True)
         os.replace(staging, target)  # readers see the old folder or the whole new one, never half of it
-        metadata = source / METADATA
-        return dict(json.loads(metadata.read_text())) if metadata.exists() else {}
+        path = source / METADATA
+        metadata = dict(json.loads(path.read_text())) if path.exists() else {}
+        reported = metadata.get("reported_metrics")
+        return FetchedArtifact(
+            ref=f"{self._collection_name(ref)}:{source.name}",  # the version copied, never the alias asked for
+            reported_metrics=_numbers(reported) if isinstance(reported, dict) else {},
+            metadata=metadata,
+        )
 
     def set_alias(self, ref: str, alias: str) -> None:
-        """Point `alias` at the version `ref` names (moving it off any other version); idempotent."""
+        """Point `alias` at the concrete version `ref` names (moving it off any other version); idempotent."""
         if not re.fullmatch(r"[A-Za-z0-9._-]+", alias) or _VERSION.match(alias):
             raise ValueError(f"alias {alias!r} is not a valid alias")
+        if not _VERSION.match(ref.rpartition(":")[2]):  # resolving an alias again could move it off what was evaluated
+            raise ValueError(f"set_alias needs a concrete version (entity/project/name:vN), got {ref!r}")
         version = self._version_dir(ref).name
         collection = self._collection(ref)
         _write_json(collection / ALIASES, {**self.aliases(ref), alias: version})
@@ -70,16 +80,19 @@ class LocalArtifacts:
             self.set_alias(ref, alias)
         return ref
 
-    def _collection(self, ref: str) -> Path:
+    def _collection_name(self, ref: str) -> str:
         match = _REF.match(ref or "")
         if match is None:
             raise ValueError(f"artifact ref must look like entity/project/name:version, got {ref!r}")
-        return self.root / match[1] / match[2] / match[3]
+        return f"{match[1]}/{match[2]}/{match[3]}"
+
+    def _collection(self, ref: str) -> Path:
+        return self.root / self._collection_name(ref)
 
     def _version_dir(self, ref: str) -> Path:
         collection, name = self._collection(ref), ref.rpartition(":")[2]
         version = name if _VERSION.match(name) else self.aliases(ref).get(name)
-        if version is None or not (collection / version).is_dir():
+        if not isinstance(version, str) or not _VERSION.match(version) or not (collection / version).is_dir():
             raise ValueError(f"artifact {ref} does not exist under {self.root}")
         return collection / version
 
@@ -88,3 +101,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
     os.replace(tmp, path)
+
+
+def _numbers(values: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)}

@@ -9,6 +9,7 @@ import sqlite3
 import uuid
 from pathlib import Path
 
+from relaunch.adapters.local.blobs import refuse_links
 from relaunch.adapters.local.sqlite import Database
 from relaunch.pipelines.model import ModelVersion
 
@@ -46,8 +47,9 @@ class LocalRegistry:
         source = _local_path(artifact_uri)
         if not source.is_dir():
             raise FileNotFoundError(f"artifact directory {artifact_uri!r} does not exist")
+        refuse_links(source)  # a job's link would make the registry copy (and serve) a file it could not read
         staging = self._pipeline_dir(pipeline) / f".staging-{uuid.uuid4().hex}"
-        shutil.copytree(source, staging)
+        shutil.copytree(source, staging, symlinks=True)
         try:
             return self._commit_version(pipeline, run_id, staging, metrics)
         finally:

@@ -72,13 +72,28 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 def init_schema(path: Path, schema: str) -> None:
     """Create the parent directory, switch the file to WAL and create the tables if missing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _private_file(path)
     conn = connect(path)
     try:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.executescript(f"BEGIN IMMEDIATE;\n{schema}\nCOMMIT;")
     finally:
         conn.close()
+
+
+def _private_file(path: Path) -> None:
+    """Make the database 0600 before SQLite opens it: its -wal and -shm files are then created with the same mode."""
+    try:
+        # O_EXCL: never open and close a file SQLite may hold in this process (closing drops its POSIX locks).
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            os.chmod(name, 0o600)  # one made by an older version was 0644
+        except (FileNotFoundError, PermissionError):
+            continue
 
 
 class _Checkpointer:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -20,18 +19,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
-
 from relaunch.adapters.local.agent import LocalAgent
+from relaunch.adapters.local.agent_process import AgentProcess, CompletionRelay
 from relaunch.adapters.local.bus import SqliteBus
 from relaunch.adapters.local.bus_dispatcher import BusDispatcher
 from relaunch.adapters.local.endpoint_server import EndpointServer
+from relaunch.adapters.local.state_folder import (
+    StackAlreadyRunning,
+    make_private,
+    owner_pid,
+    refuse_second_stack,
+    with_local_secrets,
+)
+from relaunch.handoff import SECRETS_FD_VARIABLE, hand_over
 from relaunch.pipelines.commands import COMMANDS_TOPIC, INBOUND_TOPICS, RECONCILE_TOPIC, JobFinished
 from relaunch.pipelines.model import JobRequest, JobStatus
 from relaunch.pipelines.spec import load_specs
-from relaunch.settings import Settings, reveal
+from relaunch.settings import Settings, secret_fields, secret_values
 
 log = logging.getLogger(__name__)
+__all__ = ["EmbeddedStack", "StackAlreadyRunning", "free_port", "with_local_secrets"]
 
 FUNCTIONS = (
     "github_webhook",
@@ -44,8 +51,7 @@ FUNCTIONS = (
 )
 # The topic each CloudEvent function is subscribed to on the local bus (as Eventarc triggers are on GCP).
 SUBSCRIPTIONS = {"orchestrator": COMMANDS_TOPIC, **INBOUND_TOPICS, "reconcile": RECONCILE_TOPIC}
-# The stack's own secrets, made once in its home (mode 0600) when none is configured.
-SECRET_FILES = {"github_webhook_secret": "github_webhook_secret", "wandb_webhook_token": "wandb_webhook_token"}
+PRIVATE_UMASK = 0o077  # every state file 0600 and folder 0700: the supervisor's and its children's
 ENTRY_SOURCE = Path(__file__).resolve().parents[2] / "functions" / "main.py"
 
 
@@ -59,6 +65,8 @@ except (OSError, AttributeError):
     pass
 if os.getppid() != int(os.environ.get("RELAUNCH_STACK_PID", os.getppid())):
     sys.exit(0)  # the stack died before the line above took effect
+from relaunch.handoff import take_handed_secrets
+take_handed_secrets()  # read and close the secrets' descriptor before anything else runs here
 from functions_framework._cli import _cli
 _cli(prog_name="functions-framework")
 """
@@ -95,7 +103,9 @@ class EmbeddedStack:
     _procs: list[FunctionProcess] = field(default_factory=list)
     _dispatcher: BusDispatcher | None = None
     _bus: Any = None
-    _agent: LocalAgent | None = None
+    _agent: AgentProcess | None = None
+    _relay: CompletionRelay | None = None
+    _umask: int | None = None
     _ticker: ReconcileTimer | None = None
     _endpoint: EndpointServer | None = None
 
@@ -117,7 +127,9 @@ class EmbeddedStack:
     def _start(self, timeout: float) -> EmbeddedStack:
         load_specs(self.settings.pipelines_dir)  # a broken spec stops here, naming file and field
         home = self.settings.home.resolve()
-        _refuse_second_stack(home)
+        refuse_second_stack(home)
+        self._umask = os.umask(PRIVATE_UMASK)
+        make_private(home)
         (home / "logs" / "functions").mkdir(parents=True, exist_ok=True)
         self._endpoint = EndpointServer(self.settings.endpoint_state_path, host=self.host, port=0)
         self._endpoint.start()
@@ -137,13 +149,14 @@ class EmbeddedStack:
                     bus.subscribe(name, topic, self.url_of(name))
             self._dispatcher = BusDispatcher(self.settings.bus_path)
             self._dispatcher.start()
-        self._agent = LocalAgent(
-            self.settings.agent_path,
-            self.settings.logs_dir,
-            max_concurrent=self.settings.max_concurrent_jobs,
-            on_finished=_publisher(bus),
-        )
+        s = self.settings
+        self._agent = AgentProcess.for_settings(s)
         self._agent.start()
+        # The agent holds no credential, not even the bus's: this process publishes what its jobs did.
+        completions = LocalAgent(s.agent_path, s.logs_dir, max_concurrent=s.max_concurrent_jobs)
+        completions.on_finished = _publisher(bus)
+        self._relay = CompletionRelay(completions)
+        self._relay.start()
         if "reconcile" in self.urls:
             self._ticker = ReconcileTimer(bus, self.settings.reconcile_interval_s)
             self._ticker.start()
@@ -178,6 +191,9 @@ class EmbeddedStack:
             self._ticker = None
         if self._agent is not None:
             self._agent.stop()
+        if self._relay is not None:
+            self._relay.stop()
+            self._relay = None
         if self._dispatcher is not None:
             self._dispatcher.stop()
         for proc in self._procs:
@@ -188,8 +204,11 @@ class EmbeddedStack:
             self._bus.close()
         self._procs, self._agent, self._dispatcher, self._endpoint, self._bus = [], None, None, None, None
         state = self.settings.home / "stack.json"
-        if state.exists() and _owner_pid(state) == os.getpid():
+        if state.exists() and owner_pid(state) == os.getpid():
             state.unlink()
+        if self._umask is not None:
+            os.umask(self._umask)
+            self._umask = None
 
     def __enter__(self) -> EmbeddedStack:
         return self.start()
@@ -199,7 +218,9 @@ class EmbeddedStack:
 
     def _function_env(self) -> dict[str, str]:
         s = self.settings
-        env = dict(os.environ)
+        secret = {f"relaunch_{name}" for name in secret_fields()}
+        # Secrets never travel in an environment (readable for the process's life): _spawn hands them over.
+        env = {key: value for key, value in os.environ.items() if key.lower() not in secret}
         env.update(
             RELAUNCH_PROFILE=s.profile,
             RELAUNCH_HOME=str(s.home),
@@ -216,10 +237,6 @@ class EmbeddedStack:
             env[f"RELAUNCH_{port.upper()}"] = s.adapter(port)
         if s.gcp_project:
             env["RELAUNCH_GCP_PROJECT"] = s.gcp_project
-        for name in ("github_webhook_secret", "wandb_webhook_token", "wandb_webhook_secret"):
-            value = reveal(getattr(s, name))
-            if value:
-                env[f"RELAUNCH_{name.upper()}"] = value
         return env
 
     def _spawn(self, name: str, env: dict[str, str]) -> FunctionProcess:
@@ -227,15 +244,28 @@ class EmbeddedStack:
         argv = [sys.executable, "-c", _LAUNCHER, "--target", name, "--source", str(ENTRY_SOURCE)]
         argv += ["--host", self.host, "--port", str(port)]
         log_path = self.settings.home / "logs" / "functions" / f"{name}.log"
-        with open(log_path, "ab") as out:
-            proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        secrets_fd = hand_over(secret_values(self.settings))
+        try:
+            with os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as out:
+                proc = subprocess.Popen(
+                    argv,
+                    env={**env, SECRETS_FD_VARIABLE: str(secrets_fd)},
+                    pass_fds=(secrets_fd,),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    umask=PRIVATE_UMASK,
+                )
+        finally:
+            os.close(secrets_fd)
         return FunctionProcess(name=name, port=port, process=proc, host=self.host)
 
     def _write_state(self) -> None:
         state = {"pid": os.getpid(), "urls": self.urls, "started_at": time.time()}
         path = self.settings.home / "stack.json"
         tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(state, indent=2))
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
+            fh.write(json.dumps(state, indent=2))
         os.replace(tmp, path)  # readers (`relaunch simulate`) never see half a file
 
 
@@ -262,68 +292,12 @@ class ReconcileTimer:
                 log.exception("reconcile tick not published")
 
 
-def with_local_secrets(settings: Settings) -> Settings:
-    """Fill each webhook secret left unset from the stack's own file in its home (created once, mode 0600)."""
-    update: dict[str, SecretStr] = {}
-    for name, filename in SECRET_FILES.items():
-        if name == "wandb_webhook_token" and reveal(settings.wandb_webhook_secret):
-            continue  # a configured signing secret is W&B authentication enough
-        if reveal(getattr(settings, name)):
-            continue
-        path = settings.home / filename
-        if not path.exists():
-            _create_secret(path)
-        update[name] = SecretStr(path.read_text().strip())
-    return settings.model_copy(update=update) if update else settings
-
-
-def _create_secret(path: Path) -> None:
-    """Write a new random secret to `path` (0600) unless another process got there first; never half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secrets.token_hex(32))
-    try:
-        os.link(tmp, path)  # atomic, and refuses to replace a secret someone already uses
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
-
-
 def _publisher(bus: Any):  # type: ignore[no-untyped-def]
     def on_finished(request: JobRequest, status: JobStatus) -> None:
         command = JobFinished(run_id=request.run_id, step=request.step, job_id=status.id, state=status.state)
         bus.publish(COMMANDS_TOPIC, command.model_dump(), {"run_id": request.run_id})
 
     return on_finished
-
-
-class StackAlreadyRunning(RuntimeError):
-    """Another live stack owns this state folder (two agents on one queue would run jobs twice)."""
-
-
-def _owner_pid(path: Path) -> int | None:
-    try:
-        return int(json.loads(path.read_text())["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _refuse_second_stack(home: Path) -> None:
-    pid = _owner_pid(home / "stack.json")
-    if pid is None or pid == os.getpid():
-        return
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return  # stale: the stack that wrote it is gone
-    except PermissionError:
-        pass
-    raise StackAlreadyRunning(
-        f"a relaunch stack (pid {pid}) already runs on {home}; stop it or use another RELAUNCH_HOME"
-    )
 
 
 def _wait_for_port(proc: FunctionProcess, timeout: float) -> None:

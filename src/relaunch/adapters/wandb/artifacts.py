@@ -1,5 +1,8 @@
 """W&B artifacts: download a model artifact version for evaluation, and move an alias onto a promoted version.
 
+`fetch` resolves an alias once and reports the concrete version it downloaded, named by the collection it was
+fetched through; `set_alias` takes only a concrete version, so an alias is never resolved a second time.
+
 `fetch` writes to a local folder only. A gs:// destination is refused with a ValueError: the ports have no
 BlobStore writer yet, and uploading belongs there rather than in a W&B adapter.
 """
@@ -7,10 +10,15 @@ BlobStore writer yet, and uploading belongs there rather than in a W&B adapter.
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from relaunch.adapters.wandb import check_settings, make_api, parse_ref, translate_errors
+from relaunch.ports import FetchedArtifact
+from relaunch.triggers.wandb import is_concrete
 
 
 class WandbArtifacts:
@@ -33,36 +41,39 @@ class WandbArtifacts:
             self._api = make_api(self._api_key, self.base_url)
         return self._api
 
-    def fetch(self, ref: str, dest: str) -> dict[str, Any]:
-        """Download the version's files under `dest`; return its metadata and the producing run's summary."""
-        entity, project, _, _ = parse_ref(ref)
+    def fetch(self, ref: str, dest: str) -> FetchedArtifact:
+        """Download the version's files to `dest` (replacing it whole); name the concrete version fetched."""
+        parse_ref(ref)
         if dest.startswith("gs://"):
             raise ValueError(
                 f"dest {dest!r}: gs:// targets need a BlobStore writer; WandbArtifacts downloads to local folders"
             )
-        root = Path(dest)
-        root.mkdir(parents=True, exist_ok=True)
+        target = Path(dest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # A fresh folder, swapped in whole: no file of an earlier (or interrupted) fetch is evaluated with this one.
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            artifact, summary, producer = self._download(ref, staging)
+            files = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return _fetched(artifact, summary, producer, files)
+
+    def _download(self, ref: str, root: Path) -> tuple[Any, dict[str, Any], Any]:
         with translate_errors(f"W&B: fetch artifact {ref}"):
-            artifact = self.api.artifact(ref)
+            artifact = self.api.artifact(ref)  # an alias is resolved here, once: the result names its version
             # skip_cache: a function instance's disk is memory; one copy of the model is enough.
             artifact.download(root=str(root), skip_cache=True)
             producer = artifact.logged_by()
             summary = dict(producer.summary_metrics) if producer is not None else {}
-        return {
-            "ref": f"{entity}/{project}/{artifact.name}",
-            "version": artifact.version,
-            "type": artifact.type,
-            "aliases": list(artifact.aliases),
-            "digest": artifact.digest,
-            "metadata": dict(artifact.metadata or {}),
-            "files": sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()),
-            "produced_by": "/".join(producer.path) if producer is not None else None,
-            "reported_metrics": numeric(summary),
-        }
+        return artifact, summary, producer
 
     def set_alias(self, ref: str, alias: str) -> None:
-        """Add `alias` to the version (W&B moves it off any other version of the collection); idempotent."""
-        parse_ref(ref)
+        """Add `alias` to the concrete version `ref` (W&B moves it off any other version); idempotent."""
+        if not is_concrete(parse_ref(ref)[3]):
+            raise ValueError(f"set_alias needs a concrete version (entity/project/name:vN), got {ref!r}")
         if not alias or ":" in alias or "/" in alias:
             raise ValueError(f"alias must be a plain name, got {alias!r}")
         with translate_errors(f"W&B: alias {alias} on {ref}"):
@@ -71,6 +82,24 @@ class WandbArtifacts:
                 return
             artifact.aliases.append(alias)
             artifact.save()
+
+
+def _fetched(artifact: Any, summary: dict[str, Any], producer: Any, files: list[str]) -> FetchedArtifact:
+    """What was fetched, named by the collection it was fetched through (a registry's, for a linked version)."""
+    collection = str(artifact.name).split(":", 1)[0]
+    return FetchedArtifact(
+        ref=f"{artifact.entity}/{artifact.project}/{collection}:{artifact.version}",
+        artifact_id=artifact.id,
+        reported_metrics=numeric(summary),
+        metadata={
+            "type": artifact.type,
+            "aliases": list(artifact.aliases),
+            "digest": artifact.digest,
+            "metadata": dict(artifact.metadata or {}),
+            "files": files,
+            "produced_by": "/".join(producer.path) if producer is not None else None,
+        },
+    )
 
 
 def numeric(summary: dict[str, Any]) -> dict[str, float]:

@@ -1,0 +1,136 @@
+"""The local agent in a process of its own: started by the stack with an allowlisted environment and no secret.
+
+Jobs are the agent's children, so the agent is an ancestor of code that any push brought: it holds nothing worth
+reading. It does not even publish on the bus: it writes each job's end in its SQLite table, and the stack's
+`CompletionRelay` publishes JobFinished from there (the bus may need credentials; the agent needs none).
+
+Run as `python -m relaunch.adapters.local.agent_process DB LOGS MAX_CONCURRENT SANDBOX HOME RUNS PARENT_PID`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from relaunch.adapters.local.agent import LocalAgent
+from relaunch.adapters.local.environment import agent_environment
+from relaunch.adapters.local.sandbox import SandboxMode, SandboxUnavailable, choose, describe, probe
+from relaunch.settings import Settings
+
+log = logging.getLogger(__name__)
+_STOP_GRACE_S = 10.0
+
+
+class AgentProcess:
+    """Starts and stops the agent's process; it dies with the process that started it (PR_SET_PDEATHSIG)."""
+
+    def __init__(
+        self, db_path: Path, logs_dir: Path, max_concurrent: int, sandbox: SandboxMode, home: Path, runs_dir: Path
+    ) -> None:
+        self._argv = [str(db_path), str(logs_dir), str(max_concurrent), sandbox, str(home), str(runs_dir)]
+        self._sandbox = sandbox
+        self._log = Path(logs_dir) / "agent.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def for_settings(cls, s: Settings) -> AgentProcess:
+        """The agent of the embedded stack `s` configures."""
+        root = (s.artifact_root or str(s.artifacts_dir)).removeprefix("file://")
+        runs = Path(root) / "runs" if "://" not in root else s.artifacts_dir / "runs"  # remote outputs: none here
+        return cls(s.agent_path, s.logs_dir, s.max_concurrent_jobs, s.job_sandbox, s.home, runs)
+
+    def start(self) -> None:
+        """Start the agent (from the thread that lives as long as the stack: the death signal follows that thread).
+
+        SandboxUnavailable, before anything starts, when the sandbox is required and this machine cannot give it.
+        """
+        if self._sandbox == "required" and (why_not := probe()) is not None:
+            raise SandboxUnavailable(describe("required", why_not))
+        self._log.parent.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-m", __name__, *self._argv, str(os.getpid())]
+        fd = os.open(self._log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "ab") as out:
+            self.process = subprocess.Popen(
+                argv,
+                env=agent_environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                umask=0o077,
+            )
+
+    def stop(self) -> None:
+        """SIGTERM the agent (it kills its jobs, leaving them to be reported interrupted); SIGKILL if it lingers."""
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=_STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class CompletionRelay:
+    """Delivers the agent's finished jobs to `agent.on_finished` (the stack's bus publisher) from a thread."""
+
+    def __init__(self, agent: LocalAgent) -> None:
+        self._agent = agent
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="relaunch-job-completions", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stopped.wait(self._agent.poll_interval):
+            try:
+                self._agent.deliver_completions()
+            except Exception:  # the next round tries again; a completion stays unnotified until delivered
+                log.exception("job completions not delivered")
+
+
+def _die_with_parent(parent: int) -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        sys.exit(0)  # the stack died before the line above took effect
+
+
+def main(argv: list[str]) -> int:
+    """Run the agent's loop until SIGTERM (from the stack, or from Linux when the stack dies)."""
+    db, logs, max_concurrent, mode, home, runs, parent = argv
+    _die_with_parent(int(parent))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.append(signum))
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.append(signum))
+    sandbox_mode: SandboxMode = mode  # type: ignore[assignment]  # checked by Settings in the stack
+    why_not = probe() if mode != "off" else None
+    log.log(logging.INFO if why_not is None else logging.WARNING, describe(sandbox_mode, why_not))
+    try:
+        sandbox = choose(sandbox_mode, Path(home), Path(runs), why_not)
+    except SandboxUnavailable as exc:
+        log.error("%s", exc)
+        return 3
+    agent = LocalAgent(Path(db), Path(logs), max_concurrent=int(max_concurrent), sandbox=sandbox)
+    agent.run_forever(lambda: bool(stop))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

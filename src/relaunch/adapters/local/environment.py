@@ -1,0 +1,43 @@
+"""What the local agent and its jobs may take from the environment they start in: an allowlist, never a secret.
+
+An environment is readable by anything of the same user for the process's whole life, and a job runs code that any
+push brought; so both get only what a program needs to run (where things are, the locale, the time zone, thread
+counts), and the job its own request's variables on top.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+
+# Both the agent and its jobs: where programs and temporary files are, who and where the user is, the locale.
+BASE_NAMES = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR")
+BASE_PREFIXES = ("LC_",)
+# Jobs only: how many threads numeric libraries start.
+JOB_NAMES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+JOB_PREFIXES = ("OPENBLAS_",)
+# The agent only: how its own interpreter finds relaunch when it is not installed.
+AGENT_NAMES = ("PYTHONPATH",)
+
+
+def allowed(environ: Mapping[str, str], names: tuple[str, ...], prefixes: tuple[str, ...]) -> dict[str, str]:
+    """The variables of `environ` named in `names` or starting with one of `prefixes`."""
+    return {key: value for key, value in environ.items() if key in names or key.startswith(prefixes)}
+
+
+def agent_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The local agent's whole environment."""
+    env = allowed(environ, BASE_NAMES + AGENT_NAMES, BASE_PREFIXES)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def job_environment(request_env: Mapping[str, str], max_concurrent: int) -> dict[str, str]:
+    """A job's whole environment: the allowlist from this process's, then the request's own variables."""
+    env = {**allowed(os.environ, BASE_NAMES + JOB_NAMES, BASE_PREFIXES + JOB_PREFIXES), **request_env}
+    # The interpreter relaunch runs on comes first, so `python` in a command finds the same packages.
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
+    # Concurrent jobs would each start a BLAS/OpenMP thread per core and fight; give each its share.
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // max_concurrent)))
+    return env
