@@ -15,11 +15,11 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 from relaunch.adapters.local.agent import LocalAgent
 from relaunch.adapters.local.environment import agent_environment
+from relaunch.adapters.local.periodic import Periodic
 from relaunch.adapters.local.sandbox import SandboxMode, SandboxUnavailable, choose, describe, probe
 from relaunch.settings import Settings
 
@@ -79,27 +79,19 @@ class AgentProcess:
             proc.wait()
 
 
-class CompletionRelay:
-    """Delivers the agent's finished jobs to `agent.on_finished` (the stack's bus publisher) from a thread."""
+class CompletionRelay(Periodic):
+    """Delivers the agent's finished jobs to `agent.on_finished` (the stack's bus publisher) from a thread.
+
+    A completion not delivered stays unnotified, and the next round tries it again.
+    """
 
     def __init__(self, agent: LocalAgent) -> None:
-        self._agent = agent
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="relaunch-job-completions", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        while not self._stopped.wait(self._agent.poll_interval):
-            try:
-                self._agent.deliver_completions()
-            except Exception:  # the next round tries again; a completion stays unnotified until delivered
-                log.exception("job completions not delivered")
+        super().__init__(
+            agent.deliver_completions,
+            agent.poll_interval,
+            name="relaunch-job-completions",
+            failure="job completions not delivered",
+        )
 
 
 def _die_with_parent(parent: int) -> None:

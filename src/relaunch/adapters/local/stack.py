@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from relaunch.adapters.local.agent_process import AgentProcess, CompletionRelay
 from relaunch.adapters.local.bus import SqliteBus
 from relaunch.adapters.local.bus_dispatcher import BusDispatcher
 from relaunch.adapters.local.endpoint_server import EndpointServer
+from relaunch.adapters.local.periodic import Periodic
 from relaunch.adapters.local.state_folder import (
     StackAlreadyRunning,
     make_private,
@@ -269,27 +269,16 @@ class EmbeddedStack:
         os.replace(tmp, path)  # readers (`relaunch simulate`) never see half a file
 
 
-class ReconcileTimer:
+class ReconcileTimer(Periodic):
     """Publishes a tick on `relaunch-reconcile` every `interval_s` until stopped (Cloud Scheduler's job on GCP)."""
 
     def __init__(self, bus: Any, interval_s: float) -> None:
-        self._bus, self._interval_s = bus, interval_s
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="relaunch-reconcile-timer", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        while not self._stopped.wait(self._interval_s):
-            try:
-                self._bus.publish(RECONCILE_TOPIC, {"reason": "timer"}, {"source": "relaunch-embedded-timer"})
-            except Exception:  # the next tick tries again
-                log.exception("reconcile tick not published")
+        super().__init__(
+            lambda: bus.publish(RECONCILE_TOPIC, {"reason": "timer"}, {"source": "relaunch-embedded-timer"}),
+            interval_s,
+            name="relaunch-reconcile-timer",
+            failure="reconcile tick not published",
+        )
 
 
 def _publisher(bus: Any):  # type: ignore[no-untyped-def]
