@@ -7,7 +7,6 @@ and a push subscription to each function's URL, as Eventarc would, instead of it
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import socket
@@ -37,7 +36,6 @@ from relaunch.pipelines.model import JobRequest, JobStatus
 from relaunch.pipelines.spec import load_specs
 from relaunch.settings import Settings, secret_fields, secret_values
 
-log = logging.getLogger(__name__)
 __all__ = ["EmbeddedStack", "StackAlreadyRunning", "free_port", "with_local_secrets"]
 
 FUNCTIONS = (
