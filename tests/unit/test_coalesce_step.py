@@ -153,3 +153,34 @@ def test_a_path_filtered_push_is_recorded_in_the_ledger_once() -> None:
     w.orch.handle(skip)
     w.orch.handle(skip)
     assert [e["outcome"] for e in w.store.list_effects("cost")] == ["skipped"]
+
+
+def pull_request(w: World, n: int, number: int, sha: str, head_ref: str = "refs/heads/patch-1") -> PipelineRun:
+    run = w.new_run(
+        n,
+        kind="pull_request",
+        ref=head_ref,
+        sha=sha,
+        evaluate_only=True,
+        pr_number=number,
+        base_sha="b" * 40,
+        head_repo="relaunch-demo/digits",
+    )
+    run = run.model_copy(update={"created_at": time.time() - 1000 + n})
+    w.store.runs[run.id] = run
+    return run
+
+
+def test_two_synchronize_deliveries_of_one_pull_request_head_train_once() -> None:
+    w = World()
+    first = w.start(pull_request(w, 1, 7, "a" * 40))
+    again = w.start(pull_request(w, 2, 7, "a" * 40))
+    assert again.state is S.SUPERSEDED and first.id in again.reason
+    assert [r.step for r in w.backend.submitted.values()] == ["train"]
+
+
+def test_pull_requests_with_the_same_head_branch_name_do_not_cancel_each_other() -> None:
+    w = World()
+    first = w.start(pull_request(w, 1, 7, "a" * 40))
+    other = w.start(pull_request(w, 2, 8, "c" * 40))  # another PR whose head branch is also named patch-1
+    assert w.store.runs[first.id].state is not S.SUPERSEDED and other.state is not S.SUPERSEDED

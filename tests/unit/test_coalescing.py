@@ -138,3 +138,31 @@ def test_a_run_with_a_newer_push_in_its_lane_is_superseded_by_the_newest() -> No
         assert coalesce(run("old", 5, SHA_NEW), [later]).superseded_by is None
     past_gate = run("gated", 10, "1" * 40, state=RunState.GATED)
     assert coalesce(run("old", 5, SHA_NEW), [past_gate]).superseded_by is None
+
+
+def pr_run(run_id: str, at: float, sha: str, number: int, *, ref: str = "refs/heads/patch-1") -> PipelineRun:
+    """A pull request's run as ingest makes it: evaluation-only, keyed by the PR's number, head branch as its ref."""
+    trigger = Trigger(
+        kind="pull_request",
+        delivery_key=f"d-{run_id}",
+        repo="acme/digits",
+        ref=ref,
+        sha=sha,
+        evaluate_only=True,
+        pr_number=number,
+        head_repo="acme/digits",
+    )
+    return PipelineRun(id=run_id, pipeline="digits", trigger=trigger, created_at=at, updated_at=at)
+
+
+def test_a_pull_requests_lane_is_its_repository_and_number_never_its_head_branch_name() -> None:
+    assert lane(pr_run("a", 1, "1" * 40, 7)) == ("digits", "pr", "acme/digits#7")
+    other_pr_same_branch_name = pr_run("b", 1, "2" * 40, 8)  # e.g. a fork's `patch-1` and another PR's `patch-1`
+    assert coalesce(pr_run("new", 5, SHA_NEW, 7), [other_pr_same_branch_name]).supersede == []
+    plan = coalesce(pr_run("new", 5, SHA_NEW, 7), [pr_run("old", 1, "1" * 40, 7, ref="refs/pull/7/head")])
+    assert [s.run_id for s in plan.supersede] == ["old"]  # a new head of the same PR makes its old run pointless
+
+
+def test_two_deliveries_of_one_pull_request_head_make_one_evaluation() -> None:
+    plan = coalesce(pr_run("second", 2, "1" * 40, 7), [pr_run("first", 1, "1" * 40, 7)])
+    assert plan.duplicate_of == "first" and plan.supersede == []

@@ -2,8 +2,10 @@
 
 The policy, decided here:
 - A run's *lane* is its pipeline plus the branch it builds: `refs/heads/<b>` for pushes and for manual, drift and
-  schedule runs that name a ref; a pull request's own ref (`refs/pull/<n>/...` or its head) for PR runs. PR runs never
-  share a lane with branch runs, so a PR never cancels the branch's training, nor the other way round.
+  schedule runs that name a ref; for a PR run, its repository and number (`owner/name#<n>`), never its head branch's
+  name, which two PRs (a fork's `patch-1` and another's) may share. PR runs never share a lane with branch runs, so a
+  PR never cancels the branch's training, nor the other way round. PR runs train (they are evaluation-only only in
+  that they are never promoted), so a PR's new head supersedes its older one and a redelivered head is redundant.
 - Only a *push* (or a PR update) supersedes: it makes every older run of its lane that has not reached `gated`
   pointless, whatever started that run (push, manual, drift, schedule), since the new run trains newer code on the
   same or newer data. Manual, drift and schedule runs never supersede anything: they were asked for explicitly (drift
@@ -11,7 +13,7 @@ The policy, decided here:
 - A run whose lane already has a newer push waiting is superseded by it before it builds (in a burst, only the
   newest push builds and trains).
 - Runs at or past `gated` are never superseded (their training is done; stopping a rollout is a rollback's job).
-- Evaluation-only runs (a W&B artifact to evaluate) train nothing and are left alone both ways.
+- W&B runs (an artifact to evaluate) train nothing and are left alone both ways.
 - A new run for a commit an active run of its lane already builds is the redundant one (a redelivered or re-pushed
   SHA): it is superseded by the older run instead.
 - "Newer" is arrival order (`created_at`); GitHub does not guarantee delivery order, so a late delivery of an older
@@ -57,6 +59,9 @@ class CoalescePlan:
 def lane(run: PipelineRun) -> tuple[str, str, str] | None:
     """(pipeline, kind of lane, ref) the run belongs to, or None for a run that coalesces with nothing."""
     trigger = run.trigger
+    if trigger.kind == "pull_request" and trigger.pr_number is not None:
+        # By the PR, never by its head branch's name: two PRs (a fork's `patch-1` and another's) may share one.
+        return (run.pipeline, "pr", f"{(trigger.repo or '').lower()}#{trigger.pr_number}")
     if trigger.evaluate_only or trigger.kind == "wandb" or not trigger.ref:
         return None
     if trigger.kind == "pull_request" or trigger.ref.startswith("refs/pull/"):
