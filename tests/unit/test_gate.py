@@ -77,3 +77,63 @@ def test_report_lists_every_check_and_metric() -> None:
     md = report_markdown(d, pipeline="digits", candidate_label="abc1234")
     assert "❌ reject" in md and "champion `v3`" in md and "| accuracy | 0.9300 | 0.9500 |" in md
     assert md.count("| regression:accuracy | **fail** |") == 1
+
+
+FLOORS_ONLY = GatePolicy(floors={"accuracy": 0.8})
+
+
+def _paired(fixed: int, broken: int, n: int = 1000, right_both: int = 880) -> tuple[Scores, Scores]:
+    """Candidate and champion outcomes with `fixed` and `broken` discordant examples out of `n`."""
+    wrong_both = n - right_both - fixed - broken
+    cand = [1] * right_both + [1] * fixed + [0] * broken + [0] * wrong_both
+    champ = [1] * right_both + [0] * fixed + [1] * broken + [0] * wrong_both
+    return s(sum(cand) / n, outcomes=cand), s(sum(champ) / n, outcomes=champ)
+
+
+def test_a_candidate_significantly_worse_fails_whatever_its_floors_say() -> None:
+    cand, champ = _paired(fixed=4, broken=64)
+    d = decide(cand, champ, FLOORS_ONLY)
+    paired = next(c for c in d.checks if c.name == "paired")
+    assert not d.promote and not paired.passed
+    assert all(c.passed for c in d.checks if c.name != "paired")
+    assert "significantly worse" in paired.detail and "McNemar" in paired.detail
+    assert "4 fixed, 64 broken" in paired.detail and "effect -0.0600" in paired.detail
+    md = report_markdown(d, pipeline="digits", candidate_label="abc1234")
+    assert md.count("| paired | **fail** |") == 1 and "p_worse=" in md and "CI [" in md
+
+
+def test_a_drop_that_is_not_significant_still_passes() -> None:
+    cand, champ = _paired(fixed=3, broken=5)
+    d = decide(cand, champ, FLOORS_ONLY)
+    assert d.promote and next(c for c in d.checks if c.name == "paired").passed
+
+
+def test_the_margin_tolerates_a_drop_up_to_it_and_no_further() -> None:
+    cand, champ = _paired(fixed=4, broken=64)  # a 0.06 drop
+    assert decide(cand, champ, FLOORS_ONLY.model_copy(update={"non_inferiority_margin": 0.1})).promote
+    d = decide(cand, champ, FLOORS_ONLY.model_copy(update={"non_inferiority_margin": 0.03}))
+    paired = next(c for c in d.checks if c.name == "paired")
+    assert not d.promote and "Tango" in paired.detail and "margin 0.03" in paired.detail
+
+
+def test_require_significant_improvement_keeps_its_meaning_with_a_margin() -> None:
+    cand, champ = _paired(fixed=3, broken=5)
+    policy = FLOORS_ONLY.model_copy(update={"non_inferiority_margin": 0.05, "require_significant_improvement": True})
+    assert not decide(cand, champ, policy).promote
+    better, champ2 = _paired(fixed=40, broken=5)
+    assert decide(better, champ2, policy).promote
+
+
+def test_the_effect_interval_contains_the_effect_and_narrows_with_more_data() -> None:
+    small = next(c for c in decide(*_paired(4, 8, n=100, right_both=80), FLOORS_ONLY).checks if c.name == "paired")
+    large = next(c for c in decide(*_paired(40, 80), FLOORS_ONLY).checks if c.name == "paired")
+    lo_s, hi_s = (float(x) for x in small.detail.split("CI [")[1].split("]")[0].split(", "))
+    lo_l, hi_l = (float(x) for x in large.detail.split("CI [")[1].split("]")[0].split(", "))
+    assert lo_s < -0.04 < hi_s and lo_l < -0.04 < hi_l and hi_l - lo_l < hi_s - lo_s
+
+
+@pytest.mark.parametrize("margin", [-0.01, 1.0, float("nan"), float("inf")])
+def test_a_bad_margin_is_refused_naming_the_field(margin: float) -> None:
+    assert GatePolicy(non_inferiority_margin=0.02).non_inferiority_margin == 0.02
+    with pytest.raises(ValueError, match="non_inferiority_margin"):
+        GatePolicy(non_inferiority_margin=margin)

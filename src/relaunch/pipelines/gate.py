@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from statistics import NormalDist
 
 from relaunch.pipelines.model import Check, Decision, Scores
 from relaunch.pipelines.spec import GatePolicy
+
+_NORMAL = NormalDist()
 
 
 def decide(
@@ -90,20 +93,83 @@ def _paired_check(candidate: Scores, champion: Scores, policy: GatePolicy) -> Ch
         return None
     if len(a) != len(b):
         return Check(name="paired", passed=False, detail=f"outcome lists differ in length ({len(a)} vs {len(b)})")
+    if not a:
+        return Check(name="paired", passed=False, detail="paired test has no examples")
     wins = sum(1 for x, y in zip(a, b, strict=True) if x and not y)
     losses = sum(1 for x, y in zip(a, b, strict=True) if y and not x)
+    return _paired_verdict(wins, losses, len(a), policy)
+
+
+def _paired_verdict(wins: int, losses: int, n: int, policy: GatePolicy) -> Check:
+    """Fail a candidate significantly worse than the champion (beyond the margin), or not better if that is required."""
+    alpha, margin = policy.significance, policy.non_inferiority_margin
+    p_worse = worse_than_margin_p(losses, wins, n, margin)
     p_better = mcnemar_one_sided(wins, losses)
-    p_worse = mcnemar_one_sided(losses, wins)
-    stats = f"paired test on {len(a)} examples: {wins} fixed, {losses} broken (p_better={p_better:.4g}, "
-    stats += f"p_worse={p_worse:.4g}, alpha={policy.significance})"
+    lo, hi = paired_effect_interval(wins, losses, n, 1 - 2 * alpha)
+    test = "exact McNemar test" if margin == 0 else f"Tango score test, margin {margin:g}"
+    stats = (
+        f"{test} on {n} examples: {wins} fixed, {losses} broken; effect {(wins - losses) / n:+.4f} accuracy, "
+        f"{100 * (1 - 2 * alpha):g}% CI [{lo:.4f}, {hi:.4f}] (Tango score interval); "
+        f"p_worse={p_worse:.4g}, p_better={p_better:.4g}, alpha={alpha:g}"
+    )
+    if p_worse < alpha:
+        worse = "significantly worse than the champion" + (f" by more than {margin:g}: " if margin else ": ")
+        return Check(name="paired", passed=False, detail=worse + stats)
     if policy.require_significant_improvement:
-        ok = p_better < policy.significance
-        return Check(
-            name="paired",
-            passed=ok,
-            detail=("significant improvement: " if ok else "no significant improvement: ") + stats,
-        )
-    return Check(name="paired", passed=True, detail=stats)
+        ok = p_better < alpha
+        verdict = "significant improvement: " if ok else "no significant improvement: "
+        return Check(name="paired", passed=ok, detail=verdict + stats)
+    return Check(name="paired", passed=True, detail="not significantly worse: " + stats)
+
+
+def worse_than_margin_p(losses: int, wins: int, n: int, margin: float) -> float:
+    """One-sided p-value of H0 "accuracy drop <= margin" against "drop > margin", from n paired outcomes.
+
+    The drop is (losses - wins) / n: the champion-only rate minus the candidate-only rate. The burden of proof is on
+    the evidence of harm, so a small sample does not fail a candidate (the floors and `max_regression` bound drops in
+    absolute terms; `require_significant_improvement` puts the burden on the candidate instead). At margin 0 this is
+    McNemar's exact test (a binomial on the discordant pairs, no large-sample approximation); above 0 the null has a
+    nuisance parameter (the discordance rate) and no simple exact test, so it is Tango's (1998) score test, whose size
+    stays close to nominal even with few discordant pairs.
+    """
+    if margin == 0:
+        return mcnemar_one_sided(losses, wins)
+    return 1.0 - _NORMAL.cdf(_tango_z(losses, wins, n, margin))
+
+
+def paired_effect_interval(wins: int, losses: int, n: int, level: float) -> tuple[float, float]:
+    """Two-sided `level` interval for the paired accuracy difference (wins - losses) / n: Tango's score interval.
+
+    It inverts the same score test as `worse_than_margin_p`, so unlike a Wald interval it stays inside [-1, 1] and
+    has width even when there are no discordant pairs.
+    """
+    z = _NORMAL.inv_cdf(0.5 + level / 2)
+    # Tango's z falls as the hypothesised drop d rises; the interval is where it lies within [-z, z].
+    low_drop = _bisect(lambda d: _tango_z(losses, wins, n, d) > z)
+    high_drop = _bisect(lambda d: _tango_z(losses, wins, n, d) > -z)
+    return -high_drop, -low_drop
+
+
+def _tango_z(losses: int, wins: int, n: int, drop: float) -> float:
+    """Tango's score statistic for H0: champion-only rate minus candidate-only rate == drop (-1 < drop < 1)."""
+    # q is the candidate-only rate's maximum likelihood estimate under H0, the positive root of a*q^2 + b*q + c.
+    a = 2.0 * n
+    b = (2 * n - losses + wins) * drop - (losses + wins)
+    c = -wins * drop * (1 - drop)
+    q = (math.sqrt(max(b * b - 4 * a * c, 0.0)) - b) / (2 * a)
+    variance = n * (2 * q + drop * (1 - drop))
+    excess = losses - wins - n * drop
+    if variance <= 0:
+        return 0.0 if excess == 0 else math.copysign(math.inf, excess)
+    return excess / math.sqrt(variance)
+
+
+def _bisect(below: Callable[[float], bool], lo: float = -1.0 + 1e-12, hi: float = 1.0 - 1e-12) -> float:
+    """The point in [lo, hi] where `below` turns from true to false (it must do so at most once)."""
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if below(mid) else (lo, mid)
+    return (lo + hi) / 2
 
 
 # Metrics a list of per-example outcomes (1 right, 0 wrong) determines: name -> (value, count shown) of (right, n).

@@ -121,7 +121,7 @@ class EvaluateSpec(JobSpec):
 
 
 class GatePolicy(_Strict):
-    """The eval gate: absolute floors, bounded regression against the champion, an optional paired test."""
+    """The eval gate: absolute floors, bounded regression against the champion, a paired test that can fail it."""
 
     floors: dict[str, float] = Field(default_factory=dict, description="metric -> minimum (higher is better)")
     ceilings: dict[str, float] = Field(default_factory=dict, description="metric -> maximum (lower is better)")
@@ -132,6 +132,15 @@ class GatePolicy(_Strict):
         default=False, description="Promote only if the paired test shows the candidate better"
     )
     significance: float = Field(default=0.05, gt=0, lt=1, description="Alpha of the paired (McNemar) test")
+    non_inferiority_margin: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        allow_inf_nan=False,
+        description="Largest accuracy drop (absolute, 0..1) the paired test tolerates: the gate fails a candidate "
+        "whose drop is significantly larger at `significance` (exact one-sided McNemar test when 0, Tango's score "
+        "test for paired proportions otherwise)",
+    )
 
 
 class DriftPolicy(_Strict):
