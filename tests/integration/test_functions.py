@@ -100,7 +100,7 @@ def test_a_transient_failure_answers_5xx_so_the_bus_retries(tmp_path: Path) -> N
         reply = client("orchestrator").post("/", data=body, headers=headers)
     finally:
         bootstrap.use(None)
-    assert reply.status_code == 500 and "ConflictError" not in reply.get_data(as_text=True)
+    assert reply.status_code == 503 and "ConflictError" not in reply.get_data(as_text=True)
     assert built.store.list_dead_letters() == []
 
 

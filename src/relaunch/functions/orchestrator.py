@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from relaunch import bootstrap
 from relaunch.functions.pubsub_entry import receive
+from relaunch.functions.races import settle
 from relaunch.pipelines.commands import COMMANDS_TOPIC, parse_command
 from relaunch.pipelines.ingest import IngestService
 from relaunch.pipelines.orchestrator import UnknownRun
@@ -27,14 +28,15 @@ log = logging.getLogger(__name__)
 
 @functions_framework.cloud_event
 def orchestrator(cloud_event: CloudEvent) -> None:
-    """Malformed or unknown: acknowledge and dead-letter. Transient failures raise, so the platform retries."""
+    """Malformed or unknown: acknowledge and dead-letter. Lost races and transient failures: 503, redelivered."""
     app = bootstrap.app()
     try:
         data = from_cloudevent_data(cloud_event.data, event_id=cloud_event["id"]).json()
         if is_retrain(data):
             receive("orchestrator", "retrain", cloud_event, parse_retrain, IngestService.retrain)
             return
-        app.orchestrator.handle(parse_command(data))
+        command = parse_command(data)
+        settle(f"command {cloud_event['id']!r}", lambda: app.orchestrator.handle(command))
     except (TriggerError, ValidationError, UnknownRun) as exc:
         log.warning("dead-lettering command %s: %s", cloud_event["id"], exc)
         app.store.dead_letter(COMMANDS_TOPIC, str(exc)[:2000], json.dumps(cloud_event.data, default=str))

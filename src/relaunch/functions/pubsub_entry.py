@@ -1,7 +1,8 @@
 """What every Pub/Sub function does: key the message, keep it in the inbox, parse it, hand it to the service.
 
-A malformed message is acknowledged and dead-lettered (retrying it forever helps nobody); anything else that fails
-raises, so the platform redelivers it.
+A malformed message is acknowledged and dead-lettered (retrying it forever helps nobody); a lost race is tried again
+in the request, then answered 503 like a transient failure (races.py), so the platform redelivers it. Anything else
+that fails is a message nobody foresaw: logged once with its traceback, dead-lettered and acknowledged, never looped.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from collections.abc import Callable
 from typing import Any
 
 from cloudevents.http import CloudEvent
+from werkzeug.exceptions import HTTPException
 
 from relaunch import bootstrap
+from relaunch.functions.races import settle
 from relaunch.pipelines.ingest import IngestService, Reply
 from relaunch.pipelines.model import Delivery
-from relaunch.triggers.errors import TriggerError
+from relaunch.triggers.errors import Malformed, TriggerError
 from relaunch.triggers.pubsub import PubSubMessage, from_cloudevent_data
 
 log = logging.getLogger(__name__)
@@ -40,13 +43,40 @@ def receive(
     # Eventarc's event id is the message id: even a message whose data cannot be read is deduped on it.
     message_id = message.message_id if message else str(cloud_event["id"])
     delivery = Delivery(key=f"pubsub:{function}:{message_id}", source=source, headers=attributes, body=raw)
-    if message is None:
-        reply = app.ingest.refuse(delivery, error)
-    else:
-        try:
-            event = parse(message)
-        except TriggerError as exc:
-            reply = app.ingest.refuse(delivery, exc)
+    what = f"{function} {message_id!r}"
+    try:
+        if message is None:
+            reply = settle(what, lambda: app.ingest.refuse(delivery, error))
         else:
-            reply = act(app.ingest, event, delivery)
-    log.info("%s %s: %s", function, message_id, reply.body.get("outcome"))
+            reply = settle(what, lambda: _deliver(app.ingest, message, delivery, parse, act))
+    except HTTPException:
+        raise  # settle's 503: redelivered
+    except Exception as exc:  # input nobody foresaw broke us: one ERROR to fix it by, and the message is not looped
+        log.exception("%s: cannot be processed; dead-lettering it", what)
+        reply = _give_up(app, delivery, exc)
+    log.info("%s: %s", what, reply.body.get("outcome"))
+
+
+def _give_up(app: bootstrap.App, delivery: Delivery, exc: Exception) -> Reply:
+    """Acknowledge an unprocessable message: inbox row and dead letter (replayable), or at least the dead letter."""
+    error = Malformed(f"unprocessable ({type(exc).__name__}); kept for replay after a fix")
+    try:
+        return app.ingest.refuse(delivery, error)
+    except Exception:  # the inbox row itself cannot be written (say, hostile attributes): the raw body is ASCII JSON
+        app.store.dead_letter(delivery.source, error.message, delivery.body)
+        return Reply(200, {"outcome": "dead-lettered", "reason": error.message})
+
+
+def _deliver(
+    ingest: IngestService,
+    message: PubSubMessage,
+    delivery: Delivery,
+    parse: Callable[[PubSubMessage], Any],
+    act: Callable[[IngestService, Any, Delivery], Reply],
+) -> Reply:
+    """Parse the message and hand it to the service; a malformed one is refused (dead-lettered)."""
+    try:
+        event = parse(message)
+    except TriggerError as exc:
+        return ingest.refuse(delivery, exc)
+    return act(ingest, event, delivery)
