@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from relaunch.adapters.local.builder import BuildError, GitCheckoutBuilder
 from relaunch.pipelines.model import PipelineRun, Trigger
+from tests.integration.test_local_builder import git
 
 REAL_GIT = shutil.which("git") or "git"
 # A `git` that records its argv and environment, then runs the real git: a fake in front of the real thing.
@@ -22,11 +22,6 @@ with open({log!r}, "a") as log:
     log.write(json.dumps({{"argv": sys.argv[1:], "env": env}}) + "\\n")
 os.execv({git!r}, ["git", *sys.argv[1:]])
 """
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True)
-    return done.stdout.strip()
 
 
 @pytest.fixture()
