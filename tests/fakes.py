@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from relaunch.adapters.content import split_held
 from relaunch.pipelines.model import (
     BuildResult,
     DeadLetter,
@@ -20,7 +21,7 @@ from relaunch.pipelines.model import (
     PipelineRun,
     TimelineEntry,
 )
-from relaunch.ports import ConflictError, FetchedArtifact
+from relaunch.ports import ConflictError, FetchedArtifact, Recorded
 
 
 class FakeStore:
@@ -30,16 +31,29 @@ class FakeStore:
         self.timelines: dict[str, list[TimelineEntry]] = {}
         self.effects: dict[tuple[str, str], dict[str, Any]] = {}
         self.dead: list[tuple[str, str, str]] = []
+        self.contents: dict[str, str] = {}
+        self.lanes: dict[str, str] = {}
 
-    def record_delivery(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> bool:
+    def record_delivery(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> Recorded:
         if delivery.key in self.deliveries:
-            return False
-        self.deliveries[delivery.key] = delivery
+            return Recorded(False)
+        held, runs = split_held(runs, self.contents)
+        ids = list(dict.fromkeys([*delivery.run_ids, *(run.id for run in runs)]))
+        self.deliveries[delivery.key] = delivery.model_copy(update={"run_ids": ids})
         for run in runs:
             self.runs[run.id] = run
             self.timelines.setdefault(run.id, []).append(
                 TimelineEntry(kind="state", message="received", data={"to": run.state.value})
             )
+        return Recorded(True, held)
+
+    def lane_head(self, lane: str) -> str | None:
+        return self.lanes.get(lane)
+
+    def take_lane(self, lane: str, expected: str | None, run_id: str) -> bool:
+        if self.lanes.get(lane) != expected:
+            return False
+        self.lanes[lane] = run_id
         return True
 
     def get_delivery(self, key: str) -> Delivery | None:

@@ -69,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     inbox.set_defaults(func=cmd_inbox)
     replay = sub.add_parser("replay", help="re-drive one inbox delivery by its key")
     replay.add_argument("key")
+    replay.add_argument(
+        "--force",
+        action="store_true",
+        help="run a GitHub delivery's runs again even if runs of the same commit exist (a push's content dedupe)",
+    )
     replay.set_defaults(func=cmd_replay)
     rollback = sub.add_parser("rollback", help="move a pipeline's traffic and champion back to the previous model")
     rollback.add_argument("pipeline")
@@ -386,9 +391,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"relaunch: no inbox: {settings.store_path} does not exist", file=sys.stderr)
         return 1
     try:
-        reply = bootstrap.App(settings).ingest.replay(args.key)
-    except UnknownDelivery as exc:
-        print(f"relaunch: {safe_line(exc.args[0])}", file=sys.stderr)
+        reply = bootstrap.App(settings).ingest.replay(args.key, force=args.force)
+    except (UnknownDelivery, ValueError) as exc:
+        print(f"relaunch: {safe_line(str(exc.args[0]))}", file=sys.stderr)
         return 1
     except TriggerError as exc:
         key, message, field = safe_line(args.key), safe_line(exc.message), safe_line(exc.field)

@@ -32,11 +32,26 @@ class TransientError(Exception):
     """A dependency is temporarily unavailable; the platform should redeliver the command."""
 
 
-class RunStore(Protocol):
-    """Runs with their timelines, the inbox of deliveries, and the ledger of side effects."""
+@dataclass(frozen=True)
+class Recorded:
+    """What `record_delivery` wrote: truthy when the inbox row was written (False: its key was already known)."""
 
-    def record_delivery(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> bool:
-        """Atomically write the inbox row and its new runs; False (and nothing written) if the key is known."""
+    written: bool
+    held: dict[str, str] = field(default_factory=dict)  # a new run not written -> the run holding its content_key
+
+    def __bool__(self) -> bool:
+        return self.written
+
+
+class RunStore(Protocol):
+    """Runs with their timelines, the inbox of deliveries, the ledger of side effects, and each lane's head."""
+
+    def record_delivery(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> Recorded:
+        """Atomically write the inbox row and its new runs; nothing if the key is known.
+
+        A run whose `content_key` an existing run (or an earlier run of the same call) already holds is not written:
+        `held` maps it to that run, and the row lists only the runs written.
+        """
 
     def get_delivery(self, key: str) -> Delivery | None: ...
 
@@ -72,6 +87,12 @@ class RunStore(Protocol):
 
     def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """Dead letters, newest first."""
+
+    def lane_head(self, lane: str) -> str | None:
+        """The run that holds the lane (the one of its lane allowed to build), if any run ever took it."""
+
+    def take_lane(self, lane: str, expected: str | None, run_id: str) -> bool:
+        """Compare-and-set the lane's head from `expected` to `run_id`; False if another run moved it first."""
 
 
 class Bus(Protocol):

@@ -14,8 +14,11 @@ import pytest
 
 from relaunch.bootstrap import App
 from relaunch.cli import main
+from relaunch.pipelines.model import RunState
 from relaunch.settings import Settings
-from relaunch.simulate import git
+from relaunch.simulate import git, github_headers
+from relaunch.triggers.github import parse_github
+from tests.integration.test_exactly_once import push_body
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -182,3 +185,23 @@ def test_inbox_and_replay_on_an_empty_home(
     App(Settings(home=tmp_path)).store.list_runs()  # creates an empty store
     assert main(["inbox", "--dead", "--json"]) == 0 and json.loads(capsys.readouterr().out) == []
     assert main(["replay", "github:x"]) == 1 and "no delivery 'github:x'" in capsys.readouterr().err
+
+
+def test_replay_of_a_trained_push_is_a_duplicate_until_forced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RELAUNCH_HOME", str(tmp_path))
+    monkeypatch.setenv("RELAUNCH_PIPELINES_DIR", str(ROOT / "pipelines"))
+    app = App(Settings(home=tmp_path, pipelines_dir=ROOT / "pipelines"))
+    body = push_body()
+    headers = github_headers("push", body, "s", "cli-1")
+    app.ingest.github(parse_github(headers, body, secret="s"), headers, body)
+    [run] = app.store.list_runs()
+    app.store.save_run(run.model_copy(update={"state": RunState.PROMOTED}))
+    assert main(["replay", "github:cli-1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("200 ") and '"outcome": "duplicate"' in out and "--force" in out
+    assert main(["replay", "github:cli-1", "--force"]) == 0
+    assert capsys.readouterr().out.startswith("202 ")
+    runs = app.store.list_runs()
+    assert len(runs) == 2 and sum(r.trigger.force for r in runs) == 1

@@ -36,11 +36,11 @@ class RacingStore:
     def __init__(self, real: Any, losses: int) -> None:
         self.real, self.losses, self.attempts = real, losses, 0
 
-    def record_delivery(self, delivery: Any, runs: Any) -> bool:
+    def record_delivery(self, delivery: Any, runs: Any) -> Any:
         self.attempts += 1
         if self.attempts <= self.losses:
             raise ConflictError("run r1: saved at version 1, store has 2")
-        return bool(self.real.record_delivery(delivery, runs))
+        return self.real.record_delivery(delivery, runs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)

@@ -129,7 +129,7 @@ def test_concurrent_saves_from_two_threads_exactly_one_wins(store: SqliteRunStor
 
 
 def _record_in_child(path: str, key: str, run_id: str, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    results.put(SqliteRunStore(Path(path)).record_delivery(make_delivery(key), [make_run(run_id)]))
+    results.put(bool(SqliteRunStore(Path(path)).record_delivery(make_delivery(key), [make_run(run_id)])))
 
 
 def test_processes_share_the_file_and_dedupe_across_them(tmp_path: Path) -> None:
@@ -219,3 +219,56 @@ def test_commits_leave_checkpoints_to_the_background_thread(store: SqliteRunStor
         assert time.monotonic() < deadline, "the WAL was not checkpointed within 10 s"
         time.sleep(0.1)
     assert store.get_delivery("k299") is not None
+
+
+def test_a_run_whose_content_another_run_holds_is_not_written_and_names_the_holder(store: SqliteRunStore) -> None:
+    first = make_run("r1").model_copy(update={"content_key": "churn|push|abc123"})
+    same = make_run("r2").model_copy(update={"content_key": "churn|push|abc123"})
+    other = make_run("r3", pipeline="fraud").model_copy(update={"content_key": "fraud|push|abc123"})
+    assert store.record_delivery(make_delivery("k1"), [first]).held == {}
+    recorded = store.record_delivery(make_delivery("k2"), [same, other])
+    assert recorded and recorded.held == {"r2": "r1"}
+    assert store.get_run("r2") is None and store.get_run("r3") is not None
+    assert store.get_delivery("k2").run_ids == ["r3"]  # type: ignore[union-attr]
+    twins = [make_run(f"t{i}").model_copy(update={"content_key": "churn|push|def456"}) for i in (1, 2)]
+    assert store.record_delivery(make_delivery("k3"), twins).held == {"t2": "t1"}  # twins in one call: first wins
+
+
+def _record_content_in_child(path: str, key: str, run_id: str, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    run = make_run(run_id).model_copy(update={"content_key": "churn|push|abc123"})
+    results.put(SqliteRunStore(Path(path)).record_delivery(make_delivery(key), [run]).held)
+
+
+def test_processes_recording_one_content_under_different_keys_write_one_run(tmp_path: Path) -> None:
+    path = tmp_path / "relaunch.db"
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+    procs = [
+        ctx.Process(target=_record_content_in_child, args=(str(path), f"key-{i}", f"r{i}", results)) for i in range(4)
+    ]
+    for p in procs:
+        p.start()
+    held = [results.get(timeout=30) for _ in procs]
+    for p in procs:
+        p.join(10)
+    [run] = SqliteRunStore(path).list_runs()
+    assert sorted(map(len, held)) == [0, 1, 1, 1] and all(h == {} or set(h.values()) == {run.id} for h in held)
+
+
+def test_the_lane_head_moves_only_from_what_the_caller_saw(store: SqliteRunStore) -> None:
+    assert store.lane_head("churn|branch|refs/heads/main") is None
+    assert store.take_lane("churn|branch|refs/heads/main", None, "r1")
+    assert not store.take_lane("churn|branch|refs/heads/main", None, "r2")  # r1 took it first
+    assert not store.take_lane("churn|branch|refs/heads/main", "r0", "r2")
+    assert store.take_lane("churn|branch|refs/heads/main", "r1", "r2")
+    assert store.lane_head("churn|branch|refs/heads/main") == "r2"
+    results: list[bool] = []
+    threads = [
+        threading.Thread(target=lambda i=i: results.append(store.take_lane("churn|pr|a/b#1", None, f"p{i}")))
+        for i in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False] * 7 + [True]

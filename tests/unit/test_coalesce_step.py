@@ -184,3 +184,28 @@ def test_pull_requests_with_the_same_head_branch_name_do_not_cancel_each_other()
     first = w.start(pull_request(w, 1, 7, "a" * 40))
     other = w.start(pull_request(w, 2, 8, "c" * 40))  # another PR whose head branch is also named patch-1
     assert w.store.runs[first.id].state is not S.SUPERSEDED and other.state is not S.SUPERSEDED
+
+
+@pytest.mark.parametrize("first", ["manual", "push"])
+def test_one_snapshot_of_the_lane_can_never_close_every_run_of_a_commit(first: str) -> None:
+    """The issue's forced interleaving: both runs decide from one `active_runs` snapshot taken before either moved."""
+    w = World()
+    manual = push(w, 1, sha="c" * 40, kind="manual")
+    pushed = push(w, 2, sha="c" * 40)
+    snapshot = w.store.active_runs("digits")
+    w.store.active_runs = lambda pipeline: [r for r in snapshot if r.pipeline == pipeline]  # type: ignore[method-assign]
+    order = [manual, pushed] if first == "manual" else [pushed, manual]
+    for run in order:
+        w.start(run)
+    states = {w.store.runs[r.id].state for r in (manual, pushed)}
+    assert S.TRAINING in states, {r.id: (w.store.runs[r.id].state, w.store.runs[r.id].reason) for r in order}
+    assert len(w.backend.submitted) == 1
+
+
+def test_a_late_older_push_waits_for_a_newer_manual_run_instead_of_building_beside_it() -> None:
+    w = World()
+    manual = push(w, 2, sha="d" * 40, kind="manual")
+    assert w.start(manual).state is S.TRAINING
+    late = w.start(push(w, 1, sha="e" * 40))  # delivered late: older than the manual run that already builds
+    assert (late.state, late.waiting_for) == (S.RECEIVED, manual.id)
+    assert len(w.backend.submitted) == 1

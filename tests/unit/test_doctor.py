@@ -88,6 +88,7 @@ def test_broken_pipelines_folder_is_reported(tmp_path: Path) -> None:
         Settings(pipelines_dir=tmp_path, github_webhook_secret=SecretStr("s")), env={}, installed=everything_installed
     )
     assert "bad.yaml" in _missing(findings)["pipelines"]
+    assert "keep serving the last valid specs" in _missing(findings)["pipelines"]
     gone = diagnose(Settings(pipelines_dir=tmp_path / "gone"), env={}, installed=everything_installed)
     assert "does not exist" in _missing(gone)["pipelines"]
 

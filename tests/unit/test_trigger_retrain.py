@@ -49,7 +49,7 @@ def test_the_simulated_request_parses_with_every_field() -> None:
     assert is_retrain(data)
     parsed = parse_retrain(message(data))
     assert parsed.repo == "octo-org/octo-repo" and parsed.ref == "refs/heads/main"  # a bare branch becomes a ref
-    assert parsed.inputs == {"pipeline": "octo", "reason": "new labels", "priority": "42", "sha": ""}
+    assert parsed.inputs == {"pipeline": "octo", "reason": "new labels", "priority": "42", "sha": "", "force": "false"}
     assert parsed.request_id == "981-1-octo" and parsed.requested_by is None
 
 

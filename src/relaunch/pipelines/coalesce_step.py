@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from relaunch.pipelines.coalescing import SUPERSEDABLE, coalesce, debounce_until, duplicate_reason
+from relaunch.pipelines.coalescing import SUPERSEDABLE, arbitrate, debounce_until, duplicate_reason, lane, lane_name
 from relaunch.pipelines.model import PipelineRun, RunState, Stage, StatusState, TimelineEntry
 from relaunch.pipelines.spec import PipelineSpec
 from relaunch.pipelines.states import transition
@@ -42,23 +42,35 @@ class Coalescer:
 
     def admit(self, run: PipelineRun, spec: PipelineSpec) -> tuple[PipelineRun, bool]:
         """(the run, whether it may build now): closed as redundant, held in `received`, or free to build."""
-        plan = coalesce(run, self.store.active_runs(run.pipeline))
-        if plan.superseded_by is not None:
-            newer = self.store.get_run(plan.superseded_by)
-            sha = (newer.trigger.sha or "its branch head")[:7] if newer else plan.superseded_by
-            return self._close(run, f"superseded by {sha}"), False
-        if plan.duplicate_of is not None:
-            original = self.store.get_run(plan.duplicate_of)
-            why = duplicate_reason(original) if original else f"superseded by run {plan.duplicate_of}"
-            return self._close(run, why), False
-        for supersession in plan.supersede:
-            self.supersede(supersession.run_id, supersession.reason, by=run)
+        key = lane(run)
+        for _ in range(MAX_RACES):
+            head_id = self.store.lane_head(lane_name(key)) if key else None
+            head = self.store.get_run(head_id) if head_id else None
+            move = arbitrate(run, self.store.active_runs(run.pipeline), head)
+            if move.action == "close":
+                return self._close(run, self._close_reason(run, move.other or "")), False
+            if move.action == "wait":
+                return self._hold(run, move.other, None), False
+            if move.action == "take" and not self.store.take_lane(lane_name(key), head_id, run.id):
+                continue  # another run of the lane moved its head first: decide again on the new facts
+            for supersession in move.plan.supersede:
+                self.supersede(supersession.run_id, supersession.reason, by=run)
+            return self._go(run, spec)
+        raise ConflictError(f"the lane of run {run.id} kept changing while it was admitted")
+
+    def _go(self, run: PipelineRun, spec: PipelineSpec) -> tuple[PipelineRun, bool]:
         until = debounce_until(run, spec.coalesce.debounce_s, self.clock())
-        if plan.wait_for is not None or until is not None:
-            return self._hold(run, plan.wait_for, until), False
+        if until is not None:
+            return self._hold(run, None, until), False
         if run.waiting_for or run.hold_until:
             run = run.model_copy(update={"waiting_for": None, "hold_until": None})  # saved with the next move
         return run, True
+
+    def _close_reason(self, run: PipelineRun, other_id: str) -> str:
+        other = self.store.get_run(other_id)
+        if other is not None and other.trigger.sha and other.trigger.sha == run.trigger.sha:
+            return duplicate_reason(other)
+        return f"superseded by {(other.trigger.sha or 'its branch head')[:7] if other else other_id}"
 
     def supersede(self, run_id: str, reason: str, *, by: PipelineRun) -> PipelineRun | None:
         """Cancel the older run's jobs and move it to `superseded`; None if it is gone, done, or not older."""

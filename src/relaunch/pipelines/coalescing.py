@@ -18,6 +18,10 @@ The policy, decided here:
   SHA): it is superseded by the older run instead.
 - "Newer" is arrival order (`created_at`); GitHub does not guarantee delivery order, so a late delivery of an older
   push supersedes the newer run. Accepted: the lane still ends with one training, and a push is rare to arrive late.
+- One atomic step per lane: each lane has a *head*, the run allowed to build, moved only by compare-and-set in the
+  store (`arbitrate` decides, the step applies). A run closes itself only in favour of the live head (same commit:
+  redundant) or of a newer push (the newest push is never closed this way), and only a run that took the head
+  supersedes others, so no interleaving of two runs' decisions can close every run of a commit.
 - Debounce: a run younger than `debounce_s` waits before building; a newer push arriving meanwhile supersedes it before
   it costs a build. `debounce_until` tells the orchestrator how long to hold it in `received` (the reconcile tick, or a
   delayed command, nudges it afterwards).
@@ -118,3 +122,46 @@ def _older(candidate: PipelineRun, new: PipelineRun) -> bool:
 
 def _short(sha: str | None) -> str:
     return (sha or "unknown")[:7]
+
+
+ADMITTED = frozenset({RunState.BUILDING, RunState.TRAINING, RunState.EVALUATING})
+
+
+@dataclass(frozen=True)
+class LaneMove:
+    """`arbitrate`'s verdict: take the lane's head (then apply `plan`), go on as its head, close, or wait."""
+
+    action: str  # "take" | "go" | "close" | "wait"
+    plan: CoalescePlan = field(default_factory=CoalescePlan)
+    other: str | None = None  # close: the run this one gives way to; wait: the run it waits for
+
+
+def arbitrate(new: PipelineRun, active: Iterable[PipelineRun], head: PipelineRun | None) -> LaneMove:
+    """Where a received run stands in its lane, given the lane's head as the store has it (None: nobody took it)."""
+    plan = coalesce(new, active)
+    if lane(new) is None or (head is not None and head.id == new.id):
+        return LaneMove("go", CoalescePlan())
+    if plan.superseded_by is not None:  # a newer push of the lane exists: it, or a newer one, is never closed here
+        return LaneMove("close", other=plan.superseded_by)
+    live = head if head is not None and head.state in SUPERSEDABLE and lane(head) == lane(new) else None
+    if live is None:
+        # Nobody builds the lane: take it. A duplicate_of from the snapshot is not trusted (that run may be closing
+        # in our favour); a run admitted before lanes had heads is still waited for.
+        admitted = next((r for r in active if r.id == plan.wait_for and r.state in ADMITTED), None)
+        if admitted is not None:
+            return LaneMove("wait", other=admitted.id)
+        return LaneMove("take", CoalescePlan(supersede=plan.supersede))
+    if new.trigger.sha and live.trigger.sha == new.trigger.sha:
+        return LaneMove("close", other=live.id)  # the head builds this very commit: this run is redundant
+    if new.trigger.kind in SUPERSEDING_KINDS and _older(live, new):
+        supersede = plan.supersede
+        if live.id not in {s.run_id for s in supersede}:
+            reason = f"superseded by {_short(new.trigger.sha)}"
+            supersede = [*supersede, Supersession(live.id, reason, tuple(live.jobs.values()))]
+        return LaneMove("take", CoalescePlan(supersede=supersede))
+    return LaneMove("wait", other=live.id)
+
+
+def lane_name(key: tuple[str, str, str] | None) -> str:
+    """The store's name for a lane: pipeline, kind and ref joined."""
+    return "|".join(key or ("", "", ""))

@@ -108,8 +108,13 @@ def plan_dispatch(
     sha = _sha(inputs.get("sha"), f"{where}.sha")
     if ref is not None:
         check_ref(ref, "ref" if where == "inputs" else f"{where}.ref")  # parsers check theirs; this guards every caller
+    force = _flag(inputs.get("force"), f"{where}.force")
     reason = (inputs.get("reason") or "").strip() or f"manual run by {actor or 'someone'}"
-    run = head_run(spec, key, "manual", ref=ref, actor=actor, reason=reason[:200], priority=priority, sha=sha)
+    if force:
+        reason = f"forced by {actor or 'someone'}: {reason}"
+    run = head_run(
+        spec, key, "manual", ref=ref, actor=actor, reason=reason[:200], priority=priority, sha=sha, force=force
+    )
     if isinstance(run, str):
         return routed([], {spec.name: run}, "")
     return routed([run], {}, "")
@@ -135,6 +140,16 @@ def _sha(raw: str | None, field: str) -> str | None:
     """An optional exact commit to train (e.g. the one a smoke test passed on) instead of the ref's head."""
     value = (raw or "").strip().lower()
     return check_sha(value, field) if value else None
+
+
+def _flag(raw: str | None, field: str) -> bool:
+    """An optional boolean input, as Actions renders one ("true"/"false"); anything else is a 422."""
+    value = (raw or "").strip().lower()
+    if value in ("", "false"):
+        return False
+    if value == "true":
+        return True
+    raise Unprocessable(f"{field} must be true or false, got {(raw or '')[:40]!r}", field=field)
 
 
 def _priority(raw: str | None, field: str) -> int:

@@ -68,6 +68,11 @@ class Trigger(BaseModel):
     head_repo: str | None = Field(
         default=None, description="owner/name the pull request's head lives in (differs from `repo` for a fork)"
     )
+    force: bool = Field(
+        default=False,
+        description="Asked for on purpose (`relaunch replay --force`, a dispatch's `force` input): runs even when a "
+        "run of the same content exists, and may promote a commit older than the champion's (the timeline says so)",
+    )
 
     @property
     def from_fork(self) -> bool:
@@ -138,6 +143,9 @@ class PipelineRun(BaseModel):
     evaluator_sha: str | None = Field(default=None, description="The commit whose evaluator scores the candidate")
     evaluator_image: str | None = Field(default=None, description="The evaluator's image (or checkout) once built")
     evaluator_build_id: str | None = Field(default=None, description="The build of a separate evaluator, if any")
+    content_key: str | None = Field(
+        default=None, description="What the run would do (pipeline, trigger kind, commit): the store keeps one run each"
+    )
 
 
 class TimelineEntry(BaseModel):

@@ -47,12 +47,45 @@ def routed(runs: list[PipelineRun], skipped: dict[str, str], nobody: str) -> Pla
 
 
 def new_run(spec: PipelineSpec, delivery_key: str, kind: TriggerKind, **trigger: Any) -> PipelineRun:
-    """A run of `spec` whose id derives from the delivery, so a redelivery can never start a second one."""
+    """A run of `spec` whose id derives from the delivery, and whose content key from what it would do."""
+    made = Trigger(kind=kind, delivery_key=delivery_key, **trigger)
     return PipelineRun(
         id=run_id_for(spec.name, delivery_key),
         pipeline=spec.name,
-        trigger=Trigger(kind=kind, delivery_key=delivery_key, **trigger),
+        trigger=made,
+        content_key=content_key(spec.name, made),
     )
+
+
+def content_key(pipeline: str, trigger: Trigger) -> str | None:
+    """What a run would do, for the store to keep one run of each: a push's commit, a PR's head; else None.
+
+    Manual, schedule, drift and W&B runs carry their own reason to run again (their deliveries are deduped on their
+    own keys), and a forced run was asked for on purpose: none of them has a content key.
+    """
+    if trigger.force or not trigger.sha:
+        return None
+    if trigger.kind == "push":
+        return f"{pipeline}|push|{trigger.sha}"
+    if trigger.kind == "pull_request" and trigger.pr_number is not None:
+        return f"{pipeline}|pull_request|{(trigger.repo or '').lower()}#{trigger.pr_number}|{trigger.sha}"
+    return None
+
+
+def forced(plan: Plan, why: str) -> Plan:
+    """The same plan with every run marked as asked for on purpose (no content key; the reason says why)."""
+    runs = [
+        run.model_copy(
+            update={
+                "trigger": run.trigger.model_copy(
+                    update={"force": True, "reason": f"{why}; {run.trigger.reason}".strip("; ")[:200]}
+                ),
+                "content_key": None,
+            }
+        )
+        for run in plan.runs
+    ]
+    return Plan(plan.status, plan.body, runs, plan.commands)
 
 
 def head_run(

@@ -20,7 +20,9 @@ from relaunch.triggers.errors import Unprocessable, optional
 from relaunch.triggers.pubsub import PubSubMessage
 
 RETRAIN_TYPE = "retrain"
-FIELDS = frozenset({"type", "repo", "ref", "sha", "pipeline", "reason", "priority", "requested_by", "request_id"})
+FIELDS = frozenset(
+    {"type", "repo", "ref", "sha", "pipeline", "reason", "priority", "requested_by", "request_id", "force"}
+)
 REPO = re.compile(r"^[\w.-]{1,100}/[\w.-]{1,100}$")
 REQUEST_ID = re.compile(r"^[\w.:@-]{1,200}$")
 MAX_TEXT = 300
@@ -67,10 +69,16 @@ def parse_retrain(message: PubSubMessage) -> RetrainRequest:
             "reason": _text(data, "reason"),
             "priority": _priority(data),
             "sha": _text(data, "sha"),
+            "force": _force(data),
         },
         requested_by=_text(data, "requested_by") or None,
         request_id=request_id,
     )
+
+
+def _force(data: dict[str, Any]) -> str:
+    value = optional(data, "force", bool)
+    return "true" if value else "false"
 
 
 def _priority(data: dict[str, Any]) -> str:

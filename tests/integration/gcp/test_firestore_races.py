@@ -100,7 +100,7 @@ def test_concurrent_deliveries_of_one_key_record_it_once(
 
         return write
 
-    results = run_together([record(instance, f"r{i}") for i, instance in enumerate(instances)])
+    results = [bool(r) for r in run_together([record(instance, f"r{i}") for i, instance in enumerate(instances)])]
 
     assert sorted(results) == [False, False, False, True], results
     [run] = store.list_runs()
@@ -125,3 +125,41 @@ def test_racing_first_writes_of_an_effect_keep_one_result(
     assert results == [None] * 4  # nobody failed
     recorded = [instance.get_effect("r1", "submit:train") for instance in instances]
     assert recorded[0] in [{"job_id": f"j{i}"} for i in range(4)] and recorded == [recorded[0]] * 4
+
+
+def test_concurrent_deliveries_of_one_content_under_different_keys_write_one_run(
+    store: FirestoreRunStore, instances: list[FirestoreRunStore]
+) -> None:
+    def record(instance: FirestoreRunStore, i: int) -> Callable[[threading.Barrier], Any]:
+        run = make_run(f"c{i}").model_copy(update={"content_key": "churn|push|abc123"})
+
+        def write(barrier: threading.Barrier) -> Any:
+            barrier.wait()
+            return instance.record_delivery(Delivery(key=f"github:content-{i}", source="github"), [run])
+
+        return write
+
+    results = run_together([record(instance, i) for i, instance in enumerate(instances)])
+    assert all(results)  # every delivery is kept
+    [run] = store.list_runs()
+    assert sorted(len(r.held) for r in results) == [0, 1, 1, 1]
+    assert {holder for r in results for holder in r.held.values()} == {run.id}
+
+
+def test_the_lane_head_is_taken_by_exactly_one_of_many_instances(
+    store: FirestoreRunStore, instances: list[FirestoreRunStore]
+) -> None:
+    def take(instance: FirestoreRunStore, i: int) -> Callable[[threading.Barrier], bool]:
+        def go(barrier: threading.Barrier) -> bool:
+            barrier.wait()
+            return instance.take_lane("churn|branch|refs/heads/main", None, f"r{i}")
+
+        return go
+
+    results = run_together([take(instance, i) for i, instance in enumerate(instances)])
+    assert sorted(results) == [False, False, False, True]
+    winner = f"r{results.index(True)}"
+    assert store.lane_head("churn|branch|refs/heads/main") == winner
+    assert not store.take_lane("churn|branch|refs/heads/main", "someone-else", "x")
+    assert store.take_lane("churn|branch|refs/heads/main", winner, "next")
+    assert store.lane_head("churn|branch|refs/heads/main") == "next"

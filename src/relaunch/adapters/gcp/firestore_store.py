@@ -4,6 +4,8 @@ Layout, under a collection prefix P (default "relaunch"):
   P_runs/{run}                 run fields for queries + the whole run as JSON; `version` is the optimistic counter
   P_runs/{run}/timeline/{auto} one entry; ordered by the commit's server timestamp, then its place in the commit
   P_inbox/{delivery key}       one delivery; created in the same transaction as its runs
+  P_content/{content key}      the run that holds what a run would do (pipeline, kind, commit); created with it
+  P_lanes/{lane}               the run of a lane allowed to build; moved by compare-and-set
   P_effects/{run}:{step}       one side effect; create() makes the first write win
   P_dead_letters/{auto}        newest first by server timestamp
 Document ids are percent-escaped keys, so "github:abc", "pubsub:drift_alert:1" or "a/b" are all valid ids.
@@ -18,9 +20,10 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
+from relaunch.adapters.content import split_held
 from relaunch.adapters.gcp import google_errors
 from relaunch.pipelines.model import DeadLetter, Delivery, PipelineRun, RunState, TimelineEntry
-from relaunch.ports import ConflictError
+from relaunch.ports import ConflictError, Recorded
 
 MAX_ID_BYTES = 1500  # Firestore's limit on a document id
 MAX_TEXT_BYTES = 900_000  # a document holds at most 1 MiB: larger bodies and payloads are cut to this
@@ -79,6 +82,12 @@ class FirestoreRunStore:
     def _inbox_ref(self, key: str) -> Any:
         return self._collection("inbox").document(doc_id(key, field="delivery key"))
 
+    def _content_ref(self, key: str) -> Any:
+        return self._collection("content").document(doc_id(key, field="content_key"))
+
+    def _lane_ref(self, lane: str) -> Any:
+        return self._collection("lanes").document(doc_id(lane, field="lane"))
+
     def _effect_ref(self, run_id: str, step: str) -> Any:
         return self._collection("effects").document(f"{doc_id(run_id, field='run_id')}:{doc_id(step, field='step')}")
 
@@ -90,34 +99,46 @@ class FirestoreRunStore:
 
     # -- inbox ------------------------------------------------------------------------------------------------
 
-    def record_delivery(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> bool:
-        """Atomically write the inbox row and its new runs; False (and nothing written) if the key is known."""
+    def record_delivery(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> Recorded:
+        """Atomically write the inbox row and its new runs (not those whose content another run holds); see RunStore."""
         from google.api_core.exceptions import AlreadyExists
         from google.cloud import firestore
 
-        run_ids = list(dict.fromkeys([*delivery.run_ids, *(run.id for run in runs)]))
         inbox = self._inbox_ref(delivery.key)
-        writes = [(inbox, _delivery_doc(delivery, run_ids))]
-        for run in runs:
-            received = TimelineEntry(kind="state", message="received", data={"to": run.state.value})
-            writes += [(self._run_ref(run.id), _run_doc(run)), *self._timeline_writes(run.id, [received])]
+        contents = {run.content_key: self._content_ref(run.content_key) for run in runs if run.content_key}
 
         @firestore.transactional
-        def write(transaction: Any) -> bool:
+        def write(transaction: Any) -> Recorded:
             if inbox.get(transaction=transaction).exists:
-                return False
-            for ref, data in writes:
+                return Recorded(False)
+            holders = {
+                key: snap.get("run_id")
+                for key, ref in contents.items()
+                if (snap := ref.get(transaction=transaction)).exists
+            }
+            held, fresh = split_held(runs, dict(holders))
+            for ref, data in self._delivery_writes(delivery, fresh):
                 transaction.create(ref, data)
-            return True
+            return Recorded(True, held)
 
         with google_errors(f"recording delivery {delivery.key}"):
             try:
-                return bool(write(self._client.transaction()))
+                return write(self._client.transaction())  # type: ignore[no-any-return]
             except AlreadyExists:
                 if inbox.get().exists:  # another instance recorded the same delivery between our read and commit
-                    return False
+                    return Recorded(False)
                 taken = [run.id for run in runs if self._run_ref(run.id).get().exists]
                 raise ValueError(f"delivery {delivery.key}: run ids already exist: {taken}") from None
+
+    def _delivery_writes(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> list[tuple[Any, dict[str, Any]]]:
+        run_ids = list(dict.fromkeys([*delivery.run_ids, *(run.id for run in runs)]))
+        writes = [(self._inbox_ref(delivery.key), _delivery_doc(delivery, run_ids))]
+        for run in runs:
+            received = TimelineEntry(kind="state", message="received", data={"to": run.state.value})
+            writes += [(self._run_ref(run.id), _run_doc(run)), *self._timeline_writes(run.id, [received])]
+            if run.content_key:  # create(): a concurrent claim of the same content makes the commit fail and retry
+                writes.append((self._content_ref(run.content_key), {"run_id": run.id}))
+        return writes
 
     def get_delivery(self, key: str) -> Delivery | None:
         """The inbox row for `key`, if any."""
@@ -251,6 +272,31 @@ class FirestoreRunStore:
         data.update(payload=payload, payload_truncated=truncated)
         with google_errors(f"dead-lettering a message from {source}"):
             self._collection("dead_letters").document().create(data)
+
+    # -- lanes ------------------------------------------------------------------------------------------------
+
+    def lane_head(self, lane: str) -> str | None:
+        """The run that holds the lane, if any run ever took it."""
+        with google_errors(f"reading lane {lane}"):
+            snapshot = self._lane_ref(lane).get()
+        return str(snapshot.get("run_id")) if snapshot.exists else None
+
+    def take_lane(self, lane: str, expected: str | None, run_id: str) -> bool:
+        """Compare-and-set the lane's head in a transaction; False if another run moved it first."""
+        from google.cloud import firestore
+
+        ref = self._lane_ref(lane)
+
+        @firestore.transactional
+        def swap(transaction: Any) -> bool:
+            snapshot = ref.get(transaction=transaction)
+            if (snapshot.get("run_id") if snapshot.exists else None) != expected:
+                return False
+            transaction.set(ref, {"run_id": run_id, "at": time.time()})
+            return True
+
+        with google_errors(f"taking lane {lane}"):
+            return bool(swap(self._client.transaction()))
 
     def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """Dead letters, newest first."""

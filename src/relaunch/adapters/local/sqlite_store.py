@@ -1,4 +1,4 @@
-"""The embedded RunStore on SQLite (WAL): runs, timelines, the inbox, the side-effect ledger and dead letters."""
+"""The embedded RunStore on SQLite (WAL): runs, timelines, the inbox, the side-effect ledger, dead letters, lanes."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from relaunch.adapters.content import split_held
 from relaunch.adapters.local.group_commit import GroupCommit
 from relaunch.adapters.local.sqlite import ConnectionPool, init_schema, write_transaction
 from relaunch.pipelines.model import TERMINAL_STATES, DeadLetter, Delivery, PipelineRun, TimelineEntry
-from relaunch.ports import ConflictError
+from relaunch.ports import ConflictError, Recorded
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -33,6 +34,8 @@ CREATE TABLE IF NOT EXISTS effects (
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, source TEXT NOT NULL, reason TEXT NOT NULL,
     payload TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS content (key TEXT PRIMARY KEY, run_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS lanes (lane TEXT PRIMARY KEY, run_id TEXT NOT NULL);
 """
 
 
@@ -76,31 +79,41 @@ def _delivery_row(delivery: Delivery, run_ids: list[str]) -> tuple[Any, ...]:
 
 def _record_deliveries(
     conn: sqlite3.Connection, items: Sequence[tuple[Delivery, Sequence[PipelineRun]]]
-) -> list[bool]:
-    """Inbox rows with their runs, in one transaction: True for each row written, False for a known key.
+) -> list[Recorded]:
+    """Inbox rows with their runs, in one transaction: what each call wrote (nothing for a known key).
 
     A fixed handful of statements per batch, whatever its size (each statement hands the GIL to another thread).
+    The batch's write transaction makes the content check and the claim one atomic step.
     """
     keys = [delivery.key for delivery, _ in items]
-    marks = ",".join("?" * len(keys))
-    known = {row[0] for row in conn.execute(f"SELECT key FROM inbox WHERE key IN ({marks})", keys)}
-    written, rows, runs, received = [], [], [], []
+    known = {row[0] for row in conn.execute(f"SELECT key FROM inbox WHERE key IN ({_marks(keys)})", keys)}
+    contents = [r.content_key for d, runs in items if d.key not in known for r in runs if r.content_key]
+    sql = f"SELECT key, run_id FROM content WHERE key IN ({_marks(contents)})"
+    holders: dict[str, str] = dict(conn.execute(sql, contents).fetchall()) if contents else {}
+    results, rows, runs, received, claims = [], [], [], [], []
     for delivery, new_runs in items:
-        fresh = delivery.key not in known
-        written.append(fresh)
-        if not fresh:
+        if delivery.key in known:
+            results.append(Recorded(False))
             continue
         known.add(delivery.key)  # the same key twice in one batch: the first one wins
-        rows.append(_delivery_row(delivery, list(dict.fromkeys([*delivery.run_ids, *(r.id for r in new_runs)]))))
-        runs += [_run_row(run) for run in new_runs]
-        received += [_entry_row(run.id, _received(run)) for run in new_runs]
+        held, fresh = split_held(new_runs, holders)  # updates holders: a later delivery of the batch sees these
+        claims += [(run.content_key, run.id) for run in fresh if run.content_key]
+        results.append(Recorded(True, held))
+        rows.append(_delivery_row(delivery, list(dict.fromkeys([*delivery.run_ids, *(r.id for r in fresh)]))))
+        runs += [_run_row(run) for run in fresh]
+        received += [_entry_row(run.id, _received(run)) for run in fresh]
     conn.executemany(
         "INSERT INTO inbox (key, source, received_at, headers, body, outcome, run_ids) VALUES (?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
     conn.executemany(_INSERT_RUN, runs)
     conn.executemany(_INSERT_ENTRY, received)
-    return written
+    conn.executemany("INSERT INTO content (key, run_id) VALUES (?, ?)", claims)
+    return results
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ",".join("?" * len(values))
 
 
 def _delivery(row: sqlite3.Row) -> Delivery:
@@ -122,7 +135,7 @@ class SqliteRunStore:
         self.path = Path(path)
         init_schema(self.path, SCHEMA)
         self._pool = ConnectionPool(self.path)
-        self._inbox: GroupCommit[tuple[Delivery, Sequence[PipelineRun]], bool] = GroupCommit(
+        self._inbox: GroupCommit[tuple[Delivery, Sequence[PipelineRun]], Recorded] = GroupCommit(
             self._pool.writer, _record_deliveries
         )
 
@@ -130,8 +143,8 @@ class SqliteRunStore:
         """Close the connections this store opened."""
         self._pool.close()
 
-    def record_delivery(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> bool:
-        """Atomically write the inbox row and its new runs; False (and nothing written) if the key is known.
+    def record_delivery(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> Recorded:
+        """Atomically write the inbox row and its new runs (not those whose content another run holds); see RunStore.
 
         Concurrent calls of this process share one transaction (group commit); each returns once it is committed.
         """
@@ -227,6 +240,21 @@ class SqliteRunStore:
             "INSERT INTO dead_letters (at, source, reason, payload) VALUES (?, ?, ?, ?)",
             (time.time(), source, reason, payload),
         )
+
+    def lane_head(self, lane: str) -> str | None:
+        """The run that holds the lane, if any run ever took it."""
+        row = self._pool.get().execute("SELECT run_id FROM lanes WHERE lane = ?", (lane,)).fetchone()
+        return str(row["run_id"]) if row else None
+
+    def take_lane(self, lane: str, expected: str | None, run_id: str) -> bool:
+        """Compare-and-set the lane's head (one statement: atomic across threads and processes)."""
+        conn = self._pool.get()
+        if expected is None:
+            return (
+                conn.execute("INSERT OR IGNORE INTO lanes (lane, run_id) VALUES (?, ?)", (lane, run_id)).rowcount == 1
+            )
+        sql = "UPDATE lanes SET run_id = ? WHERE lane = ? AND run_id = ?"
+        return conn.execute(sql, (run_id, lane, expected)).rowcount == 1
 
     def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """Dead letters, newest first."""
