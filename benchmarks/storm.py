@@ -1,25 +1,54 @@
-"""Webhook storm on the embedded stack: a burst of pushes to one branch, every delivery sent several times.
+"""Webhook storms on the embedded stack: what a sender's retries, a resender and a crowd of deliveries cost.
 
-Prints the training jobs submitted and run, the runs' end states, the side effects per run (none may repeat), and
-the GPU-hours (and training seconds) the ledger says coalescing saved. Budgets: 0 duplicate side effects; a burst of
-20 pushes -> at most 2 trainings.
+Scenarios (`--scenario`, default all; each runs on a fresh stack):
+- burst: P pushes of consecutive commits to one branch, every delivery sent C times under the SAME delivery id;
+  budgets: 0 duplicate side effects, at most 2 trainings.
+- resend: K commits, each signed push body sent C times under DISTINCT delivery ids, concurrently;
+  budget: K runs and at most K trainings.
+- one-commit: N distinct deliveries of one commit, POSTed at once; budget: exactly 1 run and 1 training.
+Each prints the deliveries and their status codes, the runs and their end states, the training jobs submitted and
+run, the promotions, the duplicate side effects, the GPU-hours coalescing saved and the wall time to settle.
+`--src PATH` (or RELAUNCH_SRC) chooses the `src` directory imported, so an older checkout can be measured too.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+import yaml
+from pydantic import SecretStr
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _chosen_src(argv: list[str]) -> Path:
+    """The `src` directory to import relaunch from: --src, then RELAUNCH_SRC, then this repository's."""
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--src", default=os.environ.get("RELAUNCH_SRC") or str(ROOT / "src"))
+    return Path(early.parse_known_args(argv)[0].src).resolve()
+
+
+SRC = _chosen_src(sys.argv[1:])
+sys.path.insert(0, str(SRC))
+# The stack's functions and agent are processes of their own: they must import the same checkout as this one.
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), os.environ.get("PYTHONPATH")) if p)
+# The spec and example project come with the checkout measured, when it has them.
+CHECKOUT = SRC.parent if (SRC.parent / "pipelines" / "digits.yaml").is_file() else ROOT
+
+import relaunch  # noqa: E402
 from relaunch.adapters.local.agent import LocalAgent  # noqa: E402
 from relaunch.bootstrap import App, embedded_stack  # noqa: E402
 from relaunch.demo import DEMO_REPO, _make_repo  # noqa: E402
@@ -27,83 +56,225 @@ from relaunch.pipelines import cost, ledger  # noqa: E402
 from relaunch.settings import Settings  # noqa: E402
 from relaunch.simulate import git, push_payload, send_github  # noqa: E402
 
+PIPELINE = "digits"
+RUN_ID = re.compile(r"\b[a-z0-9-]+-[0-9a-f]{8,}\b")
+AUTHOR = ("-c", "user.name=relaunch storm", "-c", "user.email=storm@relaunch.invalid")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One storm: the deliveries it sends, whether they go all at once, and its budget."""
+
+    name: str
+    title: str
+    commits: int
+    sends: Callable[[list[dict[str, Any]]], list[tuple[dict[str, Any], str]]]
+    at_once: bool
+    budget: str
+    met: Callable[[dict[str, int]], bool]
+
+
+def scenarios(args: argparse.Namespace) -> dict[str, Scenario]:
+    """The three storms, sized by the command line."""
+    p, c, k, n = args.pushes, args.copies, args.commits, args.deliveries
+    return {
+        "burst": Scenario(
+            "burst",
+            f"{p} pushes, each delivery sent {c} times under the same id",
+            p,
+            lambda pushes: [(x, f"storm-{i}") for i, x in enumerate(pushes) for _ in range(c)],
+            False,
+            "0 duplicate side effects, <= 2 trainings",
+            lambda f: f["duplicates"] == 0 and f["ran"] <= 2,
+        ),
+        "resend": Scenario(
+            "resend",
+            f"{k} commits, each signed body sent {c} times under distinct ids, concurrently",
+            k,
+            lambda pushes: [(x, f"resend-{i}-{j}") for i, x in enumerate(pushes) for j in range(c)],
+            True,
+            f"runs == {k} and trainings <= {k}",
+            lambda f: f["runs"] == k and f["ran"] <= k,
+        ),
+        "one-commit": Scenario(
+            "one-commit",
+            f"{n} distinct deliveries of one commit, at once",
+            1,
+            lambda pushes: [(pushes[0], f"one-commit-{j}") for j in range(n)],
+            True,
+            "exactly 1 run and 1 training",
+            lambda f: f["runs"] == 1 and f["ran"] == 1 and f["submitted"] == 1,
+        ),
+    }
+
 
 def payloads(repo: Path, n: int) -> list[dict[str, Any]]:
-    """N pushes of consecutive commits to main, prepared before the burst."""
+    """N pushes of consecutive commits to main, prepared before the storm."""
     made, before = [], None
     for i in range(n):
         if i:
             with open(repo / "train.py", "a") as fh:
                 fh.write(f"# storm push {i}\n")
-            git(repo, "commit", "-qam", f"storm push {i}")
+            git(repo, *AUTHOR, "commit", "-qam", f"storm push {i}")
         made.append(push_payload(repo, full_name=DEMO_REPO, before=before))
         before = git(repo, "rev-parse", "HEAD")
     return made
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--pushes", type=int, default=20)
-    parser.add_argument("--copies", type=int, default=10, help="times each delivery is sent")
-    parser.add_argument("--timeout", type=float, default=300.0)
-    args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="relaunch-storm-"))
-    # The demo spec, declaring the GPU a real pipeline would train on, so the ledger prices what coalescing saved
-    # (the local agent runs the job on the CPU whatever the spec asks).
+def storm_specs(work: Path, repo: Path) -> Path:
+    """The demo spec, cloning the throwaway repo and declaring the GPU a real pipeline would train on."""
+    # A run clones only the URL its spec names; the GPU lets the ledger price what coalescing saved (the local agent
+    # runs the job on the CPU whatever the spec asks).
     specs = work / "pipelines"
     specs.mkdir()
-    text = (ROOT / "pipelines" / "digits.yaml").read_text()
+    text = (CHECKOUT / "pipelines" / "digits.yaml").read_text()
     gpu = "machine_type: n1-standard-4\n    accelerator_type: NVIDIA_TESLA_T4\n    accelerator_count: 1"
-    (specs / "digits.yaml").write_text(text.replace("machine_type: n1-standard-4", gpu, 1))
-    settings = Settings(home=work / "home", pipelines_dir=specs, github_webhook_secret="storm")
+    spec = yaml.safe_load(text.replace("machine_type: n1-standard-4", gpu, 1))
+    spec["source"]["clone_url"] = repo.resolve().as_uri()
+    (specs / "digits.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    return specs
+
+
+def blast(url: str, secret: str, sends: list[tuple[dict[str, Any], str]], at_once: bool) -> Counter[str]:
+    """POST every delivery; `at_once` starts them all together behind a barrier. Counts 'status outcome'."""
+    workers = len(sends) if at_once else 16
+    gate = threading.Barrier(workers) if at_once else None
+
+    def one(send: tuple[dict[str, Any], str]) -> str:
+        if gate is not None:
+            gate.wait()
+        reply = send_github(url, "push", send[0], secret, send[1])
+        try:
+            outcome = reply.json().get("outcome", "")
+        except ValueError:
+            outcome = "(not json)"
+        return f"{reply.status_code} {outcome}".strip()
+
+    with ThreadPoolExecutor(workers) as pool:
+        return Counter(pool.map(one, sends))
+
+
+def run_scenario(scenario: Scenario, timeout: float) -> bool:
+    """One storm on a fresh embedded stack; prints its figures and returns whether its budget was met."""
+    print(f"\n== {scenario.name}: {scenario.title}")
+    work = Path(tempfile.mkdtemp(prefix=f"relaunch-storm-{scenario.name}-"))
     try:
+        repo = _make_repo(CHECKOUT / "examples" / "digits", work / "digits")
+        pushes = payloads(repo, scenario.commits)
+        specs = storm_specs(work, repo)
+        settings = Settings(home=work / "home", pipelines_dir=specs, github_webhook_secret=SecretStr("storm"))
         with embedded_stack(settings) as stack:
             app = App(stack.settings)
-            pushes = payloads(_make_repo(ROOT / "examples" / "digits", work / "digits"), args.pushes)
+            sends = scenario.sends(pushes)
             url, secret = stack.url_of("github_webhook"), stack.settings.webhook_secret() or ""
-            sends = [(p, f"storm-{i}") for i, p in enumerate(pushes) for _ in range(args.copies)]
             started = time.perf_counter()
-            with ThreadPoolExecutor(16) as pool:
-                codes = Counter(pool.map(lambda s: send_github(url, "push", s[0], secret, s[1]).status_code, sends))
+            codes = blast(url, secret, sends, scenario.at_once)
             print(f"sent {len(sends)} deliveries in {time.perf_counter() - started:.2f}s: {dict(codes)}")
-            runs = wait_terminal(app, args.timeout)
-            return report(app, settings, runs, args.pushes)
+            runs, settled = wait_terminal(app, timeout)
+            elapsed = time.perf_counter() - started
+            figures = report(app, settings, runs, [p["after"] for p in pushes])
+            print(f"wall time to settle: {elapsed:.1f}s" + ("" if settled else f" (NOT settled: timeout {timeout}s)"))
+            ok = settled and scenario.met(figures)
+            print(f"budgets: {scenario.budget}: {'met' if ok else 'NOT met'}")
+            return ok
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def wait_terminal(app: App, timeout: float) -> list[Any]:
+def wait_terminal(app: App, timeout: float) -> tuple[list[Any], bool]:
+    """The runs once every one is terminal (True), or as they stand at the deadline (False)."""
     deadline = time.monotonic() + timeout
     while True:
         runs = app.store.list_runs(limit=1000)
-        if runs and all(r.state.terminal for r in runs) or time.monotonic() > deadline:
-            return runs
+        if runs and all(r.state.terminal for r in runs):
+            return runs, True
+        if time.monotonic() > deadline:
+            return runs, False
         time.sleep(0.2)
 
 
-def report(app: App, settings: Settings, runs: list[Any], pushes: int) -> int:
-    agent = LocalAgent(settings.agent_path, settings.logs_dir)
-    jobs = agent.list_jobs()
+def report(app: App, settings: Settings, runs: list[Any], commits: list[str]) -> dict[str, int]:
+    """Print the storm's figures and return the ones the budgets read."""
+    sha_of = {r.id: r.trigger.sha for r in runs}
+    jobs = LocalAgent(settings.agent_path, settings.logs_dir).list_jobs()
     trains = [(req, st) for req, st in jobs if req.step == "train"]
-    ran = [st for _, st in trains if st.started_at is not None and st.state != "cancelled"]
-    keys = Counter(req.key for req, _ in jobs)
+    ran = [req for req, st in trains if st.started_at is not None and st.state != "cancelled"]
+    versions = app.registry.list_versions(PIPELINE)
     states = Counter(r.state.value for r in runs)
-    duplicates = sum(c - 1 for c in keys.values()) + max(0, len(runs) - pushes)
-    notes = Counter(n.message for r in runs for n in app.store.timeline(r.id) if n.kind == "notify")
-    summary = cost.summarize(ledger.read(app.store))
-    saved_s = sum(e.train_s for e in ledger.read(app.store) if e.trained)
-    print(f"runs: {len(runs)} for {pushes} pushes  states: {dict(states)}")
-    for r in runs:
-        if r.state.value == "failed":
-            print(f"  {r.id} failed: {r.reason[:150]}")
-    print(f"training jobs submitted: {len(trains)}  ran (not cancelled): {len(ran)}  completed: "
-          f"{sum(st.state == 'succeeded' for _, st in trains)}")
-    print(f"duplicate side effects (job keys, runs): {duplicates}  timeline notifications: {sum(notes.values())}")
-    print(f"GPU-hours spent {summary.total.gpu_hours:.4f}, saved by coalescing {summary.total.gpu_hours_saved:.4f}; "
-          f"trained seconds {saved_s:.1f}; notes: {summary.notes}")
-    ok = duplicates == 0 and len(ran) <= 2
-    print(f"budgets: 0 duplicate side effects, <= 2 trainings: {'met' if ok else 'NOT met'}")
-    return 0 if ok else 1
+    print(
+        f"runs created: {len(runs)} for {len(commits)} distinct commits ({len(set(sha_of.values()))} seen)  "
+        f"end states: {dict(states)}"
+    )
+    print_per_commit(runs, commits)
+    print(
+        f"training jobs submitted: {len(trains)}  ran (not cancelled): {len(ran)}  completed: "
+        f"{sum(st.state == 'succeeded' for _, st in trains)}"
+    )
+    print(f"promotions: model versions registered {len(versions)}, runs promoted {states.get('promoted', 0)}")
+    duplicates = print_duplicates(jobs, runs, ran, versions, sha_of)
+    print_cost(app)
+    return {"runs": len(runs), "submitted": len(trains), "ran": len(ran), "duplicates": duplicates}
+
+
+def print_per_commit(runs: list[Any], commits: list[str]) -> None:
+    """Each commit's runs by end state, oldest commit first, and why runs did not promote (run ids folded)."""
+    quiet = 0
+    for i, sha in enumerate(commits, 1):
+        states = Counter(r.state.value for r in runs if r.trigger.sha == sha)
+        if len(commits) > 8 and i < len(commits) and set(states) == {"superseded"}:
+            quiet += 1  # a long burst's older commits, superseded as they should be: counted, not listed
+            continue
+        print(f"  commit {i}/{len(commits)} {sha[:7]}: {dict(states)}")
+    if quiet:
+        print(f"  ({quiet} older commits not listed: all their runs superseded)")
+    reasons = Counter(
+        f"{r.state.value}: {RUN_ID.sub('RUN', r.reason)[:140]}" for r in runs if r.state.value != "promoted"
+    )
+    for reason, count in reasons.most_common(6):
+        print(f"  {count} x {reason}")
+
+
+def print_duplicates(jobs: list[Any], runs: list[Any], ran: list[Any], versions: list[Any], sha_of: dict) -> int:
+    """Print and return the side effects that repeated: keyed jobs, runs, trainings and versions of one commit."""
+    keys = sum(c - 1 for c in Counter(req.key for req, _ in jobs).values())
+    extra_runs = len(runs) - len(set(sha_of.values()))
+    trained = sum(c - 1 for c in Counter(sha_of.get(req.run_id) for req in ran).values())
+    registered = sum(c - 1 for c in Counter(sha_of.get(v.run_id) for v in versions).values())
+    total = keys + extra_runs + trained + registered
+    print(
+        f"duplicate side effects: {total} (job keys repeated {keys}, runs beyond one per commit {extra_runs}, "
+        f"commits trained again {trained}, commits registered again {registered})"
+    )
+    return total
+
+
+def print_cost(app: App) -> None:
+    """The GPU-hours the ledger says were spent and saved."""
+    entries = ledger.read(app.store)
+    summary = cost.summarize(entries)
+    trained_s = sum(e.train_s for e in entries if e.trained)
+    print(
+        f"GPU-hours spent {summary.total.gpu_hours:.4f}, saved by coalescing {summary.total.gpu_hours_saved:.4f}; "
+        f"trained seconds {trained_s:.1f}; notes: {summary.notes}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenario", choices=("burst", "resend", "one-commit", "all"), default="all")
+    parser.add_argument("--pushes", type=int, default=20, help="burst: pushes of consecutive commits")
+    parser.add_argument("--copies", type=int, default=10, help="burst, resend: times each push is sent")
+    parser.add_argument("--commits", type=int, default=4, help="resend: commits re-sent")
+    parser.add_argument("--deliveries", type=int, default=16, help="one-commit: distinct deliveries of the commit")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds each scenario may take to settle")
+    parser.add_argument("--src", default=str(SRC), help="src directory to import relaunch from (or RELAUNCH_SRC)")
+    args = parser.parse_args()
+    print(f"relaunch imported from {Path(relaunch.__file__).parent}; spec and example from {CHECKOUT}")
+    chosen = scenarios(args)
+    names = list(chosen) if args.scenario == "all" else [args.scenario]
+    results = {name: run_scenario(chosen[name], args.timeout) for name in names}
+    print("\nsummary: " + ", ".join(f"{n} {'met' if ok else 'NOT met'}" for n, ok in results.items()))
+    return 0 if all(results.values()) else 1
 
 
 if __name__ == "__main__":
