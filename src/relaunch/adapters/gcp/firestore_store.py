@@ -18,39 +18,24 @@ import json
 import time
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import quote
 
 from relaunch.adapters.content import split_held
 from relaunch.adapters.gcp import google_errors
+from relaunch.adapters.gcp.firestore_docs import (
+    cut,
+    delivery_doc,
+    delivery_from,
+    doc_id,
+    entry_doc,
+    run_doc,
+)
 from relaunch.pipelines.model import DeadLetter, Delivery, PipelineRun, RunState, TimelineEntry
 from relaunch.ports import ConflictError, Recorded
 
-MAX_ID_BYTES = 1500  # Firestore's limit on a document id
-MAX_TEXT_BYTES = 900_000  # a document holds at most 1 MiB: larger bodies and payloads are cut to this
 # (collection suffix, fields) of the composite indexes the queries need on real Firestore.
 REQUIRED_INDEXES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("runs", (("pipeline", "ASCENDING"), ("created_at", "DESCENDING"))),
 )
-
-
-def doc_id(key: str, *, field: str = "key") -> str:
-    """A Firestore document id for any key: percent-escaped (reversible by urllib.parse.unquote)."""
-    if not key:
-        raise ValueError(f"{field} must not be empty")
-    escaped = quote(key, safe="-_.~")
-    if escaped.startswith((".", "__")):  # ".", ".." and "__*__" are reserved ids
-        escaped = f"%{ord(escaped[0]):02X}{escaped[1:]}"
-    if len(escaped) > MAX_ID_BYTES:
-        raise ValueError(f"{field} is too long for a Firestore document id ({len(escaped)} > {MAX_ID_BYTES} bytes)")
-    return escaped
-
-
-def cut(text: str, limit: int = MAX_TEXT_BYTES) -> tuple[str, bool]:
-    """`text` cut to at most `limit` UTF-8 bytes (on a character boundary), and whether it was cut."""
-    encoded = text.encode()
-    if len(encoded) <= limit:
-        return text, False
-    return encoded[:limit].decode(errors="ignore"), True
 
 
 class FirestoreRunStore:
@@ -95,7 +80,7 @@ class FirestoreRunStore:
         from google.cloud.firestore import SERVER_TIMESTAMP
 
         timeline = self._run_ref(run_id).collection("timeline")
-        return [(timeline.document(), _entry_doc(entry, seq, SERVER_TIMESTAMP)) for seq, entry in enumerate(entries)]
+        return [(timeline.document(), entry_doc(entry, seq, SERVER_TIMESTAMP)) for seq, entry in enumerate(entries)]
 
     # -- inbox ------------------------------------------------------------------------------------------------
 
@@ -132,10 +117,10 @@ class FirestoreRunStore:
 
     def _delivery_writes(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> list[tuple[Any, dict[str, Any]]]:
         run_ids = list(dict.fromkeys([*delivery.run_ids, *(run.id for run in runs)]))
-        writes = [(self._inbox_ref(delivery.key), _delivery_doc(delivery, run_ids))]
+        writes = [(self._inbox_ref(delivery.key), delivery_doc(delivery, run_ids))]
         for run in runs:
             received = TimelineEntry(kind="state", message="received", data={"to": run.state.value})
-            writes += [(self._run_ref(run.id), _run_doc(run)), *self._timeline_writes(run.id, [received])]
+            writes += [(self._run_ref(run.id), run_doc(run)), *self._timeline_writes(run.id, [received])]
             if run.content_key:  # create(): a concurrent claim of the same content makes the commit fail and retry
                 writes.append((self._content_ref(run.content_key), {"run_id": run.id}))
         return writes
@@ -144,7 +129,7 @@ class FirestoreRunStore:
         """The inbox row for `key`, if any."""
         with google_errors(f"reading delivery {key}"):
             snapshot = self._inbox_ref(key).get()
-        return _delivery(snapshot.to_dict() or {}) if snapshot.exists else None
+        return delivery_from(snapshot.to_dict() or {}) if snapshot.exists else None
 
     def set_delivery_outcome(self, key: str, outcome: str) -> None:
         """Record what became of a delivery (e.g. 'ignored: branch not tracked'); unknown keys are ignored."""
@@ -162,7 +147,7 @@ class FirestoreRunStore:
 
         query = self._collection("inbox").order_by("received_at", direction=Query.DESCENDING).limit(limit)
         with google_errors("listing deliveries"):
-            return [_delivery(snapshot.to_dict() or {}) for snapshot in query.stream()]
+            return [delivery_from(snapshot.to_dict() or {}) for snapshot in query.stream()]
 
     # -- runs -------------------------------------------------------------------------------------------------
 
@@ -188,7 +173,7 @@ class FirestoreRunStore:
             stored = snapshot.get("version")
             if stored != run.version:
                 raise ConflictError(f"run {run.id}: saved at version {run.version}, store has {stored}")
-            transaction.set(ref, _run_doc(saved))
+            transaction.set(ref, run_doc(saved))
             for entry_ref, data in writes:
                 transaction.create(entry_ref, data)
 
@@ -307,46 +292,3 @@ class FirestoreRunStore:
             snapshots = list(query.stream())
         fields = ("at", "source", "reason", "payload")
         return [DeadLetter(id=s.id, **{name: s.get(name) for name in fields}) for s in snapshots]
-
-
-def _run_doc(run: PipelineRun) -> dict[str, Any]:
-    """The run's queryable fields next to the whole run as JSON (what get_run returns, exactly)."""
-    return {
-        "pipeline": run.pipeline,
-        "state": run.state.value,
-        "version": run.version,
-        "created_at": run.created_at,
-        "updated_at": run.updated_at,
-        "json": run.model_dump_json(),
-    }
-
-
-def _entry_doc(entry: TimelineEntry, seq: int, written: Any) -> dict[str, Any]:
-    data = json.dumps(entry.data)
-    return {"at": entry.at, "kind": entry.kind, "message": entry.message, "data": data, "written": written, "seq": seq}
-
-
-def _delivery_doc(delivery: Delivery, run_ids: list[str]) -> dict[str, Any]:
-    body, truncated = cut(delivery.body)
-    return {
-        "key": delivery.key,
-        "source": delivery.source,
-        "received_at": delivery.received_at,
-        "headers": json.dumps(delivery.headers),
-        "body": body,
-        "body_truncated": truncated,
-        "outcome": delivery.outcome,
-        "run_ids": run_ids,
-    }
-
-
-def _delivery(doc: dict[str, Any]) -> Delivery:
-    return Delivery(
-        key=doc["key"],
-        source=doc["source"],
-        received_at=doc["received_at"],
-        headers=json.loads(doc["headers"]),
-        body=doc["body"],
-        outcome=doc["outcome"],
-        run_ids=list(doc["run_ids"]),
-    )
