@@ -273,7 +273,9 @@ def test_pubsub_mode_publishes_the_retrain_command(pubsub: str, tmp_path: Path) 
         "octocat",
         "5150-1-digits",
     )
-    assert request.inputs == {"pipeline": "digits", "reason": "drift seen", "priority": "50", "sha": SHA, "force": "false"}
+    assert request.inputs == {
+        "pipeline": "digits", "reason": "drift seen", "priority": "50", "sha": SHA, "force": "false",
+    }
 
 
 def test_pubsub_errors_fail_the_step_with_pubsubs_message(pubsub: str, tmp_path: Path) -> None:
