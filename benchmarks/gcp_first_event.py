@@ -133,4 +133,3 @@ def first_event_samples(
         finally:
             store.close()
     return samples
-

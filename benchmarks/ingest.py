@@ -191,8 +191,7 @@ def measure(port: int, server_pid: int, target: Target, connections: int, second
     start_at = time.time() + 0.5
     stop_at = start_at + seconds
     clients = [
-        ctx.Process(target=_pinned_client, args=(cpu, port, target, n, start_at, stop_at, queue))
-        for n in per_process
+        ctx.Process(target=_pinned_client, args=(cpu, port, target, n, start_at, stop_at, queue)) for n in per_process
     ]
     for client in clients:
         client.start()
@@ -271,9 +270,11 @@ def main() -> None:
             Target("bare hello-world", "hello", work / "bare.py", b"", {"Content-Type": "text/plain"}, 200),
             Target("github_webhook", "github_webhook", source, body, headers, 202),
         ]
-        print(f"{os.cpu_count()} CPUs; server: functions-framework/gunicorn, WORKERS={os.environ.get('WORKERS', 1)}"
-              f" THREADS={os.environ.get('THREADS', (os.cpu_count() or 1) * 4)}; {args.seconds:g} s per point"
-              f"{'; server on CPU 0, clients on CPU 1' if args.pin else '; server and clients share the CPUs'}")
+        print(
+            f"{os.cpu_count()} CPUs; server: functions-framework/gunicorn, WORKERS={os.environ.get('WORKERS', 1)}"
+            f" THREADS={os.environ.get('THREADS', (os.cpu_count() or 1) * 4)}; {args.seconds:g} s per point"
+            f"{'; server on CPU 0, clients on CPU 1' if args.pin else '; server and clients share the CPUs'}"
+        )
         bare, ingest = (bench(target, env, work, args) for target in targets)
         inbox, runs, published = ingested(home)
         measured = sum(r.requests + r.errors for r in ingest.values())

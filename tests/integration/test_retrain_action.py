@@ -274,7 +274,11 @@ def test_pubsub_mode_publishes_the_retrain_command(pubsub: str, tmp_path: Path) 
         "5150-1-digits",
     )
     assert request.inputs == {
-        "pipeline": "digits", "reason": "drift seen", "priority": "50", "sha": SHA, "force": "false",
+        "pipeline": "digits",
+        "reason": "drift seen",
+        "priority": "50",
+        "sha": SHA,
+        "force": "false",
     }
 
 

@@ -7,7 +7,8 @@ import functions_framework
 
 from relaunch import bootstrap
 from relaunch.functions.guard import github_credentials, require_secret
-from relaunch.functions.responses import error_response, reply_response, too_large
+from relaunch.functions.races import Redeliver, settle
+from relaunch.functions.responses import error_response, reply_response, retry_response, too_large
 from relaunch.triggers.errors import TriggerError
 from relaunch.triggers.github import parse_github
 
@@ -26,6 +27,9 @@ def github_webhook(request: flask.Request) -> tuple[str, int, dict[str, str]]:
     try:
         signed, secret = github_credentials(app.settings, headers, body)
         event = parse_github(signed, body, secret=secret, max_body=app.settings.max_body_bytes)
-        return reply_response(app.ingest.github(event, headers, body))
+        reply = settle("a GitHub delivery", lambda: app.ingest.github(event, headers, body))
     except TriggerError as exc:
         return error_response(exc)
+    except Redeliver as exc:  # a race lost every time, or the store is unreachable: nothing was kept
+        return retry_response(exc)
+    return reply_response(reply)

@@ -1,12 +1,16 @@
 """Every function's entry point, in one module: the source functions-framework and `gcloud functions deploy` load.
 
-Names resolve lazily (PEP 562), so a process serving one function imports only that function's module.
+Names resolve lazily (PEP 562), so a process serving one function imports only that function's module. The lookup
+also installs our error handlers on the app being created: functions-framework resolves the name inside
+`create_app`'s app context, for every app (this module is imported once; the deployed functions/main.py re-exports it).
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
+
+import flask
 
 ENTRY_POINTS = {
     "github_webhook": "relaunch.functions.github_webhook",
@@ -25,4 +29,9 @@ def __getattr__(name: str) -> Any:
     module = ENTRY_POINTS.get(name)
     if module is None:
         raise AttributeError(f"relaunch has no function {name!r}; functions: {', '.join(sorted(ENTRY_POINTS))}")
-    return getattr(importlib.import_module(module), name)
+    function = getattr(importlib.import_module(module), name)
+    if flask.has_app_context():
+        from relaunch.functions.responses import install_error_handlers  # noqa: PLC0415 (lazy, like the functions)
+
+        install_error_handlers(flask.current_app)
+    return function

@@ -19,7 +19,7 @@ from relaunch.functions.races import settle
 from relaunch.pipelines.commands import COMMANDS_TOPIC, parse_command
 from relaunch.pipelines.ingest import IngestService
 from relaunch.pipelines.orchestrator import UnknownRun
-from relaunch.triggers.errors import TriggerError
+from relaunch.triggers.errors import TriggerError, printable
 from relaunch.triggers.pubsub import from_cloudevent_data
 from relaunch.triggers.retrain import is_retrain, parse_retrain
 
@@ -38,5 +38,5 @@ def orchestrator(cloud_event: CloudEvent) -> None:
         command = parse_command(data)
         settle(f"command {cloud_event['id']!r}", lambda: app.orchestrator.handle(command))
     except (TriggerError, ValidationError, UnknownRun) as exc:
-        log.warning("dead-lettering command %s: %s", cloud_event["id"], exc)
-        app.store.dead_letter(COMMANDS_TOPIC, str(exc)[:2000], json.dumps(cloud_event.data, default=str))
+        log.warning("dead-lettering command %r: %s", cloud_event["id"], printable(exc))
+        app.store.dead_letter(COMMANDS_TOPIC, printable(exc)[:2000], json.dumps(cloud_event.data, default=str))

@@ -19,7 +19,7 @@ from relaunch import bootstrap
 from relaunch.functions.races import settle
 from relaunch.pipelines.ingest import IngestService, Reply
 from relaunch.pipelines.model import Delivery
-from relaunch.triggers.errors import Malformed, TriggerError
+from relaunch.triggers.errors import Malformed, TriggerError, printable, require_text
 from relaunch.triggers.pubsub import PubSubMessage, from_cloudevent_data
 
 log = logging.getLogger(__name__)
@@ -34,14 +34,16 @@ def receive(
 ) -> None:
     """Deliver one Pub/Sub CloudEvent to the service under the key `pubsub:<function>:<messageId>`."""
     app = bootstrap.app()
-    raw = json.dumps(cloud_event.data, default=str)
-    attributes = {k: str(v) for k, v in cloud_event.get_attributes().items()}
+    raw = json.dumps(cloud_event.data, default=str)  # ASCII: a lone surrogate travels as its escape
+    # Kept as the delivery's headers: escaped, so a hostile attribute is refused below rather than breaking the write.
+    attributes = {printable(k): printable(v) for k, v in cloud_event.get_attributes().items()}
     try:
+        require_text(cloud_event.get_attributes(), prefix="attributes")
         message: PubSubMessage | None = from_cloudevent_data(cloud_event.data, event_id=cloud_event["id"])
     except TriggerError as exc:
         message, error = None, exc
     # Eventarc's event id is the message id: even a message whose data cannot be read is deduped on it.
-    message_id = message.message_id if message else str(cloud_event["id"])
+    message_id = message.message_id if message else printable(cloud_event["id"])
     delivery = Delivery(key=f"pubsub:{function}:{message_id}", source=source, headers=attributes, body=raw)
     what = f"{function} {message_id!r}"
     try:

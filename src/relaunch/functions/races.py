@@ -1,10 +1,10 @@
-"""Lost races and passing outages in a Pub/Sub function: expected outcomes, answered quietly with a retryable status.
+"""Lost races and passing outages in any function: expected outcomes, answered quietly with a retryable status.
 
 A `ConflictError` means another writer moved the run first; handling the message again reads the newer version, so a
 few tries within the request settle most races. A race still lost, or a `TransientError`, is answered 503 with
-Retry-After: the local bus and Pub/Sub redeliver any non-2xx. It is raised as a werkzeug HTTPException because Flask
-answers those without logging an ERROR and a traceback, which an ordinary race does not deserve.
-"""
+Retry-After: the local bus and Pub/Sub redeliver any non-2xx, and a webhook's sender sees a status worth retrying
+(GitHub's "Redeliver" button, W&B's retries). A Pub/Sub function lets it propagate as a werkzeug HTTPException, which
+Flask answers without logging an ERROR and a traceback; the webhooks answer it as JSON (responses.retry_response)."""
 
 from __future__ import annotations
 

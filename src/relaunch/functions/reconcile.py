@@ -18,7 +18,7 @@ def reconcile(cloud_event: CloudEvent) -> None:
     """Any tick will do (its content is ignored): reconciling twice changes nothing, so redeliveries are harmless."""
     report = ReconcileService(bootstrap.app().orchestrator).run()
     log.info(
-        "reconcile %s: %d runs, advanced %s, timed out %s, errors %s",
+        "reconcile %r: %d runs, advanced %s, timed out %s, errors %s",
         cloud_event["id"],
         report.examined,
         report.advanced,

@@ -7,7 +7,8 @@ import functions_framework
 
 from relaunch import bootstrap
 from relaunch.functions.guard import require_secret, wandb_credentials
-from relaunch.functions.responses import error_response, reply_response, too_large
+from relaunch.functions.races import Redeliver, settle
+from relaunch.functions.responses import error_response, reply_response, retry_response, too_large
 from relaunch.settings import reveal
 from relaunch.triggers.errors import TriggerError
 from relaunch.triggers.wandb import MAX_BODY, parse_wandb
@@ -31,6 +32,9 @@ def wandb_webhook(request: flask.Request) -> tuple[str, int, dict[str, str]]:
     try:
         checked, token, secret = wandb_credentials(app.settings, headers, body)
         event = parse_wandb(checked, body, token=token, secret=secret, max_body=limit)
-        return reply_response(app.ingest.wandb(event, headers, body))
+        reply = settle("a W&B delivery", lambda: app.ingest.wandb(event, headers, body))
     except TriggerError as exc:
         return error_response(exc)
+    except Redeliver as exc:  # a race lost every time, or the store is unreachable: nothing was kept
+        return retry_response(exc)
+    return reply_response(reply)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
 T = TypeVar("T")
 
+# Valid UTF-8 cannot hold a surrogate: only a JSON escape \uD800-\uDFFF (any hex case) can put one in a string.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_NOT_TEXT = "not valid Unicode text (a lone surrogate escape)"
 _KIND_NAMES = {str: "a string", int: "an integer", bool: "a boolean", list: "an array", dict: "an object"}
 
 
@@ -106,4 +110,57 @@ def decode_json_object(raw: bytes, *, field: str | None = None) -> dict[str, Any
         raise Malformed(f"{where} is not valid JSON", field=field) from exc
     if not isinstance(value, dict):
         raise Malformed(f"{where} must be a JSON object", field=field)
+    require_text(value, raw)
     return value
+
+
+def require_text(value: Any, raw: bytes | None = None, *, prefix: str = "") -> None:
+    """A 422 naming the dotted path of the first string (key or value, any depth) that is not valid Unicode text.
+
+    `raw`, the JSON the value was decoded from, skips the walk when it holds no surrogate escape (the usual case).
+    """
+    if raw is not None and not _SURROGATE_ESCAPE.search(raw):
+        return
+    path = _first_lone_surrogate(value)
+    if path is not None:
+        field = ".".join([prefix, *path] if prefix else path)
+        raise Unprocessable(f"{field} is {_NOT_TEXT}", field=field)
+
+
+def printable(value: object) -> str:
+    """`value` as text fit to log and store: a lone surrogate becomes its escape."""
+    return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def printable_path(key: object) -> str:
+    """One step of a field path, fit to log and store: surrogates escaped, at most 64 characters."""
+    return printable(key)[:64]
+
+
+def _is_text(text: str) -> bool:
+    if text.isascii():  # O(1) in CPython: the common case costs nothing
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _first_lone_surrogate(root: Any) -> list[str] | None:
+    """The path to the first string that is not text, walked without recursion (the JSON may be deeply nested)."""
+    stack: list[tuple[Any, list[str]]] = [(root, [])]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            if not _is_text(node):
+                return path
+        elif isinstance(node, Mapping):
+            for key, child in reversed(list(node.items())):
+                step = [*path, printable_path(key)]
+                if isinstance(key, str) and not _is_text(key):
+                    return step
+                stack.append((child, step))
+        elif isinstance(node, list | tuple):
+            stack.extend((child, [*path, str(i)]) for i, child in reversed(list(enumerate(node))))
+    return None

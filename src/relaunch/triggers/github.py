@@ -109,9 +109,7 @@ class IgnoredEvent:
     reason: str
 
 
-GitHubEvent = (
-    PushEvent | PingEvent | PullRequestEvent | WorkflowDispatchEvent | RepositoryDispatchEvent | IgnoredEvent
-)
+GitHubEvent = PushEvent | PingEvent | PullRequestEvent | WorkflowDispatchEvent | RepositoryDispatchEvent | IgnoredEvent
 
 
 def parse_github(

@@ -16,6 +16,7 @@ from relaunch.triggers.errors import (
     decode_json_object,
     optional,
     require,
+    require_text,
 )
 
 # Pub/Sub caps a message at 10 MB; base64 and the envelope add about a third.
@@ -57,6 +58,7 @@ def from_cloudevent_data(data: Mapping[str, Any], *, event_id: str | None = None
     """Build a message from MessagePublishedData (`cloud_event.data`); `event_id` stands in for a missing messageId."""
     if not isinstance(data, Mapping):
         raise Unprocessable("data must be an object", field="data")
+    require_text(data)  # the envelope was decoded by the caller (cloudevents): no raw bytes to skip the walk with
     message = require(data, "message", dict)
     message_id = _either(message, "messageId", "message_id") or event_id
     if not message_id:
