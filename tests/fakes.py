@@ -326,3 +326,23 @@ class FakeNotifier:
         self.sent.append(notification)
         if self.fail:
             raise RuntimeError("slack is down")
+
+
+class FakeHistory:
+    """A linear history of commits (oldest first) plus commits off it; records every question."""
+
+    def __init__(self, line: Sequence[str] = (), off: Sequence[str] = (), fail: Exception | None = None) -> None:
+        self.line, self.off, self.fail = list(line), set(off), fail
+        self.asked: list[tuple[str, str | None, str, str]] = []
+
+    def relation(self, repo: str, clone_url: str | None, base: str, head: str) -> str:
+        self.asked.append((repo, clone_url, base, head))
+        if self.fail is not None:
+            raise self.fail
+        if base == head:
+            return "identical"
+        if base in self.off or head in self.off:
+            return "diverged"
+        if base not in self.line or head not in self.line:
+            return "unknown"
+        return "ahead" if self.line.index(head) > self.line.index(base) else "behind"

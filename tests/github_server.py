@@ -1,4 +1,4 @@
-"""A local stand-in for api.github.com: commit statuses, check runs, deployments and deployment statuses.
+"""A local stand-in for api.github.com: commit statuses, check runs, deployments, permissions and comparisons.
 
 It records every request, keeps what was created in memory (so a lookup sees earlier writes, as on GitHub) and
 answers with the response examples of GitHub's own OpenAPI description (tests/samples/github, the octokit cut),
@@ -28,6 +28,8 @@ _CHECK_RUNS = re.compile(_REPO + r"/check-runs$")
 _DEPLOYMENTS = re.compile(_REPO + r"/deployments$")
 _DEPLOYMENT_STATUSES = re.compile(_REPO + r"/deployments/(?P<id>\d+)/statuses$")
 _PERMISSION = re.compile(_REPO + r"/collaborators/(?P<username>[^/]+)/permission$")
+_COMPARE = re.compile(_REPO + r"/compare/(?P<base>[^/.]+)\.\.\.(?P<head>[^/.]+)$")
+_REPOSITORY = re.compile(_REPO + r"$")
 
 
 @dataclass
@@ -61,6 +63,8 @@ class FakeGitHub:
     deployments: list[dict[str, Any]] = field(default_factory=list)
     deployment_statuses: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     permissions: dict[str, str] = field(default_factory=dict)  # login -> base role; other logins are not users
+    history: list[str] = field(default_factory=list)  # one line of commits, oldest first (every repository's)
+    off_history: set[str] = field(default_factory=set)  # commits known but on no line (a force push left them)
     delay_s: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -102,6 +106,10 @@ class FakeGitHub:
             return self._deployment_status(m, body)
         if method == "GET" and (m := _PERMISSION.match(path)):
             return self._permission(m)
+        if method == "GET" and (m := _COMPARE.match(path)):
+            return self._compare(m)
+        if method == "GET" and (m := _REPOSITORY.match(path)):
+            return 200, {"full_name": f"{m['owner']}/{m['repo']}", "id": 1, "private": False}, {}
         return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, {}
 
     def _status(self, m: re.Match[str], body: dict[str, Any]) -> dict[str, Any]:
@@ -171,7 +179,43 @@ class FakeGitHub:
         user = {"login": login, "id": 1, "type": "User", "site_admin": False}
         return 200, {"permission": legacy, "role_name": role, "user": user}, {}
 
+    def _compare(self, m: re.Match[str]) -> tuple[int, Any, dict]:
+        """GitHub's commit-comparison shape (docs: "Compare two commits"), its status from `history`."""
+        base, head = m["base"], m["head"]
+        for sha in (base, head):
+            if sha not in self.history and sha not in self.off_history:
+                return 404, {"message": f"No commit found for SHA: {sha}", "documentation_url": _DOCS}, {}
+        if base == head:
+            status, ahead, behind = "identical", 0, 0
+        elif base in self.off_history or head in self.off_history:
+            status, ahead, behind = "diverged", 1, 1
+        else:
+            step = self.history.index(head) - self.history.index(base)
+            status, ahead, behind = ("ahead", step, 0) if step > 0 else ("behind", 0, -step)
+        url = f"{self.url}/repos/{m['owner']}/{m['repo']}/compare/{base}...{head}"
+        commit = {"sha": base, "url": f"{self.url}/repos/{m['owner']}/{m['repo']}/commits/{base}"}
+        return (
+            200,
+            {
+                "url": url,
+                "html_url": url,
+                "permalink_url": url,
+                "diff_url": url + ".diff",
+                "patch_url": url + ".patch",
+                "base_commit": commit,
+                "merge_base_commit": commit,
+                "status": status,
+                "ahead_by": ahead,
+                "behind_by": behind,
+                "total_commits": ahead,
+                "commits": [],
+                "files": [],
+            },
+            {},
+        )
 
+
+_DOCS = "https://docs.github.com/rest"
 _SPEC: dict[str, Any] = {}
 
 

@@ -256,6 +256,18 @@ class App:
         return NobodyPermissions()
 
     @cached_property
+    def history(self) -> Any:
+        """How two commits stand: GitHub's compare API when a token is configured, else git from a local cache."""
+        token = reveal(self.settings.github_token)
+        if token:
+            from relaunch.adapters.github.history import GitHubHistory
+
+            return GitHubHistory(token, base_url=self.settings.github_api_url)
+        from relaunch.adapters.local.history import LocalGitHistory
+
+        return LocalGitHistory(self.settings.workspaces_dir / ".history")
+
+    @cached_property
     def orchestrator(self) -> Any:
         from relaunch.pipelines.orchestrator import Deps, Orchestrator
 
@@ -272,6 +284,7 @@ class App:
             artifacts=lambda: self.artifacts,
             promote_alias=self.settings.wandb_promote_alias,
             permissions=self.permissions,
+            history=self.history,
         )
         return Orchestrator(deps)
 

@@ -222,3 +222,15 @@ class RepoPermissions(Protocol):
 
         TransientError when the host cannot answer now, ValueError when it refuses to (bad token, no access).
         """
+
+
+class CommitHistory(Protocol):
+    """How two commits of a repository stand in its history (git merge-base locally, GitHub's compare API)."""
+
+    def relation(self, repo: str, clone_url: str | None, base: str, head: str) -> str:
+        """`head` against `base`: "ahead", "behind" (an ancestor of base), "identical", "diverged" or "unknown".
+
+        A commit the repository does not know is "diverged" (off its history, as a force push leaves it); "unknown"
+        means it cannot tell (a bad name or URL). TransientError when the host cannot answer now. The domain reads
+        any other answer as "unknown" (pipelines.champion_age.as_relation).
+        """

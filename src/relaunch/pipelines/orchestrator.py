@@ -14,12 +14,14 @@ from relaunch.pipelines import ledger
 from relaunch.pipelines.approval import needs_approval
 from relaunch.pipelines.approval_step import Approvals
 from relaunch.pipelines.artifact_pin import fetch_pinned, is_pinned
+from relaunch.pipelines.champion_age import Relation, as_relation, judge
 from relaunch.pipelines.coalesce_step import Coalescer, save_after_submit
 from relaunch.pipelines.commands import Command, LabelApproval, ReportSkip
 from relaunch.pipelines.evaluate_step import EvaluationInputs
 from relaunch.pipelines.gate import decide, report_markdown
 from relaunch.pipelines.jobs import RunPaths, eval_request, train_request
 from relaunch.pipelines.model import (
+    ModelVersion,
     Notification,
     PipelineRun,
     RunState,
@@ -35,6 +37,7 @@ from relaunch.pipelines.states import transition
 from relaunch.ports import (
     ArtifactSource,
     BlobStore,
+    CommitHistory,
     Endpoint,
     ImageBuilder,
     ModelRegistry,
@@ -68,6 +71,7 @@ class Deps:
     artifacts: Callable[[], ArtifactSource] | None = None  # built on first W&B run (a bad config fails that run)
     promote_alias: str = "production"  # moved to a W&B artifact once its run is promoted
     permissions: RepoPermissions | None = None  # who may approve a fork's run (None: nobody, only the CLI)
+    history: CommitHistory | None = None  # commit ages; bootstrap always sets it (None: no age check, unit tests)
 
 
 Step = Callable[[PipelineRun, PipelineSpec], PipelineRun | None]
@@ -287,7 +291,41 @@ class Orchestrator:
             rejected = self._move(run, S.REJECTED, reason=why + "; re-run to evaluate against the new champion")
             self._notify(rejected, "deploy", "failure", f"Not rolled out: {why}")  # the gate had said "passed"
             return rejected
-        return self._move(run, S.ROLLING_OUT)  # the rollout step reports its first action
+        return self._unless_older(run, spec, current)
+
+    def _unless_older(self, run: PipelineRun, spec: PipelineSpec, champion: ModelVersion | None) -> PipelineRun:
+        """Roll out, unless the commit would make the champion older by accident (see pipelines/champion_age)."""
+        held = self.d.store.get_run(champion.run_id) if champion else None
+        if self.d.history is None or not run.trigger.sha or held is None or not held.trigger.sha:
+            return self._move(run, S.ROLLING_OUT)  # no commits to compare (a W&B artifact champion, a first model)
+        relation, detail = self._relation(run, held)
+        verdict = judge(
+            run.trigger.sha,
+            held.trigger.sha,
+            relation,
+            force=run.trigger.force,
+            on_force_push=spec.gate.on_force_push,
+            detail=detail,
+        )
+        if not verdict.allowed:
+            rejected = self._move(run, S.REJECTED, reason=verdict.reason)
+            self._notify(rejected, "deploy", "failure", f"Not rolled out: {verdict.reason}")  # the gate said "passed"
+            return rejected
+        moved, entry = transition(run, S.ROLLING_OUT)
+        notes = [TimelineEntry(kind="warning", message=verdict.note)] if verdict.note else []
+        return self._save(moved, entry, *notes)  # the rollout step reports its first action
+
+    def _relation(self, run: PipelineRun, champion: PipelineRun) -> tuple[Relation, str]:
+        """How the run's commit stands to the champion's; TransientError propagates (the command is retried)."""
+        repo = run.trigger.repo or ""
+        if not repo or repo.lower() != (champion.trigger.repo or "").lower():
+            return "unknown", f"the champion was built from another repository ({str(champion.trigger.repo)[:100]!r})"
+        assert self.d.history is not None and run.trigger.sha and champion.trigger.sha
+        try:
+            answer = self.d.history.relation(repo, run.trigger.clone_url, champion.trigger.sha, run.trigger.sha)
+        except ValueError as exc:  # the host refused (no access, bad token): nothing shows the commit is not older
+            return "unknown", str(exc)[:200]
+        return as_relation(answer), ""
 
     def _rolling_out(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
         moved = self.rollout.run(run, spec)  # None: baking or in a rollback window, the reconcile tick re-plans

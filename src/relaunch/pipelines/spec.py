@@ -141,6 +141,11 @@ class GatePolicy(_Strict):
         "whose drop is significantly larger at `significance` (exact one-sided McNemar test when 0, Tango's score "
         "test for paired proportions otherwise)",
     )
+    on_force_push: Literal["refuse", "allow"] = Field(
+        default="refuse",
+        description="A candidate whose commit is not on the champion's line of history (the branch was force-pushed, "
+        "or the champion's commit is gone): refuse it (a human decides, with force) or allow it",
+    )
 
 
 class DriftPolicy(_Strict):

@@ -100,16 +100,17 @@ def _verified(clone: Path, name: str) -> str | None:
         capture_output=True,
         text=True,
         timeout=60,
-        env=_git_env(),
+        env=git_env(),
     )
     return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else None
 
 
-def _git_env() -> dict[str, str]:
+def git_env() -> dict[str, str]:
+    """The environment every git call runs in: the caller's, with only safe transports and no prompt."""
     return {**os.environ, **GIT_ENV}
 
 
 def _git(*args: str) -> None:
-    proc = subprocess.run(["git", *args], capture_output=True, text=True, timeout=300, env=_git_env())
+    proc = subprocess.run(["git", *args], capture_output=True, text=True, timeout=300, env=git_env())
     if proc.returncode != 0:
         raise BuildError(f"git {args[0] if args[0] != '-C' else args[2]} failed: {proc.stderr.strip()[-300:]}")

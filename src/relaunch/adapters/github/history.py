@@ -1,0 +1,92 @@
+"""Where two commits stand, asked of GitHub: `GET /repos/{owner}/{repo}/compare/{base}...{head}` (PyGithub).
+
+Implements ports.CommitHistory on GCP, where no git runs. The answer's `status` is already the port's vocabulary
+(ahead, behind, identical, diverged). GitHub answers 404 both for a commit it does not know and for a repository the
+token cannot read: the repository is then looked up once to tell the two apart ("diverged" versus a refusal).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+from pydantic import SecretStr
+
+from relaunch.ports import TransientError
+from relaunch.triggers.gitnames import is_sha
+
+TIMEOUT_S = 10
+_REPO = re.compile(r"\A[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+\Z")
+_PASSING = (429, 500, 502, 503, 504)
+
+
+class GitHubHistory:
+    """Compares two commits of a repository through GitHub's REST API."""
+
+    def __init__(self, token: str, *, base_url: str = "https://api.github.com") -> None:
+        if not token or not token.strip():
+            raise ValueError("GitHubHistory: token is empty")
+        if not re.match(r"^https?://[^/\s]+", base_url):
+            raise ValueError(f"GitHubHistory: base_url must be an http(s) URL, got {base_url!r}")
+        self._token = SecretStr(token.strip())
+        self._base_url = base_url.rstrip("/")
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"GitHubHistory(base_url={self._base_url!r}, token=**********)"
+
+    def relation(self, repo: str, clone_url: str | None, base: str, head: str) -> str:
+        """`head` against `base` (see ports.CommitHistory); the clone URL is not needed here."""
+        if not _REPO.match(repo) or not (is_sha(base) and is_sha(head)):
+            return "unknown"
+        if base == head:
+            return "identical"
+        from github import GithubException  # heavy: loaded on first use, never at import
+
+        try:
+            return str(self._github().get_repo(repo).compare(base, head, comparison_commits_per_page=1).status)
+        except GithubException as exc:
+            if exc.status == 404:
+                return self._missing_commit(repo)
+            raise _error(exc.status, str(exc)) from None
+        except OSError as exc:  # connection refused or reset, timeouts: the command is retried
+            raise TransientError(f"GitHub unreachable for the comparison: {type(exc).__name__}") from None
+
+    def _missing_commit(self, repo: str) -> str:
+        """After a 404: "diverged" when the repository is readable (so a commit is what it lacks), else refuse."""
+        from github import GithubException
+
+        try:
+            self._github().get_repo(repo).update()  # a GET of the repository itself
+        except GithubException as exc:
+            if exc.status == 404:
+                raise ValueError(f"GitHub shows no repository {repo!r} to this token (HTTP 404)") from None
+            raise _error(exc.status, str(exc)) from None
+        except OSError as exc:
+            raise TransientError(f"GitHub unreachable for the comparison: {type(exc).__name__}") from None
+        return "diverged"
+
+    def _github(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                import github
+
+                self._client = github.Github(
+                    auth=github.Auth.Token(self._token.get_secret_value()),
+                    base_url=self._base_url,
+                    timeout=TIMEOUT_S,
+                    user_agent="relaunch",
+                    retry=None,  # a failed comparison is retried by the command's redelivery
+                    seconds_between_requests=0,
+                    seconds_between_writes=0,
+                    lazy=True,  # no GET of the repository before the comparison
+                )
+            return self._client
+
+
+def _error(status: int, said: str) -> Exception:
+    if status in _PASSING or (status == 403 and "rate limit" in said.lower()):
+        return TransientError(f"GitHub answered {status} to the comparison")
+    return ValueError(f"GitHub refused the comparison with HTTP {status}")

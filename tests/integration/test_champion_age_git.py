@@ -1,0 +1,52 @@
+"""The champion never gets older by accident, judged by git itself: the orchestrator with LocalGitHistory on a repo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from relaunch import bootstrap
+from relaunch.adapters.github.history import GitHubHistory
+from relaunch.adapters.local.history import LocalGitHistory
+from relaunch.pipelines.model import RunState
+from tests.integration.test_functions import settings
+from tests.integration.test_local_history import commit
+from tests.integration.test_local_builder import git
+from tests.unit.test_champion_age import gate, world
+
+
+def repository(tmp_path: Path) -> tuple[str, list[str]]:
+    """main went 1, 2, 3; then it was force-pushed back to 1 and went on to 4."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    shas = [commit(repo, n) for n in (1, 2, 3)]
+    git(repo, "reset", "-q", "--hard", shas[0])
+    return repo.as_uri(), [*shas, commit(repo, 4)]
+
+
+def test_a_late_push_of_an_ancestor_is_refused_and_force_promotes_it(tmp_path: Path) -> None:
+    url, (one, two, three, _) = repository(tmp_path)
+    w = world(LocalGitHistory(tmp_path / "cache"))  # type: ignore[arg-type]
+    assert gate(w, 2, sha=two, clone_url=url).state is RunState.PROMOTED
+    assert gate(w, 3, sha=three, clone_url=url).state is RunState.PROMOTED  # ahead: goes on
+    late = gate(w, 1, sha=one, clone_url=url)
+    assert late.state is RunState.REJECTED and late.reason.startswith(f"commit {one[:7]} is older than")
+    assert w.registry.champions["digits"] == "v2"
+    forced = gate(w, 5, sha=one, clone_url=url, force=True)
+    assert forced.state is RunState.PROMOTED and w.registry.champions["digits"] == "v3"
+
+
+def test_after_a_force_push_the_spec_decides(tmp_path: Path) -> None:
+    url, (_, _, three, four) = repository(tmp_path)
+    w = world(LocalGitHistory(tmp_path / "cache"))  # type: ignore[arg-type]
+    gate(w, 3, sha=three, clone_url=url)
+    refused = gate(w, 4, sha=four, clone_url=url)
+    assert refused.state is RunState.REJECTED and "gate.on_force_push: allow" in refused.reason
+
+
+def test_bootstrap_wires_git_locally_and_githubs_compare_api_with_a_token(tmp_path: Path) -> None:
+    local = bootstrap.App(settings(tmp_path))
+    assert isinstance(local.orchestrator.d.history, LocalGitHistory)
+    with_token = bootstrap.App(settings(tmp_path, github_token="ghs_x"))
+    assert isinstance(with_token.orchestrator.d.history, GitHubHistory)
+    local.store.close()
