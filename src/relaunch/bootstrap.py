@@ -257,12 +257,12 @@ class App:
 
     @cached_property
     def history(self) -> Any:
-        """How two commits stand: GitHub's compare API when a token is configured, else git from a local cache."""
-        token = reveal(self.settings.github_token)
-        if token:
+        """How two commits stand: git from a local cache, or GitHub's compare API (the token is optional for public
+        repositories, where GitHub allows a few dozen anonymous requests an hour)."""
+        if self.settings.adapter("history") == "github":
             from relaunch.adapters.github.history import GitHubHistory
 
-            return GitHubHistory(token, base_url=self.settings.github_api_url)
+            return GitHubHistory(reveal(self.settings.github_token), base_url=self.settings.github_api_url)
         from relaunch.adapters.local.history import LocalGitHistory
 
         return LocalGitHistory(self.settings.workspaces_dir / ".history")

@@ -24,6 +24,7 @@ BuilderKind = Literal["local", "cloudbuild"]
 RegistryKind = Literal["local", "vertex"]
 EndpointKind = Literal["local", "vertex"]
 ArtifactsKind = Literal["local", "wandb"]
+HistoryKind = Literal["git", "github"]
 
 # What each profile picks for a port left unset.
 PROFILE_DEFAULTS: dict[str, dict[str, str]] = {
@@ -35,6 +36,7 @@ PROFILE_DEFAULTS: dict[str, dict[str, str]] = {
         "registry": "local",
         "endpoint": "local",
         "artifacts": "local",
+        "history": "git",
     },
     "gcp": {
         "store": "firestore",
@@ -44,6 +46,7 @@ PROFILE_DEFAULTS: dict[str, dict[str, str]] = {
         "registry": "vertex",
         "endpoint": "vertex",
         "artifacts": "wandb",
+        "history": "github",
     },
 }
 
@@ -66,6 +69,7 @@ class Settings(BaseSettings):
     registry: RegistryKind | None = Field(default=None, description="Model registry: local | vertex")
     endpoint: EndpointKind | None = Field(default=None, description="Serving endpoint: local | vertex")
     artifacts: ArtifactsKind | None = Field(default=None, description="Model artifacts of W&B events: local | wandb")
+    history: HistoryKind | None = Field(default=None, description="Where commits stand (champion age): git | github")
 
     # -- embedded stack ---------------------------------------------------------------------------------------
     home: Path = Field(default=Path(".relaunch"), description="State of the embedded stack: databases, logs, models")

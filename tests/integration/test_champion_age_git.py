@@ -9,8 +9,8 @@ from relaunch.adapters.github.history import GitHubHistory
 from relaunch.adapters.local.history import LocalGitHistory
 from relaunch.pipelines.model import RunState
 from tests.integration.test_functions import settings
-from tests.integration.test_local_history import commit
 from tests.integration.test_local_builder import git
+from tests.integration.test_local_history import commit
 from tests.unit.test_champion_age import gate, world
 
 
@@ -44,9 +44,9 @@ def test_after_a_force_push_the_spec_decides(tmp_path: Path) -> None:
     assert refused.state is RunState.REJECTED and "gate.on_force_push: allow" in refused.reason
 
 
-def test_bootstrap_wires_git_locally_and_githubs_compare_api_with_a_token(tmp_path: Path) -> None:
+def test_bootstrap_wires_git_locally_and_githubs_compare_api_on_gcp(tmp_path: Path) -> None:
     local = bootstrap.App(settings(tmp_path))
     assert isinstance(local.orchestrator.d.history, LocalGitHistory)
-    with_token = bootstrap.App(settings(tmp_path, github_token="ghs_x"))
-    assert isinstance(with_token.orchestrator.d.history, GitHubHistory)
+    assert isinstance(bootstrap.App(settings(tmp_path, history="github")).history, GitHubHistory)
+    assert isinstance(bootstrap.App(settings(tmp_path, profile="gcp")).history, GitHubHistory)
     local.store.close()

@@ -80,3 +80,10 @@ def test_github_down_is_transient(fake: FakeGitHub) -> None:
     history = GitHubHistory(TOKEN, base_url="http://127.0.0.1:9")
     with pytest.raises(TransientError):
         history.relation(REPO, None, A, C)
+
+
+def test_without_a_token_it_asks_anonymously(fake: FakeGitHub) -> None:
+    history = GitHubHistory(None, base_url=fake.url)
+    with pytest.raises(ValueError, match="401"):  # this server, unlike GitHub for a public repository, wants a token
+        history.relation(REPO, None, A, C)
+    assert "authorization" not in fake.requests[0].headers and "token=None" in repr(history)

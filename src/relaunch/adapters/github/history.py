@@ -24,18 +24,17 @@ _PASSING = (429, 500, 502, 503, 504)
 class GitHubHistory:
     """Compares two commits of a repository through GitHub's REST API."""
 
-    def __init__(self, token: str, *, base_url: str = "https://api.github.com") -> None:
-        if not token or not token.strip():
-            raise ValueError("GitHubHistory: token is empty")
+    def __init__(self, token: str | None, *, base_url: str = "https://api.github.com") -> None:
+        """`token` None or empty: anonymous, which GitHub allows for public repositories (60 requests an hour)."""
         if not re.match(r"^https?://[^/\s]+", base_url):
             raise ValueError(f"GitHubHistory: base_url must be an http(s) URL, got {base_url!r}")
-        self._token = SecretStr(token.strip())
+        self._token = SecretStr(token.strip()) if token and token.strip() else None
         self._base_url = base_url.rstrip("/")
         self._client: Any = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"GitHubHistory(base_url={self._base_url!r}, token=**********)"
+        return f"GitHubHistory(base_url={self._base_url!r}, token={'**********' if self._token else None})"
 
     def relation(self, repo: str, clone_url: str | None, base: str, head: str) -> str:
         """`head` against `base` (see ports.CommitHistory); the clone URL is not needed here."""
@@ -74,7 +73,7 @@ class GitHubHistory:
                 import github
 
                 self._client = github.Github(
-                    auth=github.Auth.Token(self._token.get_secret_value()),
+                    auth=github.Auth.Token(self._token.get_secret_value()) if self._token else None,
                     base_url=self._base_url,
                     timeout=TIMEOUT_S,
                     user_agent="relaunch",

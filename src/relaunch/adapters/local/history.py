@@ -95,5 +95,7 @@ def _git(*args: str) -> None:
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(["git", *args], capture_output=True, text=True, timeout=TIMEOUT_S, env=git_env())
+    except FileNotFoundError:
+        raise ValueError("git is not installed here (RELAUNCH_HISTORY=github asks GitHub instead)") from None
     except subprocess.TimeoutExpired:
         raise TransientError(f"git {args[2] if args[0] == '-C' else args[0]} timed out after {TIMEOUT_S} s") from None
