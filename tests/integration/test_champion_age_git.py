@@ -9,19 +9,13 @@ from relaunch.adapters.github.history import GitHubHistory
 from relaunch.adapters.local.history import LocalGitHistory
 from relaunch.pipelines.model import RunState
 from tests.integration.test_functions import settings
-from tests.integration.test_local_builder import git
-from tests.integration.test_local_history import commit
+from tests.integration.test_local_history import force_pushed
 from tests.unit.test_champion_age import gate, world
 
 
 def repository(tmp_path: Path) -> tuple[str, list[str]]:
-    """main went 1, 2, 3; then it was force-pushed back to 1 and went on to 4."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    shas = [commit(repo, n) for n in (1, 2, 3)]
-    git(repo, "reset", "-q", "--hard", shas[0])
-    return repo.as_uri(), [*shas, commit(repo, 4)]
+    repo, shas = force_pushed(tmp_path)
+    return repo.as_uri(), shas
 
 
 def test_a_late_push_of_an_ancestor_is_refused_and_force_promotes_it(tmp_path: Path) -> None:

@@ -21,9 +21,8 @@ def commit(repo: Path, n: int) -> str:
     return git(repo, "rev-parse", "HEAD")
 
 
-@pytest.fixture
-def line(tmp_path: Path) -> tuple[Path, list[str]]:
-    """A repository whose main went 1, 2, 3, then was force-pushed back to 1 and went on to 4."""
+def force_pushed(tmp_path: Path) -> tuple[Path, list[str]]:
+    """A repository whose main went 1, 2, 3, then was force-pushed back to 1 and went on to 4; the four commits."""
     repo = tmp_path / "repo"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
@@ -31,6 +30,11 @@ def line(tmp_path: Path) -> tuple[Path, list[str]]:
     git(repo, "reset", "-q", "--hard", shas[0])
     shas.append(commit(repo, 4))
     return repo, shas
+
+
+@pytest.fixture
+def line(tmp_path: Path) -> tuple[Path, list[str]]:
+    return force_pushed(tmp_path)
 
 
 def test_ahead_behind_identical_and_a_force_pushed_branch(tmp_path: Path, line: tuple[Path, list[str]]) -> None:

@@ -7,18 +7,16 @@ token cannot read: the repository is then looked up once to tell the two apart (
 
 from __future__ import annotations
 
-import re
 import threading
 from typing import Any
 
 from pydantic import SecretStr
 
+from relaunch.adapters.github.client import REPO_NAME, checked_base_url, read_client, refusal
 from relaunch.ports import TransientError
 from relaunch.triggers.gitnames import is_sha
 
-TIMEOUT_S = 10
-_REPO = re.compile(r"\A[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+\Z")
-_PASSING = (429, 500, 502, 503, 504)
+WHAT = "the comparison"
 
 
 class GitHubHistory:
@@ -26,10 +24,8 @@ class GitHubHistory:
 
     def __init__(self, token: str | None, *, base_url: str = "https://api.github.com") -> None:
         """`token` None or empty: anonymous, which GitHub allows for public repositories (60 requests an hour)."""
-        if not re.match(r"^https?://[^/\s]+", base_url):
-            raise ValueError(f"GitHubHistory: base_url must be an http(s) URL, got {base_url!r}")
+        self._base_url = checked_base_url("GitHubHistory", base_url)
         self._token = SecretStr(token.strip()) if token and token.strip() else None
-        self._base_url = base_url.rstrip("/")
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -38,7 +34,7 @@ class GitHubHistory:
 
     def relation(self, repo: str, clone_url: str | None, base: str, head: str) -> str:
         """`head` against `base` (see ports.CommitHistory); the clone URL is not needed here."""
-        if not _REPO.match(repo) or not (is_sha(base) and is_sha(head)):
+        if not REPO_NAME.match(repo) or not (is_sha(base) and is_sha(head)):
             return "unknown"
         if base == head:
             return "identical"
@@ -49,9 +45,9 @@ class GitHubHistory:
         except GithubException as exc:
             if exc.status == 404:
                 return self._missing_commit(repo)
-            raise _error(exc.status, str(exc)) from None
+            raise refusal(exc.status, str(exc), WHAT) from None
         except OSError as exc:  # connection refused or reset, timeouts: the command is retried
-            raise TransientError(f"GitHub unreachable for the comparison: {type(exc).__name__}") from None
+            raise TransientError(f"GitHub unreachable for {WHAT}: {type(exc).__name__}") from None
 
     def _missing_commit(self, repo: str) -> str:
         """After a 404: "diverged" when the repository is readable (so a commit is what it lacks), else refuse."""
@@ -62,30 +58,13 @@ class GitHubHistory:
         except GithubException as exc:
             if exc.status == 404:
                 raise ValueError(f"GitHub shows no repository {repo!r} to this token (HTTP 404)") from None
-            raise _error(exc.status, str(exc)) from None
+            raise refusal(exc.status, str(exc), WHAT) from None
         except OSError as exc:
-            raise TransientError(f"GitHub unreachable for the comparison: {type(exc).__name__}") from None
+            raise TransientError(f"GitHub unreachable for {WHAT}: {type(exc).__name__}") from None
         return "diverged"
 
     def _github(self) -> Any:
         with self._lock:
             if self._client is None:
-                import github
-
-                self._client = github.Github(
-                    auth=github.Auth.Token(self._token.get_secret_value()) if self._token else None,
-                    base_url=self._base_url,
-                    timeout=TIMEOUT_S,
-                    user_agent="relaunch",
-                    retry=None,  # a failed comparison is retried by the command's redelivery
-                    seconds_between_requests=0,
-                    seconds_between_writes=0,
-                    lazy=True,  # no GET of the repository before the comparison
-                )
+                self._client = read_client(self._token, self._base_url)
             return self._client
-
-
-def _error(status: int, said: str) -> Exception:
-    if status in _PASSING or (status == 403 and "rate limit" in said.lower()):
-        return TransientError(f"GitHub answered {status} to the comparison")
-    return ValueError(f"GitHub refused the comparison with HTTP {status}")
