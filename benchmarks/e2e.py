@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from relaunch.bootstrap import App, embedded_stack  # noqa: E402
 from relaunch.demo import DEMO_REPO, _make_repo  # noqa: E402
-from relaunch.pipelines.model import RunState  # noqa: E402
+from relaunch.domain.model import RunState  # noqa: E402
 from relaunch.settings import Settings  # noqa: E402
 from relaunch.simulate import git, push_payload, send_github  # noqa: E402
 

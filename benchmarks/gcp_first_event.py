@@ -28,7 +28,7 @@ for entry in (str(ROOT / "src"), str(ROOT)):
     if entry not in sys.path:
         sys.path.insert(0, entry)
 
-from relaunch.pipelines.model import Delivery, PipelineRun, RunState, Trigger  # noqa: E402
+from relaunch.domain.model import Delivery, PipelineRun, RunState, Trigger  # noqa: E402
 
 PROJECT = "bench"
 TARGET_S = 1.6

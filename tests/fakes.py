@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from relaunch.adapters.content import split_held
-from relaunch.pipelines.model import (
+from relaunch.domain.model import (
     BuildResult,
     DeadLetter,
     Delivery,
@@ -21,7 +21,7 @@ from relaunch.pipelines.model import (
     PipelineRun,
     TimelineEntry,
 )
-from relaunch.ports import ConflictError, FetchedArtifact, Recorded
+from relaunch.domain.ports import ConflictError, FetchedArtifact, Recorded
 
 
 class FakeStore:

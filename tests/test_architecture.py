@@ -78,7 +78,7 @@ def test_triggers_do_no_io() -> None:
 
 
 def test_adapters_never_use_the_service_layer() -> None:
-    handlers = ("relaunch.pipelines.orchestrator", "relaunch.pipelines.ingest")
+    handlers = ("relaunch.service.orchestrator", "relaunch.service.ingest")
     for path in modules_in("adapters"):
         assert not hits(imports_of(path), handlers), f"{path.relative_to(ROOT)} imports a handler"
 

@@ -56,7 +56,7 @@ RULES = {
     "backoff": (r"[0-9]{1,2}(\.[0-9]+)?", "seconds, from 0 to 99"),
 }
 MAX_PRIORITY = 100
-# git check-ref-format's rules (as relaunch's triggers/gitnames.py checks them), plus: no part may start with '-'.
+# git check-ref-format's rules (as relaunch's domain/gitnames.py checks them), plus: no part may start with '-'.
 REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f-\x9f~^:?*\[\\]|\.\.|//|@\{|(?:^|/)[.-]|\.lock(?:/|$)|[/.]$")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 RETRYABLE = frozenset({429, 500, 502, 503, 504})

@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from relaunch.pipelines.spec import PipelineSpec, SpecError, load_specs
+from relaunch.domain.spec import PipelineSpec, SpecError, load_specs
 from relaunch.settings import Settings, reveal
 
 if TYPE_CHECKING:
@@ -232,7 +232,7 @@ class App:
 
     @cached_property
     def ingest(self) -> Any:
-        from relaunch.pipelines.ingest import IngestService
+        from relaunch.service.ingest import IngestService
 
         specs = self.specs
         return IngestService(
@@ -269,7 +269,7 @@ class App:
 
     @cached_property
     def orchestrator(self) -> Any:
-        from relaunch.pipelines.orchestrator import Deps, Orchestrator
+        from relaunch.service.orchestrator import Deps, Orchestrator
 
         deps = Deps(
             store=self.store,

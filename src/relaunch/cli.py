@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from relaunch import bootstrap
-from relaunch.pipelines.spec import SpecError
+from relaunch.domain.spec import SpecError
 from relaunch.settings import Settings, reveal
 from relaunch.textsafe import safe_block, safe_line
 
@@ -109,7 +109,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 def cmd_cost(args: argparse.Namespace) -> int:
     """Summarise the cost ledger with the price table (RELAUNCH_PRICE_FILE overrides the built-in prices)."""
-    from relaunch.pipelines import cost, ledger
+    from relaunch.domain import cost, ledger
 
     settings = Settings()
     try:
@@ -309,7 +309,7 @@ def _simulate_github(settings: Settings, args: argparse.Namespace) -> int:
 def _simulate_pubsub(settings: Settings, args: argparse.Namespace) -> int:
     """Publish on the stack's bus, so its dispatcher delivers the message as Eventarc would."""
     from relaunch import simulate as sim
-    from relaunch.pipelines.commands import BUILDS_TOPIC, COMMANDS_TOPIC, DRIFT_TOPIC, SCHEDULE_TOPIC
+    from relaunch.domain.commands import BUILDS_TOPIC, COMMANDS_TOPIC, DRIFT_TOPIC, SCHEDULE_TOPIC
 
     attributes: dict[str, str] = {}
     if args.kind == "drift":
@@ -383,7 +383,7 @@ def cmd_inbox(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Re-drive one delivery through the service."""
-    from relaunch.pipelines.ingest import UnknownDelivery
+    from relaunch.service.ingest import UnknownDelivery
     from relaunch.triggers.errors import TriggerError
 
     settings = Settings()
@@ -405,7 +405,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     """Undo a pipeline's latest rollout: abort one in progress, or put the previous champion back."""
-    from relaunch.pipelines.rollout_step import NothingToRollBack
+    from relaunch.service.rollout_step import NothingToRollBack
 
     settings = Settings()
     if settings.adapter("endpoint") == "local":  # the running stack's endpoint server
@@ -427,8 +427,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 def cmd_approve(args: argparse.Namespace) -> int:
     """Approve a fork's run for its head commit, as the OS user at this terminal; the stack then builds it."""
-    from relaunch.pipelines.approval_step import NotAwaiting, approve_by_operator
-    from relaunch.pipelines.commands import COMMANDS_TOPIC, StartRun
+    from relaunch.domain.commands import COMMANDS_TOPIC, StartRun
+    from relaunch.service.approval_step import NotAwaiting, approve_by_operator
 
     settings = Settings()
     if settings.adapter("store") == "sqlite" and not settings.store_path.exists():

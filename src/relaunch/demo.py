@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from relaunch import bootstrap
 from relaunch.bootstrap import embedded_stack
-from relaunch.pipelines.model import PipelineRun, RunState
+from relaunch.domain.model import PipelineRun, RunState
 from relaunch.settings import Settings
 from relaunch.simulate import git, push_payload, send_github
 from relaunch.textsafe import safe_line

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from relaunch.domain.gitnames import is_local_url
 from relaunch.settings import Settings, reveal
-from relaunch.triggers.gitnames import is_local_url
 
 if TYPE_CHECKING:
-    from relaunch.pipelines.spec import PipelineSpec
+    from relaunch.domain.spec import PipelineSpec
 
 Level = Literal["ok", "warn", "missing"]
 
@@ -197,7 +197,7 @@ def _notifiers(s: Settings, installed: Callable[[str], bool]) -> list[Finding]:
 
 
 def _pipelines(s: Settings, exists: Callable[[Path], bool]) -> list[Finding]:
-    from relaunch.pipelines.spec import SpecError, load_specs  # reads YAML only; no side effects
+    from relaunch.domain.spec import SpecError, load_specs  # reads YAML only; no side effects
 
     if not exists(s.pipelines_dir):
         return [Finding("missing", "pipelines", f"{s.pipelines_dir} does not exist (RELAUNCH_PIPELINES_DIR)")]

@@ -14,7 +14,7 @@ import pytest
 
 from relaunch.bootstrap import App
 from relaunch.cli import main
-from relaunch.pipelines.model import RunState
+from relaunch.domain.model import RunState
 from relaunch.settings import Settings
 from relaunch.simulate import git, github_headers
 from relaunch.triggers.github import parse_github

@@ -24,8 +24,8 @@ import requests
 
 from relaunch.bootstrap import App
 from relaunch.demo import demo_specs
-from relaunch.pipelines.model import PipelineRun, RunState
-from relaunch.pipelines.spec import load_specs
+from relaunch.domain.model import PipelineRun, RunState
+from relaunch.domain.spec import load_specs
 from relaunch.settings import Settings
 from relaunch.simulate import git, push_payload, send_github
 from tests.stack_process import Killed, StackProcess

@@ -9,7 +9,7 @@ import pytest
 
 from relaunch.bootstrap import App
 from relaunch.demo import scenario
-from relaunch.pipelines.model import RunState
+from relaunch.domain.model import RunState
 from relaunch.settings import Settings
 
 pytestmark = pytest.mark.e2e

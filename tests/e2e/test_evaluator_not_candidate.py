@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from relaunch.bootstrap import App, embedded_stack
 from relaunch.demo import project_root
-from relaunch.pipelines.model import PipelineRun, RunState
+from relaunch.domain.model import PipelineRun, RunState
 from relaunch.settings import Settings
 from relaunch.simulate import git, pull_request_payload, push_payload, send_github
 

@@ -13,7 +13,7 @@ import pytest
 from relaunch.adapters.local.stack import EmbeddedStack
 from relaunch.bootstrap import App, with_local_secrets
 from relaunch.cli import main
-from relaunch.pipelines.model import PipelineRun, RunState
+from relaunch.domain.model import PipelineRun, RunState
 from relaunch.settings import Settings
 from relaunch.simulate import git, pull_request_payload, send_github
 

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from relaunch.bootstrap import App, embedded_stack
 from relaunch.demo import DEMO_REPO, _make_repo, project_root
-from relaunch.pipelines.model import PipelineRun, RunState
+from relaunch.domain.model import PipelineRun, RunState
 from relaunch.settings import Settings
 from relaunch.simulate import git, push_payload, send_github
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from relaunch import bootstrap
 from relaunch.adapters.github.history import GitHubHistory
 from relaunch.adapters.local.history import LocalGitHistory
-from relaunch.pipelines.model import RunState
+from relaunch.domain.model import RunState
 from tests.integration.test_functions import settings
 from tests.integration.test_local_history import force_pushed
 from tests.unit.test_champion_age import gate, world

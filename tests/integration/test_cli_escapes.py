@@ -12,8 +12,8 @@ import pytest
 
 from relaunch.bootstrap import App
 from relaunch.cli import main
-from relaunch.pipelines.cost import skipped_entry
-from relaunch.pipelines.model import Delivery, MachineSpec, PipelineRun, TimelineEntry, Trigger
+from relaunch.domain.cost import skipped_entry
+from relaunch.domain.model import Delivery, MachineSpec, PipelineRun, TimelineEntry, Trigger
 from relaunch.settings import Settings
 
 HOSTILE = "\x1b]0;pwn\x07\x1b[2J\r\u202e\x9b31m"

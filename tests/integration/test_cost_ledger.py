@@ -9,9 +9,9 @@ import pytest
 
 from relaunch.adapters.local.sqlite_store import SqliteRunStore
 from relaunch.cli import main
-from relaunch.pipelines import ledger
-from relaunch.pipelines.model import Delivery, MachineSpec, PipelineRun, RunState, Trigger
-from relaunch.pipelines.spec import load_spec
+from relaunch.domain import ledger
+from relaunch.domain.model import Delivery, MachineSpec, PipelineRun, RunState, Trigger
+from relaunch.domain.spec import load_spec
 
 SPEC = load_spec(Path(__file__).resolve().parents[2] / "pipelines" / "digits.yaml")
 T4 = MachineSpec(machine_type="n1-standard-4", accelerator_type="NVIDIA_TESLA_T4", accelerator_count=1)

@@ -20,7 +20,7 @@ from relaunch.deploy import load_infra, plan_for
 from relaunch.deploy.dryrun import render_plan
 from relaunch.deploy.plan import Plan, build_plan
 from relaunch.deploy.runner import DeployError, SubprocessShell, run_plan
-from relaunch.pipelines.spec import load_specs
+from relaunch.domain.spec import load_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "triggers" / "relaunch.yaml"

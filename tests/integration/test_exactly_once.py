@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from relaunch import bootstrap
-from relaunch.pipelines.model import RunState
+from relaunch.domain.model import RunState
 from relaunch.simulate import github_headers, retrain_data
 from tests.fakes import FakeBackend, FakeBlobs, FakeBuilder, FakeEndpoint, FakeNotifier, FakeRegistry
 from tests.integration.test_functions import GITHUB, ROOT, client, command_event, settings

@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from relaunch import bootstrap
 from relaunch.adapters.local.bus import Push
 from relaunch.adapters.local.bus_dispatcher import eventarc_request
-from relaunch.ports import ConflictError
+from relaunch.domain.ports import ConflictError
 from relaunch.settings import Settings
 from relaunch.simulate import (
     cloud_build_message,

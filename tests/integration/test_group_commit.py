@@ -14,7 +14,7 @@ import pytest
 from relaunch.adapters.local.group_commit import GroupCommit
 from relaunch.adapters.local.sqlite import ConnectionPool, init_schema
 from relaunch.adapters.local.sqlite_store import SqliteRunStore
-from relaunch.pipelines.model import Delivery, PipelineRun, Trigger
+from relaunch.domain.model import Delivery, PipelineRun, Trigger
 
 
 class Recorder:

@@ -18,7 +18,7 @@ import pytest
 
 from relaunch.adapters.local.agent import LocalAgent
 from relaunch.adapters.local.sandbox import JobSandbox, probe
-from relaunch.pipelines.model import JobRequest
+from relaunch.domain.model import JobRequest
 
 WHY_NOT = probe()
 pytestmark = pytest.mark.skipif(WHY_NOT is not None, reason=f"no job sandbox on this machine: {WHY_NOT}")
@@ -164,7 +164,7 @@ def test_a_sandboxed_job_dies_with_its_agent_even_when_the_agent_is_killed(home:
     request = job(home, "orphan", "import time; time.sleep(60)", marker)
     script = (
         "import sys, time; from pathlib import Path; from relaunch.adapters.local.agent import LocalAgent;"
-        "from relaunch.adapters.local.sandbox import JobSandbox; from relaunch.pipelines.model import JobRequest;"
+        "from relaunch.adapters.local.sandbox import JobSandbox; from relaunch.domain.model import JobRequest;"
         "home = Path(sys.argv[1]); box = JobSandbox(home, home / 'artifacts' / 'runs');"
         "a = LocalAgent(home / 'agent.db', home / 'logs', poll_interval=0.02, sandbox=box);"
         "a.submit(JobRequest.model_validate_json(sys.argv[2])); a.start(); time.sleep(120)"

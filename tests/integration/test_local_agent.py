@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from relaunch.adapters.local.agent import LocalAgent
-from relaunch.pipelines.failures import classify
-from relaunch.pipelines.model import JobRequest, JobStatus
+from relaunch.domain.failures import classify
+from relaunch.domain.model import JobRequest, JobStatus
 
 DEADLINE_S = 20.0
 
@@ -75,7 +75,7 @@ def test_submit_is_idempotent_and_works_from_another_process(agents: Agents, tmp
     other = job(tmp_path, "run-2/train", "print('from another process')")
     script = (
         "import sys; from pathlib import Path; from relaunch.adapters.local.agent import LocalAgent;"
-        "from relaunch.pipelines.model import JobRequest;"
+        "from relaunch.domain.model import JobRequest;"
         "print(LocalAgent(Path(sys.argv[1]), Path(sys.argv[2])).submit(JobRequest.model_validate_json(sys.argv[3])))"
     )
     argv = [sys.executable, "-c", script, str(agents.db), str(agents.logs), other.model_dump_json()]
@@ -291,7 +291,7 @@ def test_a_job_dies_with_its_agent_even_when_the_agent_is_killed(agents: Agents,
     request = job(tmp_path, "k-orphan", "import time; time.sleep(60)")
     script = (
         "import sys, time; from pathlib import Path; from relaunch.adapters.local.agent import LocalAgent;"
-        "from relaunch.pipelines.model import JobRequest;"
+        "from relaunch.domain.model import JobRequest;"
         "a = LocalAgent(Path(sys.argv[1]), Path(sys.argv[2]), poll_interval=0.02);"
         "a.submit(JobRequest.model_validate_json(sys.argv[3])); a.start(); time.sleep(120)"
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from relaunch.adapters.local.builder import BuildError, GitCheckoutBuilder
-from relaunch.pipelines.model import PipelineRun, Trigger
+from relaunch.domain.model import PipelineRun, Trigger
 
 
 def git(repo: Path, *args: str) -> str:

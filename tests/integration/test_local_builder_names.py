@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from relaunch.adapters.local.builder import BuildError, GitCheckoutBuilder
-from relaunch.pipelines.model import PipelineRun, Trigger
+from relaunch.domain.model import PipelineRun, Trigger
 from tests.integration.test_local_builder import git
 
 REAL_GIT = shutil.which("git") or "git"

@@ -20,7 +20,7 @@ from relaunch.adapters.local.endpoint_guard import loopback_host
 from relaunch.adapters.local.endpoint_server import EndpointServer
 from relaunch.adapters.local.endpoint_state import MODEL_FILE
 from relaunch.adapters.local.secret_files import read_secret
-from relaunch.pipelines.model import ModelVersion
+from relaunch.domain.model import ModelVersion
 
 ADMIN = {
     "deploy": {"version": "v2", "artifact_uri": "REGISTRY/digits/v2"},

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from relaunch.adapters.local.history import LocalGitHistory
-from relaunch.ports import TransientError
+from relaunch.domain.ports import TransientError
 from tests.integration.test_local_builder import git
 
 NEVER = "e" * 40

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from relaunch import bootstrap
+from relaunch.domain.ports import ConflictError, TransientError
 from relaunch.functions.races import CONFLICT_ATTEMPTS
-from relaunch.ports import ConflictError, TransientError
 from relaunch.simulate import github_headers, schedule_data
 from tests.integration.test_functions import (
     GITHUB,

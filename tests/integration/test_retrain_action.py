@@ -22,7 +22,7 @@ import yaml
 from relaunch import bootstrap
 from relaunch.adapters.local.stack import EmbeddedStack, free_port
 from relaunch.bootstrap import App
-from relaunch.pipelines.model import PipelineRun
+from relaunch.domain.model import PipelineRun
 from relaunch.settings import Settings
 from relaunch.triggers.github import WorkflowDispatchEvent, parse_github
 from relaunch.triggers.pubsub import from_cloudevent_data

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from relaunch.adapters.local.sqlite_store import SqliteRunStore
-from relaunch.pipelines.model import Delivery, PipelineRun, RunState, TimelineEntry, Trigger
-from relaunch.ports import ConflictError
+from relaunch.domain.model import Delivery, PipelineRun, RunState, TimelineEntry, Trigger
+from relaunch.domain.ports import ConflictError
 
 
 def make_run(run_id: str, pipeline: str = "churn", created_at: float = 1000.0) -> PipelineRun:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from relaunch.pipelines.champion_age import as_relation, judge
-from relaunch.pipelines.model import Delivery, PipelineRun, RunState, Trigger
-from relaunch.ports import TransientError
+from relaunch.domain.champion_age import as_relation, judge
+from relaunch.domain.model import Delivery, PipelineRun, RunState, Trigger
+from relaunch.domain.ports import TransientError
 from tests.fakes import FakeHistory
 from tests.unit.test_orchestrator import GOOD, SPEC, World
 

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from relaunch.pipelines.commands import StartRun
-from relaunch.pipelines.model import PipelineRun, RunState
-from relaunch.ports import ConflictError
+from relaunch.domain.commands import StartRun
+from relaunch.domain.model import PipelineRun, RunState
+from relaunch.domain.ports import ConflictError
 from tests.fakes import FakeStore
 from tests.unit.test_orchestrator import SPEC, World
 
@@ -146,7 +146,7 @@ def test_a_job_submitted_by_a_run_superseded_meanwhile_is_cancelled() -> None:
 
 
 def test_a_path_filtered_push_is_recorded_in_the_ledger_once() -> None:
-    from relaunch.pipelines.commands import ReportSkip
+    from relaunch.domain.commands import ReportSkip
 
     w = World()
     skip = ReportSkip(run_id="digits-x", pipeline="digits", repo="o/r", sha="a" * 40, description="skipped")

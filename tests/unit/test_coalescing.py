@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from relaunch.pipelines.coalescing import coalesce, debounce_until, duplicate_reason, lane
-from relaunch.pipelines.model import PipelineRun, RunState, Trigger, TriggerKind
+from relaunch.domain.coalescing import coalesce, debounce_until, duplicate_reason, lane
+from relaunch.domain.model import PipelineRun, RunState, Trigger, TriggerKind
 
 
 def run(

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from relaunch.pipelines.commands import COMMANDS_TOPIC
-from relaunch.pipelines.model import RunState
+from relaunch.domain.commands import COMMANDS_TOPIC
+from relaunch.domain.model import RunState
 from relaunch.simulate import github_headers
 from relaunch.triggers.errors import Unprocessable
 from relaunch.triggers.github import parse_github

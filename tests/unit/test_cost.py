@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from relaunch.pipelines.cost import (
+from relaunch.domain.cost import (
     DEFAULT_PRICES,
     LedgerEntry,
     PriceTable,
@@ -18,7 +18,7 @@ from relaunch.pipelines.cost import (
     skipped_entry,
     summarize,
 )
-from relaunch.pipelines.model import MachineSpec, PipelineRun, RunState, Trigger, TriggerKind
+from relaunch.domain.model import MachineSpec, PipelineRun, RunState, Trigger, TriggerKind
 
 T4 = MachineSpec(machine_type="n1-standard-4", accelerator_type="NVIDIA_TESLA_T4", accelerator_count=1)
 CPU = MachineSpec(machine_type="n1-standard-4")

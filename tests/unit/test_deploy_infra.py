@@ -13,7 +13,7 @@ import yaml
 from relaunch.deploy.crosscheck import warnings
 from relaunch.deploy.infra import Infra, InfraError, load_infra
 from relaunch.deploy.validators import check_cron, check_time_zone, secret_like_key, secret_shape
-from relaunch.pipelines.spec import PipelineSpec, load_specs
+from relaunch.domain.spec import PipelineSpec, load_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "triggers" / "relaunch.yaml"

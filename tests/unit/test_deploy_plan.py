@@ -27,7 +27,7 @@ from relaunch.deploy.infra import Infra
 from relaunch.deploy.plan import SECTIONS, Plan, build_plan
 from relaunch.deploy.plan_outbound import WANDB_PAYLOAD
 from relaunch.deploy.step import Step
-from relaunch.pipelines.spec import load_specs
+from relaunch.domain.spec import load_specs
 from relaunch.triggers.wandb import WandbEvent, parse_wandb
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from relaunch.pipelines.commands import JobFinished, StartRun
-from relaunch.pipelines.evaluator import NoEvaluator, choose
-from relaunch.pipelines.model import Delivery, JobRequest, PipelineRun, RunState, Trigger
-from relaunch.pipelines.orchestrator import Deps, Orchestrator
-from relaunch.pipelines.spec import PipelineSpec, load_spec
+from relaunch.domain.commands import JobFinished, StartRun
+from relaunch.domain.evaluator import NoEvaluator, choose
+from relaunch.domain.model import Delivery, JobRequest, PipelineRun, RunState, Trigger
+from relaunch.domain.spec import PipelineSpec, load_spec
+from relaunch.service.orchestrator import Deps, Orchestrator
 from tests.fakes import FakeBackend, FakeBlobs, FakeBuilder, FakeEndpoint, FakeNotifier, FakeRegistry, FakeStore
 
 SPEC = load_spec(Path(__file__).resolve().parents[2] / "pipelines" / "digits.yaml")

@@ -10,8 +10,8 @@ import random
 
 import pytest
 
-from relaunch.pipelines.failures import Failure, classify, retry_delay, should_retry
-from relaunch.pipelines.model import JobStatus
+from relaunch.domain.failures import Failure, classify, retry_delay, should_retry
+from relaunch.domain.model import JobStatus
 
 
 def failed(message: str, log_tail: str = "", state: str = "failed") -> JobStatus:

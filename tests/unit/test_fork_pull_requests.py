@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from relaunch.pipelines.approval_step import NotAwaiting, approve_by_operator
-from relaunch.pipelines.commands import COMMANDS_TOPIC, parse_command
-from relaunch.pipelines.ingest import IngestService
-from relaunch.pipelines.model import PipelineRun, RunState
-from relaunch.pipelines.orchestrator import Deps, Orchestrator
-from relaunch.pipelines.spec import JobSpec, PipelineSpec, PullRequestPolicy, SourceSpec
+from relaunch.domain.commands import COMMANDS_TOPIC, parse_command
+from relaunch.domain.model import PipelineRun, RunState
+from relaunch.domain.spec import JobSpec, PipelineSpec, PullRequestPolicy, SourceSpec
+from relaunch.service.approval_step import NotAwaiting, approve_by_operator
+from relaunch.service.ingest import IngestService
+from relaunch.service.orchestrator import Deps, Orchestrator
 from relaunch.simulate import github_headers
 from relaunch.triggers.errors import Unprocessable
 from relaunch.triggers.github import parse_github

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from relaunch.pipelines.gate import decide, mcnemar_one_sided, report_markdown
-from relaunch.pipelines.model import Scores
-from relaunch.pipelines.spec import GatePolicy
+from relaunch.domain.gate import decide, mcnemar_one_sided, report_markdown
+from relaunch.domain.model import Scores
+from relaunch.domain.spec import GatePolicy
 
 POLICY = GatePolicy(floors={"accuracy": 0.9}, max_regression={"accuracy": 0.01}, ceilings={"log_loss": 0.5})
 

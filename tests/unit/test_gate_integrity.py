@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from relaunch.pipelines.gate import decide, report_markdown
-from relaunch.pipelines.model import Scores
-from relaunch.pipelines.spec import GatePolicy
+from relaunch.domain.gate import decide, report_markdown
+from relaunch.domain.model import Scores
+from relaunch.domain.spec import GatePolicy
 
 POLICY = GatePolicy(floors={"accuracy": 0.9}, max_regression={"accuracy": 0.01})
 HALF = [1, 0] * 50  # 50 of 100 right

@@ -1,4 +1,4 @@
-"""triggers/gitnames.py: SHAs, refs and clone URLs from outside, checked before git sees them."""
+"""domain/gitnames.py: SHAs, refs and clone URLs from outside, checked before git sees them."""
 
 from __future__ import annotations
 
@@ -8,11 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relaunch.triggers.errors import Unprocessable
-from relaunch.triggers.gitnames import (
-    check_name,
-    check_ref,
-    check_sha,
+from relaunch.domain.gitnames import (
     clone_url_problem,
     is_local_url,
     is_sha,
@@ -21,6 +17,8 @@ from relaunch.triggers.gitnames import (
     repo_problem,
     run_ref_problem,
 )
+from relaunch.triggers.errors import Unprocessable
+from relaunch.triggers.gitfields import check_name, check_ref, check_sha
 
 # Characters that make names interesting to git: separators, revision syntax, controls, non-ASCII, a lone surrogate.
 ALPHABET = st.sampled_from([*"ab-_./@{}~^:?*[\\ \t\x7f\x85\x9b", "é", "\u202e", "\udc80", "lock", "refs/"])

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from relaunch.pipelines.commands import COMMANDS_TOPIC
-from relaunch.pipelines.ingest import IngestService
-from relaunch.pipelines.spec import EvaluateSpec, JobSpec, PipelineSpec, SourceSpec
+from relaunch.domain.commands import COMMANDS_TOPIC
+from relaunch.domain.spec import EvaluateSpec, JobSpec, PipelineSpec, SourceSpec
+from relaunch.service.ingest import IngestService
 from relaunch.simulate import github_headers
 from relaunch.triggers.errors import Unprocessable
 from relaunch.triggers.github import parse_github

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from relaunch.pipelines.ingest import IngestService, UnknownDelivery
-from relaunch.pipelines.model import Delivery, RunState
-from relaunch.pipelines.spec import DriftPolicy, EvaluateSpec, JobSpec, PipelineSpec, SourceSpec, WandbSource
+from relaunch.domain.model import Delivery, RunState
+from relaunch.domain.spec import DriftPolicy, EvaluateSpec, JobSpec, PipelineSpec, SourceSpec, WandbSource
+from relaunch.service.ingest import IngestService, UnknownDelivery
 from relaunch.simulate import cloud_build_message, monitoring_incident, schedule_data, wandb_payload
 from relaunch.triggers.cloudbuild import parse_build
 from relaunch.triggers.drift import parse_drift

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from relaunch.pipelines.commands import JobFinished, ReportSkip, StartRun
-from relaunch.pipelines.model import Delivery, PipelineRun, RunState, Trigger
-from relaunch.pipelines.orchestrator import Deps, Orchestrator, UnknownRun
-from relaunch.pipelines.spec import load_spec
+from relaunch.domain.commands import JobFinished, ReportSkip, StartRun
+from relaunch.domain.model import Delivery, PipelineRun, RunState, Trigger
+from relaunch.domain.spec import load_spec
+from relaunch.service.orchestrator import Deps, Orchestrator, UnknownRun
 from tests.fakes import (
     FakeArtifacts,
     FakeBackend,
@@ -265,7 +265,7 @@ def test_a_wandb_run_of_a_missing_artifact_fails() -> None:
 
 
 def test_a_canary_waits_in_rolling_out_and_moves_the_wandb_alias_only_once_promoted() -> None:
-    from relaunch.pipelines.rollout import CanaryRollout
+    from relaunch.domain.rollout import CanaryRollout
 
     w = World()
     w.promote(1)

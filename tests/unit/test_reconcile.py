@@ -7,10 +7,10 @@ import time
 from typing import Any
 
 from relaunch.adapters.local import stack
-from relaunch.pipelines import reconcile
-from relaunch.pipelines.model import EndpointHealth, RunState
-from relaunch.pipelines.reconcile import ReconcileService, Timeouts, stage_timeout
-from relaunch.pipelines.rollout import BlueGreenRollout, CanaryRollout, HealthLimits
+from relaunch.domain.model import EndpointHealth, RunState
+from relaunch.domain.rollout import BlueGreenRollout, CanaryRollout, HealthLimits
+from relaunch.service import reconcile
+from relaunch.service.reconcile import ReconcileService, Timeouts, stage_timeout
 from tests.unit.test_orchestrator import GOOD, SPEC, World
 
 CANARY = SPEC.model_copy(

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from relaunch.deploy.infra import load_infra
-from relaunch.pipelines.commands import JobFinished, StartRun
-from relaunch.pipelines.model import Check, Decision, Delivery, ModelVersion, PipelineRun, RunState, Trigger
-from relaunch.pipelines.orchestrator import Deps, Orchestrator
-from relaunch.pipelines.rollout_step import RolloutStep
-from relaunch.pipelines.spec import load_spec
-from relaunch.ports import TransientError
+from relaunch.domain.commands import JobFinished, StartRun
+from relaunch.domain.model import Check, Decision, Delivery, ModelVersion, PipelineRun, RunState, Trigger
+from relaunch.domain.ports import TransientError
+from relaunch.domain.spec import load_spec
+from relaunch.service.orchestrator import Deps, Orchestrator
+from relaunch.service.rollout_step import RolloutStep
 from tests.fakes import FakeBackend, FakeBlobs, FakeBuilder, FakeEndpoint, FakeNotifier, FakeRegistry, FakeStore
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from relaunch.pipelines.commands import JobFinished
-from relaunch.pipelines.model import RunState
+from relaunch.domain.commands import JobFinished
+from relaunch.domain.model import RunState
 from tests.unit.test_orchestrator import World
 
 S = RunState
@@ -89,9 +89,9 @@ def test_an_evaluation_cut_off_by_infrastructure_is_retried_and_a_code_error_fai
 
 def test_the_retry_time_is_the_same_however_often_the_failure_is_handled() -> None:
     """A backend that refuses a job before it is due (Vertex) must see the same due time on every redelivery."""
-    from relaunch.pipelines.model import JobStatus
-    from relaunch.pipelines.retry_step import Retrier
-    from relaunch.ports import TransientError
+    from relaunch.domain.model import JobStatus
+    from relaunch.domain.ports import TransientError
+    from relaunch.service.retry_step import Retrier
     from tests.unit.test_orchestrator import SPEC
 
     w = World()

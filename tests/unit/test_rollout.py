@@ -7,8 +7,8 @@ import json
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from relaunch.pipelines.model import EndpointHealth, ModelVersion, RolloutProgress
-from relaunch.pipelines.rollout import (
+from relaunch.domain.model import EndpointHealth, ModelVersion, RolloutProgress
+from relaunch.domain.rollout import (
     BlueGreenRollout,
     CanaryRollout,
     DirectRollout,

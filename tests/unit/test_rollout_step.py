@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from relaunch.pipelines.model import Check, Decision, Delivery, EndpointHealth, PipelineRun, RunState, Trigger
-from relaunch.pipelines.rollout import BlueGreenRollout, CanaryRollout, HealthLimits, RolloutAction
-from relaunch.pipelines.rollout_step import NothingToRollBack, RolloutStep, report_for
-from relaunch.pipelines.spec import PipelineSpec, load_spec
+from relaunch.domain.model import Check, Decision, Delivery, EndpointHealth, PipelineRun, RunState, Trigger
+from relaunch.domain.rollout import BlueGreenRollout, CanaryRollout, HealthLimits, RolloutAction
+from relaunch.domain.spec import PipelineSpec, load_spec
+from relaunch.service.rollout_step import NothingToRollBack, RolloutStep, report_for
 from tests.fakes import FakeBlobs, FakeEndpoint, FakeNotifier, FakeRegistry, FakeStore
 
 DIRECT = load_spec(Path(__file__).resolve().parents[2] / "pipelines" / "digits.yaml")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from relaunch.pipelines.routing import (
+from relaunch.domain.routing import (
     PushFacts,
     Routing,
     WandbFacts,
@@ -12,7 +12,7 @@ from relaunch.pipelines.routing import (
     route_wandb,
     run_id_for,
 )
-from relaunch.pipelines.spec import EvaluateSpec, JobSpec, PipelineSpec, SourceSpec, WandbSource
+from relaunch.domain.spec import EvaluateSpec, JobSpec, PipelineSpec, SourceSpec, WandbSource
 
 JOB = JobSpec(command=["python", "x.py"])
 EVAL = EvaluateSpec(command=["python", "x.py"])

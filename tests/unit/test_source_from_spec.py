@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from relaunch.pipelines.ingest import IngestService
-from relaunch.pipelines.plans import head_run
-from relaunch.pipelines.spec import PipelineSpec, SourceSpec, SpecError, load_spec
+from relaunch.domain.spec import PipelineSpec, SourceSpec, SpecError, load_spec
+from relaunch.service.ingest import IngestService
+from relaunch.service.plans import head_run
 from relaunch.simulate import github_headers
 from relaunch.triggers.errors import Unprocessable
 from relaunch.triggers.github import PushEvent, parse_github

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from relaunch.pipelines.spec import SpecError, load_spec, load_specs
+from relaunch.domain.spec import SpecError, load_spec, load_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = """

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from relaunch.pipelines.model import PipelineRun, RunState, Trigger
-from relaunch.pipelines.states import TRANSITIONS, IllegalTransition, can_transition, transition
+from relaunch.domain.model import PipelineRun, RunState, Trigger
+from relaunch.domain.states import TRANSITIONS, IllegalTransition, can_transition, transition
 
 S = RunState
 RUN = PipelineRun(id="r1", pipeline="p", trigger=Trigger(kind="push", delivery_key="k"))

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from relaunch.pipelines.commands import COMMANDS_TOPIC
-from relaunch.pipelines.ingest import IngestService
-from relaunch.pipelines.model import Delivery
-from relaunch.pipelines.spec import EvaluateSpec, JobSpec, PipelineSpec, SourceSpec
+from relaunch.domain.commands import COMMANDS_TOPIC
+from relaunch.domain.model import Delivery
+from relaunch.domain.spec import EvaluateSpec, JobSpec, PipelineSpec, SourceSpec
+from relaunch.service.ingest import IngestService
 from relaunch.simulate import retrain_data
 from relaunch.triggers.errors import TriggerError
 from relaunch.triggers.pubsub import PubSubMessage

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from relaunch.pipelines.ingest_events import plan_wandb
-from relaunch.pipelines.model import RunState
-from relaunch.pipelines.spec import PipelineSpec
-from relaunch.ports import FetchedArtifact
+from relaunch.domain.model import RunState
+from relaunch.domain.ports import FetchedArtifact
+from relaunch.domain.spec import PipelineSpec
+from relaunch.service.ingest_events import plan_wandb
 from relaunch.triggers.errors import TriggerError
 from relaunch.triggers.wandb import WandbEvent, parse_wandb
 from tests.fakes import FakeArtifacts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import MutableMapping, Sequence
 
-from relaunch.pipelines.model import PipelineRun
+from relaunch.domain.model import PipelineRun
 
 
 def split_held(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from relaunch.pipelines.model import Notification
-from relaunch.ports import Notifier
+from relaunch.domain.model import Notification
+from relaunch.domain.ports import Notifier
 
 log = logging.getLogger(__name__)
 

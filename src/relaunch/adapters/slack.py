@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from relaunch.pipelines.model import Notification
-from relaunch.pipelines.reporting import truncate, verdict, worth_announcing
+from relaunch.domain.model import Notification
+from relaunch.domain.reporting import truncate, verdict, worth_announcing
 
 log = logging.getLogger(__name__)
 

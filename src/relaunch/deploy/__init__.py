@@ -14,7 +14,7 @@ from relaunch.deploy.dryrun import render_plan
 from relaunch.deploy.infra import InfraError, load_infra
 from relaunch.deploy.plan import Plan, build_plan
 from relaunch.deploy.runner import DeployError, Shell, SubprocessShell, run_plan
-from relaunch.pipelines.spec import load_specs
+from relaunch.domain.spec import load_specs
 
 __all__ = ["InfraError", "Plan", "build_plan", "deploy", "load_infra", "plan_for", "render_plan", "run_plan"]
 

@@ -10,8 +10,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from relaunch.deploy.infra import Infra
 from relaunch.deploy.validators import secret_like_key, secret_shape
+from relaunch.domain.spec import PipelineSpec
 from relaunch.functions.main import ENTRY_POINTS
-from relaunch.pipelines.spec import PipelineSpec
 from relaunch.settings import Settings
 
 Problem = tuple[str, str]  # (field, what is wrong)

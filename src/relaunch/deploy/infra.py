@@ -14,8 +14,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import ErrorDetails
 
 from relaunch.deploy.validators import check_cron, check_time_zone
-from relaunch.pipelines.commands import COMMANDS_TOPIC, DRIFT_TOPIC, RECONCILE_TOPIC, SCHEDULE_TOPIC
-from relaunch.pipelines.spec import PipelineSpec
+from relaunch.domain.commands import COMMANDS_TOPIC, DRIFT_TOPIC, RECONCILE_TOPIC, SCHEDULE_TOPIC
+from relaunch.domain.spec import PipelineSpec
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$")]
 SecretName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,255}$", description="A Secret Manager secret's name")]

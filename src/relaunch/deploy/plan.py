@@ -27,7 +27,7 @@ from relaunch.deploy.infra import Infra, PipelineSchedule, ReconcileSchedule, Se
 from relaunch.deploy.plan_functions import function_steps, trigger_steps
 from relaunch.deploy.plan_outbound import github_step, schedule_step, sink_steps, wandb_steps
 from relaunch.deploy.step import Step, gcloud, service_agent
-from relaunch.pipelines.spec import PipelineSpec
+from relaunch.domain.spec import PipelineSpec
 
 # gcloud filters on bindings.role: roles that can read a secret, and storage roles that hold without a condition.
 SECRET_READERS = "(bindings.role:secretmanager OR bindings.role=roles/owner OR bindings.role=roles/editor)"

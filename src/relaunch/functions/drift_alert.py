@@ -6,7 +6,7 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from relaunch.functions.pubsub_entry import receive
-from relaunch.pipelines.ingest import IngestService
+from relaunch.service.ingest import IngestService
 from relaunch.triggers.drift import parse_drift
 
 

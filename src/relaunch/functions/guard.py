@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 
 from relaunch import bootstrap
-from relaunch.pipelines.ingest_replay import trusted_github, trusted_wandb
+from relaunch.service.ingest_replay import trusted_github, trusted_wandb
 from relaunch.settings import Settings, reveal
 
 log = logging.getLogger(__name__)

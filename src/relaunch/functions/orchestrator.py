@@ -14,11 +14,11 @@ from cloudevents.http import CloudEvent
 from pydantic import ValidationError
 
 from relaunch import bootstrap
+from relaunch.domain.commands import COMMANDS_TOPIC, parse_command
 from relaunch.functions.pubsub_entry import receive
 from relaunch.functions.races import settle
-from relaunch.pipelines.commands import COMMANDS_TOPIC, parse_command
-from relaunch.pipelines.ingest import IngestService
-from relaunch.pipelines.orchestrator import UnknownRun
+from relaunch.service.ingest import IngestService
+from relaunch.service.orchestrator import UnknownRun
 from relaunch.triggers.errors import TriggerError, printable
 from relaunch.triggers.pubsub import from_cloudevent_data
 from relaunch.triggers.retrain import is_retrain, parse_retrain

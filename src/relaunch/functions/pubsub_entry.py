@@ -16,9 +16,9 @@ from cloudevents.http import CloudEvent
 from werkzeug.exceptions import HTTPException
 
 from relaunch import bootstrap
+from relaunch.domain.model import Delivery
 from relaunch.functions.races import settle
-from relaunch.pipelines.ingest import IngestService, Reply
-from relaunch.pipelines.model import Delivery
+from relaunch.service.ingest import IngestService, Reply
 from relaunch.triggers.errors import Malformed, TriggerError, printable, require_text
 from relaunch.triggers.pubsub import PubSubMessage, from_cloudevent_data
 

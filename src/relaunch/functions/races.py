@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from werkzeug.exceptions import ServiceUnavailable
 
-from relaunch.ports import ConflictError, TransientError
+from relaunch.domain.ports import ConflictError, TransientError
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from relaunch import bootstrap
-from relaunch.pipelines.reconcile import ReconcileService
+from relaunch.service.reconcile import ReconcileService
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import json
 import flask
 
 from relaunch.functions.races import Redeliver
-from relaunch.pipelines.ingest import Reply
+from relaunch.service.ingest import Reply
 from relaunch.triggers.errors import PayloadTooLarge, TriggerError
 
 JSON = {"Content-Type": "application/json"}

@@ -18,8 +18,8 @@ from relaunch.triggers.errors import (
     optional,
     require,
 )
+from relaunch.triggers.gitfields import check_name, check_ref, check_sha
 from relaunch.triggers.github_pull_request import PullRequestEvent, parse_pull_request
-from relaunch.triggers.gitnames import check_name, check_ref, check_sha
 from relaunch.triggers.signing import verify_github_signature
 
 MAX_BODY = 5 * 1024 * 1024

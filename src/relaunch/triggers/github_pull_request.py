@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from relaunch.triggers.errors import Unprocessable, optional, require
-from relaunch.triggers.gitnames import check_name, check_sha
+from relaunch.triggers.gitfields import check_name, check_sha
 
 # GitHub's own rules: owner 1-39 of [A-Za-z0-9-], repository 1-100 of [A-Za-z0-9._-]; apps log in as "name[bot]".
 _FULL_NAME = re.compile(r"\A[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/(?!\.\.?\Z)[A-Za-z0-9._-]{1,100}\Z")

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from relaunch.adapters.gcp.cloudbuild import CloudBuildBuilder, key_tag, run_image_tag
-from relaunch.pipelines.model import PipelineRun, Trigger
-from relaunch.ports import TransientError
+from relaunch.domain.model import PipelineRun, Trigger
+from relaunch.domain.ports import TransientError
 from tests.cloudbuild_server import FakeCloudBuild, serve, substitute
 
 pytest.importorskip("google.cloud.devtools.cloudbuild_v1", reason="google-cloud-build is not installed")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from relaunch.adapters.gcp.firestore_store import FirestoreRunStore
-from relaunch.pipelines.model import Delivery, PipelineRun, RunState, Trigger
+from relaunch.domain.model import Delivery, PipelineRun, RunState, Trigger
 
 
 def _run(n: int, state: RunState, pipeline: str = "digits") -> PipelineRun:

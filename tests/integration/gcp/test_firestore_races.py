@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from relaunch.adapters.gcp.firestore_store import FirestoreRunStore
-from relaunch.pipelines.model import Delivery, PipelineRun, RunState, TimelineEntry, Trigger
-from relaunch.ports import ConflictError
+from relaunch.domain.model import Delivery, PipelineRun, RunState, TimelineEntry, Trigger
+from relaunch.domain.ports import ConflictError
 
 ROUNDS = 6
 STATES = [RunState.BUILDING, RunState.TRAINING, RunState.EVALUATING]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from relaunch.adapters.gcp.firestore_store import FirestoreRunStore, doc_id
-from relaunch.pipelines.model import Delivery, PipelineRun, RunState, TimelineEntry, Trigger
-from relaunch.ports import ConflictError
+from relaunch.domain.model import Delivery, PipelineRun, RunState, TimelineEntry, Trigger
+from relaunch.domain.ports import ConflictError
 
 
 def make_run(run_id: str, pipeline: str = "churn", created_at: float = 1000.0) -> PipelineRun:

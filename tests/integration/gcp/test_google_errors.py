@@ -6,7 +6,7 @@ import pytest
 from google.api_core import exceptions
 
 from relaunch.adapters.gcp import google_errors
-from relaunch.ports import TransientError
+from relaunch.domain.ports import TransientError
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from google.cloud.pubsub_v1 import SubscriberClient
 
 from relaunch.adapters.gcp.pubsub_bus import PubSubBus
 from relaunch.adapters.local.stack import free_port
-from relaunch.ports import TransientError
+from relaunch.domain.ports import TransientError
 from relaunch.triggers.pubsub import parse_pubsub_push
 
 if TYPE_CHECKING:

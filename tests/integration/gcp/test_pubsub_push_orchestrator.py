@@ -19,8 +19,8 @@ from werkzeug.serving import make_server
 from relaunch import bootstrap
 from relaunch.adapters.gcp.firestore_store import FirestoreRunStore
 from relaunch.adapters.gcp.pubsub_bus import PubSubBus
-from relaunch.pipelines.commands import COMMANDS_TOPIC, StartRun
-from relaunch.ports import ConflictError
+from relaunch.domain.commands import COMMANDS_TOPIC, StartRun
+from relaunch.domain.ports import ConflictError
 from relaunch.settings import Settings
 from tests.integration.conftest import wait_until
 

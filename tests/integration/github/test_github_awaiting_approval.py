@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from relaunch.adapters.github.notifier import GitHubNotifier
-from relaunch.pipelines.approval import how_to_approve
-from relaunch.pipelines.model import Notification, PipelineRun, Trigger
+from relaunch.domain.approval import how_to_approve
+from relaunch.domain.model import Notification, PipelineRun, Trigger
 from tests.github_server import FakeGitHub, serve
 from tests.integration.github.openapi import assert_conforms
 

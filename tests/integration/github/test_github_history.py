@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from relaunch.adapters.github.history import GitHubHistory
-from relaunch.ports import TransientError
+from relaunch.domain.ports import TransientError
 from tests.github_server import FakeGitHub, serve
 from tests.integration.github.openapi import assert_conforms
 

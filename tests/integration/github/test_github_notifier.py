@@ -17,9 +17,9 @@ from typing import Any, get_args
 import pytest
 
 from relaunch.adapters.github.notifier import GitHubNotifier
-from relaunch.pipelines.gate import decide, report_markdown
-from relaunch.pipelines.model import Notification, Scores, Stage, StatusState
-from relaunch.pipelines.spec import GatePolicy
+from relaunch.domain.gate import decide, report_markdown
+from relaunch.domain.model import Notification, Scores, Stage, StatusState
+from relaunch.domain.spec import GatePolicy
 from tests.github_server import FakeGitHub, serve
 from tests.integration.github.openapi import assert_conforms
 

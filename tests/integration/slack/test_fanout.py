@@ -12,7 +12,7 @@ from relaunch.adapters.github.notifier import GitHubNotifier
 from relaunch.adapters.local.notifier import TimelineNotifier
 from relaunch.adapters.local.sqlite_store import SqliteRunStore
 from relaunch.adapters.slack import SlackNotifier
-from relaunch.pipelines.model import Delivery, Notification, PipelineRun, Trigger
+from relaunch.domain.model import Delivery, Notification, PipelineRun, Trigger
 from tests.github_server import serve
 from tests.integration.github.openapi import assert_conforms
 from tests.integration.slack.conftest import FakeSlack

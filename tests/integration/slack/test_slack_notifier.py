@@ -9,7 +9,7 @@ import pytest
 
 from relaunch.adapters.local.stack import free_port
 from relaunch.adapters.slack import SlackNotifier
-from relaunch.pipelines.model import Notification, Stage, StatusState
+from relaunch.domain.model import Notification, Stage, StatusState
 from tests.integration.slack.conftest import HOOK_PATH, FakeSlack
 
 SHA = "9f3c1d2e4b5a69788796a5b4c3d2e1f001234567"

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from relaunch.adapters.gcp.gcs_blobs import GcsBlobStore
-from relaunch.ports import TransientError
+from relaunch.domain.ports import TransientError
 from tests.gcs_server import FakeGcs, gcs_server
 
 METRICS = {"candidate": {"accuracy": 0.97, "macro_f1": 0.97}, "champion": None}

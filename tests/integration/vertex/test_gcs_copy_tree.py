@@ -13,7 +13,7 @@ from urllib.parse import unquote
 import pytest
 
 from relaunch.adapters.gcp.gcs_blobs import GcsBlobStore
-from relaunch.ports import TransientError
+from relaunch.domain.ports import TransientError
 from tests.gcs_server import FakeGcs, gcs_server
 
 BUCKET = "relaunch-artifacts"

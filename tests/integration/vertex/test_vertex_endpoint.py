@@ -8,8 +8,8 @@ import pytest
 
 from relaunch.adapters.gcp.vertex_endpoint import VertexEndpoint
 from relaunch.adapters.gcp.vertex_registry import VertexRegistry
-from relaunch.pipelines.model import ModelVersion
-from relaunch.ports import TransientError
+from relaunch.domain.model import ModelVersion
+from relaunch.domain.ports import TransientError
 from tests.integration.vertex.conftest import PARENT_PATH, PROJECT, REGION, bodies, query
 from tests.vertex_server import FakeVertex
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from relaunch.adapters.gcp.vertex_registry import VertexRegistry, model_id_for
-from relaunch.ports import TransientError
+from relaunch.domain.ports import TransientError
 from tests.integration.vertex.conftest import PARENT_PATH, PROJECT, REGION, bodies
 from tests.vertex_server import FakeVertex, VertexServer
 

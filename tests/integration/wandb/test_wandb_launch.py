@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from relaunch.adapters.wandb.launch import WandbLaunchBackend, wandb_priority
-from relaunch.pipelines.model import JobRequest, MachineSpec
-from relaunch.ports import TransientError
+from relaunch.domain.model import JobRequest, MachineSpec
+from relaunch.domain.ports import TransientError
 from tests.integration.wandb.conftest import API_KEY
 from tests.wandb_server import FakeWandb
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from relaunch.adapters.wandb.artifacts import WandbArtifacts
-from relaunch.pipelines.model import RunState
+from relaunch.domain.model import RunState
 from tests.integration.wandb.conftest import API_KEY
 from tests.unit.test_orchestrator import GOOD, World
 from tests.wandb_server import FakeArtifact, FakeWandb

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from relaunch.ports import TransientError
+from relaunch.domain.ports import TransientError
 
 # gRPC status names a retry may fix (google.api_core.exceptions class names).
 TRANSIENT_GOOGLE_ERRORS = (

@@ -22,9 +22,9 @@ from typing import Any
 
 import yaml
 
-from relaunch.pipelines.model import BuildResult, PipelineRun
-from relaunch.ports import TransientError
-from relaunch.triggers.gitnames import clone_url_problem, is_local_url, is_sha, run_ref_problem
+from relaunch.domain.gitnames import clone_url_problem, is_local_url, is_sha, run_ref_problem
+from relaunch.domain.model import BuildResult, PipelineRun
+from relaunch.domain.ports import TransientError
 
 PENDING = frozenset({"STATUS_UNKNOWN", "PENDING", "QUEUED", "WORKING"})
 FAILED = frozenset({"FAILURE", "INTERNAL_ERROR", "TIMEOUT", "CANCELLED", "EXPIRED"})

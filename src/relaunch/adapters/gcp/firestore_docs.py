@@ -6,7 +6,7 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from relaunch.pipelines.model import Delivery, PipelineRun, TimelineEntry
+from relaunch.domain.model import Delivery, PipelineRun, TimelineEntry
 
 MAX_ID_BYTES = 1500  # Firestore's limit on a document id
 MAX_TEXT_BYTES = 900_000  # a document holds at most 1 MiB: larger bodies and payloads are cut to this

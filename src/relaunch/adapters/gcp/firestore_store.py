@@ -29,8 +29,8 @@ from relaunch.adapters.gcp.firestore_docs import (
     entry_doc,
     run_doc,
 )
-from relaunch.pipelines.model import DeadLetter, Delivery, PipelineRun, RunState, TimelineEntry
-from relaunch.ports import ConflictError, Recorded
+from relaunch.domain.model import DeadLetter, Delivery, PipelineRun, RunState, TimelineEntry
+from relaunch.domain.ports import ConflictError, Recorded
 
 # (collection suffix, fields) of the composite indexes the queries need on real Firestore.
 REQUIRED_INDEXES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from relaunch.ports import TransientError
+from relaunch.domain.ports import TransientError
 
 _CALL_TIMEOUT_S = 30.0
 _MAX_OBJECTS = 10_000  # a model folder is a few files; a job that wrote a million would make registration crawl

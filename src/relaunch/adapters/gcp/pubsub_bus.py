@@ -12,7 +12,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from relaunch.adapters.gcp import google_errors
-from relaunch.ports import TransientError
+from relaunch.domain.ports import TransientError
 
 PUBLISH_TIMEOUT_S = 10.0
 FUTURE_GRACE_S = 5.0

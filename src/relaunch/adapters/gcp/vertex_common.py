@@ -13,7 +13,7 @@ import hashlib
 import re
 from typing import Any
 
-from relaunch.ports import TransientError
+from relaunch.domain.ports import TransientError
 
 CALL_TIMEOUT_S = 30.0
 _LABEL_BAD_CHARS = re.compile(r"[^a-z0-9_-]")

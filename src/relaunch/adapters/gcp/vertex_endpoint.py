@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from relaunch.adapters.gcp.vertex_common import CALL_TIMEOUT_S, VertexService, call, make_client, require, wait
-from relaunch.pipelines.model import EndpointHealth, ModelVersion
-from relaunch.ports import TransientError
+from relaunch.domain.model import EndpointHealth, ModelVersion
+from relaunch.domain.ports import TransientError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 METRIC_PREFIX = "aiplatform.googleapis.com/prediction/online/"

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from relaunch.adapters.gcp.vertex_common import VertexService, call, label_value, require, wait
-from relaunch.pipelines.model import ModelVersion
+from relaunch.domain.model import ModelVersion
 
 CHAMPION = "champion"
 RUN_LABEL = "relaunch-run-id"

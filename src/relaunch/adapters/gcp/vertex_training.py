@@ -11,8 +11,8 @@ import time
 from typing import Any
 
 from relaunch.adapters.gcp.vertex_common import VertexService, call, key_digest, label_value, require
-from relaunch.pipelines.model import JobRequest, JobState, JobStatus
-from relaunch.ports import TransientError
+from relaunch.domain.model import JobRequest, JobState, JobStatus
+from relaunch.domain.ports import TransientError
 
 STATES: dict[str, JobState] = {
     "JOB_STATE_UNSPECIFIED": "queued",

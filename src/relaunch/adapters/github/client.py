@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from relaunch.ports import TransientError
+from relaunch.domain.ports import TransientError
 
 TIMEOUT_S = 10
 REPO_NAME = re.compile(r"\A[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+\Z")

@@ -13,8 +13,8 @@ from typing import Any
 from pydantic import SecretStr
 
 from relaunch.adapters.github.client import REPO_NAME, checked_base_url, read_client, refusal
-from relaunch.ports import TransientError
-from relaunch.triggers.gitnames import is_sha
+from relaunch.domain.gitnames import is_sha
+from relaunch.domain.ports import TransientError
 
 WHAT = "the comparison"
 

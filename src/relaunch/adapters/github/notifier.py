@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from relaunch.pipelines.model import Notification
-from relaunch.pipelines.reporting import check_run, commit_status, deployment, deployment_status, run_url
+from relaunch.domain.model import Notification
+from relaunch.domain.reporting import check_run, commit_status, deployment, deployment_status, run_url
 
 log = logging.getLogger(__name__)
 

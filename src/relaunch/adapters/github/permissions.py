@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from relaunch.adapters.github.client import REPO_NAME, checked_base_url, read_client, refusal
-from relaunch.ports import TransientError
+from relaunch.domain.ports import TransientError
 
 _LOGIN = re.compile(r"\A[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?\Z")
 KNOWN = frozenset({"admin", "maintain", "write", "triage", "read", "none"})

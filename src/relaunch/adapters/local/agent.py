@@ -2,7 +2,7 @@
 
 The agent reports facts ("exited with code 3", "killed by signal SIGKILL", "the agent restarted while the job was
 running") and finishes a failed job as failed; it never retries on its own. Whether to retry is decided by one policy
-(pipelines/failures.py, applied by the orchestrator) for this agent and Vertex alike; a retry is a new submission
+(domain/failures.py, applied by the orchestrator) for this agent and Vertex alike; a retry is a new submission
 whose `not_before` the queue honours.
 """
 
@@ -25,7 +25,7 @@ from pathlib import Path
 from relaunch.adapters.local.agent_jobs import JobTable
 from relaunch.adapters.local.environment import job_environment
 from relaunch.adapters.local.sandbox import JobSandbox
-from relaunch.pipelines.model import JobRequest, JobState, JobStatus
+from relaunch.domain.model import JobRequest, JobState, JobStatus
 
 log = logging.getLogger(__name__)
 

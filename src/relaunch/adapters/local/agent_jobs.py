@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from relaunch.adapters.local.sqlite import Database
-from relaunch.pipelines.model import JobRequest
+from relaunch.domain.model import JobRequest
 
 FINAL_STATES = ("succeeded", "failed", "cancelled")
 

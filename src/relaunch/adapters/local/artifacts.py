@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from relaunch.ports import FetchedArtifact
+from relaunch.domain.ports import FetchedArtifact
 
 _PART = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 _REF = re.compile(rf"^({_PART})/({_PART})/({_PART}):([A-Za-z0-9._-]+)$")

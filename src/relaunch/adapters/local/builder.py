@@ -13,8 +13,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from relaunch.pipelines.model import BuildResult, PipelineRun, Trigger
-from relaunch.triggers.gitnames import is_sha, run_ref_problem
+from relaunch.domain.gitnames import is_sha, run_ref_problem
+from relaunch.domain.model import BuildResult, PipelineRun, Trigger
 
 MARKER = ".relaunch-checkout"
 # No ext::, fd:: or other transports that run commands; no credential prompt hanging a build.

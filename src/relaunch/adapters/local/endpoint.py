@@ -8,8 +8,8 @@ from typing import Any
 import requests
 
 from relaunch.adapters.local.secret_files import read_secret
-from relaunch.pipelines.model import EndpointHealth, ModelVersion
-from relaunch.ports import TransientError
+from relaunch.domain.model import EndpointHealth, ModelVersion
+from relaunch.domain.ports import TransientError
 
 ROUTE_KEY_HEADER = "x-relaunch-route-key"
 TOKEN_FILE = "endpoint_token"  # in the stack's secrets folder; the endpoint server creates it

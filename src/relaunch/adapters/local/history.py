@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from relaunch.adapters.local.builder import git_env
-from relaunch.ports import TransientError
-from relaunch.triggers.gitnames import is_sha
+from relaunch.domain.gitnames import is_sha
+from relaunch.domain.ports import TransientError
 
 TIMEOUT_S = 120
 _UNKNOWN_COMMIT = ("not our ref", "no such remote ref", "couldn't find remote ref")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from relaunch.pipelines.model import Notification, TimelineEntry
-from relaunch.pipelines.reporting import check_run, commit_status
-from relaunch.ports import RunStore
+from relaunch.domain.model import Notification, TimelineEntry
+from relaunch.domain.ports import RunStore
+from relaunch.domain.reporting import check_run, commit_status
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from relaunch.adapters.local.blobs import refuse_links
 from relaunch.adapters.local.sqlite import Database
-from relaunch.pipelines.model import ModelVersion
+from relaunch.domain.model import ModelVersion
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 

@@ -12,8 +12,8 @@ from typing import Any
 from relaunch.adapters.content import split_held
 from relaunch.adapters.local.group_commit import GroupCommit
 from relaunch.adapters.local.sqlite import ConnectionPool, init_schema, write_transaction
-from relaunch.pipelines.model import TERMINAL_STATES, DeadLetter, Delivery, PipelineRun, TimelineEntry
-from relaunch.ports import ConflictError, Recorded
+from relaunch.domain.model import TERMINAL_STATES, DeadLetter, Delivery, PipelineRun, TimelineEntry
+from relaunch.domain.ports import ConflictError, Recorded
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

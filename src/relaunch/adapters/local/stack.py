@@ -30,10 +30,10 @@ from relaunch.adapters.local.state_folder import (
     refuse_second_stack,
     with_local_secrets,
 )
+from relaunch.domain.commands import COMMANDS_TOPIC, INBOUND_TOPICS, RECONCILE_TOPIC, JobFinished
+from relaunch.domain.model import JobRequest, JobStatus
+from relaunch.domain.spec import load_specs
 from relaunch.handoff import SECRETS_FD_VARIABLE, hand_over
-from relaunch.pipelines.commands import COMMANDS_TOPIC, INBOUND_TOPICS, RECONCILE_TOPIC, JobFinished
-from relaunch.pipelines.model import JobRequest, JobStatus
-from relaunch.pipelines.spec import load_specs
 from relaunch.settings import Settings, secret_fields, secret_values
 
 __all__ = ["EmbeddedStack", "StackAlreadyRunning", "free_port", "with_local_secrets"]

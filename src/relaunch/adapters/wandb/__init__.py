@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from relaunch.ports import TransientError
+from relaunch.domain.ports import TransientError
 
 _REF = re.compile(r"^(?P<entity>[\w.-]+)/(?P<project>[\w.-]+)/(?P<name>[\w.-]+):(?P<alias>[\w.-]+)$")
 _RETRYABLE_STATUS = frozenset({408, 429})

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from relaunch.adapters.wandb import check_settings, make_api, parse_ref, translate_errors
-from relaunch.ports import FetchedArtifact
+from relaunch.domain.ports import FetchedArtifact
 from relaunch.triggers.wandb import is_concrete
 
 

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from relaunch.adapters.wandb import check_settings, make_api, translate_errors
-from relaunch.pipelines.model import JobRequest, JobState, JobStatus
+from relaunch.domain.model import JobRequest, JobState, JobStatus
 
 RESOURCE = "gcp-vertex"  # the queue's resource type; W&B's Vertex runner reads resource_args under this key
 KEY_FIELD = "relaunch_key"

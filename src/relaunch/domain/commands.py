@@ -1,0 +1,84 @@
+"""Commands carried on the `relaunch-commands` topic (the orchestrator's only input), and the inbound topics."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from relaunch.domain.model import JobState, JobStep
+
+COMMANDS_TOPIC = "relaunch-commands"
+# Topics the Pub/Sub functions listen on (the embedded stack subscribes them; on GCP, the deploy does).
+DRIFT_TOPIC = "relaunch-drift"
+SCHEDULE_TOPIC = "relaunch-schedule"
+BUILDS_TOPIC = "cloud-builds"  # Cloud Build publishes every build's status here
+RECONCILE_TOPIC = "relaunch-reconcile"  # a scheduler tick (on GCP Cloud Scheduler, locally the stack's timer)
+INBOUND_TOPICS = {"drift_alert": DRIFT_TOPIC, "schedule_tick": SCHEDULE_TOPIC, "build_status": BUILDS_TOPIC}
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    run_id: str = Field(min_length=1)
+
+
+class StartRun(_Command):
+    """A new run was written; move it from `received`."""
+
+    type: Literal["start_run"] = "start_run"
+
+
+class JobFinished(_Command):
+    """A training or evaluation job reached a final state."""
+
+    type: Literal["job_finished"] = "job_finished"
+    step: JobStep
+    job_id: str
+    state: JobState
+
+
+class BuildFinished(_Command):
+    """An image build reached a final state."""
+
+    type: Literal["build_finished"] = "build_finished"
+    build_id: str
+    image: str | None = None
+    succeeded: bool
+
+
+class ReportSkip(_Command):
+    """Tell GitHub a commit was skipped (no watched path changed); `run_id` is the run it would have started."""
+
+    type: Literal["report_skip"] = "report_skip"
+    pipeline: str
+    repo: str
+    sha: str
+    ref: str | None = None
+    description: str
+
+
+class LabelApproval(_Command):
+    """The approval label was added to a fork's pull request: approve its runs at `sha` if `login` may write.
+
+    `login` is who GitHub says added the label; their permission is asked of GitHub's API, never read from a
+    payload. `run_id` is the run this delivery would have started (it starts none): the runs waiting are found by
+    pull request and head commit.
+    """
+
+    type: Literal["label_approval"] = "label_approval"
+    pipeline: str
+    repo: str
+    pr_number: int = Field(ge=1)
+    sha: str
+    login: str
+    label: str
+
+
+Command = Annotated[StartRun | JobFinished | BuildFinished | ReportSkip | LabelApproval, Field(discriminator="type")]
+COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
+
+
+def parse_command(data: dict[str, object]) -> Command:
+    """Validate a decoded message body as a Command (raises pydantic.ValidationError)."""
+    return COMMAND_ADAPTER.validate_python(data)

@@ -1,0 +1,277 @@
+"""Cost: a price table, one job's estimate, and the ledger summary behind `relaunch cost`. Pure but `load_prices`.
+
+Recording (for the orchestrator): when a run reaches a terminal state, build `ledger_entry(run, spec.train.machine,
+spec.evaluate.machine)` and keep it as the run's side effect `cost` (`store.put_effect(run.id, "cost",
+entry.model_dump(mode="json"))`, first write wins, so a retried step records it once). The machines are copied into
+the entry because the spec may change later. A superseded run whose training was cancelled mid-way must carry the
+seconds it did train in `run.stage_durations["train"]` (from the cancelled job's status) before it is recorded.
+Ingest records a `skipped_entry` for a push that a path filter skipped (a push that would otherwise have trained).
+`relaunch cost` reads the entries back and prints `render(summarize(entries, load_prices(settings.price_file)))`.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from relaunch.domain.model import MachineSpec, PipelineRun
+
+# Approximate on-demand Vertex AI custom-training list prices in us-central1 (USD per hour), machine and GPUs billed
+# separately as Vertex bills them. Estimates, not invoices: override them with a price file for your region/discounts.
+DEFAULT_MACHINES: dict[str, float] = {
+    "n1-standard-4": 0.2185,
+    "n1-standard-8": 0.4370,
+    "n1-standard-16": 0.8740,
+    "n1-standard-32": 1.7480,
+    "n1-highmem-2": 0.1361,
+    "n1-highmem-4": 0.2722,
+    "n1-highmem-8": 0.5444,
+    "n1-highmem-16": 1.0887,
+    "n1-highmem-32": 2.1774,
+    "e2-standard-4": 0.1541,
+    "e2-standard-8": 0.3082,
+    "e2-standard-16": 0.6164,
+    "e2-standard-32": 1.2328,
+    "g2-standard-4": 0.2028,
+    "g2-standard-8": 0.4056,
+    "g2-standard-12": 0.6084,
+    "g2-standard-16": 0.8112,
+    "a2-highgpu-1g": 0.8479,
+    "a2-highgpu-2g": 1.6958,
+    "a2-ultragpu-1g": 1.1690,
+}
+DEFAULT_ACCELERATORS: dict[str, float] = {
+    "NVIDIA_TESLA_T4": 0.4025,
+    "NVIDIA_TESLA_P100": 1.6790,
+    "NVIDIA_TESLA_V100": 2.8520,
+    "NVIDIA_L4": 0.6440,
+    "NVIDIA_TESLA_A100": 3.3741,
+    "NVIDIA_A100_80GB": 4.5148,
+    "NVIDIA_H100_80GB": 11.0631,
+}
+
+
+class UnknownPrice(ValueError):
+    """The price table has no entry for a machine or accelerator type."""
+
+
+class PriceTable(BaseModel):
+    """USD per hour per machine type and per accelerator (one GPU), and the spot price as a share of on-demand."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    machines: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_MACHINES))
+    accelerators: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_ACCELERATORS))
+    spot_factor: float = Field(default=0.4, gt=0, le=1, description="Spot price = on-demand x this factor")
+
+    def hourly(self, machine: MachineSpec) -> float:
+        """USD per hour of the whole job: every replica with its accelerators, spot-discounted if spot."""
+        if machine.machine_type not in self.machines:
+            raise UnknownPrice(f"no price for machine type {machine.machine_type!r}; add it to the price file")
+        per_replica = self.machines[machine.machine_type]
+        if machine.accelerator_type and machine.accelerator_count:
+            if machine.accelerator_type not in self.accelerators:
+                raise UnknownPrice(f"no price for accelerator {machine.accelerator_type!r}; add it to the price file")
+            per_replica += self.accelerators[machine.accelerator_type] * machine.accelerator_count
+        return per_replica * machine.replica_count * (self.spot_factor if machine.spot else 1.0)
+
+
+DEFAULT_PRICES = PriceTable()
+
+
+def load_prices(path: Path | None) -> PriceTable:
+    """The default table with a YAML/JSON file's `machines`, `accelerators` and `spot_factor` merged over it."""
+    if path is None:
+        return DEFAULT_PRICES
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}  # YAML also reads JSON
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"{path}: cannot read the price file: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping with machines / accelerators / spot_factor")
+    merged = {
+        "machines": {**DEFAULT_MACHINES, **(raw.pop("machines", None) or {})},
+        "accelerators": {**DEFAULT_ACCELERATORS, **(raw.pop("accelerators", None) or {})},
+        **raw,
+    }
+    try:
+        return PriceTable.model_validate(merged)
+    except ValidationError as exc:
+        where = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"{path}: {where}") from None
+
+
+class CostLine(BaseModel):
+    """The estimated cost of running `machine` for `seconds`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    machine_type: str
+    accelerator_type: str | None
+    accelerator_count: int
+    seconds: float
+    gpu_hours: float
+    usd: float
+
+
+def estimate(machine: MachineSpec, seconds: float, prices: PriceTable = DEFAULT_PRICES) -> CostLine:
+    """GPU-hours (accelerators x replicas x hours) and USD of one job; UnknownPrice for an unpriced type."""
+    if seconds < 0:
+        raise ValueError(f"seconds must be >= 0, not {seconds}")
+    hours = seconds / 3600
+    gpus = machine.accelerator_count * machine.replica_count if machine.accelerator_type else 0
+    return CostLine(
+        machine_type=machine.machine_type,
+        accelerator_type=machine.accelerator_type,
+        accelerator_count=machine.accelerator_count,
+        seconds=seconds,
+        gpu_hours=gpus * hours,
+        usd=prices.hourly(machine) * hours,
+    )
+
+
+class LedgerEntry(BaseModel):
+    """What one run (or one skipped push) cost, as recorded when it ended."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str | None = Field(description="None for a push that started no run")
+    pipeline: str
+    trigger_kind: str
+    outcome: str = Field(description="The run's terminal state, or 'skipped'")
+    at: float
+    train_machine: MachineSpec
+    train_s: float = Field(default=0.0, ge=0, description="Seconds training ran, all attempts (0: never trained)")
+    trained: bool = Field(default=False, description="Training finished successfully")
+    evaluate_machine: MachineSpec = Field(default_factory=MachineSpec)
+    evaluate_s: float = Field(default=0.0, ge=0)
+
+
+def ledger_entry(run: PipelineRun, train: MachineSpec, evaluate: MachineSpec) -> LedgerEntry:
+    """The ledger entry of a finished run (evaluation is only submitted once training succeeded)."""
+    return LedgerEntry(
+        run_id=run.id,
+        pipeline=run.pipeline,
+        trigger_kind=run.trigger.kind,
+        outcome=run.state.value,
+        at=run.updated_at,
+        train_machine=train,
+        train_s=run.stage_durations.get("train", 0.0),
+        trained="evaluate" in run.jobs and "train" in run.jobs,
+        evaluate_machine=evaluate,
+        evaluate_s=run.stage_durations.get("evaluate", 0.0),
+    )
+
+
+def skipped_entry(pipeline: str, trigger_kind: str, at: float, train: MachineSpec) -> LedgerEntry:
+    """The entry of a push a pipeline skipped (no watched path changed): a training it did not pay for."""
+    return LedgerEntry(
+        run_id=None, pipeline=pipeline, trigger_kind=trigger_kind, outcome="skipped", at=at, train_machine=train
+    )
+
+
+class CostRow(BaseModel):
+    """Totals of a group of ledger entries."""
+
+    runs: int = 0
+    trainings: int = 0
+    superseded: int = 0
+    skipped: int = 0
+    gpu_hours: float = 0.0
+    usd: float = 0.0
+    gpu_hours_saved: float = 0.0
+    usd_saved: float = 0.0
+
+
+class CostSummary(BaseModel):
+    """`relaunch cost`: totals per pipeline, per trigger kind and overall, with what could not be priced."""
+
+    by_pipeline: dict[str, CostRow] = Field(default_factory=dict)
+    by_trigger: dict[str, CostRow] = Field(default_factory=dict)
+    total: CostRow = Field(default_factory=CostRow)
+    notes: list[str] = Field(default_factory=list)
+
+
+def summarize(entries: Iterable[LedgerEntry], prices: PriceTable = DEFAULT_PRICES) -> CostSummary:
+    """Spend and savings. A superseded run that never finished training, or a skipped push, saved the pipeline's
+    median successful training (less what it did train before it was cancelled)."""
+    entries = list(entries)
+    medians = _median_train_s(entries)
+    summary = CostSummary()
+    notes: set[str] = set()
+    for entry in entries:
+        spent = _priced(entry.train_machine, entry.train_s, prices, notes)
+        evaluated = _priced(entry.evaluate_machine, entry.evaluate_s, prices, notes)
+        saved = (0.0, 0.0)
+        if entry.outcome in ("superseded", "skipped") and not entry.trained:
+            median = medians.get(entry.pipeline)
+            if median is None:
+                notes.add(f"{entry.pipeline}: no finished training yet, savings not estimated")
+            else:
+                saved = _priced(entry.train_machine, max(0.0, median - entry.train_s), prices, notes)
+        for row in (
+            summary.by_pipeline.setdefault(entry.pipeline, CostRow()),
+            summary.by_trigger.setdefault(entry.trigger_kind, CostRow()),
+            summary.total,
+        ):
+            _add(row, entry, spent, evaluated, saved)
+    summary.notes = sorted(notes)
+    return summary
+
+
+def render(summary: CostSummary) -> str:
+    """A plain-text table of the summary."""
+    head = f"{'':<24}{'runs':>6}{'trained':>8}{'supers.':>8}{'skipped':>8}{'GPU-h':>9}{'USD':>10}{'GPU-h saved':>13}"
+    lines = [head + f"{'USD saved':>11}"]
+    groups = [("pipeline", summary.by_pipeline), ("trigger", summary.by_trigger), ("", {"total": summary.total})]
+    for label, rows in groups:
+        for name, r in sorted(rows.items()):
+            title = f"{label} {name}".strip()[:23]
+            lines.append(
+                f"{title:<24}{r.runs:>6}{r.trainings:>8}{r.superseded:>8}{r.skipped:>8}{r.gpu_hours:>9.2f}"
+                f"{r.usd:>10.2f}{r.gpu_hours_saved:>13.2f}{r.usd_saved:>11.2f}"
+            )
+    return "\n".join(lines + [f"note: {n}" for n in summary.notes]) + "\n"
+
+
+def _median_train_s(entries: list[LedgerEntry]) -> dict[str, float]:
+    durations: dict[str, list[float]] = defaultdict(list)
+    for entry in entries:
+        if entry.trained and entry.train_s > 0:
+            durations[entry.pipeline].append(entry.train_s)
+    return {pipeline: statistics.median(values) for pipeline, values in durations.items()}
+
+
+def _priced(machine: MachineSpec, seconds: float, prices: PriceTable, notes: set[str]) -> tuple[float, float]:
+    """(gpu_hours, usd); an unpriced type counts its GPU-hours, no dollars, and a note."""
+    if seconds <= 0:
+        return 0.0, 0.0
+    try:
+        line = estimate(machine, seconds, prices)
+    except UnknownPrice as exc:
+        notes.add(str(exc))
+        gpus = machine.accelerator_count * machine.replica_count if machine.accelerator_type else 0
+        return gpus * seconds / 3600, 0.0
+    return line.gpu_hours, line.usd
+
+
+def _add(
+    row: CostRow,
+    entry: LedgerEntry,
+    spent: tuple[float, float],
+    evaluated: tuple[float, float],
+    saved: tuple[float, float],
+) -> None:
+    row.runs += entry.run_id is not None
+    row.trainings += entry.train_s > 0
+    row.superseded += entry.outcome == "superseded"
+    row.skipped += entry.outcome == "skipped"
+    row.gpu_hours += spent[0] + evaluated[0]
+    row.usd += spent[1] + evaluated[1]
+    row.gpu_hours_saved += saved[0]
+    row.usd_saved += saved[1]

@@ -1,0 +1,87 @@
+"""Job requests for training and evaluation, with Vertex's environment contract. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from relaunch.domain.evaluator import NoEvaluator, choose
+from relaunch.domain.model import JobRequest, PipelineRun
+from relaunch.domain.spec import PipelineSpec
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where a run's artifacts live (local paths or gs:// URIs)."""
+
+    model: str
+    checkpoints: str
+    tensorboard: str
+    evaluation: str
+
+
+def train_request(run: PipelineRun, spec: PipelineSpec, image: str, paths: RunPaths) -> JobRequest:
+    """The training job: the spec's command with AIP_* variables, as Vertex AI sets them for a CustomJob."""
+    env = {
+        **spec.train.env,
+        "AIP_MODEL_DIR": paths.model,
+        "AIP_CHECKPOINT_DIR": paths.checkpoints,
+        "AIP_TENSORBOARD_LOG_DIR": paths.tensorboard,
+        **_run_env(run),
+    }
+    return JobRequest(
+        key=f"{run.id}:train",
+        run_id=run.id,
+        step="train",
+        image=image,
+        command=list(spec.train.command),
+        env=env,
+        priority=spec.priority + run.trigger.priority,
+        max_retries=spec.train.max_retries,
+        machine=spec.train.machine,
+        timeout_s=spec.train.timeout_s,
+    )
+
+
+def eval_request(run: PipelineRun, spec: PipelineSpec, champion_uri: str | None, paths: RunPaths) -> JobRequest:
+    """The evaluation job, in the evaluator's image: candidate and champion scored on the same held-out data.
+
+    `champion_uri` must be a read-only input (a copy in the run's own folder, or a URI the job can only read),
+    never the registry's own folder.
+    """
+    env = {
+        **spec.evaluate.env,
+        "RELAUNCH_CANDIDATE_DIR": paths.model,
+        "RELAUNCH_CHAMPION_DIR": champion_uri or "",
+        "RELAUNCH_EVAL_DIR": paths.evaluation,
+        **_run_env(run),
+        "RELAUNCH_EVALUATOR_SHA": run.evaluator_sha or run.trigger.sha or "",
+    }
+    return JobRequest(
+        key=f"{run.id}:evaluate",
+        run_id=run.id,
+        step="evaluate",
+        image=evaluator_image(run, spec),
+        command=list(spec.evaluate.command),
+        env=env,
+        priority=spec.priority + run.trigger.priority + 1,  # finishing a started run beats starting a new one
+        max_retries=spec.evaluate.max_retries,
+        machine=spec.evaluate.machine,
+        timeout_s=spec.evaluate.timeout_s,
+    )
+
+
+def evaluator_image(run: PipelineRun, spec: PipelineSpec) -> str:
+    """The image the evaluation runs in; NoEvaluator rather than ever falling back to a candidate it must not trust."""
+    if run.evaluator_image:
+        return run.evaluator_image
+    if choose(run, spec).separate:
+        raise NoEvaluator(f"run {run.id}: its evaluator is not built yet, and the candidate's image may not stand in")
+    return run.image or ""
+
+
+def _run_env(run: PipelineRun) -> dict[str, str]:
+    return {
+        "RELAUNCH_RUN_ID": run.id,
+        "RELAUNCH_PIPELINE": run.pipeline,
+        "RELAUNCH_COMMIT_SHA": run.trigger.sha or "",
+    }

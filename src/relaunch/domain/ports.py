@@ -1,0 +1,236 @@
+"""Narrow ports between the domain's handlers and the world. Adapters implement these; tests use fakes.
+
+Error convention for adapters: raise TransientError for what a retry may fix (the platform redelivers the
+command), ValueError for a permanent refusal (the run fails with the message), ConflictError for a lost race.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from relaunch.domain.model import (
+    BuildResult,
+    DeadLetter,
+    Delivery,
+    EndpointHealth,
+    JobRequest,
+    JobStatus,
+    ModelVersion,
+    Notification,
+    PipelineRun,
+    TimelineEntry,
+)
+
+
+class ConflictError(Exception):
+    """A concurrent writer changed the run first; the caller should retry (transient)."""
+
+
+class TransientError(Exception):
+    """A dependency is temporarily unavailable; the platform should redeliver the command."""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What `record_delivery` wrote: truthy when the inbox row was written (False: its key was already known)."""
+
+    written: bool
+    held: dict[str, str] = field(default_factory=dict)  # a new run not written -> the run holding its content_key
+
+    def __bool__(self) -> bool:
+        return self.written
+
+
+class RunStore(Protocol):
+    """Runs with their timelines, the inbox of deliveries, the ledger of side effects, and each lane's head."""
+
+    def record_delivery(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> Recorded:
+        """Atomically write the inbox row and its new runs; nothing if the key is known.
+
+        A run whose `content_key` an existing run (or an earlier run of the same call) already holds is not written:
+        `held` maps it to that run, and the row lists only the runs written.
+        """
+
+    def get_delivery(self, key: str) -> Delivery | None: ...
+
+    def set_delivery_outcome(self, key: str, outcome: str) -> None: ...
+
+    def list_deliveries(self, limit: int = 50) -> list[Delivery]:
+        """Inbox rows, newest first."""
+
+    def get_run(self, run_id: str) -> PipelineRun | None: ...
+
+    def save_run(self, run: PipelineRun, entries: Sequence[TimelineEntry] = ()) -> PipelineRun:
+        """Write the run if its `version` is still current (else ConflictError) and append entries, atomically."""
+
+    def list_runs(self, pipeline: str | None = None, limit: int = 50) -> list[PipelineRun]: ...
+
+    def active_runs(self, pipeline: str) -> list[PipelineRun]:
+        """The pipeline's runs not yet in a terminal state, oldest first."""
+
+    def timeline(self, run_id: str) -> list[TimelineEntry]: ...
+
+    def append_timeline(self, run_id: str, entry: TimelineEntry) -> None: ...
+
+    def get_effect(self, run_id: str, step: str) -> dict[str, Any] | None:
+        """The recorded result of side effect `step` of the run, if it already happened."""
+
+    def put_effect(self, run_id: str, step: str, result: dict[str, Any]) -> None:
+        """Record that side effect `step` happened (first write wins)."""
+
+    def list_effects(self, step: str) -> list[dict[str, Any]]:
+        """The results of side effect `step` across all runs, oldest first (e.g. the cost ledger)."""
+
+    def dead_letter(self, source: str, reason: str, payload: str) -> None: ...
+
+    def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Dead letters, newest first."""
+
+    def lane_head(self, lane: str) -> str | None:
+        """The run that holds the lane (the one of its lane allowed to build), if any run ever took it."""
+
+    def take_lane(self, lane: str, expected: str | None, run_id: str) -> bool:
+        """Compare-and-set the lane's head from `expected` to `run_id`; False if another run moved it first."""
+
+
+class Bus(Protocol):
+    """Publishes messages to a topic (Pub/Sub semantics: at-least-once delivery to subscribers)."""
+
+    def publish(self, topic: str, data: dict[str, Any], attributes: dict[str, str] | None = None) -> str:
+        """Durably enqueue; returns the message id."""
+
+
+class ImageBuilder(Protocol):
+    """Produces the training image (or local source tree) for a run's commit."""
+
+    def build(self, run: PipelineRun, key: str) -> BuildResult:
+        """Start or finish a build, idempotent on `key`; `image` is None while the build is pending."""
+
+
+class TrainingBackend(Protocol):
+    """Runs training and evaluation jobs."""
+
+    def submit(self, request: JobRequest) -> str:
+        """Queue the job, idempotent on request.key; returns the job id."""
+
+    def status(self, job_id: str) -> JobStatus: ...
+
+    def cancel(self, job_id: str) -> None: ...
+
+
+class BlobStore(Protocol):
+    """Reads artifacts by URI (local paths or gs://)."""
+
+    def read_text(self, uri: str) -> str: ...
+
+    def join(self, base: str, *parts: str) -> str: ...
+
+    def stage_read_only(self, src: str, dest: str) -> str:
+        """A URI a job may read `src` (a model folder) through but never write back to; idempotent on `dest`.
+
+        Locally a copy of `src` at `dest` (inside the run's own folder); on Cloud Storage `src` itself, which IAM
+        makes read-only for the training service account.
+        """
+
+    def copy_tree(self, src: str, dest: str) -> str:
+        """Copy folder `src` to `dest` once and return `dest`; ValueError if `src` is no model folder or is refused.
+
+        Complete before it returns (a crash part way leaves no finished copy, and the next call completes it); once
+        complete, a later call copies nothing and reads nothing of `src`.
+        """
+
+
+class ModelRegistry(Protocol):
+    """Registered model versions per pipeline, with a movable champion alias."""
+
+    def register(self, pipeline: str, run_id: str, artifact_uri: str, metrics: dict[str, float]) -> ModelVersion:
+        """Register the run's model; registering the same run again returns the same version."""
+
+    def champion(self, pipeline: str) -> ModelVersion | None: ...
+
+    def set_champion(self, pipeline: str, version: str) -> None: ...
+
+    def get(self, pipeline: str, version: str) -> ModelVersion | None: ...
+
+
+class Endpoint(Protocol):
+    """A serving endpoint with several deployed model versions and a traffic split."""
+
+    def deploy(self, endpoint: str, model: ModelVersion) -> None:
+        """Deploy the version at 0% traffic; deploying it again is a no-op."""
+
+    def set_traffic(self, endpoint: str, split: dict[str, int]) -> None:
+        """Set percentages per deployed version (summing to 100)."""
+
+    def undeploy(self, endpoint: str, version: str) -> None: ...
+
+    def traffic(self, endpoint: str) -> dict[str, int]: ...
+
+    def predict(self, endpoint: str, instances: list[Any], *, version: str | None = None) -> dict[str, Any]:
+        """Predictions (`{"predictions": [...]}`); `version` sends them to that deployed version whatever its share
+        (a blue-green smoke test of a version at 0%). A Vertex implementation calls rawPredict on the deployed
+        model, or predict with the split forced."""
+
+    def health(self, endpoint: str, version: str, since: float) -> EndpointHealth:
+        """Requests, errors, error rate and p50/p95 latency the endpoint served with `version` since `since`.
+
+        Rollouts judge a canary or a switched version on it. The local endpoint counts its own requests. A Vertex
+        implementation reads Cloud Monitoring's metrics for the deployed model id (resource type
+        aiplatform.googleapis.com/Endpoint, label deployed_model_id) over [since, now]:
+        `aiplatform.googleapis.com/prediction/online/response_count` (requests, by response_code),
+        `.../prediction/online/error_count` (errors) and `.../prediction/online/prediction_latencies` (a distribution,
+        for p50/p95). Those metrics arrive with a delay of a few minutes: bake times should be longer than that.
+        """
+
+
+class Notifier(Protocol):
+    """Reports a stage to the outside world. Must not raise: notifications never block a run."""
+
+    def notify(self, notification: Notification) -> None: ...
+
+
+@dataclass(frozen=True)
+class FetchedArtifact:
+    """What ArtifactSource.fetch copied: the concrete version it resolved to, as the backend names it."""
+
+    ref: str  # entity/project/collection:vN of the collection the version was fetched through; never an alias
+    artifact_id: str | None = None  # the backend's id of the version (W&B's "QXJ0aWZhY3Q6..."), when it has one
+    reported_metrics: dict[str, float] = field(default_factory=dict)  # the producer's summary: shown, never gated on
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class ArtifactSource(Protocol):
+    """Model artifacts tracked outside relaunch (W&B), for runs that start from an existing model."""
+
+    def fetch(self, ref: str, dest: str) -> FetchedArtifact:
+        """Copy the files of artifact version `ref` (entity/project/name:vN or :alias) to `dest`, replacing it whole.
+
+        An alias is resolved here, once: the result names the concrete version whose files are now at `dest`.
+        """
+
+    def set_alias(self, ref: str, alias: str) -> None:
+        """Point `alias` at the concrete version `ref` (entity/project/name:vN; an alias is refused); idempotent."""
+
+
+class RepoPermissions(Protocol):
+    """Who may do what on a repository, as its host says (GitHub's collaborator permission API)."""
+
+    def permission(self, repo: str, login: str) -> str:
+        """`login`'s permission on `repo`: admin, maintain, write, triage, read or none (none for unknown users).
+
+        TransientError when the host cannot answer now, ValueError when it refuses to (bad token, no access).
+        """
+
+
+class CommitHistory(Protocol):
+    """How two commits of a repository stand in its history (git merge-base locally, GitHub's compare API)."""
+
+    def relation(self, repo: str, clone_url: str | None, base: str, head: str) -> str:
+        """`head` against `base`: "ahead", "behind" (an ancestor of base), "identical", "diverged" or "unknown".
+
+        A commit the repository does not know is "diverged" (off its history, as a force push leaves it); "unknown"
+        means it cannot tell (a bad name or URL). TransientError when the host cannot answer now. The domain reads
+        any other answer as "unknown" (domain.champion_age.as_relation).
+        """

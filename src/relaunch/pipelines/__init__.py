@@ -1,1 +1,0 @@
-"""The domain: specs, run state machine, eval gate, and the service-layer handlers."""

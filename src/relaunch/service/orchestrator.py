@@ -1,0 +1,448 @@
+"""The orchestrator's service layer: moves a run through its states by asking the ports what happened.
+
+Every command is a nudge: the handler loads the run and advances it as far as the facts allow. A redelivered or
+stale command therefore finds nothing to do, and every side effect is keyed by (run id, step).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from relaunch.domain import ledger
+from relaunch.domain.approval import needs_approval
+from relaunch.domain.champion_age import Relation, as_relation, judge
+from relaunch.domain.commands import Command, LabelApproval, ReportSkip
+from relaunch.domain.gate import decide, report_markdown
+from relaunch.domain.jobs import RunPaths, eval_request, train_request
+from relaunch.domain.model import (
+    ModelVersion,
+    Notification,
+    PipelineRun,
+    RunState,
+    Scores,
+    Stage,
+    StatusState,
+    TimelineEntry,
+)
+from relaunch.domain.ports import (
+    ArtifactSource,
+    BlobStore,
+    CommitHistory,
+    Endpoint,
+    ImageBuilder,
+    ModelRegistry,
+    Notifier,
+    RepoPermissions,
+    RunStore,
+    TrainingBackend,
+)
+from relaunch.domain.spec import PipelineSpec
+from relaunch.domain.states import transition
+from relaunch.service.approval_step import Approvals
+from relaunch.service.artifact_pin import fetch_pinned, is_pinned
+from relaunch.service.coalesce_step import Coalescer, save_after_submit
+from relaunch.service.evaluate_step import EvaluationInputs
+from relaunch.service.retry_step import Retrier, with_attempt_seconds
+from relaunch.service.rollout_step import NothingToRollBack, RolloutStep
+
+log = logging.getLogger(__name__)
+S = RunState
+
+
+class UnknownRun(Exception):
+    """A command names a run that does not exist: permanent, dead-letter it."""
+
+
+@dataclass
+class Deps:
+    """The ports the orchestrator works through."""
+
+    store: RunStore
+    builder: ImageBuilder
+    backend: TrainingBackend
+    blobs: BlobStore
+    registry: ModelRegistry
+    endpoint: Endpoint
+    notifier: Notifier
+    specs: Callable[[], Mapping[str, PipelineSpec]]
+    artifact_root: str
+    artifacts: Callable[[], ArtifactSource] | None = None  # built on first W&B run (a bad config fails that run)
+    promote_alias: str = "production"  # moved to a W&B artifact once its run is promoted
+    permissions: RepoPermissions | None = None  # who may approve a fork's run (None: nobody, only the CLI)
+    history: CommitHistory | None = None  # commit ages; bootstrap always sets it (None: no age check, unit tests)
+
+
+Step = Callable[[PipelineRun, PipelineSpec], PipelineRun | None]
+
+
+class Orchestrator:
+    """Advances pipeline runs; each step returns the saved run, or None to wait for an outside event."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.d = deps
+        self._steps: dict[RunState, Step] = {
+            S.RECEIVED: self._received,
+            S.AWAITING_APPROVAL: self._awaiting,
+            S.BUILDING: self._building,
+            S.TRAINING: self._training,
+            S.EVALUATING: self._evaluating,
+            S.GATED: self._gated,
+            S.ROLLING_OUT: self._rolling_out,
+        }
+        self._coalescer = Coalescer(deps.store, deps.backend, self._notify, self._ended)
+        self.approvals = Approvals(deps.store, deps.permissions, self._send, self._coalescer.supersede)
+        self._retrier = Retrier(deps.store, deps.backend, self._fail)
+        self.rollout = RolloutStep(
+            deps.store, deps.registry, deps.endpoint, deps.notifier, deps.blobs, artifact_root=deps.artifact_root
+        )
+        self._inputs = EvaluationInputs(deps.store, deps.builder, deps.blobs, deps.artifact_root)
+
+    def handle(self, command: Command) -> PipelineRun | None:
+        """Apply a command: load its run and advance it (a skip report has no run: None)."""
+        if isinstance(command, ReportSkip):
+            self.report_skip(command)
+            return None
+        if isinstance(command, LabelApproval):  # names a pull request, not a run: the runs waiting at its head
+            advanced = [self.advance(run) for run in self.approvals.on_label(command)]
+            return advanced[-1] if advanced else None
+        run = self.d.store.get_run(command.run_id)
+        if run is None:
+            raise UnknownRun(f"no run {command.run_id!r}")
+        return self.advance(run)
+
+    def advance(self, run: PipelineRun) -> PipelineRun:
+        """Move the run as far as the facts allow."""
+        while not run.state.terminal:
+            spec = self.d.specs().get(run.pipeline)
+            if spec is None:
+                return self._fail(run, "build", f"pipeline {run.pipeline!r} has no spec any more")
+            moved = self._steps[run.state](run, spec)
+            if moved is None:  # waiting for an outside event; a step may have noted something on the run
+                return self.d.store.get_run(run.id) or run
+            run = moved
+        self._ended(run)
+        return run
+
+    # -- steps -----------------------------------------------------------------------------------------------
+
+    def report_skip(self, command: ReportSkip) -> None:
+        """Post the "skipped" status of a commit no pipeline retrains, once."""
+        note = Notification(
+            run_id=command.run_id,
+            pipeline=command.pipeline,
+            repo=command.repo,
+            sha=command.sha,
+            stage="gate",  # the verdict a branch protection rule waits for
+            state="success",
+            description=command.description,
+            ref=command.ref,
+        )
+        self._send(note, "notify:skip")
+        if (spec := self.d.specs().get(command.pipeline)) is not None:
+            ledger.record_skip(self.d.store, command.run_id, spec)  # a training this push did not pay for
+
+    def _received(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
+        if needs_approval(run):  # a fork's code: never built without an approval of this very head commit
+            self.approvals.withdraw_older(run)
+            if not self.approvals.approved(run):
+                self.approvals.hold(run, spec)
+                return None  # until an approval (label or `relaunch approve`) nudges it
+        return self._admitted(run, spec)
+
+    def _awaiting(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
+        return self._admitted(run, spec) if self.approvals.approved(run) else None
+
+    def _admitted(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
+        run, free = self._coalescer.admit(run, spec)
+        if not free:  # superseded as redundant (terminal), or held for its lane or its debounce (None: wait)
+            return run if run.state.terminal else None
+        self._notify(run, "build", "pending", f"Building {_short(run.trigger.sha or run.trigger.ref)}")
+        return self._move(run, S.BUILDING)
+
+    def _building(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
+        try:
+            result = self.d.builder.build(run, key=f"{run.id}:build")
+        except ValueError as exc:  # permanent: bad clone URL, unknown commit, build config refused
+            return self._fail(run, "build", f"build failed: {exc}")
+        if result.image is None:
+            if run.build_id != result.build_id:
+                note = TimelineEntry(kind="info", message=f"build {result.build_id} started")
+                self._save(run.model_copy(update={"build_id": result.build_id}), note)
+            return None
+        run = self._with_resolved_sha(run, result.sha)
+        self._notify(run, "build", "success", f"Built {_short(run.trigger.sha)}")
+        built = run.model_copy(update={"image": result.image, "build_id": result.build_id})
+        try:
+            evaluated_by = self._inputs.with_evaluator(built, spec)
+        except ValueError as exc:  # permanent: no base commit, a bad evaluate.ref, the evaluator's build refused
+            return self._fail(run, "build", f"evaluator build failed: {exc}")
+        if evaluated_by is None:
+            return None  # the evaluator's build is still running
+        return self._start_training(evaluated_by, spec)
+
+    def _start_training(self, built: PipelineRun, spec: PipelineSpec) -> PipelineRun:
+        """Submit the built run's training (or, for a W&B run, fetch its artifact and evaluate it)."""
+        paths = self._paths(built)
+        if built.trigger.artifact:
+            return self._evaluate_artifact(built, spec, paths)
+        job_id = self.d.backend.submit(train_request(built, spec, built.image or "", paths))
+        moved = save_after_submit(
+            self.d.store,
+            self.d.backend,
+            built.id,
+            job_id,
+            lambda: self._move(built, S.TRAINING, jobs={**built.jobs, "train": job_id}, model_uri=paths.model),
+        )
+        self._notify(moved, "train", "pending", f"Training job {job_id} queued")
+        return moved
+
+    def _with_resolved_sha(self, run: PipelineRun, sha: str | None) -> PipelineRun:
+        """A run started without a commit (dispatch, schedule, drift, W&B) records the one its build checked out."""
+        if run.trigger.sha or not sha:
+            return run
+        note = TimelineEntry(kind="info", message=f"{run.trigger.ref or 'HEAD'} resolved to {sha}")
+        return self._save(run.model_copy(update={"trigger": run.trigger.model_copy(update={"sha": sha})}), note)
+
+    def _evaluate_artifact(self, run: PipelineRun, spec: PipelineSpec, paths: RunPaths) -> PipelineRun:
+        """W&B runs skip training: fetch the artifact as the candidate model, pin its version, then evaluate it."""
+        if self.d.artifacts is None:
+            return self._fail(run, "evaluate", "no artifact source is configured for W&B runs")
+        try:  # an alias is resolved here, once; from now on the trigger names the concrete version fetched
+            run = fetch_pinned(self.d.store, self.d.artifacts(), run, paths.model)
+        except ValueError as exc:  # unknown artifact, or not the one routed: permanent
+            return self._fail(run, "evaluate", f"fetch of {run.trigger.artifact} failed: {exc}")
+        artifact = run.trigger.artifact
+        champion = self.d.registry.champion(run.pipeline)
+        fetched = run.model_copy(update={"model_uri": paths.model})
+        staged = self._inputs.champion_input(fetched, champion)  # a read-only copy, never the registry's folder
+        job_id = self.d.backend.submit(eval_request(fetched, spec, staged, paths))
+        moved = self._move(
+            fetched,
+            S.EVALUATING,
+            jobs={**run.jobs, "evaluate": job_id},
+            champion_version=champion.version if champion else None,
+        )
+        against = f"champion {champion.version}" if champion else "absolute limits (no champion yet)"
+        self._notify(moved, "gate", "pending", f"Evaluating {artifact} against {against}")
+        return moved
+
+    def _training(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
+        status = self.d.backend.status(run.jobs["train"])
+        if not status.done:
+            return None
+        if status.state != "succeeded":  # one policy for every backend: retry infrastructure, fail fast on code
+            first = train_request(run, spec, run.image or "", self._paths(run))
+            return self._retrier.failed(run, spec, status, first)
+        durations = with_attempt_seconds(run, "train", status)
+        self._notify(run, "train", "success", f"Trained in {durations['train']:.1f}s")
+        champion = self.d.registry.champion(run.pipeline)
+        try:
+            request = eval_request(run, spec, self._inputs.champion_input(run, champion), self._paths(run))
+        except ValueError as exc:  # no evaluator the candidate cannot change, or a champion that cannot be staged
+            return self._fail(run, "evaluate", f"evaluation not started: {exc}")
+        job_id = self.d.backend.submit(request)
+        update: dict[str, object] = {
+            "jobs": {**run.jobs, "evaluate": job_id},
+            "stage_durations": durations,
+            "retry_at": None,
+            "champion_version": champion.version if champion else None,
+        }
+        moved = save_after_submit(
+            self.d.store, self.d.backend, run.id, job_id, lambda: self._move(run, S.EVALUATING, "", **update)
+        )
+        against = f"champion {champion.version}" if champion else "absolute limits (no champion yet)"
+        self._notify(moved, "gate", "pending", f"Evaluating against {against}")
+        return moved
+
+    def _evaluating(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
+        status = self.d.backend.status(run.jobs["evaluate"])
+        if not status.done:
+            return None
+        if status.state != "succeeded":  # the same policy as training: retry infrastructure, fail fast on code
+            held = self.d.registry.get(run.pipeline, run.champion_version) if run.champion_version else None
+            first = eval_request(run, spec, self._inputs.champion_input(run, held), self._paths(run))
+            return self._retrier.failed(run, spec, status, first, "evaluate")
+        durations = with_attempt_seconds(run, "evaluate", status)
+        try:
+            candidate, champion, n_examples = self._read_scores(run)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            return self._fail(run, "gate", f"evaluation output unusable: {exc}")
+        decision = decide(candidate, champion, spec.gate, run.champion_version, n_examples=n_examples)
+        moved = self._move(run, S.GATED, decision=decision, stage_durations=durations, retry_at=None)
+        verdict = "passed" if decision.promote else "failed"
+        summary = f"Gate {verdict}: " + "; ".join(decision.reasons)
+        report = report_markdown(
+            decision, pipeline=run.pipeline, candidate_label=_short(run.trigger.sha), evaluator=run.evaluator_sha
+        )
+        self._notify(moved, "gate", "success" if decision.promote else "failure", summary, report)
+        return moved
+
+    def _gated(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun:
+        assert run.decision is not None
+        if not run.decision.promote:
+            return self._move(run, S.REJECTED, reason="; ".join(run.decision.reasons))
+        if run.trigger.evaluate_only:
+            return self._move(run, S.REJECTED, reason="evaluation-only run: not promoted")
+        current = self.d.registry.champion(run.pipeline)
+        if (current.version if current else None) != run.champion_version:
+            why = f"champion changed since evaluation ({run.champion_version} -> {current and current.version})"
+            rejected = self._move(run, S.REJECTED, reason=why + "; re-run to evaluate against the new champion")
+            self._notify(rejected, "deploy", "failure", f"Not rolled out: {why}")  # the gate had said "passed"
+            return rejected
+        return self._unless_older(run, spec, current)
+
+    def _unless_older(self, run: PipelineRun, spec: PipelineSpec, champion: ModelVersion | None) -> PipelineRun:
+        """Roll out, unless the commit would make the champion older by accident (see domain/champion_age)."""
+        held = self.d.store.get_run(champion.run_id) if champion else None
+        if self.d.history is None or not run.trigger.sha or held is None or not held.trigger.sha:
+            return self._move(run, S.ROLLING_OUT)  # no commits to compare (a W&B artifact champion, a first model)
+        relation, detail = self._relation(run, held)
+        verdict = judge(
+            run.trigger.sha,
+            held.trigger.sha,
+            relation,
+            force=run.trigger.force,
+            on_force_push=spec.gate.on_force_push,
+            detail=detail,
+        )
+        if not verdict.allowed:
+            rejected = self._move(run, S.REJECTED, reason=verdict.reason)
+            self._notify(rejected, "deploy", "failure", f"Not rolled out: {verdict.reason}")  # the gate said "passed"
+            return rejected
+        moved, entry = transition(run, S.ROLLING_OUT)
+        notes = [TimelineEntry(kind="warning", message=verdict.note)] if verdict.note else []
+        return self._save(moved, entry, *notes)  # the rollout step reports its first action
+
+    def _relation(self, run: PipelineRun, champion: PipelineRun) -> tuple[Relation, str]:
+        """How the run's commit stands to the champion's; TransientError propagates (the command is retried)."""
+        repo = run.trigger.repo or ""
+        if not repo or repo.lower() != (champion.trigger.repo or "").lower():
+            return "unknown", f"the champion was built from another repository ({str(champion.trigger.repo)[:100]!r})"
+        assert self.d.history is not None and run.trigger.sha and champion.trigger.sha
+        try:
+            answer = self.d.history.relation(repo, run.trigger.clone_url, champion.trigger.sha, run.trigger.sha)
+        except ValueError as exc:  # the host refused (no access, bad token): nothing shows the commit is not older
+            return "unknown", str(exc)[:200]
+        return as_relation(answer), ""
+
+    def _rolling_out(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
+        moved = self.rollout.run(run, spec)  # None: baking or in a rollback window, the reconcile tick re-plans
+        if moved is not None and moved.state is S.PROMOTED:
+            self._move_wandb_alias(moved)
+        return moved
+
+    def _move_wandb_alias(self, run: PipelineRun) -> None:
+        """Point the promote alias at the promoted W&B version, once; a refusal is noted, never un-promotes."""
+        artifact, step = run.trigger.artifact, f"alias:{self.d.promote_alias}"
+        if not artifact or self.d.artifacts is None or self.d.store.get_effect(run.id, step) is not None:
+            return
+        if not is_pinned(artifact):  # re-resolving an alias could promote an unevaluated version
+            why = f"alias not moved: {artifact} names no concrete version (the run was never pinned)"
+            self.d.store.append_timeline(run.id, TimelineEntry(kind="warning", message=why))
+            return
+        try:
+            self.d.artifacts().set_alias(artifact, self.d.promote_alias)  # TransientError propagates: retried
+        except ValueError as exc:
+            self.d.store.append_timeline(run.id, TimelineEntry(kind="warning", message=f"alias not moved: {exc}"))
+            return
+        note = TimelineEntry(kind="info", message=f"W&B alias {self.d.promote_alias} -> {artifact}")
+        self.d.store.append_timeline(run.id, note)
+        self.d.store.put_effect(run.id, step, {"artifact": artifact})
+
+    def roll_back(self, pipeline: str) -> PipelineRun:
+        """`relaunch rollback`: undo the pipeline's latest rollout (NothingToRollBack if there is none)."""
+        spec = self.d.specs().get(pipeline)
+        if spec is None:
+            raise NothingToRollBack(f"no pipeline {pipeline!r} (pipelines: {', '.join(sorted(self.d.specs()))})")
+        ended = self.rollout.roll_back_by_hand(pipeline, spec)
+        self._ended(ended)
+        return ended
+
+    def give_up(self, run: PipelineRun, spec: PipelineSpec, stage: Stage, reason: str) -> PipelineRun:
+        """End a stuck run (the reconciler's timeouts): a rollout is rolled back first, anything else fails."""
+        if run.state is S.ROLLING_OUT:
+            ended = self.rollout.abort(run, spec, reason)
+        else:
+            ended = self._fail(run, stage, reason)
+        self._ended(ended)
+        return ended
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+
+    def _paths(self, run: PipelineRun) -> RunPaths:
+        base = self.d.blobs.join(self.d.artifact_root, "runs", run.id)
+        join = self.d.blobs.join
+        return RunPaths(
+            model=join(base, "model"),
+            checkpoints=join(base, "checkpoints"),
+            tensorboard=join(base, "tensorboard"),
+            evaluation=join(base, "evaluation"),
+        )
+
+    def _read_scores(self, run: PipelineRun) -> tuple[Scores, Scores | None, int | None]:
+        return self._inputs.read_scores(self._paths(run).evaluation, run.champion_version is not None)
+
+    def _move(self, run: PipelineRun, target: RunState, reason: str = "", **updates: object) -> PipelineRun:
+        moved, entry = transition(run, target, reason)
+        return self._save(moved.model_copy(update=updates) if updates else moved, entry)
+
+    def _save(self, run: PipelineRun, *entries: TimelineEntry) -> PipelineRun:
+        return self.d.store.save_run(run, entries)
+
+    def _fail(
+        self, run: PipelineRun, stage: Stage, reason: str, log_tail: str = "", report: str | None = None
+    ) -> PipelineRun:
+        moved, entry = transition(run, S.FAILED, reason)
+        extra = [TimelineEntry(kind="log", message="job log tail", data={"tail": log_tail})] if log_tail else []
+        saved = self.d.store.save_run(moved, [entry, *extra])
+        self._notify(saved, stage, "failure", reason, report)
+        return saved
+
+    def _ended(self, run: PipelineRun) -> None:
+        """A run reached a terminal state: record its cost once, and let runs of its lane waiting for it go on."""
+        ledger.record_run(self.d.store, run, self.d.specs().get(run.pipeline))
+        for waiter in self.d.store.active_runs(run.pipeline):
+            if waiter.waiting_for == run.id:
+                try:
+                    self.advance(waiter)
+                except Exception:  # the reconcile tick nudges it again; this run's own outcome stands
+                    log.exception("waking run %s after %s ended failed", waiter.id, run.id)
+
+    def _notify(
+        self, run: PipelineRun, stage: Stage, state: StatusState, description: str, report: str | None = None
+    ) -> None:
+        key = f"notify:{stage}:{state}"
+        if self.d.store.get_effect(run.id, key) is not None:
+            return
+        note = Notification(
+            run_id=run.id,
+            pipeline=run.pipeline,
+            repo=run.trigger.repo,
+            sha=run.trigger.sha,
+            stage=stage,
+            state=state,
+            description=description,
+            report_markdown=report,
+            trigger_kind=run.trigger.kind,
+            ref=run.trigger.ref,
+            evaluate_only=run.trigger.evaluate_only,
+            endpoint=spec.endpoint if (spec := self.d.specs().get(run.pipeline)) else None,
+            model_version=run.model_version,
+            reasons=run.decision.reasons if run.decision else [],
+        )
+        self._send(note, key)
+
+    def _send(self, note: Notification, key: str) -> None:
+        if self.d.store.get_effect(note.run_id, key) is not None:
+            return
+        try:
+            self.d.notifier.notify(note)
+        except Exception:  # notifications never block a run
+            log.exception("notifier failed for run %s (%s %s)", note.run_id, note.stage, note.state)
+        self.d.store.put_effect(note.run_id, key, {"description": note.description})
+
+
+def _short(sha: str | None) -> str:
+    return (sha or "unknown")[:7]

@@ -1,0 +1,129 @@
+"""Reconciliation: on every scheduler tick, move what events alone would leave behind.
+
+For every run not yet in a terminal state:
+- a run stuck in its state past that stage's timeout ends, with the reason (a rollout is rolled back first; a job
+  still running is cancelled so it stops costing);
+- a rolling-out run is re-planned (a canary whose bake ended is promoted; a failing one is rolled back early);
+- a run that has heard nothing for `poll_after_s` is advanced, which asks the ports (job and build status) what
+  happened: events do get lost.
+
+Everything here goes through the orchestrator's own idempotent steps, so reconciling twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from relaunch.domain.commands import RECONCILE_TOPIC  # noqa: F401  (re-exported)
+from relaunch.domain.model import PipelineRun, RunState, Stage, TimelineEntry
+from relaunch.domain.rollout import BlueGreenRollout, CanaryRollout
+from relaunch.domain.spec import PipelineSpec
+from relaunch.service.orchestrator import Orchestrator
+
+log = logging.getLogger(__name__)
+S = RunState
+
+STAGES: dict[RunState, Stage] = {
+    S.RECEIVED: "build",
+    S.BUILDING: "build",
+    S.TRAINING: "train",
+    S.EVALUATING: "gate",  # the evaluation's verdict is the gate's status
+    S.GATED: "gate",
+    S.ROLLING_OUT: "deploy",
+}
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long a run may stay in a stage; `margin_s` covers queueing and the tick's own period."""
+
+    building_s: float = 3600.0
+    margin_s: float = 600.0
+    poll_after_s: float = 60.0
+
+
+def stage_timeout(state: RunState, spec: PipelineSpec, t: Timeouts = Timeouts()) -> float | None:
+    """Seconds a run may spend in `state` before it counts as stuck (None: no limit). Pure.
+
+    Training and evaluation allow every retry the spec grants its job (a retried job keeps the run in its state).
+    A received run may legitimately wait for its lane or its debounce window: it has no limit.
+    """
+    if state is S.BUILDING:
+        return t.building_s
+    if state is S.TRAINING:
+        return spec.train.timeout_s * (1 + spec.train.max_retries) + t.margin_s
+    if state is S.EVALUATING:
+        return spec.evaluate.timeout_s * (1 + spec.evaluate.max_retries) + t.margin_s
+    if state is S.GATED:
+        return t.margin_s
+    if state is S.ROLLING_OUT:
+        strategy = spec.rollout
+        if isinstance(strategy, CanaryRollout):
+            return strategy.give_up_s + t.margin_s
+        if isinstance(strategy, BlueGreenRollout):
+            return strategy.rollback_window_s + t.margin_s
+        return t.margin_s
+    return None
+
+
+def entered_at(run: PipelineRun, timeline: Sequence[TimelineEntry]) -> float:
+    """When the run entered its current state: its last transition there, else its creation."""
+    moves = [e.at for e in timeline if e.kind == "state" and e.data.get("to") == run.state.value]
+    return max(moves) if moves else run.created_at
+
+
+@dataclass
+class ReconcileReport:
+    """What one tick did, for the log."""
+
+    examined: int = 0
+    advanced: list[str] = field(default_factory=list)
+    timed_out: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+class ReconcileService:
+    """Runs one reconcile pass over every pipeline's active runs."""
+
+    def __init__(
+        self, orchestrator: Orchestrator, clock: Callable[[], float] = time.time, timeouts: Timeouts = Timeouts()
+    ) -> None:
+        self.orch, self.clock, self.timeouts = orchestrator, clock, timeouts
+
+    def run(self) -> ReconcileReport:
+        """One pass; a run that cannot be reconciled now (a race, a dependency down) is retried next tick."""
+        report = ReconcileReport()
+        for pipeline in sorted(self.orch.d.specs()):
+            for run in self.orch.d.store.active_runs(pipeline):
+                report.examined += 1
+                try:
+                    self._reconcile(run, report)
+                except Exception as exc:  # one run's trouble never stops the others
+                    log.warning("reconcile of %s failed: %s: %s", run.id, type(exc).__name__, exc)
+                    report.errors.append(f"{run.id}: {type(exc).__name__}: {exc}")
+        return report
+
+    def _reconcile(self, run: PipelineRun, report: ReconcileReport) -> None:
+        spec = self.orch.d.specs().get(run.pipeline)
+        now = self.clock()
+        if spec is not None:
+            limit = stage_timeout(run.state, spec, self.timeouts)
+            stuck_for = now - entered_at(run, self.orch.d.store.timeline(run.id))
+            if limit is not None and stuck_for > limit:
+                self._give_up(run, spec, f"stuck in {run.state.value} for {stuck_for:.0f}s (limit {limit:.0f}s)")
+                report.timed_out.append(run.id)
+                return
+        released = run.hold_until is not None and now >= run.hold_until  # its debounce window is over
+        if run.state is S.ROLLING_OUT or released or now - run.updated_at >= self.timeouts.poll_after_s:
+            moved = self.orch.advance(run)
+            if moved.state is not run.state or moved.version != run.version:
+                report.advanced.append(f"{run.id}: {run.state.value} -> {moved.state.value}")
+
+    def _give_up(self, run: PipelineRun, spec: PipelineSpec, reason: str) -> None:
+        step = {S.TRAINING: "train", S.EVALUATING: "evaluate"}.get(run.state)
+        if step is not None and step in run.jobs:
+            self.orch.d.backend.cancel(run.jobs[step])  # a stuck job must stop costing
+        self.orch.give_up(run, spec, STAGES[run.state], reason)

@@ -1,0 +1,315 @@
+"""The orchestrator's rolling_out step: plan -> apply through the ports -> advance -> save, until wait or done.
+
+Every action is reported (the `relaunch/deploy` commit status, the GitHub deployment status and Slack, all through
+the Notifier) once, keyed by (run, action kind): a re-run after a crash re-applies an idempotent action and repeats
+no report. Rollbacks by hand (`relaunch rollback`) and the reconciler's aborts go through the same code.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Collection
+from typing import Any
+
+from relaunch.domain import rollout as policy
+from relaunch.domain.model import (
+    EndpointHealth,
+    ModelVersion,
+    Notification,
+    PipelineRun,
+    RolloutProgress,
+    RunState,
+    StatusState,
+    TimelineEntry,
+)
+from relaunch.domain.ports import BlobStore, Endpoint, ModelRegistry, Notifier, RunStore, TransientError
+from relaunch.domain.rollout import BlueGreenRollout, RolloutAction
+from relaunch.domain.spec import PipelineSpec
+from relaunch.domain.states import can_transition, transition
+
+log = logging.getLogger(__name__)
+S = RunState
+ENDS: dict[str, RunState] = {"promoted": S.PROMOTED, "rolled_back": S.ROLLED_BACK, "failed": S.FAILED}
+
+
+def registry_folder(blobs: BlobStore, artifact_root: str, pipeline: str, run_id: str) -> str:
+    """Where a run's registered model is copied: under `registry/`, which training jobs may read but never write."""
+    if any(not part or "/" in part or part in (".", "..") for part in (pipeline, run_id)):
+        raise ValueError(f"pipeline/run id: {pipeline!r}/{run_id!r} is no folder name")
+    return blobs.join(artifact_root, "registry", pipeline, run_id, "model")
+
+
+class NothingToRollBack(ValueError):
+    """`relaunch rollback` found no rollout to undo, or no earlier version to go back to."""
+
+
+def forced_roll_back(progress: RolloutProgress, reason: str, deployed: Collection[str]) -> RolloutAction:
+    """A roll_back action whatever the plan says: traffic back to the previous version if it is still deployed."""
+    old, new = progress.previous_version, progress.new_version
+    if old is not None and old in deployed and old != new:
+        return RolloutAction(
+            kind="roll_back",
+            next_phase="rolled_back",
+            traffic={old: 100},
+            version=new,
+            reason=f"{reason}; back to {old}",
+        )
+    gone = "first model" if old is None else f"{old} is no longer deployed"
+    return RolloutAction(
+        kind="roll_back", next_phase="failed", version=new, reason=f"{reason}; nothing to roll back to ({gone})"
+    )
+
+
+def report_for(action: RolloutAction, phase: str, endpoint: str) -> tuple[StatusState, str] | None:
+    """The status an applied action posts (None: a note on the timeline only). Pure."""
+    v = action.version or next(iter(action.traffic), "model")
+    if action.kind == "deploy":
+        return "pending", f"Deploying {v} to {endpoint}"
+    if action.kind == "set_traffic":
+        return "pending", action.reason
+    if action.kind == "smoke_test":
+        return "pending", f"Smoke test of {v}: {action.reason}"
+    if action.kind == "promote":
+        state: StatusState = "success" if action.next_phase == "promoted" else "pending"
+        return state, f"{v} serves 100% of {endpoint}" + ("" if state == "success" else f": {action.reason}")
+    if action.kind == "roll_back":
+        return "failure", f"Rolled back: {action.reason}"
+    if phase == "holding":  # blue-green: the rollback window closed, the promotion is final
+        return "success", f"{action.reason or 'rollback window closed'}; serves 100% of {endpoint}"
+    return None  # undeploy/done after a promotion already reported as success
+
+
+class RolloutStep:
+    """Drives a run's rollout through the ports; `clock` is replaceable so tests can end a bake."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        registry: ModelRegistry,
+        endpoint: Endpoint,
+        notifier: Notifier,
+        blobs: BlobStore,
+        clock: Callable[[], float] = time.time,
+        *,
+        artifact_root: str,
+    ) -> None:
+        self.store, self.registry, self.endpoint, self.notifier, self.blobs = store, registry, endpoint, notifier, blobs
+        self.clock, self.artifact_root = clock, artifact_root
+
+    def run(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
+        """Advance the rollout as far as it goes now: the run once terminal, None while it waits."""
+        if run.rollout is None:
+            begun = self._begin(run, spec)
+            if begun is None or begun.state.terminal:
+                return begun
+            run = begun
+        while True:
+            assert run.rollout is not None
+            action = self._plan(run.rollout, spec)
+            if action.kind == "wait":
+                self._note_once(run, f"rollout:wait:{run.rollout.phase}", f"waiting: {action.reason}")
+                return None
+            if action.kind == "done":
+                return self._end(run, spec, action)
+            run = self._apply_and_save(run, spec, action)
+
+    def abort(self, run: PipelineRun, spec: PipelineSpec, reason: str) -> PipelineRun:
+        """Roll a rolling-out run back now (stuck past its timeout, or by hand) and end it."""
+        if run.rollout is None:
+            return self._end_with(run, spec, S.FAILED, reason)
+        if run.rollout.phase not in policy.TERMINAL_PHASES:
+            run = self._apply_and_save(run, spec, forced_roll_back(run.rollout, reason, self._deployed(spec)))
+            if run.state.terminal:
+                return run
+        return self.run(run, spec) or run
+
+    def roll_back_by_hand(self, pipeline: str, spec: PipelineSpec) -> PipelineRun:
+        """Undo the pipeline's latest rollout: abort one in progress, or put the previous champion back."""
+        runs = [r for r in self.store.list_runs(pipeline=pipeline, limit=200) if r.rollout is not None]
+        rolling = next((r for r in runs if r.state is S.ROLLING_OUT), None)
+        if rolling is not None:
+            return self.abort(rolling, spec, "rolled back by hand")
+        promoted = next((r for r in runs if r.state is S.PROMOTED and r.rollout and r.rollout.phase == "done"), None)
+        if promoted is None or promoted.rollout is None:
+            raise NothingToRollBack(f"{pipeline}: no promoted rollout to roll back")
+        return self._restore_previous(promoted, spec, promoted.rollout)
+
+    # -- steps -----------------------------------------------------------------------------------------------
+
+    def _begin(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
+        """Register the model and record what serves now; one rollout per pipeline at a time."""
+        assert run.decision is not None and run.model_uri is not None
+        busy = [r.id for r in self.store.active_runs(run.pipeline) if r.id != run.id and r.state is S.ROLLING_OUT]
+        if busy:
+            self._note_once(run, "rollout:queued", f"waiting for the rollout of {busy[0]} to end")
+            return None
+        champion = self.registry.champion(run.pipeline)
+        if (champion.version if champion else None) != run.champion_version:
+            why = f"champion changed since evaluation ({run.champion_version} -> {champion and champion.version})"
+            return self._end_with(run, spec, S.FAILED, why + "; re-run to evaluate against the new champion")
+        try:  # training jobs may write runs/ (a later push could overwrite it): register a copy they cannot write
+            dest = registry_folder(self.blobs, self.artifact_root, run.pipeline, run.id)
+            model = self.blobs.copy_tree(run.model_uri, dest)
+        except ValueError as exc:
+            return self._end_with(run, spec, S.FAILED, f"model not copied to the registry: {exc}")
+        version = self.registry.register(run.pipeline, run.id, model, run.decision.candidate)
+        serving = {v: p for v, p in self.endpoint.traffic(spec.endpoint).items() if p > 0 and v != version.version}
+        previous = champion.version if champion and champion.version in serving else None
+        if previous is None and serving:
+            previous = max(serving, key=lambda v: serving[v])
+        progress = policy.start(version.version, previous, self.clock())
+        note = TimelineEntry(kind="rollout", message=f"{spec.rollout.strategy} rollout of {version.version}")
+        return self.store.save_run(run.model_copy(update={"rollout": progress}), [note])
+
+    def _plan(self, progress: RolloutProgress, spec: PipelineSpec) -> RolloutAction:
+        health = self._health(progress, spec) if progress.phase in ("baking", "holding") else None
+        deployed = None if progress.phase == "pending" else self._deployed(spec)
+        return policy.plan(spec.rollout, progress, self.clock(), health, deployed=deployed)
+
+    def _health(self, progress: RolloutProgress, spec: PipelineSpec) -> EndpointHealth | None:
+        try:
+            return self.endpoint.health(spec.endpoint, progress.new_version, policy.health_since(progress))
+        except ValueError as exc:  # the version is gone or the endpoint refuses: health unknown, never healthy
+            log.warning("health of %s on %s unavailable: %s", progress.new_version, spec.endpoint, exc)
+            return None
+
+    def _apply_and_save(self, run: PipelineRun, spec: PipelineSpec, action: RolloutAction) -> PipelineRun:
+        assert run.rollout is not None
+        try:
+            smoke = self._apply(run, spec, action)
+        except ValueError as exc:  # the endpoint refused: undo what this rollout did, or fail if that is refused
+            if action.kind == "roll_back":
+                return self._end_with(run, spec, S.FAILED, f"roll back of {run.rollout.new_version} refused: {exc}")
+            undo = forced_roll_back(run.rollout, f"{action.kind} refused: {exc}", self._deployed(spec))
+            return self._apply_and_save(run, spec, undo)
+        self._report(run, spec.endpoint, action, run.rollout.phase, smoke)
+        progress = policy.advance(run.rollout, action, self.clock(), smoke)
+        why = smoke[1] if smoke else action.reason
+        note = TimelineEntry(kind="rollout", message=f"{action.kind}: {why}", data={"traffic": action.traffic})
+        return self.store.save_run(run.model_copy(update={"rollout": progress}), [note])
+
+    def _apply(self, run: PipelineRun, spec: PipelineSpec, action: RolloutAction) -> tuple[bool, str] | None:
+        """Do the action on the endpoint (and the champion alias); every call is idempotent to repeat."""
+        ep, pipeline = spec.endpoint, run.pipeline
+        if action.kind == "deploy":
+            self.endpoint.deploy(ep, self._version(pipeline, action.version))
+        elif action.kind in ("set_traffic", "promote"):
+            self.endpoint.set_traffic(ep, action.traffic)
+            if action.kind == "promote":
+                self.registry.set_champion(pipeline, self._version(pipeline, action.version).version)
+        elif action.kind == "smoke_test":
+            return self._smoke(run, spec, action.version or "")
+        elif action.kind == "undeploy_previous" and action.version:
+            self.endpoint.undeploy(ep, action.version)
+        elif action.kind == "roll_back" and action.version:
+            if action.traffic:
+                self.endpoint.set_traffic(ep, action.traffic)
+                self.registry.set_champion(pipeline, next(iter(action.traffic)))
+            self.endpoint.undeploy(ep, action.version)
+        return None
+
+    def _smoke(self, run: PipelineRun, spec: PipelineSpec, version: str) -> tuple[bool, str]:
+        assert isinstance(spec.rollout, BlueGreenRollout)
+        try:
+            instances = policy.smoke_instances(spec.rollout, lambda path: self._read_repo(run, path))
+        except (OSError, ValueError) as exc:
+            return False, f"no smoke instances: {exc}"
+        try:
+            answer = self.endpoint.predict(spec.endpoint, instances, version=version)
+        except (ValueError, TransientError) as exc:  # a 5xx from the new version is what a smoke test is for
+            return policy.smoke_verdict(len(instances), None, str(exc))
+        return policy.smoke_verdict(len(instances), answer)
+
+    def _read_repo(self, run: PipelineRun, path: str) -> str:
+        if not run.image:
+            raise ValueError(f"run {run.id} has no checked-out source to read {path} from")
+        return self.blobs.read_text(self.blobs.join(run.image, path))
+
+    def _restore_previous(self, run: PipelineRun, spec: PipelineSpec, progress: RolloutProgress) -> PipelineRun:
+        """Put a promoted run's previous version back (redeployed if it was undeployed) with the champion alias."""
+        old, new = progress.previous_version, progress.new_version
+        if old is None:
+            raise NothingToRollBack(f"{run.pipeline}: {new} was its first model, there is nothing to roll back to")
+        champion = self.registry.champion(run.pipeline)
+        if champion is None or champion.version != new:
+            now = champion.version if champion else "none"
+            raise NothingToRollBack(f"{run.pipeline}: the champion is {now}, not {new} (run {run.id}): nothing to undo")
+        self.endpoint.deploy(spec.endpoint, self._version(run.pipeline, old))
+        reason = f"rolled back by hand to {old}"
+        action = RolloutAction(
+            kind="roll_back", next_phase="rolled_back", traffic={old: 100}, version=new, reason=reason
+        )
+        run = self._apply_and_save(run, spec, action)
+        return run if run.state is S.FAILED else self._end_with(run, spec, S.ROLLED_BACK, reason)
+
+    def _end(self, run: PipelineRun, spec: PipelineSpec, action: RolloutAction) -> PipelineRun:
+        assert run.rollout is not None and action.outcome is not None
+        self._report(run, spec.endpoint, action, run.rollout.phase, None)
+        target = ENDS[action.outcome]
+        updates: dict[str, Any] = {"rollout": policy.advance(run.rollout, action, self.clock())}
+        if target is S.PROMOTED:
+            updates["model_version"] = run.rollout.new_version
+        return self._end_with(run, spec, target, action.reason, **updates)
+
+    def _end_with(
+        self, run: PipelineRun, spec: PipelineSpec, target: RunState, reason: str, **updates: Any
+    ) -> PipelineRun:
+        if not can_transition(run.state, target):  # a promoted run rolled back by hand keeps its state (and says so)
+            note = TimelineEntry(kind="rollout", message=f"{target.value}: {reason}")
+            return self.store.save_run(run.model_copy(update={"reason": reason, **updates}), [note])
+        moved, entry = transition(run, target, reason)
+        saved = self.store.save_run(moved.model_copy(update=updates) if updates else moved, [entry])
+        if target is S.FAILED and saved.rollout is None:  # failed before any action: nothing else reported it
+            self._send(saved, spec.endpoint, "failure", reason, "notify:rollout:failed")
+        return saved
+
+    # -- reports ---------------------------------------------------------------------------------------------
+
+    def _report(
+        self, run: PipelineRun, endpoint: str, action: RolloutAction, phase: str, smoke: tuple[bool, str] | None
+    ) -> None:
+        assert run.rollout is not None
+        shown = action.model_copy(update={"reason": smoke[1]}) if smoke else action
+        report = report_for(shown, phase, endpoint)
+        if report is not None:
+            self._send(run, endpoint, report[0], report[1], f"notify:rollout:{action.kind}", run.rollout.new_version)
+
+    def _send(
+        self, run: PipelineRun, endpoint: str, state: StatusState, text: str, key: str, version: str | None = None
+    ) -> None:
+        if self.store.get_effect(run.id, key) is not None:
+            return
+        note = Notification(
+            run_id=run.id,
+            pipeline=run.pipeline,
+            repo=run.trigger.repo,
+            sha=run.trigger.sha,
+            stage="deploy",
+            state=state,
+            description=text,
+            trigger_kind=run.trigger.kind,
+            ref=run.trigger.ref,
+            evaluate_only=run.trigger.evaluate_only,
+            endpoint=endpoint,
+            model_version=version or run.model_version,
+        )
+        try:
+            self.notifier.notify(note)
+        except Exception:  # notifications never block a rollout
+            log.exception("notifier failed for run %s (deploy %s)", run.id, state)
+        self.store.put_effect(run.id, key, {"description": text})
+
+    def _note_once(self, run: PipelineRun, key: str, message: str) -> None:
+        if self.store.get_effect(run.id, key) is None:
+            self.store.append_timeline(run.id, TimelineEntry(kind="rollout", message=message))
+            self.store.put_effect(run.id, key, {"message": message})
+
+    def _deployed(self, spec: PipelineSpec) -> Collection[str]:
+        return set(self.endpoint.traffic(spec.endpoint))
+
+    def _version(self, pipeline: str, version: str | None) -> ModelVersion:
+        found = self.registry.get(pipeline, version or "")
+        if found is None:
+            raise ValueError(f"{pipeline} has no registered version {version!r}")
+        return found
