@@ -14,7 +14,7 @@ RUN = PipelineRun(id="r1", pipeline="p", trigger=Trigger(kind="push", delivery_k
 def test_the_happy_path_is_legal_and_recorded() -> None:
     run = RUN
     for target in (S.BUILDING, S.TRAINING, S.EVALUATING, S.GATED, S.ROLLING_OUT, S.PROMOTED):
-        run, entry = transition(run, target)
+        run, entry = transition(run, target, now=1.0)
         assert run.state is target and entry.data["to"] == target.value
     assert run.state.terminal
 
@@ -24,7 +24,7 @@ def test_terminal_states_go_nowhere_but_a_rollback_by_hand(terminal: RunState) -
     # The one way out of a terminal state: `relaunch rollback` of the version a promoted run put in service.
     assert TRANSITIONS[terminal] == (frozenset({S.ROLLED_BACK}) if terminal is S.PROMOTED else frozenset())
     with pytest.raises(IllegalTransition):
-        transition(RUN.model_copy(update={"state": terminal}), S.BUILDING)
+        transition(RUN.model_copy(update={"state": terminal}), S.BUILDING, now=1.0)
 
 
 @pytest.mark.parametrize(
@@ -40,11 +40,11 @@ def test_terminal_states_go_nowhere_but_a_rollback_by_hand(terminal: RunState) -
 def test_skipping_steps_raises(a: RunState, b: RunState) -> None:
     assert not can_transition(a, b)
     with pytest.raises(IllegalTransition, match=f"{a.value} -> {b.value}"):
-        transition(RUN.model_copy(update={"state": a}), b)
+        transition(RUN.model_copy(update={"state": a}), b, now=1.0)
 
 
 def test_a_terminal_reason_is_kept() -> None:
-    run, entry = transition(RUN, S.FAILED, "checkout failed")
+    run, entry = transition(RUN, S.FAILED, "checkout failed", now=1.0)
     assert run.reason == "checkout failed" and "checkout failed" in entry.message
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from relaunch.domain.model import PipelineRun, RunState, TimelineEntry
 
 S = RunState
@@ -38,11 +36,12 @@ def can_transition(current: RunState, target: RunState) -> bool:
     return target in TRANSITIONS[current]
 
 
-def transition(run: PipelineRun, target: RunState, reason: str = "") -> tuple[PipelineRun, TimelineEntry]:
-    """Return the run moved to `target` and the timeline entry recording it; raise IllegalTransition otherwise."""
+def transition(
+    run: PipelineRun, target: RunState, reason: str = "", *, now: float
+) -> tuple[PipelineRun, TimelineEntry]:
+    """The run moved to `target` at `now` and the timeline entry recording it; raise IllegalTransition otherwise."""
     if not can_transition(run.state, target):
         raise IllegalTransition(run.id, run.state, target)
-    now = time.time()
     update: dict[str, object] = {"state": target, "updated_at": now}
     if target.terminal and reason:
         update["reason"] = reason

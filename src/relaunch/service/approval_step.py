@@ -7,6 +7,7 @@ a timeline entry; the orchestrator lets a run that needs one build only when it 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,6 +47,7 @@ class Approvals:
     permissions: RepoPermissions | None  # None: nobody is known, only the CLI approves (the embedded profile)
     send: Send
     supersede: Supersede
+    clock: Callable[[], float] = time.time
 
     def approved(self, run: PipelineRun) -> bool:
         """Whether an approval covers the run's head commit."""
@@ -59,7 +61,7 @@ class Approvals:
 
     def hold(self, run: PipelineRun, spec: PipelineSpec) -> None:
         """Move the run to awaiting_approval and say on the pull request why, and how to approve."""
-        moved, entry = transition(run, RunState.AWAITING_APPROVAL, "pull request from a fork")
+        moved, entry = transition(run, RunState.AWAITING_APPROVAL, "pull request from a fork", now=self.clock())
         saved = self.store.save_run(moved, [entry])
         note = Notification(
             run_id=saved.id,

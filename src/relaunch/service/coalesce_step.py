@@ -79,7 +79,7 @@ class Coalescer:
             if other is None or other.state not in SUPERSEDABLE or (other.created_at, other.id) >= _age(by):
                 return None
             durations = self._cancel_jobs(other)
-            moved, entry = transition(other, RunState.SUPERSEDED, reason)
+            moved, entry = transition(other, RunState.SUPERSEDED, reason, now=self.clock())
             try:
                 saved = self.store.save_run(moved.model_copy(update={"stage_durations": durations}), [entry])
             except ConflictError:
@@ -90,7 +90,7 @@ class Coalescer:
         raise ConflictError(f"run {run_id} kept changing while run {by.id} superseded it")
 
     def _close(self, run: PipelineRun, reason: str) -> PipelineRun:
-        moved, entry = transition(run, RunState.SUPERSEDED, reason)
+        moved, entry = transition(run, RunState.SUPERSEDED, reason, now=self.clock())
         saved = self.store.save_run(moved, [entry])
         self._report(run.state, saved, reason)
         self.ended(saved)

@@ -7,6 +7,7 @@ stale command therefore finds nothing to do, and every side effect is keyed by (
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -72,6 +73,7 @@ class Deps:
     promote_alias: str = "production"  # moved to a W&B artifact once its run is promoted
     permissions: RepoPermissions | None = None  # who may approve a fork's run (None: nobody, only the CLI)
     history: CommitHistory | None = None  # commit ages; bootstrap always sets it (None: no age check, unit tests)
+    clock: Callable[[], float] = time.time  # when state changes happen (the domain reads no clock)
 
 
 Step = Callable[[PipelineRun, PipelineSpec], PipelineRun | None]
@@ -91,11 +93,17 @@ class Orchestrator:
             S.GATED: self._gated,
             S.ROLLING_OUT: self._rolling_out,
         }
-        self._coalescer = Coalescer(deps.store, deps.backend, self._notify, self._ended)
-        self.approvals = Approvals(deps.store, deps.permissions, self._send, self._coalescer.supersede)
-        self._retrier = Retrier(deps.store, deps.backend, self._fail)
+        self._coalescer = Coalescer(deps.store, deps.backend, self._notify, self._ended, clock=deps.clock)
+        self.approvals = Approvals(deps.store, deps.permissions, self._send, self._coalescer.supersede, deps.clock)
+        self._retrier = Retrier(deps.store, deps.backend, self._fail, clock=deps.clock)
         self.rollout = RolloutStep(
-            deps.store, deps.registry, deps.endpoint, deps.notifier, deps.blobs, artifact_root=deps.artifact_root
+            deps.store,
+            deps.registry,
+            deps.endpoint,
+            deps.notifier,
+            deps.blobs,
+            artifact_root=deps.artifact_root,
+            clock=deps.clock,
         )
         self._inputs = EvaluationInputs(deps.store, deps.builder, deps.blobs, deps.artifact_root)
 
@@ -311,7 +319,7 @@ class Orchestrator:
             rejected = self._move(run, S.REJECTED, reason=verdict.reason)
             self._notify(rejected, "deploy", "failure", f"Not rolled out: {verdict.reason}")  # the gate said "passed"
             return rejected
-        moved, entry = transition(run, S.ROLLING_OUT)
+        moved, entry = transition(run, S.ROLLING_OUT, now=self.d.clock())
         notes = [TimelineEntry(kind="warning", message=verdict.note)] if verdict.note else []
         return self._save(moved, entry, *notes)  # the rollout step reports its first action
 
@@ -385,7 +393,7 @@ class Orchestrator:
         return self._inputs.read_scores(self._paths(run).evaluation, run.champion_version is not None)
 
     def _move(self, run: PipelineRun, target: RunState, reason: str = "", **updates: object) -> PipelineRun:
-        moved, entry = transition(run, target, reason)
+        moved, entry = transition(run, target, reason, now=self.d.clock())
         return self._save(moved.model_copy(update=updates) if updates else moved, entry)
 
     def _save(self, run: PipelineRun, *entries: TimelineEntry) -> PipelineRun:
@@ -394,7 +402,7 @@ class Orchestrator:
     def _fail(
         self, run: PipelineRun, stage: Stage, reason: str, log_tail: str = "", report: str | None = None
     ) -> PipelineRun:
-        moved, entry = transition(run, S.FAILED, reason)
+        moved, entry = transition(run, S.FAILED, reason, now=self.d.clock())
         extra = [TimelineEntry(kind="log", message="job log tail", data={"tail": log_tail})] if log_tail else []
         saved = self.d.store.save_run(moved, [entry, *extra])
         self._notify(saved, stage, "failure", reason, report)

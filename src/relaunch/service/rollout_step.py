@@ -258,7 +258,7 @@ class RolloutStep:
         if not can_transition(run.state, target):  # a promoted run rolled back by hand keeps its state (and says so)
             note = TimelineEntry(kind="rollout", message=f"{target.value}: {reason}")
             return self.store.save_run(run.model_copy(update={"reason": reason, **updates}), [note])
-        moved, entry = transition(run, target, reason)
+        moved, entry = transition(run, target, reason, now=self.clock())
         saved = self.store.save_run(moved.model_copy(update=updates) if updates else moved, [entry])
         if target is S.FAILED and saved.rollout is None:  # failed before any action: nothing else reported it
             self._send(saved, spec.endpoint, "failure", reason, "notify:rollout:failed")
