@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from relaunch.deploy.crosscheck import warnings
-from relaunch.deploy.infra import Infra, InfraError, load_infra
+from relaunch.deploy.infra import Infra
+from relaunch.deploy.infra_file import InfraError, load_infra
 from relaunch.deploy.validators import check_cron, check_time_zone, secret_like_key, secret_shape
 from relaunch.domain.spec import PipelineSpec, load_specs
 

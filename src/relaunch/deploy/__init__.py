@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from relaunch.deploy.dryrun import render_plan
-from relaunch.deploy.infra import InfraError, load_infra
+from relaunch.deploy.infra_file import InfraError, load_infra
 from relaunch.deploy.plan import Plan, build_plan
 from relaunch.deploy.runner import DeployError, Shell, SubprocessShell, run_plan
 from relaunch.domain.spec import load_specs

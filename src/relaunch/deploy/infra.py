@@ -6,16 +6,12 @@ Loading validates each table's shape (unknown keys are errors), then the cross-r
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic_core import ErrorDetails
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from relaunch.deploy.validators import check_cron, check_time_zone
 from relaunch.domain.commands import COMMANDS_TOPIC, DRIFT_TOPIC, RECONCILE_TOPIC, SCHEDULE_TOPIC
-from relaunch.domain.spec import PipelineSpec
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$")]
 SecretName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,255}$", description="A Secret Manager secret's name")]
@@ -258,32 +254,3 @@ class Infra(_Strict):
     def commands_topic(self) -> str:
         """The topic the orchestrator listens on (RELAUNCH_PUBSUB_COMMANDS_TOPIC, default relaunch-commands)."""
         return self.env.get("RELAUNCH_PUBSUB_COMMANDS_TOPIC", COMMANDS_TOPIC)
-
-
-class InfraError(ValueError):
-    """The triggers file is invalid; the message names the file and each bad field."""
-
-
-def load_infra(path: Path, specs: dict[str, PipelineSpec] | None = None) -> Infra:
-    """Load and check a triggers file; `specs` (the pipelines) enables the checks that need them."""
-    from relaunch.deploy.crosscheck import crosscheck
-
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise InfraError(f"{path}: cannot read YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise InfraError(f"{path}: expected a mapping at the top level")
-    try:
-        infra = Infra.model_validate(raw)
-    except ValidationError as exc:
-        raise InfraError(f"{path}: " + "; ".join(_describe(err) for err in exc.errors())) from None
-    problems = crosscheck(infra, specs)
-    if problems:
-        raise InfraError(f"{path}: " + "; ".join(f"{where}: {why}" for where, why in problems))
-    return infra
-
-
-def _describe(err: ErrorDetails) -> str:
-    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    return f"{where}: {err['msg']}"
