@@ -1,4 +1,4 @@
-"""The `relaunch` command line: up, demo, runs, simulate, inbox, replay."""
+"""The `relaunch` command line: up, demo, runs, simulate, inbox, replay, rollback, approve, doctor, cost, deploy."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
 from relaunch import bootstrap
+from relaunch.cli import simulate
+from relaunch.cli.running import running_url, secret_file
 from relaunch.domain.spec import SpecError
-from relaunch.settings import Settings, reveal
+from relaunch.settings import Settings
 from relaunch.textsafe import safe_block, safe_line
 
 
@@ -60,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument("--limit", type=int, default=20)
     runs.add_argument("--json", action="store_true", help="machine-readable output")
     runs.set_defaults(func=cmd_runs)
-    _simulate_parser(sub)
+    simulate.add_parser(sub)
     inbox = sub.add_parser("inbox", help="list inbound deliveries (or dead letters), newest first")
     inbox.add_argument("--dead", action="store_true", help="dead letters instead of deliveries")
     inbox.add_argument("--source", help="only this source: github, wandb, drift, schedule, cloudbuild, …")
@@ -139,7 +140,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"relaunch embedded stack, state in {stack.settings.home}")
         for name, url in stack.urls.items():
             print(f"  {name:16} {url}")
-        print(f"  webhook secret   in {_secret_file(stack.settings)}\nCtrl-C stops.", flush=True)
+        print(f"  webhook secret   in {secret_file(stack.settings)}\nCtrl-C stops.", flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
@@ -227,137 +228,6 @@ def _show_run(app: bootstrap.App, run_id: str, *, as_json: bool) -> int:
     return 0
 
 
-def _simulate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sim = sub.add_parser("simulate", help="send a correctly signed, real-format event to the running stack")
-    kinds = sim.add_subparsers(metavar="KIND", dest="kind", required=True)
-    push = kinds.add_parser("push", help="a GitHub push of a local repository's HEAD")
-    push.add_argument("--repo-dir", type=Path, required=True, help="local git repository whose HEAD is pushed")
-    push.add_argument("--full-name", required=True, help="owner/name the push claims to come from")
-    push.add_argument("--branch", default="main")
-    push.add_argument("--before", help="previous head (default: a new branch)")
-    pr = kinds.add_parser("pr", help="a GitHub pull_request whose head is a local repository's HEAD")
-    pr.add_argument("--repo-dir", type=Path, required=True)
-    pr.add_argument("--full-name", required=True)
-    pr.add_argument("--base", default="main", help="the base branch")
-    pr.add_argument("--action", default="opened")
-    pr.add_argument("--number", type=int, default=1)
-    dispatch = kinds.add_parser("dispatch", help="a GitHub workflow_dispatch (a manual run)")
-    dispatch.add_argument("--full-name", required=True)
-    dispatch.add_argument("--ref", default="main")
-    dispatch.add_argument("--input", action="append", default=[], metavar="NAME=VALUE", help="pipeline, reason, …")
-    drift = kinds.add_parser("drift", help="a Cloud Monitoring drift incident on relaunch-drift")
-    drift.add_argument("--pipeline")
-    drift.add_argument("--endpoint")
-    drift.add_argument("--severity", default="warning")
-    drift.add_argument("--state", default="open", choices=["open", "closed"])
-    schedule = kinds.add_parser("schedule", help="a Cloud Scheduler tick on relaunch-schedule")
-    schedule.add_argument("--pipeline", required=True)
-    schedule.add_argument("--job", default="relaunch-simulate")
-    wandb = kinds.add_parser("wandb", help="a W&B automation webhook for an artifact event")
-    wandb.add_argument("--artifact", required=True, help="entity/project/name (with :vN unless --model-dir)")
-    wandb.add_argument("--model-dir", type=Path, help="log this folder as the artifact's next version first")
-    wandb.add_argument(
-        "--event",
-        default="CREATE_ARTIFACT",
-        choices=["CREATE_ARTIFACT", "ADD_ARTIFACT_ALIAS", "LINK_MODEL", "LINK_ARTIFACT"],
-    )
-    wandb.add_argument("--alias", default="candidate", help="the alias added (ADD_ARTIFACT_ALIAS)")
-    retrain = kinds.add_parser("retrain", help="a manual retrain request on relaunch-commands")
-    retrain.add_argument("--full-name", required=True, help="owner/name of the training repository")
-    retrain.add_argument("--ref", default="main")
-    retrain.add_argument("--pipeline", default="")
-    retrain.add_argument("--reason", default="")
-    retrain.add_argument("--priority", type=int)
-    retrain.add_argument("--request-id", help="idempotency key (default: none, the message id)")
-    build = kinds.add_parser("build", help="a Cloud Build status on cloud-builds for a run")
-    build.add_argument("--run", required=True, help="the run id the build was for")
-    build.add_argument("--status", default="SUCCESS")
-    build.add_argument("--build-id")
-    sim.set_defaults(func=cmd_simulate)
-
-
-def cmd_simulate(args: argparse.Namespace) -> int:
-    """Send one event of the asked kind to the running stack; print the answer (or where to find it)."""
-    _running_url(Settings(), "orchestrator")  # before anything is written to a home no stack runs on
-    settings = bootstrap.with_local_secrets(Settings())
-    if args.kind in ("push", "pr", "dispatch"):
-        return _simulate_github(settings, args)
-    if args.kind == "wandb":
-        return _simulate_wandb(settings, args)
-    return _simulate_pubsub(settings, args)
-
-
-def _simulate_github(settings: Settings, args: argparse.Namespace) -> int:
-    from relaunch import simulate as sim
-
-    url = _running_url(settings, "github_webhook")
-    if args.kind == "push":
-        event = "push"
-        payload = sim.push_payload(args.repo_dir, full_name=args.full_name, branch=args.branch, before=args.before)
-    elif args.kind == "pr":
-        event = "pull_request"
-        payload = sim.pull_request_payload(
-            args.repo_dir, full_name=args.full_name, base=args.base, action=args.action, number=args.number
-        )
-    else:
-        event = "workflow_dispatch"
-        inputs = dict(item.partition("=")[::2] for item in args.input)
-        payload = sim.workflow_dispatch_payload(args.full_name, ref=args.ref, inputs=inputs)
-    return _print_reply(sim.send_github(url, event, payload, settings.webhook_secret() or ""))
-
-
-def _simulate_pubsub(settings: Settings, args: argparse.Namespace) -> int:
-    """Publish on the stack's bus, so its dispatcher delivers the message as Eventarc would."""
-    from relaunch import simulate as sim
-    from relaunch.domain.commands import BUILDS_TOPIC, COMMANDS_TOPIC, DRIFT_TOPIC, SCHEDULE_TOPIC
-
-    attributes: dict[str, str] = {}
-    if args.kind == "drift":
-        function, topic = "drift_alert", DRIFT_TOPIC
-        severity, state = args.severity, args.state
-        data = sim.monitoring_incident(pipeline=args.pipeline, endpoint=args.endpoint, severity=severity, state=state)
-    elif args.kind == "schedule":
-        function, topic, data = "schedule_tick", SCHEDULE_TOPIC, sim.schedule_data(args.pipeline, job=args.job)
-    elif args.kind == "retrain":
-        function, topic = "orchestrator", COMMANDS_TOPIC
-        data = sim.retrain_data(args.full_name, args.ref, args.pipeline, args.reason, args.priority, args.request_id)
-    else:
-        function, topic = "build_status", BUILDS_TOPIC
-        data, attributes = sim.cloud_build_message(args.run, status=args.status, build_id=args.build_id)
-    message_id = bootstrap.App(settings).bus.publish(topic, data, attributes)
-    key = f"retrain:{args.request_id}" if getattr(args, "request_id", None) else f"pubsub:{function}:{message_id}"
-    print(f"published message {safe_line(message_id)} on {topic}; inbox key {safe_line(key)}")
-    return 0
-
-
-def _simulate_wandb(settings: Settings, args: argparse.Namespace) -> int:
-    from relaunch.simulate import send_wandb, wandb_payload
-
-    url = _running_url(settings, "wandb_webhook")
-    artifact = args.artifact
-    if args.model_dir is not None:
-        store = bootstrap.App(settings).artifacts
-        if not hasattr(store, "log") or not args.model_dir.is_dir():
-            print(
-                "relaunch: --model-dir needs a folder and the local artifact store (RELAUNCH_ARTIFACTS=local)",
-                file=sys.stderr,
-            )
-            return 2
-        aliases = (args.alias,) if args.event == "ADD_ARTIFACT_ALIAS" else ()
-        artifact = store.log(artifact.split(":", 1)[0], args.model_dir, aliases=aliases)
-        print(f"logged {safe_line(args.model_dir)} as {safe_line(artifact)}")
-    alias = args.alias if args.event == "ADD_ARTIFACT_ALIAS" else ""
-    if alias:
-        artifact = f"{artifact.split(':', 1)[0]}:{alias}"  # W&B renders an alias event's version string this way
-    token, secret = reveal(settings.wandb_webhook_token), reveal(settings.wandb_webhook_secret)
-    return _print_reply(send_wandb(url, wandb_payload(args.event, artifact, alias=alias), token=token, secret=secret))
-
-
-def _print_reply(reply: Any) -> int:
-    print(f"{reply.status_code} {safe_block(reply.text)}")
-    return 0 if reply.ok else 1
-
-
 def cmd_inbox(args: argparse.Namespace) -> int:
     """List deliveries or dead letters, newest first."""
     settings = Settings()
@@ -409,7 +279,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
     settings = Settings()
     if settings.adapter("endpoint") == "local":  # the running stack's endpoint server
-        settings = settings.model_copy(update={"endpoint_url": _running_url(settings, "endpoint")})
+        settings = settings.model_copy(update={"endpoint_url": running_url(settings, "endpoint")})
     app = bootstrap.App(settings)
     try:
         run = app.orchestrator.roll_back(args.pipeline)
@@ -450,21 +320,3 @@ def _os_user() -> str:
         return getpass.getuser()
     except (OSError, KeyError):  # no login name and no passwd entry (a bare container)
         return "unknown OS user"
-
-
-def _running_url(settings: Settings, name: str) -> str:
-    state = settings.home / "stack.json"
-    if not state.exists():
-        raise SystemExit(f"relaunch: no running stack in {settings.home} (start one with `relaunch up`)")
-    url = json.loads(state.read_text()).get("urls", {}).get(name)
-    if not url:
-        raise SystemExit(f"relaunch: the stack in {settings.home} runs no {name} (restart it with `relaunch up`)")
-    return str(url)
-
-
-def _secret_file(settings: Settings) -> Path:
-    return settings.secrets_dir / "github_webhook_secret"
-
-
-if __name__ == "__main__":
-    sys.exit(main())
