@@ -18,7 +18,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+import pytest
 
 from relaunch.adapters.local.stack import free_port
 
@@ -29,8 +31,25 @@ COMPONENTS: dict[str, str] = {"pubsub": "pubsub-emulator", "firestore": "cloud-f
 HOST_VARIABLES: dict[str, str] = {"pubsub": "PUBSUB_EMULATOR_HOST", "firestore": "FIRESTORE_EMULATOR_HOST"}
 
 
+REQUIRED = "RELAUNCH_REQUIRE_EMULATORS"  # set to 1 (CI does): an emulator that is not installed fails the test
+
+
 class EmulatorUnavailable(RuntimeError):
     """This machine cannot run the emulator (no gcloud, no component, no Java): tests skip with this reason."""
+
+
+class EmulatorCrashed(RuntimeError):
+    """The emulator is installed but did not come up: always a failure, never a skip."""
+
+
+def started_or_skip(kind: Kind, **options: Any) -> Emulator:
+    """The emulator, started; a test skips (saying why) only when it is not installed and not required here."""
+    try:
+        return start(kind, **options)
+    except EmulatorUnavailable as exc:
+        if os.environ.get(REQUIRED) == "1":
+            pytest.fail(f"{kind} emulator unavailable but {REQUIRED}=1: {exc}")
+        pytest.skip(f"{kind} emulator unavailable: {exc}")
 
 
 @dataclass
@@ -93,7 +112,10 @@ def command(kind: Kind, host: str, project: str) -> list[str]:
 
 
 def start(kind: Kind, *, project: str = "test-project", timeout: float = 60.0) -> Emulator:
-    """Start the emulator on a free loopback port and wait until it answers; EmulatorUnavailable if it cannot."""
+    """Start the emulator on a free loopback port and wait until it answers.
+
+    EmulatorUnavailable when it is not installed here; EmulatorCrashed when it is but does not come up.
+    """
     reason = unavailable_reason(kind)
     if reason:
         raise EmulatorUnavailable(reason)
@@ -123,8 +145,8 @@ def start(kind: Kind, *, project: str = "test-project", timeout: float = 60.0) -
 
 @contextmanager
 def running(kind: Kind, *, project: str = "test-project", timeout: float = 60.0) -> Iterator[Emulator]:
-    """A started emulator, stopped (process group and all) on exit."""
-    emulator = start(kind, project=project, timeout=timeout)
+    """A started emulator (or a skip, see started_or_skip), stopped (process group and all) on exit."""
+    emulator = started_or_skip(kind, project=project, timeout=timeout)
     try:
         yield emulator
     finally:
@@ -142,7 +164,7 @@ def _wait_ready(emulator: Emulator, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if emulator.process.poll() is not None:
-            raise EmulatorUnavailable(
+            raise EmulatorCrashed(
                 f"{emulator.kind} emulator exited with {emulator.process.returncode}: {emulator.log_tail()}"
             )
         try:
@@ -152,7 +174,7 @@ def _wait_ready(emulator: Emulator, timeout: float) -> None:
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.05)
-    raise TimeoutError(f"{emulator.kind} emulator did not answer within {timeout}s: {emulator.log_tail()}")
+    raise EmulatorCrashed(f"{emulator.kind} emulator did not answer within {timeout}s: {emulator.log_tail()}")
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

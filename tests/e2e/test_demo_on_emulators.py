@@ -33,10 +33,7 @@ pytestmark = pytest.mark.e2e
 
 
 def _started(kind: emulators.Kind, project: str) -> emulators.Emulator:
-    try:
-        return emulators.start(kind, project=project)
-    except emulators.EmulatorUnavailable as exc:
-        pytest.skip(f"{kind} emulator unavailable: {exc}")
+    return emulators.started_or_skip(kind, project=project)
 
 
 @pytest.fixture(scope="module")

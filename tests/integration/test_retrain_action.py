@@ -26,6 +26,7 @@ from relaunch.domain.model import PipelineRun
 from relaunch.settings import Settings
 from relaunch.triggers.github import WorkflowDispatchEvent, parse_github
 from relaunch.triggers.pubsub import from_cloudevent_data
+from relaunch.triggers.retrain import parse_retrain
 from tests import emulators
 from tests.loopback import loopback_server
 
@@ -215,9 +216,6 @@ def test_an_unreachable_url_fails_after_its_attempts(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def pubsub() -> Iterator[str]:
-    reason = emulators.unavailable_reason("pubsub")
-    if reason:
-        pytest.skip(f"Pub/Sub emulator unavailable: {reason}")
     with emulators.running("pubsub", project=PROJECT) as emulator:
         rest(emulator.url, "PUT", f"/v1/projects/{PROJECT}/topics/relaunch-commands", {})
         subscription = {"topic": f"projects/{PROJECT}/topics/relaunch-commands"}
@@ -265,8 +263,7 @@ def test_pubsub_mode_publishes_the_retrain_command(pubsub: str, tmp_path: Path) 
     }
     assert message["attributes"] == {"type": "retrain", "request_id": "5150-1-digits"}
     # relaunch's reader of the commands topic accepts it (guarded: it landed with the retrain command itself).
-    retrain = pytest.importorskip("relaunch.triggers.retrain")
-    request = retrain.parse_retrain(from_cloudevent_data({"message": message}))
+    request = parse_retrain(from_cloudevent_data({"message": message}))
     assert (request.repo, request.ref, request.requested_by, request.request_id) == (
         REPO,
         "refs/heads/main",
@@ -299,7 +296,6 @@ def eventarc(message: dict[str, Any]) -> tuple[dict[str, str], bytes]:
 
 
 def test_the_orchestrator_starts_one_run_for_the_command_even_when_sent_twice(pubsub: str, tmp_path: Path) -> None:
-    pytest.importorskip("relaunch.triggers.retrain")  # relaunch's side of the retrain command
     settings = Settings(home=tmp_path / "home", pipelines_dir=ROOT / "pipelines", github_webhook_secret=SECRET)
     app = App(settings)
     env = github_env(tmp_path, "5152", RETRAIN_TOKEN=TOKEN, RETRAIN_ENDPOINT=pubsub, RETRAIN_PROJECT=PROJECT)
