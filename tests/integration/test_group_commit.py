@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,18 +14,25 @@ from relaunch.adapters.local.group_commit import GroupCommit
 from relaunch.adapters.local.sqlite import ConnectionPool, init_schema
 from relaunch.adapters.local.sqlite_store import SqliteRunStore
 from relaunch.domain.model import Delivery, PipelineRun, Trigger
+from tests.integration.conftest import wait_until
 
 
 class Recorder:
-    """Inserts each item as a row; remembers batch sizes; raises on "bad" items; the first batch dawdles."""
+    """Inserts each item as a row; remembers batch sizes; raises on "bad" items.
 
-    def __init__(self) -> None:
+    The first batch holds its transaction until `others` more items are queued behind it (read from the GroupCommit's
+    queue, not guessed from a sleep), so the test knows the rest share batches.
+    """
+
+    def __init__(self, others: int = 0) -> None:
         self.batches: list[list[str]] = []
+        self.others = others
+        self.commit: GroupCommit[str, int] | None = None
 
     def __call__(self, conn: sqlite3.Connection, items: Sequence[str]) -> list[int]:
         self.batches.append(list(items))
-        if len(self.batches) == 1:
-            time.sleep(0.05)  # let the other threads queue up behind the first transaction
+        if len(self.batches) == 1 and self.commit is not None:
+            wait_until(lambda: len(self.commit._queue) >= self.others, what=f"{self.others} queued items")  # type: ignore[union-attr]
         results = []
         for item in items:
             if item == "bad":
@@ -46,8 +52,9 @@ def rows(pool: ConnectionPool) -> dict[int, str]:
 
 
 def test_concurrent_writers_share_transactions_and_each_gets_its_own_result(pool: ConnectionPool) -> None:
-    recorder = Recorder()
+    recorder = Recorder(others=8)
     commit: GroupCommit[str, int] = GroupCommit(pool.writer, recorder)
+    recorder.commit = commit
     items = [f"item-{i}" for i in range(400)]
     with ThreadPoolExecutor(16) as threads:
         ids = list(threads.map(commit.submit, items))
@@ -57,8 +64,9 @@ def test_concurrent_writers_share_transactions_and_each_gets_its_own_result(pool
 
 
 def test_a_bad_item_fails_only_its_own_caller(pool: ConnectionPool) -> None:
-    recorder = Recorder()
+    recorder = Recorder(others=5)
     commit: GroupCommit[str, int] = GroupCommit(pool.writer, recorder)
+    recorder.commit = commit
 
     def submit(item: str) -> int | str:
         try:
@@ -68,8 +76,8 @@ def test_a_bad_item_fails_only_its_own_caller(pool: ConnectionPool) -> None:
 
     items = ["b", "bad", "c", "d", "e"]
     with ThreadPoolExecutor(len(items) + 1) as threads:
-        first = threads.submit(submit, "a")  # its transaction dawdles, so the others queue into one batch
-        time.sleep(0.01)
+        first = threads.submit(submit, "a")  # its transaction waits until the others are queued into one batch
+        wait_until(lambda: recorder.batches != [], what="the first batch")
         answers = dict(zip(items, threads.map(submit, items), strict=True))
     assert isinstance(first.result(), int) and answers["bad"] == "bad item"
     assert any(len(batch) > 1 and "bad" in batch for batch in recorder.batches)  # it did fail a shared batch
