@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from relaunch.deploy.infra import load_infra
+from relaunch.deploy.infra_file import load_infra
 from relaunch.domain.commands import JobFinished, StartRun
 from relaunch.domain.model import Check, Decision, Delivery, ModelVersion, PipelineRun, RunState, Trigger
 from relaunch.domain.ports import TransientError
