@@ -52,7 +52,8 @@ import relaunch  # noqa: E402
 from relaunch.adapters.local.agent import LocalAgent  # noqa: E402
 from relaunch.bootstrap import App, embedded_stack  # noqa: E402
 from relaunch.demo import DEMO_REPO, _make_repo  # noqa: E402
-from relaunch.domain import cost, ledger  # noqa: E402
+from relaunch.domain import cost  # noqa: E402
+from relaunch.service import ledger  # noqa: E402
 from relaunch.settings import Settings  # noqa: E402
 from relaunch.simulate import git, push_payload, send_github  # noqa: E402
 

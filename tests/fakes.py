@@ -25,6 +25,8 @@ from relaunch.domain.ports import ConflictError, FetchedArtifact, Recorded
 
 
 class FakeStore:
+    """The whole RunStore in dicts; tests/contract holds it to the same contract as the real stores."""
+
     def __init__(self) -> None:
         self.runs: dict[str, PipelineRun] = {}
         self.deliveries: dict[str, Delivery] = {}
@@ -37,7 +39,12 @@ class FakeStore:
     def record_delivery(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> Recorded:
         if delivery.key in self.deliveries:
             return Recorded(False)
-        held, runs = split_held(runs, self.contents)
+        contents = dict(self.contents)
+        held, runs = split_held(runs, contents)
+        taken = [run.id for run in runs if run.id in self.runs]
+        if taken:  # the whole call fails and writes nothing, as the stores' transactions do
+            raise ValueError(f"delivery {delivery.key}: run ids already exist: {taken}")
+        self.contents.update(contents)
         ids = list(dict.fromkeys([*delivery.run_ids, *(run.id for run in runs)]))
         self.deliveries[delivery.key] = delivery.model_copy(update={"run_ids": ids})
         for run in runs:
@@ -70,14 +77,16 @@ class FakeStore:
         return letters[::-1][:limit]
 
     def set_delivery_outcome(self, key: str, outcome: str) -> None:
-        self.deliveries[key] = self.deliveries[key].model_copy(update={"outcome": outcome})
+        if key in self.deliveries:  # an unknown key is ignored, as the stores' updates of no row are
+            self.deliveries[key] = self.deliveries[key].model_copy(update={"outcome": outcome})
 
     def get_run(self, run_id: str) -> PipelineRun | None:
         return self.runs.get(run_id)
 
     def save_run(self, run: PipelineRun, entries: Sequence[TimelineEntry] = ()) -> PipelineRun:
-        if self.runs[run.id].version != run.version:
-            raise ConflictError(run.id)
+        stored = self.runs[run.id].version  # KeyError for a run never recorded: no conflict
+        if stored != run.version:
+            raise ConflictError(f"run {run.id}: saved at version {run.version}, store has {stored}")
         saved = run.model_copy(update={"version": run.version + 1})
         self.runs[run.id] = saved
         self.timelines.setdefault(run.id, []).extend(entries)

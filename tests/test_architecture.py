@@ -5,12 +5,9 @@ from __future__ import annotations
 import ast
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "src" / "relaunch"
@@ -51,7 +48,7 @@ def hits(names: set[str], prefixes: tuple[str, ...]) -> set[str]:
     return {n for n in names if any(n == p or n.startswith(p + ".") for p in prefixes)}
 
 
-# Webhook functions refuse to start without their secrets (fail closed): give them some.
+# Webhook functions refuse every delivery without their secrets (fail closed): give them some.
 SECRETS_ENV = {**os.environ, "RELAUNCH_GITHUB_WEBHOOK_SECRET": "s", "RELAUNCH_WANDB_WEBHOOK_TOKEN": "t"}
 
 
@@ -64,9 +61,101 @@ def test_function_processes_load_no_sdk_and_no_model_library() -> None:
     assert hits(loaded, SDKS) == set()
 
 
-@pytest.mark.parametrize("folder", ["triggers", "pipelines"])
-def test_the_domain_and_the_parsers_import_no_adapter_function_or_sdk(folder: str) -> None:
-    for path in modules_in(folder):
+# The layers, bottom up: a module imports only from its own layer or below (imports inside functions count too).
+LAYERS: dict[str, int] = {
+    "domain": 0,
+    "textsafe": 0,
+    "triggers": 1,
+    "settings": 2,
+    "handoff": 2,
+    "config_files": 2,
+    "service": 3,
+    "adapters": 4,
+    "bootstrap": 5,
+    "functions": 6,
+    "deploy": 6,
+    "demo": 6,
+    "doctor": 6,
+    "simulate": 6,
+    "cli": 7,
+    "__main__": 8,
+}
+IO = ("os", "socket", "subprocess", "sqlite3", "http", "urllib", "logging", "pathlib.Path", "threading", "random")
+CLOCK = {("time", "time"), ("time", "monotonic"), ("datetime", "now"), ("datetime", "utcnow")}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PKG.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Each relaunch module and the relaunch modules it imports, at any depth of its code."""
+    modules = {module_name(path): path for path in PKG.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                deps.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                # `from pkg import submodule` depends on the submodule; `from module import name` on the module
+                subs = {f"{node.module}.{alias.name}" for alias in node.names} & modules.keys()
+                deps.update(subs if len(subs) == len(node.names) else {node.module, *subs})
+        graph[name] = {d for d in deps if d in modules and d not in (name, "relaunch")}
+    return graph
+
+
+def layer_of(module: str) -> str:
+    return module.split(".")[1] if "." in module else "__init__"
+
+
+def test_imports_point_down_the_layers() -> None:
+    upward = [
+        f"{m} ({layer_of(m)}) imports {d} ({layer_of(d)})"
+        for m, deps in import_graph().items()
+        for d in deps
+        if LAYERS.get(layer_of(d), 99) > LAYERS.get(layer_of(m), 99)
+    ]
+    assert upward == []
+
+
+def test_there_is_no_import_circle() -> None:
+    graph, seen, circles = import_graph(), set[str](), []
+    for start in sorted(graph):  # a depth-first walk from each module, remembering the path
+        stack: list[tuple[str, list[str]]] = [(start, [start])]
+        while stack:
+            node, path = stack.pop()
+            for dep in sorted(graph[node]):
+                if dep == start:
+                    circles.append(" -> ".join([*path, dep]))
+                elif dep not in path and dep not in seen:
+                    stack.append((dep, [*path, dep]))
+        seen.add(start)
+    assert circles == []
+
+
+def test_no_module_is_over_400_lines() -> None:
+    long = {str(p.relative_to(ROOT)): n for p in PKG.rglob("*.py") if (n := len(p.read_text().splitlines())) > 400}
+    assert long == {}
+
+
+def test_the_domain_does_no_io_reads_no_clock_and_loads_no_sdk() -> None:
+    for path in modules_in("domain"):
+        bad = hits(imports_of(path), (*IO, *SDKS, "yaml"))
+        calls = {
+            f"{node.func.value.id}.{node.func.attr}()"
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and (node.func.value.id, node.func.attr) in CLOCK
+        }
+        assert not bad and not calls, f"{path.relative_to(ROOT)} imports {bad}, calls {calls}"
+
+
+def test_the_parsers_import_no_adapter_function_or_sdk() -> None:
+    for path in modules_in("triggers"):
         bad = hits(imports_of(path), ("relaunch.adapters", "relaunch.functions", "relaunch.bootstrap", *SDKS))
         assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
 
@@ -112,16 +201,21 @@ def test_no_sdk_at_module_top_anywhere_in_the_package() -> None:
         assert not hits(imports_of(path, top_level_only=True), sdk), path
 
 
-@pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is not installed (pip install -e '.[test]')")
 def test_ruff_is_clean() -> None:
-    done = subprocess.run(["ruff", "check", "src", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout[-3000:]
+    command = [sys.executable, "-m", "ruff", "check", "src", "tests", "benchmarks"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-1000:]
 
 
-@pytest.mark.skipif(shutil.which("mypy") is None, reason="mypy is not installed (pip install -e '.[test]')")
-def test_mypy_is_clean_on_src() -> None:
-    done = subprocess.run(["mypy", "src"], cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout[-3000:]
+def test_mypy_is_clean() -> None:
+    done = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-1000:]
+
+
+def test_no_test_skips_on_the_projects_own_modules() -> None:
+    needle = "importorskip(" + '"relaunch'
+    for path in (ROOT / "tests").rglob("*.py"):
+        assert needle not in path.read_text(), path
 
 
 def test_the_deploy_source_serves_each_function_by_name_and_only_loads_that_one() -> None:

@@ -6,75 +6,55 @@ store and the bus, never for the training or serving adapters.
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cached_property
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from relaunch.domain.spec import PipelineSpec, SpecError, load_specs
+from relaunch.service.spec_cache import SpecCache
 from relaunch.settings import Settings, reveal
 
 if TYPE_CHECKING:
-    from relaunch.adapters.local.stack import EmbeddedStack
-
-log = logging.getLogger(__name__)
-
-
-class SpecCache:
-    """Pipeline specs loaded from a folder, reloaded when a file there changes (looked at most once a second).
-
-    An edit that does not validate never takes a running stack down: the last valid specs keep serving, and
-    `problem` says why (logged once per edit, added to every webhook answer, and reported by `relaunch doctor`).
-    With no valid specs loaded yet there is nothing to keep serving: the error is raised, and the delivery is kept.
-    """
-
-    RECHECK_S = 1.0  # the webhook path asks on every request; a folder listing per request is measurable
-
-    def __init__(self, directory: Path) -> None:
-        self._dir = directory
-        self._stamp: tuple[tuple[str, float], ...] | None = None
-        self._checked_at = float("-inf")
-        self._specs: dict[str, PipelineSpec] | None = None
-        self._loaded_at = ""
-        self.problem: str | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self) -> Mapping[str, PipelineSpec]:
-        with self._lock:
-            now = time.monotonic()
-            if self._specs is not None and now - self._checked_at < self.RECHECK_S:
-                return self._specs
-            stamp = tuple(sorted((p.name, p.stat().st_mtime) for p in self._dir.glob("*.y*ml")))
-            if stamp != self._stamp or self._specs is None:
-                self._reload(stamp)
-            self._checked_at = now
-            assert self._specs is not None
-            return self._specs
-
-    def _reload(self, stamp: tuple[tuple[str, float], ...]) -> None:
-        try:
-            specs = load_specs(self._dir)
-        except SpecError as exc:
-            if self._specs is None:
-                raise  # nothing valid to keep serving
-            if stamp != self._stamp:
-                self.problem = f"{exc} (serving the last valid specs, loaded at {self._loaded_at})"
-                log.warning("pipeline specs in %s do not validate: %s", self._dir, self.problem)
-                self._stamp = stamp
-            return
-        self._specs, self._stamp, self.problem = specs, stamp, None
-        self._loaded_at = time.strftime("%Y-%m-%d %H:%M:%S")
+    from relaunch.adapters.gcp.pubsub_bus import PubSubBus
+    from relaunch.adapters.local.stack import EmbeddedStack as EmbeddedStack  # demo.py names it through here
+    from relaunch.adapters.local.stack import StackBus
+    from relaunch.domain.model import JobRequest, JobStatus
+    from relaunch.domain.ports import (
+        ArtifactSource,
+        Background,
+        BlobStore,
+        Bus,
+        CommitHistory,
+        Endpoint,
+        ImageBuilder,
+        LocalServer,
+        ModelRegistry,
+        Notifier,
+        RepoPermissions,
+        RunStore,
+        TrainingBackend,
+    )
+    from relaunch.service.ingest import IngestService
+    from relaunch.service.orchestrator import Orchestrator
 
 
 class App:
-    """Services and adapters for one process, each built on first use."""
+    """Services and adapters for one process, each built on first use; an adapter is typed as the port it implements."""
 
-    def __init__(self, settings: Settings, overrides: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, settings: Settings, overrides: Mapping[str, object] | None = None) -> None:
+        """`overrides` replace services by name (tests pass fakes); a name that is no service is a TypeError."""
         self.settings = settings
-        self.__dict__.update(overrides or {})  # a fake given here wins over the cached_property below
+        given = dict(overrides or {})
+        unknown = ", ".join(repr(name) for name in sorted(set(given) - set(self.services())))
+        if unknown:  # a misspelt name would leave the real adapter in place, and a test passing for the wrong reason
+            raise TypeError(f"App has no service {unknown} to override (services: {', '.join(self.services())})")
+        for name, service in given.items():
+            setattr(self, name, service)  # the instance's value wins over the cached_property of that name
+
+    @classmethod
+    def services(cls) -> tuple[str, ...]:
+        """The names of the services an App builds on first use, and that `overrides` may replace."""
+        return tuple(sorted(name for name, member in vars(cls).items() if isinstance(member, cached_property)))
 
     @cached_property
     def specs(self) -> SpecCache:
@@ -86,7 +66,7 @@ class App:
         return self.settings.gcp_project
 
     @cached_property
-    def store(self) -> Any:
+    def store(self) -> RunStore:
         s = self.settings
         if s.adapter("store") == "firestore":
             from relaunch.adapters.gcp.firestore_store import FirestoreRunStore
@@ -97,7 +77,7 @@ class App:
         return SqliteRunStore(s.store_path)
 
     @cached_property
-    def bus(self) -> Any:
+    def bus(self) -> Bus:
         if self.settings.adapter("bus") == "pubsub":
             from relaunch.adapters.gcp.pubsub_bus import PubSubBus
 
@@ -107,7 +87,7 @@ class App:
         return SqliteBus(self.settings.bus_path)
 
     @cached_property
-    def backend(self) -> Any:
+    def backend(self) -> TrainingBackend:
         s = self.settings
         kind = s.adapter("training")
         if kind == "vertex":
@@ -134,7 +114,7 @@ class App:
         return LocalAgent(s.agent_path, s.logs_dir, max_concurrent=s.max_concurrent_jobs)
 
     @cached_property
-    def registry(self) -> Any:
+    def registry(self) -> ModelRegistry:
         s = self.settings
         if s.adapter("registry") == "vertex":
             from relaunch.adapters.gcp.vertex_registry import VertexRegistry
@@ -147,7 +127,7 @@ class App:
         return LocalRegistry(s.registry_dir)
 
     @cached_property
-    def endpoint(self) -> Any:
+    def endpoint(self) -> Endpoint:
         s = self.settings
         if s.adapter("endpoint") == "vertex":
             from relaunch.adapters.gcp.vertex_endpoint import VertexEndpoint
@@ -163,7 +143,7 @@ class App:
         return HttpEndpoint(s.endpoint_url, token_path=s.secrets_dir / TOKEN_FILE)
 
     @cached_property
-    def builder(self) -> Any:
+    def builder(self) -> ImageBuilder:
         s = self.settings
         if s.adapter("builder") == "cloudbuild":
             from relaunch.adapters.gcp.cloudbuild import CloudBuildBuilder
@@ -186,7 +166,7 @@ class App:
         return self.settings.artifact_root or str(self.settings.artifacts_dir.resolve())
 
     @cached_property
-    def blobs(self) -> Any:
+    def blobs(self) -> BlobStore:
         if self.artifact_root.startswith("gs://"):
             from relaunch.adapters.gcp.gcs_blobs import GcsBlobStore
 
@@ -196,13 +176,13 @@ class App:
         return LocalBlobStore()
 
     @cached_property
-    def notifier(self) -> Any:
+    def notifier(self) -> Notifier:
         """The timeline always (`relaunch runs show` reads it), plus GitHub and Slack when configured."""
         from relaunch.adapters.fanout import FanoutNotifier
         from relaunch.adapters.local.notifier import TimelineNotifier
 
         s = self.settings
-        notifiers: list[Any] = [TimelineNotifier(self.store)]
+        notifiers: list[Notifier] = [TimelineNotifier(self.store)]
         token = reveal(s.github_token)
         if token:
             from relaunch.adapters.github.notifier import GitHubNotifier
@@ -220,7 +200,7 @@ class App:
         return FanoutNotifier(notifiers) if len(notifiers) > 1 else notifiers[0]
 
     @cached_property
-    def artifacts(self) -> Any:
+    def artifacts(self) -> ArtifactSource:
         if self.settings.adapter("artifacts") == "wandb":
             from relaunch.adapters.wandb.artifacts import WandbArtifacts
 
@@ -231,7 +211,7 @@ class App:
         return LocalArtifacts(self.settings.wandb_artifacts_dir)
 
     @cached_property
-    def ingest(self) -> Any:
+    def ingest(self) -> IngestService:
         from relaunch.service.ingest import IngestService
 
         specs = self.specs
@@ -244,7 +224,7 @@ class App:
         )
 
     @cached_property
-    def permissions(self) -> Any:
+    def permissions(self) -> RepoPermissions:
         """Who may approve a fork's run: GitHub's answer when a token is configured, else nobody (CLI only)."""
         token = reveal(self.settings.github_token)
         if token:
@@ -256,7 +236,7 @@ class App:
         return NobodyPermissions()
 
     @cached_property
-    def history(self) -> Any:
+    def history(self) -> CommitHistory:
         """How two commits stand: git from a local cache, or GitHub's compare API (the token is optional for public
         repositories, where GitHub allows a few dozen anonymous requests an hour)."""
         if self.settings.adapter("history") == "github":
@@ -268,7 +248,7 @@ class App:
         return LocalGitHistory(self.settings.workspaces_dir / ".history")
 
     @cached_property
-    def orchestrator(self) -> Any:
+    def orchestrator(self) -> Orchestrator:
         from relaunch.service.orchestrator import Deps, Orchestrator
 
         deps = Deps(
@@ -287,6 +267,62 @@ class App:
             history=self.history,
         )
         return Orchestrator(deps)
+
+    # -- what the embedded stack's supervisor runs beside its functions (adapters/local/stack.py starts and stops it)
+
+    def endpoint_server(self, host: str) -> LocalServer:
+        """The local serving endpoint, on a port the OS picks when it starts; its state lives in the stack's home."""
+        from relaunch.adapters.local.endpoint_server import EndpointServer
+
+        return EndpointServer(self.settings.endpoint_state_path, host=host, port=0)
+
+    def stack_bus(self, routes: Mapping[str, tuple[str, str]]) -> StackBus:
+        """The bus the settings choose, pushing each topic of `routes` (function name -> (topic, URL)) to its function,
+        as Eventarc's triggers do on GCP."""
+        from relaunch.adapters.local.stack import StackBus
+
+        if self.settings.adapter("bus") == "pubsub":
+            bus = self._pubsub_routes(routes)
+            return StackBus(bus, dispatcher=None, close=bus.close)
+        from relaunch.adapters.local.bus import SqliteBus
+        from relaunch.adapters.local.bus_dispatcher import BusDispatcher
+
+        local = SqliteBus(self.settings.bus_path)
+        for name, (topic, url) in routes.items():
+            local.subscribe(name, topic, url)
+        return StackBus(local, dispatcher=BusDispatcher(self.settings.bus_path), close=None)
+
+    def _pubsub_routes(self, routes: Mapping[str, tuple[str, str]]) -> PubSubBus:
+        """Pub/Sub (the emulator, or a real project) with a topic and a push subscription per route."""
+        from relaunch.adapters.gcp.pubsub_bus import PubSubBus
+
+        if not self.settings.gcp_project:
+            raise ValueError("gcp_project: RELAUNCH_GCP_PROJECT is required when RELAUNCH_BUS=pubsub")
+        bus = PubSubBus(self.settings.gcp_project)
+        try:
+            for name, (topic, url) in routes.items():
+                bus.ensure_topic(topic)
+                bus.ensure_push_subscription(f"relaunch-{name.replace('_', '-')}", topic, url)
+        except BaseException:
+            bus.close()
+            raise
+        return bus
+
+    def agent_process(self) -> Background:
+        """The local agent in a process of its own, holding no secret (its jobs run code any push brought)."""
+        from relaunch.adapters.local.agent_process import AgentProcess
+
+        return AgentProcess.for_settings(self.settings)
+
+    def completion_relay(self, bus: Bus) -> Background:
+        """Publishes JobFinished for each job the agent finished: the agent holds no credential, not even the bus's."""
+        from relaunch.adapters.local.agent import LocalAgent
+        from relaunch.adapters.local.agent_process import CompletionRelay
+
+        s = self.settings
+        completions = LocalAgent(s.agent_path, s.logs_dir, max_concurrent=s.max_concurrent_jobs)
+        completions.on_finished = _publisher(bus)
+        return CompletionRelay(completions)
 
 
 _app: App | None = None
@@ -311,13 +347,24 @@ def use(custom: App | None) -> None:
 
 def with_local_secrets(settings: Settings) -> Settings:
     """The settings with the embedded stack's own webhook secrets (files in its home) where none is configured."""
-    from relaunch.adapters.local.stack import with_local_secrets as fill
+    from relaunch.adapters.local.state_folder import with_local_secrets as fill
 
     return fill(settings)
 
 
-def embedded_stack(settings: Settings) -> EmbeddedStack:
-    """The embedded stack (functions, bus, agent, endpoint) for these settings, not yet started."""
-    from relaunch.adapters.local.stack import EmbeddedStack
+def embedded_stack(settings: Settings, functions: tuple[str, ...] | None = None) -> EmbeddedStack:
+    """The embedded stack (functions, bus, agent, endpoint) for these settings, not yet started; all functions by
+    default. Its supervisor asks an App for its settings what runs beside the functions (see App.endpoint_server)."""
+    from relaunch.adapters.local.stack import FUNCTIONS, EmbeddedStack
 
-    return EmbeddedStack(settings)
+    return EmbeddedStack(settings, App, functions=FUNCTIONS if functions is None else functions)
+
+
+def _publisher(bus: Bus) -> Callable[[JobRequest, JobStatus], None]:
+    from relaunch.domain.commands import COMMANDS_TOPIC, JobFinished
+
+    def on_finished(request: JobRequest, status: JobStatus) -> None:
+        command = JobFinished(run_id=request.run_id, step=request.step, job_id=status.id, state=status.state)
+        bus.publish(COMMANDS_TOPIC, command.model_dump(), {"run_id": request.run_id})
+
+    return on_finished

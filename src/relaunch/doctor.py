@@ -101,7 +101,7 @@ def _webhooks(s: Settings) -> list[Finding]:
         out.append(Finding("warn", "github webhook", "no secret: accepting UNSIGNED deliveries (insecure dev mode)"))
     else:
         out.append(
-            Finding("missing", "github webhook", "set RELAUNCH_GITHUB_WEBHOOK_SECRET (the function refuses to start)")
+            Finding("missing", "github webhook", "set RELAUNCH_GITHUB_WEBHOOK_SECRET (the function refuses deliveries)")
         )
     if reveal(s.wandb_webhook_token) or reveal(s.wandb_webhook_secret):
         out.append(Finding("ok", "wandb webhook", "token and/or signing secret configured"))
@@ -197,7 +197,8 @@ def _notifiers(s: Settings, installed: Callable[[str], bool]) -> list[Finding]:
 
 
 def _pipelines(s: Settings, exists: Callable[[Path], bool]) -> list[Finding]:
-    from relaunch.domain.spec import SpecError, load_specs  # reads YAML only; no side effects
+    from relaunch.config_files import load_specs  # reads YAML only; no side effects
+    from relaunch.domain.spec import SpecError
 
     if not exists(s.pipelines_dir):
         return [Finding("missing", "pipelines", f"{s.pipelines_dir} does not exist (RELAUNCH_PIPELINES_DIR)")]

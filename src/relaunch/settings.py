@@ -7,6 +7,9 @@ agent. Secrets are SecretStr: they never appear in a repr, a log line or `relaun
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -52,7 +55,7 @@ PROFILE_DEFAULTS: dict[str, dict[str, str]] = {
 
 
 def _secret(description: str) -> SecretStr | None:
-    return Field(default=None, description=description)  # type: ignore[no-any-return]
+    return Field(default=None, description=description)
 
 
 class Settings(BaseSettings):
@@ -226,6 +229,26 @@ def secret_values(settings: Settings) -> dict[str, str]:
     """The secrets set in `settings`, by field name (for handing them to another process; never for a log)."""
     found = {name: reveal(getattr(settings, name)) for name in secret_fields()}
     return {name: value for name, value in found.items() if value}
+
+
+def child_environment(settings: Settings, inherited: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a relaunch process this one starts, whose own Settings() then equal `settings`, secrets aside.
+
+    `inherited` (this process's environment by default) passes on what is no setting (PATH, the emulator hosts); its
+    RELAUNCH_ variable of every field is replaced by the field's value in `settings`, so a value chosen in code reaches
+    the child as one read from the environment does. Paths are made absolute: a child may start elsewhere. Secrets
+    never travel in an environment (readable for the process's whole life): they go through relaunch.handoff.
+    """
+    names = {f"relaunch_{name}" for name in Settings.model_fields}
+    source = os.environ if inherited is None else inherited
+    env = {key: value for key, value in source.items() if key.lower() not in names}
+    values = settings.model_dump(mode="json", exclude=set(secret_fields()), exclude_none=True)
+    for name, value in values.items():
+        path = getattr(settings, name)
+        if isinstance(path, Path):
+            value = str(path.resolve())
+        env[f"RELAUNCH_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+    return env
 
 
 def reveal(secret: SecretStr | None) -> str | None:

@@ -23,9 +23,9 @@ import pytest
 import requests
 
 from relaunch.bootstrap import App
+from relaunch.config_files import load_specs
 from relaunch.demo import demo_specs
 from relaunch.domain.model import PipelineRun, RunState
-from relaunch.domain.spec import load_specs
 from relaunch.settings import Settings
 from relaunch.simulate import git, push_payload, send_github
 from tests.stack_process import Killed, StackProcess

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from relaunch.adapters.local.stack import EmbeddedStack
-from relaunch.bootstrap import App, with_local_secrets
+from relaunch.bootstrap import App, embedded_stack, with_local_secrets
 from relaunch.cli import main
 from relaunch.domain.model import PipelineRun, RunState
 from relaunch.settings import Settings
@@ -45,7 +45,7 @@ def world(tmp_path: Path) -> Iterator[tuple[EmbeddedStack, Path, Path]]:
     patch.setenv("RELAUNCH_HOME", str(home))
     patch.setenv("RELAUNCH_PIPELINES_DIR", str(specs))
     try:
-        with EmbeddedStack(Settings(home=home, pipelines_dir=specs)) as stack:
+        with embedded_stack(Settings(home=home, pipelines_dir=specs)) as stack:
             yield stack, repo, specs
     finally:
         patch.undo()

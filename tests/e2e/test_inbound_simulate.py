@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from relaunch.adapters.local.stack import EmbeddedStack
-from relaunch.bootstrap import App
+from relaunch.bootstrap import App, embedded_stack
 from relaunch.cli import main
 from relaunch.domain.model import PipelineRun, RunState
 from relaunch.settings import Settings
@@ -56,7 +56,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmbeddedSt
         patch.delenv(name)
     patch.setenv("RELAUNCH_HOME", str(home))
     patch.setenv("RELAUNCH_PIPELINES_DIR", str(specs))
-    with EmbeddedStack(Settings(home=home, pipelines_dir=specs)) as stack:
+    with embedded_stack(Settings(home=home, pipelines_dir=specs)) as stack:
         yield stack, repo, patch
     patch.undo()
 

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from relaunch.adapters.local.stack import EmbeddedStack
-from relaunch.bootstrap import App
+from relaunch.bootstrap import App, embedded_stack
 from relaunch.settings import Settings
 from relaunch.simulate import github_headers
 
@@ -25,7 +25,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     settings = Settings(
         home=tmp_path_factory.mktemp("home"), pipelines_dir=ROOT / "pipelines", github_webhook_secret=SECRET
     )
-    with EmbeddedStack(settings, functions=("github_webhook",)) as running:
+    with embedded_stack(settings, functions=("github_webhook",)) as running:
         yield running
 
 

@@ -9,9 +9,9 @@ import pytest
 
 from relaunch.adapters.local.sqlite_store import SqliteRunStore
 from relaunch.cli import main
-from relaunch.domain import ledger
+from relaunch.config_files import load_spec
 from relaunch.domain.model import Delivery, MachineSpec, PipelineRun, RunState, Trigger
-from relaunch.domain.spec import load_spec
+from relaunch.service import ledger
 
 SPEC = load_spec(Path(__file__).resolve().parents[2] / "pipelines" / "digits.yaml")
 T4 = MachineSpec(machine_type="n1-standard-4", accelerator_type="NVIDIA_TESLA_T4", accelerator_count=1)

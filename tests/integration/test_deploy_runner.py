@@ -16,11 +16,11 @@ import pytest
 import yaml
 
 from relaunch import cli
+from relaunch.config_files import load_specs
 from relaunch.deploy import load_infra, plan_for
 from relaunch.deploy.dryrun import render_plan
 from relaunch.deploy.plan import Plan, build_plan
 from relaunch.deploy.runner import DeployError, SubprocessShell, run_plan
-from relaunch.domain.spec import load_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "triggers" / "relaunch.yaml"

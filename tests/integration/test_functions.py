@@ -213,17 +213,38 @@ def test_development_mode_accepts_unsigned_deliveries(tmp_path: Path) -> None:
     ("function", "variable"),
     [("github_webhook", "RELAUNCH_GITHUB_WEBHOOK_SECRET"), ("wandb_webhook", "RELAUNCH_WANDB_WEBHOOK_TOKEN")],
 )
-def test_a_webhook_without_its_secret_refuses_to_start_unless_in_development_mode(
+def test_a_webhook_without_its_secret_refuses_every_delivery_unless_in_development_mode(
     tmp_path: Path, function: str, variable: str
 ) -> None:
+    # The module imports without building the app; the first request builds it, and every request is refused.
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELAUNCH_")}
     env["RELAUNCH_HOME"] = str(tmp_path)
-    code = f"import relaunch.functions.{function}"
+    code = (
+        "import functions_framework\n"
+        f"webhook = functions_framework.create_app({function!r}, {SOURCE!r}).test_client()\n"
+        "for _ in range(2):\n"
+        "    reply = webhook.post('/', data=b'{}', headers={'Content-Type': 'application/json'})\n"
+        "    print(reply.status_code, reply.get_data(as_text=True))\n"
+    )
     refused = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
-    assert refused.returncode != 0 and variable in refused.stderr and "refusing to start" in refused.stderr
+    assert refused.returncode == 0 and refused.stdout.count("503 ") == 2
+    assert variable in refused.stdout and "refusing deliveries (fail closed)" in refused.stdout
     env["RELAUNCH_INSECURE_DEV_MODE"] = "true"
     started = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
-    assert started.returncode == 0 and "INSECURE DEVELOPMENT MODE" in started.stderr
+    assert started.returncode == 0 and "503 " not in started.stdout  # let through unsigned, then refused as malformed
+    assert started.stderr.count("INSECURE DEVELOPMENT MODE") == 2  # a warning for every unsigned delivery
+
+
+@pytest.mark.parametrize("function", ["github_webhook", "wandb_webhook"])
+def test_a_webhook_whose_app_cannot_be_built_refuses_every_delivery(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, function: str
+) -> None:
+    monkeypatch.setenv("RELAUNCH_HOME", str(tmp_path))
+    monkeypatch.setenv("RELAUNCH_MAX_BODY_BYTES", "0")  # not a valid setting: the app is never built
+    body = (GITHUB / "ping.1.json").read_bytes()
+    reply = client(function).post("/", data=body, headers=github_headers("ping", body, "s", "p-0"))
+    assert reply.status_code == 503 and "refusing deliveries (fail closed)" in reply.get_json()["error"]
+    assert "ValidationError" in reply.get_json()["error"] and "Traceback" not in reply.get_data(as_text=True)
 
 
 # -- wandb_webhook ---------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import yaml
 
 from relaunch import bootstrap
 from relaunch.adapters.local.stack import EmbeddedStack, free_port
-from relaunch.bootstrap import App
+from relaunch.bootstrap import App, embedded_stack
 from relaunch.domain.model import PipelineRun
 from relaunch.settings import Settings
 from relaunch.triggers.github import WorkflowDispatchEvent, parse_github
@@ -74,7 +74,7 @@ def outputs(env: dict[str, str]) -> dict[str, str]:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     home = tmp_path_factory.mktemp("home")
     settings = Settings(home=home, pipelines_dir=ROOT / "pipelines", github_webhook_secret=SECRET)
-    with EmbeddedStack(settings, functions=("github_webhook",)) as running:
+    with embedded_stack(settings, functions=("github_webhook",)) as running:
         yield running
 
 

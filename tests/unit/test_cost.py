@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from relaunch.config_files import load_prices
 from relaunch.domain.cost import (
     DEFAULT_PRICES,
     LedgerEntry,
@@ -13,7 +14,6 @@ from relaunch.domain.cost import (
     UnknownPrice,
     estimate,
     ledger_entry,
-    load_prices,
     render,
     skipped_entry,
     summarize,

@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 import yaml
 
+from relaunch.config_files import load_specs
 from relaunch.deploy.crosscheck import warnings
 from relaunch.deploy.infra import Infra
 from relaunch.deploy.infra_file import InfraError, load_infra
 from relaunch.deploy.validators import check_cron, check_time_zone, secret_like_key, secret_shape
-from relaunch.domain.spec import PipelineSpec, load_specs
+from relaunch.domain.spec import PipelineSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "triggers" / "relaunch.yaml"

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from relaunch import cli
+from relaunch.config_files import load_specs
 from relaunch.deploy import load_infra
 from relaunch.deploy import wandb_automation as wandb_helper
 from relaunch.deploy.command import Capture, Cmd, SourceDigest, Word, captures, cmd, render, render_arg, word
@@ -27,7 +28,6 @@ from relaunch.deploy.infra import Infra
 from relaunch.deploy.plan import SECTIONS, Plan, build_plan
 from relaunch.deploy.plan_outbound import WANDB_PAYLOAD
 from relaunch.deploy.step import Step
-from relaunch.domain.spec import load_specs
 from relaunch.triggers.wandb import WandbEvent, parse_wandb
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from relaunch.config_files import load_specs
 from relaunch.deploy import load_infra
 from relaunch.deploy.command import render
 from relaunch.deploy.plan import build_plan
-from relaunch.domain.spec import load_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = load_specs(ROOT / "pipelines")

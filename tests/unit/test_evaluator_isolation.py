@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from relaunch.config_files import load_spec
 from relaunch.domain.commands import JobFinished, StartRun
 from relaunch.domain.evaluator import NoEvaluator, choose
 from relaunch.domain.model import Delivery, JobRequest, PipelineRun, RunState, Trigger
-from relaunch.domain.spec import PipelineSpec, load_spec
+from relaunch.domain.spec import PipelineSpec
 from relaunch.service.orchestrator import Deps, Orchestrator
 from tests.fakes import FakeBackend, FakeBlobs, FakeBuilder, FakeEndpoint, FakeNotifier, FakeRegistry, FakeStore
 

@@ -90,7 +90,7 @@ def test_retry_delay_doubles_up_to_the_cap_with_jitter_from_the_source() -> None
     assert all(60 <= d < 120 for d in delays) and len(set(delays)) > 50
     assert retry_delay(100, base_s=1, cap_s=10, rand=lambda: 0.5) == 7.5
     with pytest.raises(ValueError, match="attempt"):
-        retry_delay(0)
+        retry_delay(0, rand=lambda: 0.0)
 
 
 def test_should_retry_only_infrastructure_within_max_retries() -> None:

@@ -202,7 +202,7 @@ def test_relaunch_approve_moves_the_run_on_and_records_who() -> None:
     world.deliver(fork_pr(), "d-1")
     world.drain()
     run = world.only_run()
-    approve_by_operator(world.store, run.id, by="alice")
+    approve_by_operator(world.store, run.id, by="alice", at=1.0)
     world.orch.advance(world.store.runs[run.id])
     assert world.store.runs[run.id].state is RunState.TRAINING
     approval = world.store.get_effect(run.id, "approval")
@@ -213,9 +213,9 @@ def test_relaunch_approve_refuses_a_run_that_is_not_awaiting_approval() -> None:
     world = World()
     body = world.deliver(json.loads((SAMPLES / "pull_request.opened.1.json").read_text()), "d-1")
     with pytest.raises(NotAwaiting, match="needs no approval"):
-        approve_by_operator(world.store, body["runs"][0], by="alice")
+        approve_by_operator(world.store, body["runs"][0], by="alice", at=1.0)
     with pytest.raises(NotAwaiting, match="no run"):
-        approve_by_operator(world.store, "hello-nope", by="alice")
+        approve_by_operator(world.store, "hello-nope", by="alice", at=1.0)
 
 
 def test_a_new_push_to_the_fork_withdraws_the_approval() -> None:

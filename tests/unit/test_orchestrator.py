@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from relaunch.config_files import load_spec
 from relaunch.domain.commands import JobFinished, ReportSkip, StartRun
 from relaunch.domain.model import Delivery, PipelineRun, RunState, Trigger
-from relaunch.domain.spec import load_spec
 from relaunch.service.orchestrator import Deps, Orchestrator, UnknownRun
 from tests.fakes import (
     FakeArtifacts,

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from relaunch.config_files import load_spec
 from relaunch.deploy.infra_file import load_infra
 from relaunch.domain.commands import JobFinished, StartRun
 from relaunch.domain.model import Check, Decision, Delivery, ModelVersion, PipelineRun, RunState, Trigger
 from relaunch.domain.ports import TransientError
-from relaunch.domain.spec import load_spec
 from relaunch.service.orchestrator import Deps, Orchestrator
 from relaunch.service.rollout_step import RolloutStep
 from tests.fakes import FakeBackend, FakeBlobs, FakeBuilder, FakeEndpoint, FakeNotifier, FakeRegistry, FakeStore

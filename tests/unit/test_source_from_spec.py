@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from relaunch.domain.spec import PipelineSpec, SourceSpec, SpecError, load_spec
+from relaunch.config_files import load_spec
+from relaunch.domain.spec import PipelineSpec, SourceSpec, SpecError
 from relaunch.service.ingest import IngestService
 from relaunch.service.plans import head_run
 from relaunch.simulate import github_headers

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from relaunch.domain.spec import SpecError, load_spec, load_specs
+from relaunch.config_files import load_spec, load_specs
+from relaunch.domain.spec import SpecError
 
 ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = """

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from relaunch import bootstrap
-from relaunch.bootstrap import SpecCache
+from relaunch.service import spec_cache
+from relaunch.service.spec_cache import SpecCache
 
 DIGITS = Path(__file__).resolve().parents[2] / "pipelines" / "digits.yaml"
 
@@ -18,7 +18,7 @@ def test_specs_reload_when_a_file_changes_but_the_folder_is_looked_at_once_a_sec
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = [100.0]
-    monkeypatch.setattr(bootstrap.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(spec_cache.time, "monotonic", lambda: now[0])
     shutil.copy(DIGITS, tmp_path / "digits.yaml")
     cache = SpecCache(tmp_path)
     assert list(cache()) == ["digits"]
@@ -36,7 +36,7 @@ def test_an_edit_that_does_not_validate_keeps_the_last_valid_specs_and_says_why(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = [100.0]
-    monkeypatch.setattr(bootstrap.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(spec_cache.time, "monotonic", lambda: now[0])
     shutil.copy(DIGITS, tmp_path / "digits.yaml")
     cache = SpecCache(tmp_path)
     good = cache()
@@ -53,5 +53,5 @@ def test_with_no_valid_specs_yet_the_error_is_raised_every_time(tmp_path: Path) 
     (tmp_path / "bad.yaml").write_text("name: x\n")
     cache = SpecCache(tmp_path)
     for _ in range(2):
-        with pytest.raises(bootstrap.SpecError):
+        with pytest.raises(spec_cache.SpecError):
             cache()

@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -110,11 +111,13 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 def cmd_cost(args: argparse.Namespace) -> int:
     """Summarise the cost ledger with the price table (RELAUNCH_PRICE_FILE overrides the built-in prices)."""
-    from relaunch.domain import cost, ledger
+    from relaunch.config_files import load_prices
+    from relaunch.domain import cost
+    from relaunch.service import ledger
 
     settings = Settings()
     try:
-        prices = cost.load_prices(settings.price_file)
+        prices = load_prices(settings.price_file)
     except ValueError as exc:
         print(f"relaunch: RELAUNCH_PRICE_FILE: {exc}", file=sys.stderr)
         return 2
@@ -236,18 +239,23 @@ def cmd_inbox(args: argparse.Namespace) -> int:
         return 0
     store = bootstrap.App(settings).store
     window = args.limit if args.source is None else max(args.limit, 1000)  # the port filters by nothing but count
-    rows = store.list_dead_letters(window) if args.dead else store.list_deliveries(window)
-    rows = [r for r in rows if args.source in (None, r.source)][: args.limit]
+    if args.dead:
+        dead = [r for r in store.list_dead_letters(window) if args.source in (None, r.source)][: args.limit]
+        if args.json:
+            print(json.dumps([r.model_dump(mode="json") for r in dead], indent=2))
+            return 0
+        for d in dead:
+            at = dt.datetime.fromtimestamp(d.at).strftime("%Y-%m-%d %H:%M:%S")
+            print(f"{at}  {safe_line(d.id):>5} {safe_line(d.source):10} {safe_line(d.reason[:100])}")
+        return 0
+    rows = [r for r in store.list_deliveries(window) if args.source in (None, r.source)][: args.limit]
     if args.json:
         print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
         return 0
     for r in rows:
-        at = dt.datetime.fromtimestamp(r.at if args.dead else r.received_at).strftime("%Y-%m-%d %H:%M:%S")
-        if args.dead:
-            print(f"{at}  {safe_line(r.id):>5} {safe_line(r.source):10} {safe_line(r.reason[:100])}")
-        else:
-            outcome, runs = safe_line(r.outcome[:60]), safe_line(" ".join(r.run_ids))
-            print(f"{at}  {safe_line(r.source):10} {safe_line(r.key):44} {outcome:60} {runs}")
+        at = dt.datetime.fromtimestamp(r.received_at).strftime("%Y-%m-%d %H:%M:%S")
+        outcome, runs = safe_line(r.outcome[:60]), safe_line(" ".join(r.run_ids))
+        print(f"{at}  {safe_line(r.source):10} {safe_line(r.key):44} {outcome:60} {runs}")
     return 0
 
 
@@ -306,7 +314,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
         return 1
     app = bootstrap.App(settings)
     try:
-        run = approve_by_operator(app.store, args.run_id, by=f"{_os_user()} (relaunch approve)")
+        run = approve_by_operator(app.store, args.run_id, by=f"{_os_user()} (relaunch approve)", at=time.time())
     except NotAwaiting as exc:
         print(f"relaunch: {exc.args[0]}", file=sys.stderr)
         return 1

@@ -9,6 +9,8 @@ from typing import Any
 
 from relaunch import bootstrap
 from relaunch.cli.running import running_url
+from relaunch.domain import effects
+from relaunch.domain.model import FunctionName
 from relaunch.settings import Settings, reveal
 from relaunch.textsafe import safe_block, safe_line
 
@@ -64,7 +66,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Send one event of the asked kind to the running stack; print the answer (or where to find it)."""
-    running_url(Settings(), "orchestrator")  # before anything is written to a home no stack runs on
+    running_url(Settings(), FunctionName.ORCHESTRATOR)  # before anything is written to a home no stack runs on
     settings = bootstrap.with_local_secrets(Settings())
     if args.kind in ("push", "pr", "dispatch"):
         return _simulate_github(settings, args)
@@ -76,7 +78,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def _simulate_github(settings: Settings, args: argparse.Namespace) -> int:
     from relaunch import simulate as sim
 
-    url = running_url(settings, "github_webhook")
+    url = running_url(settings, FunctionName.GITHUB_WEBHOOK)
     if args.kind == "push":
         event = "push"
         payload = sim.push_payload(args.repo_dir, full_name=args.full_name, branch=args.branch, before=args.before)
@@ -99,19 +101,24 @@ def _simulate_pubsub(settings: Settings, args: argparse.Namespace) -> int:
 
     attributes: dict[str, str] = {}
     if args.kind == "drift":
-        function, topic = "drift_alert", DRIFT_TOPIC
+        function, topic = FunctionName.DRIFT_ALERT, DRIFT_TOPIC
         severity, state = args.severity, args.state
         data = sim.monitoring_incident(pipeline=args.pipeline, endpoint=args.endpoint, severity=severity, state=state)
     elif args.kind == "schedule":
-        function, topic, data = "schedule_tick", SCHEDULE_TOPIC, sim.schedule_data(args.pipeline, job=args.job)
+        function, topic, data = (
+            FunctionName.SCHEDULE_TICK,
+            SCHEDULE_TOPIC,
+            sim.schedule_data(args.pipeline, job=args.job),
+        )
     elif args.kind == "retrain":
-        function, topic = "orchestrator", COMMANDS_TOPIC
+        function, topic = FunctionName.ORCHESTRATOR, COMMANDS_TOPIC
         data = sim.retrain_data(args.full_name, args.ref, args.pipeline, args.reason, args.priority, args.request_id)
     else:
-        function, topic = "build_status", BUILDS_TOPIC
+        function, topic = FunctionName.BUILD_STATUS, BUILDS_TOPIC
         data, attributes = sim.cloud_build_message(args.run, status=args.status, build_id=args.build_id)
     message_id = bootstrap.App(settings).bus.publish(topic, data, attributes)
-    key = f"retrain:{args.request_id}" if getattr(args, "request_id", None) else f"pubsub:{function}:{message_id}"
+    request_id = getattr(args, "request_id", None)
+    key = effects.retrain_delivery(request_id) if request_id else effects.pubsub_delivery(function, message_id)
     print(f"published message {safe_line(message_id)} on {topic}; inbox key {safe_line(key)}")
     return 0
 
@@ -119,7 +126,7 @@ def _simulate_pubsub(settings: Settings, args: argparse.Namespace) -> int:
 def _simulate_wandb(settings: Settings, args: argparse.Namespace) -> int:
     from relaunch.simulate import send_wandb, wandb_payload
 
-    url = running_url(settings, "wandb_webhook")
+    url = running_url(settings, FunctionName.WANDB_WEBHOOK)
     artifact = args.artifact
     if args.model_dir is not None:
         store = bootstrap.App(settings).artifacts

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from relaunch.config_files import load_specs
 from relaunch.deploy.dryrun import render_plan
 from relaunch.deploy.infra_file import InfraError, load_infra
 from relaunch.deploy.plan import Plan, build_plan
 from relaunch.deploy.runner import DeployError, Shell, SubprocessShell, run_plan
-from relaunch.domain.spec import load_specs
 
 __all__ = ["InfraError", "Plan", "build_plan", "deploy", "load_infra", "plan_for", "render_plan", "run_plan"]
 

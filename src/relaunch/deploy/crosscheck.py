@@ -10,14 +10,15 @@ from pydantic import TypeAdapter, ValidationError
 
 from relaunch.deploy.infra import Infra
 from relaunch.deploy.validators import secret_like_key, secret_shape
+from relaunch.domain.model import FunctionName as F
 from relaunch.domain.spec import PipelineSpec
 from relaunch.functions.main import ENTRY_POINTS
 from relaunch.settings import Settings
 
 Problem = tuple[str, str]  # (field, what is wrong)
 
-WEBHOOKS = {"github_webhook", "wandb_webhook"}
-INGEST = {"github_webhook", "wandb_webhook", "drift_alert", "schedule_tick", "build_status"}  # they publish commands
+WEBHOOKS = {F.GITHUB_WEBHOOK, F.WANDB_WEBHOOK}
+INGEST = {*WEBHOOKS, F.DRIFT_ALERT, F.SCHEDULE_TICK, F.BUILD_STATUS}  # they publish commands
 SET_BY_DEPLOY = {"RELAUNCH_PROFILE", "RELAUNCH_GCP_PROJECT", "RELAUNCH_GCP_REGION"}
 SECRET_SETTINGS = {
     f"RELAUNCH_{name.upper()}" for name, f in Settings.model_fields.items() if "SecretStr" in str(f.annotation)
@@ -134,10 +135,10 @@ def _functions(infra: Infra) -> Iterator[Problem]:
 def _consumers(infra: Infra) -> Iterator[Problem]:
     """Each topic relaunch publishes to reaches the function that reads it."""
     fed = {(infra.function(t.function).entry_point, t.topic) for t in infra.triggers if t.function in _names(infra)}
-    wanted = [("orchestrator", infra.commands_topic(), "the orchestrator's trigger (RELAUNCH_PUBSUB_COMMANDS_TOPIC)")]
-    wanted += [("schedule_tick", s.topic, f"schedules[{i}].topic") for i, s in enumerate(infra.schedules)]
-    wanted += [("reconcile", infra.reconcile.topic, "reconcile.topic")] if infra.reconcile else []
-    wanted += [("drift_alert", infra.drift_sink.topic, "drift_sink.topic")] if infra.drift_sink else []
+    wanted = [(F.ORCHESTRATOR, infra.commands_topic(), "the orchestrator's trigger (RELAUNCH_PUBSUB_COMMANDS_TOPIC)")]
+    wanted += [(F.SCHEDULE_TICK, s.topic, f"schedules[{i}].topic") for i, s in enumerate(infra.schedules)]
+    wanted += [(F.RECONCILE, infra.reconcile.topic, "reconcile.topic")] if infra.reconcile else []
+    wanted += [(F.DRIFT_ALERT, infra.drift_sink.topic, "drift_sink.topic")] if infra.drift_sink else []
     for entry_point, topic, where in wanted:
         if (entry_point, topic) not in fed:
             yield where, f"no trigger delivers {topic!r} to a {entry_point} function"
@@ -200,19 +201,19 @@ def _setting(where: str, key: str, value: str) -> Iterator[Problem]:
 def _webhooks(infra: Infra) -> Iterator[Problem]:
     by_name = {f.name: f for f in infra.functions}
     for i, f in enumerate(infra.functions):
-        if f.entry_point == "github_webhook" and GITHUB_SECRET not in f.secrets:
-            yield f"functions[{i}].secrets", f"github_webhook needs {GITHUB_SECRET} (it refuses to start without)"
-        if f.entry_point == "wandb_webhook" and not any(k in f.secrets for k in WANDB_SECRETS):
+        if f.entry_point == F.GITHUB_WEBHOOK and GITHUB_SECRET not in f.secrets:
+            yield f"functions[{i}].secrets", f"github_webhook needs {GITHUB_SECRET} (it refuses every delivery without)"
+        if f.entry_point == F.WANDB_WEBHOOK and not any(k in f.secrets for k in WANDB_SECRETS):
             yield f"functions[{i}].secrets", f"wandb_webhook needs {' and/or '.join(WANDB_SECRETS)}"
     for i, hook in enumerate(infra.github_webhooks):
         target = by_name.get(hook.function)
-        if target is None or target.entry_point != "github_webhook":
+        if target is None or target.entry_point != F.GITHUB_WEBHOOK:
             yield f"github_webhooks[{i}].function", f"{hook.function!r} is not a declared github_webhook function"
         elif target.secrets.get(GITHUB_SECRET) != hook.secret:
             yield f"github_webhooks[{i}].secret", f"must be the secret {hook.function} reads ({GITHUB_SECRET})"
     for i, a in enumerate(infra.wandb.automations if infra.wandb else []):
         target = by_name.get(a.function)
-        if target is None or target.entry_point != "wandb_webhook":
+        if target is None or target.entry_point != F.WANDB_WEBHOOK:
             yield f"wandb.automations[{i}].function", f"{a.function!r} is not a declared wandb_webhook function"
 
 

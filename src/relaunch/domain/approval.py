@@ -13,14 +13,12 @@ The policy, decided here:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from typing import Any
 
 from relaunch.domain.model import PipelineRun, RunState
 
 APPROVING = frozenset({"admin", "maintain", "write"})
-APPROVAL_EFFECT = "approval"  # the store's side-effect ledger keeps one approval per run (first write wins)
 # States an approval can still be given in, and those a new head's run withdraws (nothing past the gate).
 APPROVABLE = frozenset({RunState.RECEIVED, RunState.AWAITING_APPROVAL})
 WITHDRAWABLE = APPROVABLE | {RunState.BUILDING, RunState.TRAINING, RunState.EVALUATING}
@@ -36,9 +34,9 @@ def may_approve(permission: str) -> bool:
     return permission in APPROVING
 
 
-def approval_record(by: str, via: str, sha: str, permission: str, at: float | None = None) -> dict[str, Any]:
+def approval_record(by: str, via: str, sha: str, permission: str, *, at: float) -> dict[str, Any]:
     """What is kept of an approval: who, how, with which permission, for which head commit, when."""
-    return {"by": by, "via": via, "sha": sha, "permission": permission, "at": time.time() if at is None else at}
+    return {"by": by, "via": via, "sha": sha, "permission": permission, "at": at}
 
 
 def approves(record: dict[str, Any] | None, run: PipelineRun) -> bool:

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from relaunch.domain.model import JobState, JobStep
+from relaunch.domain.model import FunctionName, JobState, JobStep
 
 COMMANDS_TOPIC = "relaunch-commands"
 # Topics the Pub/Sub functions listen on (the embedded stack subscribes them; on GCP, the deploy does).
@@ -14,7 +14,11 @@ DRIFT_TOPIC = "relaunch-drift"
 SCHEDULE_TOPIC = "relaunch-schedule"
 BUILDS_TOPIC = "cloud-builds"  # Cloud Build publishes every build's status here
 RECONCILE_TOPIC = "relaunch-reconcile"  # a scheduler tick (on GCP Cloud Scheduler, locally the stack's timer)
-INBOUND_TOPICS = {"drift_alert": DRIFT_TOPIC, "schedule_tick": SCHEDULE_TOPIC, "build_status": BUILDS_TOPIC}
+INBOUND_TOPICS = {
+    FunctionName.DRIFT_ALERT: DRIFT_TOPIC,
+    FunctionName.SCHEDULE_TICK: SCHEDULE_TOPIC,
+    FunctionName.BUILD_STATUS: BUILDS_TOPIC,
+}
 
 
 class _Command(BaseModel):

@@ -1,4 +1,4 @@
-"""Cost: a price table, one job's estimate, and the ledger summary behind `relaunch cost`. Pure but `load_prices`.
+"""Cost: a price table, one job's estimate, and the ledger summary behind `relaunch cost`. Pure.
 
 Recording (for the orchestrator): when a run reaches a terminal state, build `ledger_entry(run, spec.train.machine,
 spec.evaluate.machine)` and keep it as the run's side effect `cost` (`store.put_effect(run.id, "cost",
@@ -6,7 +6,8 @@ entry.model_dump(mode="json"))`, first write wins, so a retried step records it 
 the entry because the spec may change later. A superseded run whose training was cancelled mid-way must carry the
 seconds it did train in `run.stage_durations["train"]` (from the cancelled job's status) before it is recorded.
 Ingest records a `skipped_entry` for a push that a path filter skipped (a push that would otherwise have trained).
-`relaunch cost` reads the entries back and prints `render(summarize(entries, load_prices(settings.price_file)))`.
+`relaunch cost` reads the entries back and prints `render(summarize(entries, prices))`, the prices read by
+`config_files.load_prices(settings.price_file)`.
 """
 
 from __future__ import annotations
@@ -14,10 +15,8 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
-from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from relaunch.domain.model import MachineSpec, PipelineRun
 
@@ -82,28 +81,6 @@ class PriceTable(BaseModel):
 
 
 DEFAULT_PRICES = PriceTable()
-
-
-def load_prices(path: Path | None) -> PriceTable:
-    """The default table with a YAML/JSON file's `machines`, `accelerators` and `spot_factor` merged over it."""
-    if path is None:
-        return DEFAULT_PRICES
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}  # YAML also reads JSON
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f"{path}: cannot read the price file: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a mapping with machines / accelerators / spot_factor")
-    merged = {
-        "machines": {**DEFAULT_MACHINES, **(raw.pop("machines", None) or {})},
-        "accelerators": {**DEFAULT_ACCELERATORS, **(raw.pop("accelerators", None) or {})},
-        **raw,
-    }
-    try:
-        return PriceTable.model_validate(merged)
-    except ValidationError as exc:
-        where = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ValueError(f"{path}: {where}") from None
 
 
 class CostLine(BaseModel):

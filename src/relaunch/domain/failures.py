@@ -14,7 +14,6 @@ Decisions:
 
 from __future__ import annotations
 
-import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,9 +90,7 @@ def classify(status: JobStatus, rpc_code: int | None = None) -> Failure:
     return Failure("code", "error", status.message.strip().splitlines()[-1] if status.message.strip() else "failed")
 
 
-def retry_delay(
-    attempt: int, base_s: float = 30.0, cap_s: float = 900.0, rand: Callable[[], float] = random.random
-) -> float:
+def retry_delay(attempt: int, base_s: float = 30.0, cap_s: float = 900.0, *, rand: Callable[[], float]) -> float:
     """Seconds before retry number `attempt` (1 = first retry): exponential, capped, with "equal jitter"
     (half fixed, half uniform from `rand()` in [0, 1)), so retries of many jobs do not arrive together."""
     if attempt < 1:

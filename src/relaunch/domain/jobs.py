@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from relaunch.domain import effects
 from relaunch.domain.evaluator import NoEvaluator, choose
 from relaunch.domain.model import JobRequest, PipelineRun
 from relaunch.domain.spec import PipelineSpec
@@ -29,7 +30,7 @@ def train_request(run: PipelineRun, spec: PipelineSpec, image: str, paths: RunPa
         **_run_env(run),
     }
     return JobRequest(
-        key=f"{run.id}:train",
+        key=effects.job(run.id, "train"),
         run_id=run.id,
         step="train",
         image=image,
@@ -57,7 +58,7 @@ def eval_request(run: PipelineRun, spec: PipelineSpec, champion_uri: str | None,
         "RELAUNCH_EVALUATOR_SHA": run.evaluator_sha or run.trigger.sha or "",
     }
     return JobRequest(
-        key=f"{run.id}:evaluate",
+        key=effects.job(run.id, "evaluate"),
         run_id=run.id,
         step="evaluate",
         image=evaluator_image(run, spec),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import time
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,6 +36,29 @@ TERMINAL_STATES = frozenset(
 )
 
 TriggerKind = Literal["push", "pull_request", "manual", "drift", "schedule", "wandb"]
+
+
+class Source(StrEnum):
+    """Where an inbound delivery came from (`Delivery.source`, stored in the inbox as the plain string)."""
+
+    GITHUB = "github"
+    WANDB = "wandb"
+    DRIFT = "drift"
+    SCHEDULE = "schedule"
+    RETRAIN = "retrain"
+    CLOUDBUILD = "cloudbuild"
+
+
+class FunctionName(StrEnum):
+    """The deployed functions: entry points, local routes, subscriptions and inbox keys all spell them so."""
+
+    GITHUB_WEBHOOK = "github_webhook"
+    WANDB_WEBHOOK = "wandb_webhook"
+    ORCHESTRATOR = "orchestrator"
+    DRIFT_ALERT = "drift_alert"
+    SCHEDULE_TICK = "schedule_tick"
+    BUILD_STATUS = "build_status"
+    RECONCILE = "reconcile"
 
 
 class Trigger(BaseModel):
@@ -163,7 +187,7 @@ class Delivery(BaseModel):
     """An inbound delivery as kept in the inbox (secrets already removed from headers)."""
 
     key: str
-    source: str
+    source: str  # a Source; kept a plain str so a row of an older source still reads back
     received_at: float = Field(default_factory=time.time)
     headers: dict[str, str] = Field(default_factory=dict)
     body: str = ""

@@ -43,56 +43,107 @@ class Recorded:
         return self.written
 
 
-class RunStore(Protocol):
-    """Runs with their timelines, the inbox of deliveries, the ledger of side effects, and each lane's head."""
-
-    def record_delivery(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> Recorded:
-        """Atomically write the inbox row and its new runs; nothing if the key is known.
-
-        A run whose `content_key` an existing run (or an earlier run of the same call) already holds is not written:
-        `held` maps it to that run, and the row lists only the runs written.
-        """
-
-    def get_delivery(self, key: str) -> Delivery | None: ...
-
-    def set_delivery_outcome(self, key: str, outcome: str) -> None: ...
-
-    def list_deliveries(self, limit: int = 50) -> list[Delivery]:
-        """Inbox rows, newest first."""
+class Runs(Protocol):
+    """Pipeline runs, saved under optimistic concurrency: the run's `version` is the compare-and-set token."""
 
     def get_run(self, run_id: str) -> PipelineRun | None: ...
 
     def save_run(self, run: PipelineRun, entries: Sequence[TimelineEntry] = ()) -> PipelineRun:
-        """Write the run if its `version` is still current (else ConflictError) and append entries, atomically."""
+        """Write the run if its `version` is still current and append entries to its timeline, atomically.
 
-    def list_runs(self, pipeline: str | None = None, limit: int = 50) -> list[PipelineRun]: ...
+        Returns the run as stored (its `version` one higher). A stale copy raises ConflictError and changes nothing
+        (the caller re-reads and decides again); a run that was never recorded raises KeyError, which is no conflict.
+        """
+
+    def list_runs(self, pipeline: str | None = None, limit: int = 50) -> list[PipelineRun]:
+        """Runs, newest first (by `created_at`), optionally of one pipeline."""
 
     def active_runs(self, pipeline: str) -> list[PipelineRun]:
         """The pipeline's runs not yet in a terminal state, oldest first."""
 
-    def timeline(self, run_id: str) -> list[TimelineEntry]: ...
 
-    def append_timeline(self, run_id: str, entry: TimelineEntry) -> None: ...
+class Timeline(Protocol):
+    """Each run's history, read back in the order it was written (never by the entries' own `at`)."""
+
+    def timeline(self, run_id: str) -> list[TimelineEntry]:
+        """The run's entries, oldest first; empty for a run with none."""
+
+    def append_timeline(self, run_id: str, entry: TimelineEntry) -> None:
+        """Add one entry after the others (not idempotent: each call adds a line)."""
+
+
+class Inbox(Protocol):
+    """Inbound deliveries, keyed by their delivery key: the row is written before the sender hears 2xx."""
+
+    def record_delivery(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> Recorded:
+        """Atomically write the inbox row and its new runs (each with a first "received" entry); nothing if the key
+        is known. Any key is valid (":", "/" and "." included).
+
+        A run whose `content_key` an existing run (or an earlier run of the same call) already holds is not written:
+        `held` maps it to that run, and the row lists only the runs written. A run id that already exists makes the
+        call fail (naming it) and write nothing.
+        """
+
+    def get_delivery(self, key: str) -> Delivery | None: ...
+
+    def set_delivery_outcome(self, key: str, outcome: str) -> None:
+        """Record what became of a delivery; an unknown key is ignored."""
+
+    def list_deliveries(self, limit: int = 50) -> list[Delivery]:
+        """Inbox rows, newest first (by `received_at`)."""
+
+
+class EffectLedger(Protocol):
+    """Side effects keyed by (run id, step): a retried step reads what it already did instead of doing it again."""
 
     def get_effect(self, run_id: str, step: str) -> dict[str, Any] | None:
         """The recorded result of side effect `step` of the run, if it already happened."""
 
     def put_effect(self, run_id: str, step: str, result: dict[str, Any]) -> None:
-        """Record that side effect `step` happened (first write wins)."""
+        """Record that side effect `step` happened (first write wins; a later write is ignored, not an error)."""
 
     def list_effects(self, step: str) -> list[dict[str, Any]]:
         """The results of side effect `step` across all runs, oldest first (e.g. the cost ledger)."""
 
-    def dead_letter(self, source: str, reason: str, payload: str) -> None: ...
+
+class DeadLetters(Protocol):
+    """Messages that will never be processed, kept with the reason for an operator."""
+
+    def dead_letter(self, source: str, reason: str, payload: str) -> None:
+        """Keep the message; never refuses one for its size (an implementation may cut a huge payload)."""
 
     def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        """Dead letters, newest first."""
+        """Dead letters, newest first, each with its own id."""
+
+
+class Lanes(Protocol):
+    """Each lane's head: the one run of the lane allowed to build."""
 
     def lane_head(self, lane: str) -> str | None:
-        """The run that holds the lane (the one of its lane allowed to build), if any run ever took it."""
+        """The run that holds the lane, if any run ever took it."""
 
     def take_lane(self, lane: str, expected: str | None, run_id: str) -> bool:
         """Compare-and-set the lane's head from `expected` to `run_id`; False if another run moved it first."""
+
+
+class StepStore(Runs, Timeline, EffectLedger, Protocol):
+    """What an orchestrator step drives a run with: the run, its timeline, and the ledger of its side effects."""
+
+
+class OrchestratorStore(StepStore, Lanes, Protocol):
+    """What the orchestrator hands its steps: a step's store plus the lanes its coalescing moves."""
+
+
+class CoalesceStore(Runs, Lanes, Protocol):
+    """What coalescing needs: the pipeline's runs and the lanes they queue in."""
+
+
+class IngestStore(Inbox, Runs, DeadLetters, Protocol):
+    """What ingestion needs: the inbox, the runs a delivery starts or nudges, and dead letters for what it refuses."""
+
+
+class RunStore(Inbox, Runs, Timeline, EffectLedger, DeadLetters, Lanes, Protocol):
+    """The whole store, as an adapter implements it: each handler asks only for the concerns it uses."""
 
 
 class Bus(Protocol):
@@ -234,3 +285,21 @@ class CommitHistory(Protocol):
         means it cannot tell (a bad name or URL). TransientError when the host cannot answer now. The domain reads
         any other answer as "unknown" (domain.champion_age.as_relation).
         """
+
+
+# -- what the embedded stack supervises: bootstrap builds each, adapters/local/stack.py starts and stops them ---------
+
+
+class Background(Protocol):
+    """A thread or a process the embedded stack runs beside its functions, from `start()` until `stop()`."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class LocalServer(Background, Protocol):
+    """A server of the embedded stack that its functions reach at `url` once it is started (the local endpoint)."""
+
+    @property
+    def url(self) -> str: ...

@@ -232,7 +232,7 @@ def _bake(
 ) -> RolloutAction:
     verdict = assess(health, strategy.health)
     if verdict.state == "unhealthy":
-        return _roll_back(progress, f"canary {progress.new_version} unhealthy: {verdict.detail}", deployed)
+        return roll_back(progress, f"canary {progress.new_version} unhealthy: {verdict.detail}", deployed)
     bake_end = progress.phase_started_at + strategy.bake_s
     if now < bake_end:
         return _wait(progress, bake_end, f"baking until the bake time ends: {verdict.detail}")
@@ -244,7 +244,7 @@ def _bake(
     give_up = progress.phase_started_at + strategy.give_up_s
     if now >= give_up:
         why = f"never got enough traffic to judge {progress.new_version} in {strategy.give_up_s:g}s: {verdict.detail}"
-        return _roll_back(progress, why, deployed)
+        return roll_back(progress, why, deployed)
     return _wait(progress, min(give_up, now + min(max(strategy.bake_s, 1.0), 60.0)), f"keep baking: {verdict.detail}")
 
 
@@ -261,14 +261,14 @@ def _blue_green(
             kind="smoke_test", next_phase="smoke_passed", version=new, reason=f"smoke-test {new} before the switch"
         )
     if progress.phase == "smoke_failed":
-        return _roll_back(progress, f"smoke test of {new} failed: {progress.smoke_detail}", deployed)
+        return roll_back(progress, f"smoke test of {new} failed: {progress.smoke_detail}", deployed)
     if progress.phase == "smoke_passed":
         window = f"keep the previous version {strategy.rollback_window_s:g}s"
         return _promote(progress, f"smoke test passed ({progress.smoke_detail}); switch, {window}", "holding", deployed)
     if progress.phase == "holding":
         verdict = assess(health, strategy.health)
         if verdict.state == "unhealthy":
-            return _roll_back(progress, f"{new} unhealthy in the rollback window: {verdict.detail}", deployed)
+            return roll_back(progress, f"{new} unhealthy in the rollback window: {verdict.detail}", deployed)
         window_end = progress.phase_started_at + strategy.rollback_window_s
         if now < window_end:
             return _wait(progress, window_end, f"rollback window open: {verdict.detail}")
@@ -305,7 +305,8 @@ def _finish(progress: RolloutProgress, reason: str = "") -> RolloutAction:
     )
 
 
-def _roll_back(progress: RolloutProgress, reason: str, deployed: Collection[str] | None) -> RolloutAction:
+def roll_back(progress: RolloutProgress, reason: str, deployed: Collection[str] | None) -> RolloutAction:
+    """Traffic back to the previous version if it is still deployed, then the new one undeployed; else `failed`."""
     old, new = _previous(progress, deployed), progress.new_version
     if old is not None:
         return RolloutAction(

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import fnmatch
-from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_core import ErrorDetails
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from relaunch.domain.gitnames import clone_url_problem, name_problem, repo_problem
 from relaunch.domain.model import MachineSpec
@@ -211,34 +208,3 @@ class PipelineSpec(_Strict):
 
 class SpecError(ValueError):
     """A pipeline spec file is invalid; the message names the file and the field."""
-
-
-def load_spec(path: Path) -> PipelineSpec:
-    """Load one spec file, naming the file and each bad field on error."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise SpecError(f"{path}: cannot read YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise SpecError(f"{path}: expected a mapping at the top level")
-    try:
-        return PipelineSpec.model_validate(raw)
-    except ValidationError as exc:
-        raise SpecError(f"{path}: " + "; ".join(_describe(err) for err in exc.errors())) from None
-
-
-def _describe(err: ErrorDetails) -> str:
-    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    return f"{where}: {err['msg']}"
-
-
-def load_specs(directory: Path) -> dict[str, PipelineSpec]:
-    """Load every `*.yaml`/`*.yml` in a folder; pipeline names must be unique."""
-    specs: dict[str, PipelineSpec] = {}
-    files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
-    for path in files:
-        spec = load_spec(path)
-        if spec.name in specs:
-            raise SpecError(f"{path}: name: pipeline {spec.name!r} is defined twice")
-        specs[spec.name] = spec
-    return specs

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functions_framework
 from cloudevents.http import CloudEvent
 
+from relaunch.domain.model import FunctionName, Source
 from relaunch.functions.pubsub_entry import receive
 from relaunch.service.ingest import IngestService
 from relaunch.triggers.cloudbuild import parse_build
@@ -13,4 +14,4 @@ from relaunch.triggers.cloudbuild import parse_build
 @functions_framework.cloud_event
 def build_status(cloud_event: CloudEvent) -> None:
     """Malformed: acknowledged and dead-lettered. Transient failures raise, so the platform retries."""
-    receive("build_status", "cloudbuild", cloud_event, parse_build, IngestService.build)
+    receive(FunctionName.BUILD_STATUS, Source.CLOUDBUILD, cloud_event, parse_build, IngestService.build)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functions_framework
 from cloudevents.http import CloudEvent
 
+from relaunch.domain.model import FunctionName, Source
 from relaunch.functions.pubsub_entry import receive
 from relaunch.service.ingest import IngestService
 from relaunch.triggers.drift import parse_drift
@@ -13,4 +14,4 @@ from relaunch.triggers.drift import parse_drift
 @functions_framework.cloud_event
 def drift_alert(cloud_event: CloudEvent) -> None:
     """Malformed: acknowledged and dead-lettered. Transient failures raise, so the platform retries."""
-    receive("drift_alert", "drift", cloud_event, parse_drift, IngestService.drift)
+    receive(FunctionName.DRIFT_ALERT, Source.DRIFT, cloud_event, parse_drift, IngestService.drift)

@@ -1,54 +1,92 @@
-"""Fail closed: a webhook function refuses to start without its secret, unless development mode says otherwise."""
+"""Fail closed: a webhook function serves nothing without its secret, and lets a delivery through unsigned only in
+development mode, saying so on every request.
+
+Importing a function builds nothing (no client at import time): the app is built on the first request. A function
+whose app cannot be built, or that has no secret (and is not in development mode), answers every request 503 and
+never reads a delivery, as a function that refused to start would.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from relaunch import bootstrap
-from relaunch.service.ingest_replay import trusted_github, trusted_wandb
+from relaunch.domain.model import FunctionName
 from relaunch.settings import Settings, reveal
+from relaunch.triggers.verify import (
+    DEV_MODE,
+    VerifiedDelivery,
+    WebhookSource,
+    skip_verification,
+    verify_github,
+    verify_wandb,
+)
 
 log = logging.getLogger(__name__)
-_warned: set[str] = set()
+
+GITHUB_SECRET = "RELAUNCH_GITHUB_WEBHOOK_SECRET"
+WANDB_SECRETS = "RELAUNCH_WANDB_WEBHOOK_TOKEN or RELAUNCH_WANDB_WEBHOOK_SECRET"
 
 
-class MissingSecret(RuntimeError):
-    """A webhook function was started with no secret configured (and not in insecure development mode)."""
+def _wandb_credentials(settings: Settings) -> tuple[str | None, str | None]:
+    return reveal(settings.wandb_webhook_token), reveal(settings.wandb_webhook_secret)
 
 
-def require_secret(function: str, configured: bool, variables: str) -> None:
-    """Raise MissingSecret unless the secret is configured or RELAUNCH_INSECURE_DEV_MODE=true (then warn, once)."""
-    if configured:
-        return
-    if not bootstrap.app().settings.insecure_dev_mode:
-        raise MissingSecret(
-            f"{function}: {variables} is not set; refusing to start (fail closed). Set it, or set "
+# Each webhook function: whether its secret is configured, and the variables that configure it.
+_SECRETS: dict[str, tuple[Callable[[Settings], bool], str]] = {
+    "github_webhook": (lambda s: s.webhook_secret() is not None, GITHUB_SECRET),
+    "wandb_webhook": (lambda s: any(_wandb_credentials(s)), WANDB_SECRETS),
+}
+
+
+class NotServing(Exception):
+    """A webhook function cannot serve: its app cannot be built, or its secret is missing (fail closed)."""
+
+
+def serving(function: str) -> bootstrap.App:
+    """This process's App (built on first use) for `function`; NotServing if it cannot be built or has no secret."""
+    try:
+        app = bootstrap.app()
+    except Exception as exc:  # settings that do not validate: the details (maybe a secret's value) go to the log only
+        log.exception("%s: the app cannot be built; refusing every delivery (fail closed)", function)
+        raise NotServing(
+            f"{function}: not configured ({type(exc).__name__}, see the function's log); refusing deliveries "
+            "(fail closed)"
+        ) from None
+    configured, variables = _SECRETS[function]
+    if not configured(app.settings) and not app.settings.insecure_dev_mode:
+        log.error("%s: %s is not set; refusing every delivery (fail closed)", function, variables)
+        raise NotServing(
+            f"{function}: {variables} is not set; refusing deliveries (fail closed). Set it, or set "
             "RELAUNCH_INSECURE_DEV_MODE=true to accept unsigned deliveries during development."
         )
-    if function not in _warned:
-        _warned.add(function)
-        log.warning(
-            "!!! %s: INSECURE DEVELOPMENT MODE: no %s, accepting UNSIGNED deliveries from anyone !!!",
-            function,
-            variables,
-        )
+    return app
 
 
-def github_credentials(settings: Settings, headers: Mapping[str, str], body: bytes) -> tuple[Mapping[str, str], str]:
-    """The headers and secret to verify a GitHub delivery with (re-signed when development mode accepts it)."""
+def github_delivery(settings: Settings, headers: Mapping[str, str], body: bytes) -> VerifiedDelivery:
+    """A GitHub delivery verified with the configured secret, or let through unsigned in development mode."""
     secret = settings.webhook_secret()
     if secret is None and settings.insecure_dev_mode:
-        return trusted_github(headers, body)
-    return headers, secret or ""
+        return _unsigned(FunctionName.GITHUB_WEBHOOK, "github", headers, body, settings.max_body_bytes)
+    return verify_github(headers, body, secret, max_body=settings.max_body_bytes)
 
 
-def wandb_credentials(
-    settings: Settings, headers: Mapping[str, str], body: bytes
-) -> tuple[Mapping[str, str], str | None, str | None]:
-    """The headers, token and secret to authenticate a W&B delivery with (as for GitHub in development mode)."""
-    token, secret = reveal(settings.wandb_webhook_token), reveal(settings.wandb_webhook_secret)
+def wandb_delivery(settings: Settings, headers: Mapping[str, str], body: bytes, *, max_body: int) -> VerifiedDelivery:
+    """A W&B delivery authenticated with the configured token and/or secret, or (as for GitHub) let through unsigned."""
+    token, secret = _wandb_credentials(settings)
     if token is None and secret is None and settings.insecure_dev_mode:
-        trusted, key = trusted_wandb(headers, body)
-        return trusted, None, key
-    return headers, token, secret
+        return _unsigned(FunctionName.WANDB_WEBHOOK, "wandb", headers, body, max_body)
+    return verify_wandb(headers, body, token=token, secret=secret, max_body=max_body)
+
+
+def _unsigned(
+    function: str, source: WebhookSource, headers: Mapping[str, str], body: bytes, max_body: int
+) -> VerifiedDelivery:
+    delivery = skip_verification(source, headers, body, DEV_MODE, max_body=max_body)
+    log.warning(
+        "!!! %s: INSECURE DEVELOPMENT MODE: no %s, accepting an UNSIGNED delivery from anyone !!!",
+        function,
+        _SECRETS[function][1],
+    )
+    return delivery

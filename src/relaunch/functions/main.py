@@ -12,15 +12,9 @@ from typing import Any
 
 import flask
 
-ENTRY_POINTS = {
-    "github_webhook": "relaunch.functions.github_webhook",
-    "wandb_webhook": "relaunch.functions.wandb_webhook",
-    "orchestrator": "relaunch.functions.orchestrator",
-    "drift_alert": "relaunch.functions.drift_alert",
-    "schedule_tick": "relaunch.functions.schedule_tick",
-    "build_status": "relaunch.functions.build_status",
-    "reconcile": "relaunch.functions.reconcile",
-}
+from relaunch.domain.model import FunctionName
+
+ENTRY_POINTS = {name.value: f"relaunch.functions.{name.value}" for name in FunctionName}  # each in its own module
 
 __all__ = sorted(ENTRY_POINTS)
 

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from relaunch import bootstrap
 from relaunch.domain.commands import COMMANDS_TOPIC, parse_command
+from relaunch.domain.model import FunctionName, Source
 from relaunch.functions.pubsub_entry import receive
 from relaunch.functions.races import settle
 from relaunch.service.ingest import IngestService
@@ -33,7 +34,7 @@ def orchestrator(cloud_event: CloudEvent) -> None:
     try:
         data = from_cloudevent_data(cloud_event.data, event_id=cloud_event["id"]).json()
         if is_retrain(data):
-            receive("orchestrator", "retrain", cloud_event, parse_retrain, IngestService.retrain)
+            receive(FunctionName.ORCHESTRATOR, Source.RETRAIN, cloud_event, parse_retrain, IngestService.retrain)
             return
         command = parse_command(data)
         settle(f"command {cloud_event['id']!r}", lambda: app.orchestrator.handle(command))

@@ -16,7 +16,8 @@ from cloudevents.http import CloudEvent
 from werkzeug.exceptions import HTTPException
 
 from relaunch import bootstrap
-from relaunch.domain.model import Delivery
+from relaunch.domain.effects import pubsub_delivery
+from relaunch.domain.model import Delivery, FunctionName, Source
 from relaunch.functions.races import settle
 from relaunch.service.ingest import IngestService, Reply
 from relaunch.triggers.errors import Malformed, TriggerError, printable, require_text
@@ -26,8 +27,8 @@ log = logging.getLogger(__name__)
 
 
 def receive(
-    function: str,
-    source: str,
+    function: FunctionName,
+    source: Source,
     cloud_event: CloudEvent,
     parse: Callable[[PubSubMessage], Any],
     act: Callable[[IngestService, Any, Delivery], Reply],
@@ -44,7 +45,7 @@ def receive(
         message, error = None, exc
     # Eventarc's event id is the message id: even a message whose data cannot be read is deduped on it.
     message_id = message.message_id if message else printable(cloud_event["id"])
-    delivery = Delivery(key=f"pubsub:{function}:{message_id}", source=source, headers=attributes, body=raw)
+    delivery = Delivery(key=pubsub_delivery(function, message_id), source=source, headers=attributes, body=raw)
     what = f"{function} {message_id!r}"
     try:
         if message is None:

@@ -30,6 +30,11 @@ def retry_response(redeliver: Redeliver) -> Response:
     return json.dumps({"error": redeliver.description}, sort_keys=True), 503, headers
 
 
+def unavailable(reason: str) -> Response:
+    """A 503 for a function that serves nothing (fail closed): no secret, or an app that cannot be built."""
+    return json.dumps({"error": reason}, sort_keys=True), 503, JSON
+
+
 def too_large(request: flask.Request, limit: int) -> Response | None:
     """A 413 when the declared body is over `limit`, decided before the body is read."""
     if (request.content_length or 0) > limit:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from relaunch.domain.approval import (
     APPROVABLE,
-    APPROVAL_EFFECT,
     APPROVING,
     approval_record,
     approves,
@@ -24,8 +23,9 @@ from relaunch.domain.approval import (
     withdrawn_by,
 )
 from relaunch.domain.commands import LabelApproval
+from relaunch.domain.effects import Effect
 from relaunch.domain.model import Notification, PipelineRun, RunState, TimelineEntry
-from relaunch.domain.ports import RepoPermissions, RunStore
+from relaunch.domain.ports import RepoPermissions, StepStore
 from relaunch.domain.spec import PipelineSpec
 from relaunch.domain.states import transition
 
@@ -43,7 +43,7 @@ class NotAwaiting(LookupError):
 class Approvals:
     """Holds runs that need an approval, and gives or refuses approvals through the store and the permissions."""
 
-    store: RunStore
+    store: StepStore
     permissions: RepoPermissions | None  # None: nobody is known, only the CLI approves (the embedded profile)
     send: Send
     supersede: Supersede
@@ -51,7 +51,7 @@ class Approvals:
 
     def approved(self, run: PipelineRun) -> bool:
         """Whether an approval covers the run's head commit."""
-        return approves(self.store.get_effect(run.id, APPROVAL_EFFECT), run)
+        return approves(self.store.get_effect(run.id, Effect.APPROVAL), run)
 
     def withdraw_older(self, run: PipelineRun) -> None:
         """A new head of a fork's pull request: its older heads' runs stop, and their approvals with them."""
@@ -77,7 +77,7 @@ class Approvals:
             ref=saved.trigger.ref,
             evaluate_only=saved.trigger.evaluate_only,
         )
-        self.send(note, "notify:approval")
+        self.send(note, Effect.NOTIFY_APPROVAL)
 
     def on_label(self, command: LabelApproval) -> list[PipelineRun]:
         """Approve the runs the label names if its author may write; the runs approved (to advance)."""
@@ -99,7 +99,7 @@ class Approvals:
                 refusal = f"approval by {command.login} (label {command.label}) refused: {why}"
                 self.store.append_timeline(run.id, TimelineEntry(kind="warning", message=refusal))
                 continue
-            record = approval_record(command.login, f"label {command.label}", command.sha, permission)
+            record = approval_record(command.login, f"label {command.label}", command.sha, permission, at=self.clock())
             approved.append(_record(self.store, run, record))
         return approved
 
@@ -116,7 +116,7 @@ class Approvals:
         return permission, why
 
 
-def approve_by_operator(store: RunStore, run_id: str, *, by: str) -> PipelineRun:
+def approve_by_operator(store: StepStore, run_id: str, *, by: str, at: float) -> PipelineRun:
     """`relaunch approve RUN`: the operator approves the run's head commit; NotAwaiting if there is nothing to."""
     run = store.get_run(run_id)
     if run is None:
@@ -125,12 +125,12 @@ def approve_by_operator(store: RunStore, run_id: str, *, by: str) -> PipelineRun
         raise NotAwaiting(f"run {run_id} needs no approval (only pull requests from forks do)")
     if run.state not in APPROVABLE:
         raise NotAwaiting(f"run {run_id} is {run.state.value}, not awaiting approval")
-    return _record(store, run, approval_record(by, "cli", run.trigger.sha or "", "operator"))
+    return _record(store, run, approval_record(by, "cli", run.trigger.sha or "", "operator", at=at))
 
 
-def _record(store: RunStore, run: PipelineRun, record: dict[str, object]) -> PipelineRun:
-    store.put_effect(run.id, APPROVAL_EFFECT, record)  # first write wins: a repeated approval changes nothing
-    kept = store.get_effect(run.id, APPROVAL_EFFECT) or record
+def _record(store: StepStore, run: PipelineRun, record: dict[str, object]) -> PipelineRun:
+    store.put_effect(run.id, Effect.APPROVAL, record)  # first write wins: a repeated approval changes nothing
+    kept = store.get_effect(run.id, Effect.APPROVAL) or record
     message = f"approved by {kept['by']} ({kept['via']}, {kept['permission']}) for {str(kept['sha'])[:12]}"
     store.append_timeline(run.id, TimelineEntry(kind="approval", message=message, data=dict(kept)))
     return run

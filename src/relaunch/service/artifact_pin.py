@@ -9,13 +9,13 @@ never resolve the alias again (an alias moved meanwhile cannot put `production` 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from relaunch.domain.effects import Effect, alias_moved
 from relaunch.domain.model import PipelineRun, TimelineEntry
-from relaunch.domain.ports import ArtifactSource, FetchedArtifact, RunStore
+from relaunch.domain.ports import ArtifactSource, FetchedArtifact, StepStore
 from relaunch.triggers.wandb import ARTIFACT_PATTERN, artifact_id_of, is_concrete
-
-FETCH_STEP = "fetch"
 
 
 @dataclass(frozen=True)
@@ -65,12 +65,12 @@ def pinned_version(routed: str, artifact_ref: str | None, fetched: FetchedArtifa
     return fetched.ref
 
 
-def fetch_pinned(store: RunStore, source: ArtifactSource, run: PipelineRun, dest: str) -> PipelineRun:
+def fetch_pinned(store: StepStore, source: ArtifactSource, run: PipelineRun, dest: str) -> PipelineRun:
     """Fetch the run's artifact to `dest` once and pin the run to the version fetched; ValueError if refused."""
     routed = run.trigger.artifact
     if routed is None:
         raise ValueError("the run names no artifact")
-    if store.get_effect(run.id, FETCH_STEP) is not None:
+    if store.get_effect(run.id, Effect.FETCH) is not None:
         return run  # pinned before the effect was recorded: the trigger already names the concrete version
     fetched = source.fetch(routed, dest)
     try:
@@ -84,5 +84,23 @@ def fetch_pinned(store: RunStore, source: ArtifactSource, run: PipelineRun, dest
     )
     pinned = run.model_copy(update={"trigger": run.trigger.model_copy(update={"artifact": ref})})
     saved = store.save_run(pinned, [note])  # before the effect: a re-run after a crash re-fetches the pinned version
-    store.put_effect(run.id, FETCH_STEP, data)
+    store.put_effect(run.id, Effect.FETCH, data)
     return saved
+
+
+def move_alias(store: StepStore, artifacts: Callable[[], ArtifactSource], run: PipelineRun, alias: str) -> None:
+    """Point `alias` at the promoted run's pinned W&B version, once; a refusal is noted, never un-promotes."""
+    artifact, step = run.trigger.artifact, alias_moved(alias)
+    if not artifact or store.get_effect(run.id, step) is not None:
+        return
+    if not is_pinned(artifact):  # re-resolving an alias could promote an unevaluated version
+        why = f"alias not moved: {artifact} names no concrete version (the run was never pinned)"
+        store.append_timeline(run.id, TimelineEntry(kind="warning", message=why))
+        return
+    try:
+        artifacts().set_alias(artifact, alias)  # TransientError propagates: retried
+    except ValueError as exc:
+        store.append_timeline(run.id, TimelineEntry(kind="warning", message=f"alias not moved: {exc}"))
+        return
+    store.append_timeline(run.id, TimelineEntry(kind="info", message=f"W&B alias {alias} -> {artifact}"))
+    store.put_effect(run.id, step, {"artifact": artifact})

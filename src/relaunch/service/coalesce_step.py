@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from relaunch.domain.coalescing import SUPERSEDABLE, arbitrate, debounce_until, duplicate_reason, lane, lane_name
 from relaunch.domain.model import PipelineRun, RunState, Stage, StatusState, TimelineEntry
-from relaunch.domain.ports import ConflictError, RunStore, TrainingBackend
+from relaunch.domain.ports import CoalesceStore, ConflictError, Runs, TrainingBackend
 from relaunch.domain.spec import PipelineSpec
 from relaunch.domain.states import transition
 
@@ -34,7 +34,7 @@ Ended = Callable[[PipelineRun], None]
 class Coalescer:
     """Applies `coalesce` to a received run through the store and the training backend."""
 
-    store: RunStore
+    store: CoalesceStore
     backend: TrainingBackend
     notify: Notify
     ended: Ended  # a run this step ended (ledger)
@@ -127,7 +127,7 @@ class Coalescer:
 
 
 def save_after_submit(
-    store: RunStore, backend: TrainingBackend, run_id: str, job_id: str, save: Callable[[], PipelineRun]
+    store: Runs, backend: TrainingBackend, run_id: str, job_id: str, save: Callable[[], PipelineRun]
 ) -> PipelineRun:
     """Save a run that just submitted `job_id`; if a supersession won the race meanwhile, cancel that orphan job."""
     try:

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import json
 
+from relaunch.domain import effects
 from relaunch.domain.evaluator import choose, evaluator_run
 from relaunch.domain.model import ModelVersion, PipelineRun, Scores, TimelineEntry
-from relaunch.domain.ports import BlobStore, ImageBuilder, RunStore
+from relaunch.domain.ports import BlobStore, ImageBuilder, Runs
 from relaunch.domain.spec import PipelineSpec
 
 
 class EvaluationInputs:
     """Builds evaluators, stages champions and reads evaluation outputs through the ports."""
 
-    def __init__(self, store: RunStore, builder: ImageBuilder, blobs: BlobStore, artifact_root: str) -> None:
+    def __init__(self, store: Runs, builder: ImageBuilder, blobs: BlobStore, artifact_root: str) -> None:
         self.store, self.builder, self.blobs, self.artifact_root = store, builder, blobs, artifact_root
 
     def with_evaluator(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
@@ -29,7 +30,7 @@ class EvaluationInputs:
         choice = choose(run, spec)
         if not choice.separate:
             return run.model_copy(update={"evaluator_sha": run.trigger.sha, "evaluator_image": run.image})
-        result = self.builder.build(evaluator_run(run, choice), key=f"{run.id}:build-evaluator")
+        result = self.builder.build(evaluator_run(run, choice), key=effects.evaluator_build(run.id))
         if result.image is None:
             if run.evaluator_build_id != result.build_id:
                 note = TimelineEntry(kind="info", message=f"evaluator build {result.build_id} started")

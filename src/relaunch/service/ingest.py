@@ -16,10 +16,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from relaunch.domain import effects
 from relaunch.domain.commands import COMMANDS_TOPIC, Command, StartRun
 from relaunch.domain.evaluator import SUFFIX as EVALUATOR_SUFFIX
-from relaunch.domain.model import Delivery
-from relaunch.domain.ports import Bus, RunStore
+from relaunch.domain.model import Delivery, Source
+from relaunch.domain.ports import Bus, IngestStore
 from relaunch.domain.spec import PipelineSpec, SpecError
 from relaunch.service.ingest_events import plan_build, plan_drift, plan_schedule, plan_wandb
 from relaunch.service.ingest_github import plan_dispatch, plan_github
@@ -34,7 +35,6 @@ from relaunch.triggers.scheduler import ScheduleTick
 from relaunch.triggers.wandb import WandbEvent, WandbIgnored
 
 log = logging.getLogger(__name__)
-REPLAY_MARK = "#replay-"
 FAILED = "failed"  # an inbox outcome: the delivery was kept but not acted on; replay it once the cause is fixed
 RECENT_RUNS = 500  # how far back the drift cooldown looks for the pipeline's last drift run
 
@@ -51,7 +51,7 @@ class UnknownDelivery(LookupError):
     """No inbox row has this key."""
 
 
-def inbound(source: str, key: str, headers: Mapping[str, str], body: bytes) -> Delivery:
+def inbound(source: Source, key: str, headers: Mapping[str, str], body: bytes) -> Delivery:
     """An inbox row for a delivery as it arrived, secrets removed from its headers."""
     return Delivery(
         key=key, source=source, headers=redact_headers(headers), body=body.decode("utf-8", errors="replace")
@@ -63,7 +63,7 @@ class IngestService:
 
     def __init__(
         self,
-        store: RunStore,
+        store: IngestStore,
         bus: Bus,
         specs: Callable[[], Mapping[str, PipelineSpec]],
         *,
@@ -82,14 +82,14 @@ class IngestService:
 
     def github(self, event: GitHubEvent, headers: Mapping[str, str], body: bytes) -> Reply:
         """Act on a verified GitHub delivery (bad dispatch inputs raise a 422 before anything is written)."""
-        return self.on_github(event, inbound("github", f"github:{event.delivery_id}", headers, body))
+        return self.on_github(event, inbound(Source.GITHUB, effects.github_delivery(event.delivery_id), headers, body))
 
     def on_github(self, event: GitHubEvent, delivery: Delivery, *, force: bool = False) -> Reply:
         return self.accept(delivery, lambda: plan_github(event, self._specs(), delivery.key), force=force)
 
     def wandb(self, event: WandbEvent | WandbIgnored, headers: Mapping[str, str], body: bytes) -> Reply:
         """Act on an authenticated W&B automation delivery; W&B sends no id, the event's content is the key."""
-        return self.on_wandb(event, inbound("wandb", event.dedupe_key, headers, body))
+        return self.on_wandb(event, inbound(Source.WANDB, event.dedupe_key, headers, body))
 
     def on_wandb(self, event: WandbEvent | WandbIgnored, delivery: Delivery) -> Reply:
         return self.accept(delivery, lambda: plan_wandb(event, self._specs(), delivery.key, self._promote_alias))
@@ -105,8 +105,8 @@ class IngestService:
 
     def retrain(self, request: RetrainRequest, delivery: Delivery) -> Reply:
         """A manual retrain from the commands topic: the run a workflow_dispatch with the same inputs would start."""
-        if request.request_id and not delivery.key.startswith("retrain:"):  # a replay keeps its own key
-            delivery = delivery.model_copy(update={"key": f"retrain:{request.request_id}"})
+        if request.request_id and not delivery.key.startswith(effects.RETRAIN_PREFIX):  # a replay keeps its key
+            delivery = delivery.model_copy(update={"key": effects.retrain_delivery(request.request_id)})
         specs, actor = self._specs(), request.requested_by
         try:  # bad inputs cannot get better on redelivery: acknowledged and dead-lettered, as a malformed message
             return self.accept(
@@ -155,7 +155,7 @@ class IngestService:
         recorded = self._store.record_delivery(row, decided.runs)
         if not recorded:
             known = self._store.get_delivery(delivery.key)
-            if known is not None and known.outcome.startswith(FAILED) and REPLAY_MARK not in known.key:
+            if known is not None and known.outcome.startswith(FAILED) and not effects.is_replay(known.key):
                 return self.replay(known.key)  # the sender redelivers one we kept but could not act on: act now
             return self._duplicate(known) if known else Reply(200, {"outcome": "duplicate"})
         started = [run.id for run in decided.runs if run.id not in recorded.held]
@@ -209,7 +209,7 @@ class IngestService:
         original = self._store.get_delivery(key)
         if original is None:
             raise UnknownDelivery(f"no delivery {key!r} in the inbox (see `relaunch inbox`)")
-        if force and original.source != "github":
+        if force and original.source != Source.GITHUB:
             raise ValueError(f"--force applies to GitHub deliveries; {original.source} ones always run again")
         runs = [self._store.get_run(run_id) for run_id in original.run_ids]
         live = [run.id for run in runs if run is not None and not run.state.terminal]
@@ -221,22 +221,21 @@ class IngestService:
             update={"key": self._replay_key(key), "received_at": self._clock(), "outcome": "accepted", "run_ids": []}
         )
         handlers: dict[str, Callable[[Any, Delivery], Reply]] = {
-            "github": lambda event, delivery: self.on_github(event, delivery, force=force),
-            "wandb": self.on_wandb,
-            "drift": self.drift,
-            "schedule": self.schedule,
-            "retrain": self.retrain,
-            "cloudbuild": self.build,
+            Source.GITHUB: lambda event, delivery: self.on_github(event, delivery, force=force),
+            Source.WANDB: self.on_wandb,
+            Source.DRIFT: self.drift,
+            Source.SCHEDULE: self.schedule,
+            Source.RETRAIN: self.retrain,
+            Source.CLOUDBUILD: self.build,
         }
         reply = handlers[original.source](event, fresh)
         return Reply(reply.status, {**reply.body, "key": fresh.key})
 
     def _replay_key(self, key: str) -> str:
-        base = key.split(REPLAY_MARK, 1)[0]
         n = 1
-        while self._store.get_delivery(f"{base}{REPLAY_MARK}{n}") is not None:
+        while self._store.get_delivery(effects.replay_delivery(key, n)) is not None:
             n += 1
-        return f"{base}{REPLAY_MARK}{n}"
+        return effects.replay_delivery(key, n)
 
     def _duplicate(self, known: Delivery) -> Reply:
         return Reply(200, {"outcome": "duplicate", "original": known.outcome, "runs": known.run_ids})

@@ -11,9 +11,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from relaunch.domain import ledger
+from relaunch.domain import effects
 from relaunch.domain.approval import needs_approval
-from relaunch.domain.champion_age import Relation, as_relation, judge
 from relaunch.domain.commands import Command, LabelApproval, ReportSkip
 from relaunch.domain.gate import decide, report_markdown
 from relaunch.domain.jobs import RunPaths, eval_request, train_request
@@ -35,16 +34,19 @@ from relaunch.domain.ports import (
     ImageBuilder,
     ModelRegistry,
     Notifier,
+    OrchestratorStore,
     RepoPermissions,
-    RunStore,
     TrainingBackend,
 )
 from relaunch.domain.spec import PipelineSpec
 from relaunch.domain.states import transition
+from relaunch.service import ledger
 from relaunch.service.approval_step import Approvals
-from relaunch.service.artifact_pin import fetch_pinned, is_pinned
+from relaunch.service.artifact_pin import fetch_pinned, move_alias
 from relaunch.service.coalesce_step import Coalescer, save_after_submit
 from relaunch.service.evaluate_step import EvaluationInputs
+from relaunch.service.gate_step import GateStep
+from relaunch.service.notices import Notices, status_note
 from relaunch.service.retry_step import Retrier, with_attempt_seconds
 from relaunch.service.rollout_step import NothingToRollBack, RolloutStep
 
@@ -60,7 +62,7 @@ class UnknownRun(Exception):
 class Deps:
     """The ports the orchestrator works through."""
 
-    store: RunStore
+    store: OrchestratorStore
     builder: ImageBuilder
     backend: TrainingBackend
     blobs: BlobStore
@@ -93,8 +95,12 @@ class Orchestrator:
             S.GATED: self._gated,
             S.ROLLING_OUT: self._rolling_out,
         }
+        self.notices = Notices(deps.store, deps.notifier)
         self._coalescer = Coalescer(deps.store, deps.backend, self._notify, self._ended, clock=deps.clock)
-        self.approvals = Approvals(deps.store, deps.permissions, self._send, self._coalescer.supersede, deps.clock)
+        self.approvals = Approvals(
+            deps.store, deps.permissions, self.notices.send, self._coalescer.supersede, deps.clock
+        )
+        self._gate = GateStep(deps.store, deps.registry, self._notify, clock=deps.clock)
         self._retrier = Retrier(deps.store, deps.backend, self._fail, clock=deps.clock)
         self.rollout = RolloutStep(
             deps.store,
@@ -147,9 +153,11 @@ class Orchestrator:
             description=command.description,
             ref=command.ref,
         )
-        self._send(note, "notify:skip")
+        self.notices.send(note, effects.Effect.NOTIFY_SKIP)
         if (spec := self.d.specs().get(command.pipeline)) is not None:
-            ledger.record_skip(self.d.store, command.run_id, spec)  # a training this push did not pay for
+            ledger.record_skip(
+                self.d.store, command.run_id, spec, at=self.d.clock()
+            )  # a training this push did not pay for
 
     def _received(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
         if needs_approval(run):  # a fork's code: never built without an approval of this very head commit
@@ -171,7 +179,7 @@ class Orchestrator:
 
     def _building(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
         try:
-            result = self.d.builder.build(run, key=f"{run.id}:build")
+            result = self.d.builder.build(run, key=effects.build(run.id))
         except ValueError as exc:  # permanent: bad clone URL, unknown commit, build config refused
             return self._fail(run, "build", f"build failed: {exc}")
         if result.image is None:
@@ -232,8 +240,7 @@ class Orchestrator:
             jobs={**run.jobs, "evaluate": job_id},
             champion_version=champion.version if champion else None,
         )
-        against = f"champion {champion.version}" if champion else "absolute limits (no champion yet)"
-        self._notify(moved, "gate", "pending", f"Evaluating {artifact} against {against}")
+        self._notify(moved, "gate", "pending", f"Evaluating {artifact} against {_against(champion)}")
         return moved
 
     def _training(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
@@ -260,8 +267,7 @@ class Orchestrator:
         moved = save_after_submit(
             self.d.store, self.d.backend, run.id, job_id, lambda: self._move(run, S.EVALUATING, "", **update)
         )
-        against = f"champion {champion.version}" if champion else "absolute limits (no champion yet)"
-        self._notify(moved, "gate", "pending", f"Evaluating against {against}")
+        self._notify(moved, "gate", "pending", f"Evaluating against {_against(champion)}")
         return moved
 
     def _evaluating(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
@@ -288,76 +294,13 @@ class Orchestrator:
         return moved
 
     def _gated(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun:
-        assert run.decision is not None
-        if not run.decision.promote:
-            return self._move(run, S.REJECTED, reason="; ".join(run.decision.reasons))
-        if run.trigger.evaluate_only:
-            return self._move(run, S.REJECTED, reason="evaluation-only run: not promoted")
-        current = self.d.registry.champion(run.pipeline)
-        if (current.version if current else None) != run.champion_version:
-            why = f"champion changed since evaluation ({run.champion_version} -> {current and current.version})"
-            rejected = self._move(run, S.REJECTED, reason=why + "; re-run to evaluate against the new champion")
-            self._notify(rejected, "deploy", "failure", f"Not rolled out: {why}")  # the gate had said "passed"
-            return rejected
-        return self._unless_older(run, spec, current)
-
-    def _unless_older(self, run: PipelineRun, spec: PipelineSpec, champion: ModelVersion | None) -> PipelineRun:
-        """Roll out, unless the commit would make the champion older by accident (see domain/champion_age)."""
-        held = self.d.store.get_run(champion.run_id) if champion else None
-        if self.d.history is None or not run.trigger.sha or held is None or not held.trigger.sha:
-            return self._move(run, S.ROLLING_OUT)  # no commits to compare (a W&B artifact champion, a first model)
-        relation, detail = self._relation(run, held)
-        verdict = judge(
-            run.trigger.sha,
-            held.trigger.sha,
-            relation,
-            force=run.trigger.force,
-            on_force_push=spec.gate.on_force_push,
-            detail=detail,
-        )
-        if not verdict.allowed:
-            rejected = self._move(run, S.REJECTED, reason=verdict.reason)
-            self._notify(rejected, "deploy", "failure", f"Not rolled out: {verdict.reason}")  # the gate said "passed"
-            return rejected
-        moved, entry = transition(run, S.ROLLING_OUT, now=self.d.clock())
-        notes = [TimelineEntry(kind="warning", message=verdict.note)] if verdict.note else []
-        return self._save(moved, entry, *notes)  # the rollout step reports its first action
-
-    def _relation(self, run: PipelineRun, champion: PipelineRun) -> tuple[Relation, str]:
-        """How the run's commit stands to the champion's; TransientError propagates (the command is retried)."""
-        repo = run.trigger.repo or ""
-        if not repo or repo.lower() != (champion.trigger.repo or "").lower():
-            return "unknown", f"the champion was built from another repository ({str(champion.trigger.repo)[:100]!r})"
-        assert self.d.history is not None and run.trigger.sha and champion.trigger.sha
-        try:
-            answer = self.d.history.relation(repo, run.trigger.clone_url, champion.trigger.sha, run.trigger.sha)
-        except ValueError as exc:  # the host refused (no access, bad token): nothing shows the commit is not older
-            return "unknown", str(exc)[:200]
-        return as_relation(answer), ""
+        return self._gate.run(run, spec, self.d.history)  # history read here: tests set it on the built Deps
 
     def _rolling_out(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
         moved = self.rollout.run(run, spec)  # None: baking or in a rollback window, the reconcile tick re-plans
-        if moved is not None and moved.state is S.PROMOTED:
-            self._move_wandb_alias(moved)
+        if moved is not None and moved.state is S.PROMOTED and self.d.artifacts is not None:
+            move_alias(self.d.store, self.d.artifacts, moved, self.d.promote_alias)
         return moved
-
-    def _move_wandb_alias(self, run: PipelineRun) -> None:
-        """Point the promote alias at the promoted W&B version, once; a refusal is noted, never un-promotes."""
-        artifact, step = run.trigger.artifact, f"alias:{self.d.promote_alias}"
-        if not artifact or self.d.artifacts is None or self.d.store.get_effect(run.id, step) is not None:
-            return
-        if not is_pinned(artifact):  # re-resolving an alias could promote an unevaluated version
-            why = f"alias not moved: {artifact} names no concrete version (the run was never pinned)"
-            self.d.store.append_timeline(run.id, TimelineEntry(kind="warning", message=why))
-            return
-        try:
-            self.d.artifacts().set_alias(artifact, self.d.promote_alias)  # TransientError propagates: retried
-        except ValueError as exc:
-            self.d.store.append_timeline(run.id, TimelineEntry(kind="warning", message=f"alias not moved: {exc}"))
-            return
-        note = TimelineEntry(kind="info", message=f"W&B alias {self.d.promote_alias} -> {artifact}")
-        self.d.store.append_timeline(run.id, note)
-        self.d.store.put_effect(run.id, step, {"artifact": artifact})
 
     def roll_back(self, pipeline: str) -> PipelineRun:
         """`relaunch rollback`: undo the pipeline's latest rollout (NothingToRollBack if there is none)."""
@@ -421,36 +364,29 @@ class Orchestrator:
     def _notify(
         self, run: PipelineRun, stage: Stage, state: StatusState, description: str, report: str | None = None
     ) -> None:
-        key = f"notify:{stage}:{state}"
-        if self.d.store.get_effect(run.id, key) is not None:
-            return
-        note = Notification(
-            run_id=run.id,
-            pipeline=run.pipeline,
-            repo=run.trigger.repo,
-            sha=run.trigger.sha,
-            stage=stage,
-            state=state,
-            description=description,
-            report_markdown=report,
-            trigger_kind=run.trigger.kind,
-            ref=run.trigger.ref,
-            evaluate_only=run.trigger.evaluate_only,
-            endpoint=spec.endpoint if (spec := self.d.specs().get(run.pipeline)) else None,
+        key = effects.notify_status(stage, state)
+        self.notices.post(run.id, key, lambda: self._status(run, stage, state, description, report))
+
+    def _status(
+        self, run: PipelineRun, stage: Stage, state: StatusState, description: str, report: str | None
+    ) -> Notification:
+        spec = self.d.specs().get(run.pipeline)
+        return status_note(
+            run,
+            stage,
+            state,
+            description,
+            endpoint=spec.endpoint if spec else None,
             model_version=run.model_version,
+            report=report,
             reasons=run.decision.reasons if run.decision else [],
         )
-        self._send(note, key)
-
-    def _send(self, note: Notification, key: str) -> None:
-        if self.d.store.get_effect(note.run_id, key) is not None:
-            return
-        try:
-            self.d.notifier.notify(note)
-        except Exception:  # notifications never block a run
-            log.exception("notifier failed for run %s (%s %s)", note.run_id, note.stage, note.state)
-        self.d.store.put_effect(note.run_id, key, {"description": note.description})
 
 
 def _short(sha: str | None) -> str:
     return (sha or "unknown")[:7]
+
+
+def _against(champion: ModelVersion | None) -> str:
+    """What the gate compares the candidate with, as an evaluation's pending status says."""
+    return f"champion {champion.version}" if champion else "absolute limits (no champion yet)"

@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from relaunch.domain import effects
 from relaunch.domain.failures import Failure, classify, retry_delay, should_retry
 from relaunch.domain.model import JobRequest, JobStatus, JobStep, PipelineRun, Stage, TimelineEntry
-from relaunch.domain.ports import RunStore, TrainingBackend
+from relaunch.domain.ports import Runs, TrainingBackend
 from relaunch.domain.spec import PipelineSpec
 from relaunch.service.coalesce_step import save_after_submit
 
@@ -28,11 +29,6 @@ Fail = Callable[[PipelineRun, Stage, str, str, "str | None"], PipelineRun]
 STEP_LABEL: dict[str, str] = {"train": "training", "evaluate": "evaluation"}
 STEP_STAGE: dict[str, Stage] = {"train": "train", "evaluate": "gate"}
 ATTEMPT_FIELD: dict[str, str] = {"train": "attempt", "evaluate": "eval_attempt"}
-
-
-def retry_key(run_id: str, attempt: int, step: JobStep = "train") -> str:
-    """The idempotency key of a job attempt: the first keeps `<run>:<step>`, retries add their number."""
-    return f"{run_id}:{step}" if attempt <= 1 else f"{run_id}:{step}:{attempt}"
 
 
 def stable_fraction(key: str) -> float:
@@ -74,7 +70,7 @@ def failure_report(failure: Failure, status: JobStatus, attempts: int, step: Job
 class Retrier:
     """Decides a failed training attempt: submit the next attempt, or fail the run with the report."""
 
-    store: RunStore
+    store: Runs
     backend: TrainingBackend
     fail: Fail
     clock: Callable[[], float] = time.time
@@ -103,9 +99,9 @@ class Retrier:
         attempt = current + 1
         # The same retry time however often this failure is handled (redelivered events, reconcile ticks), so a
         # backend that refuses a job before it is due (Vertex) gets it once the time has come, not never.
-        jitter = self.rand or (lambda: stable_fraction(retry_key(run.id, attempt, step)))
+        jitter = self.rand or (lambda: stable_fraction(effects.job(run.id, step, attempt)))
         retry_at = (status.finished_at or self.clock()) + retry_delay(current, rand=jitter)
-        retry = request.model_copy(update={"key": retry_key(run.id, attempt, step), "not_before": retry_at})
+        retry = request.model_copy(update={"key": effects.job(run.id, step, attempt), "not_before": retry_at})
         job_id = self.backend.submit(retry)
         stamp = time.strftime("%H:%M:%S", time.localtime(retry_at))
         note = TimelineEntry(

@@ -12,21 +12,22 @@ import time
 from collections.abc import Callable, Collection
 from typing import Any
 
+from relaunch.domain import effects
 from relaunch.domain import rollout as policy
 from relaunch.domain.model import (
     EndpointHealth,
     ModelVersion,
-    Notification,
     PipelineRun,
     RolloutProgress,
     RunState,
     StatusState,
     TimelineEntry,
 )
-from relaunch.domain.ports import BlobStore, Endpoint, ModelRegistry, Notifier, RunStore, TransientError
+from relaunch.domain.ports import BlobStore, Endpoint, ModelRegistry, Notifier, StepStore, TransientError
 from relaunch.domain.rollout import BlueGreenRollout, RolloutAction
 from relaunch.domain.spec import PipelineSpec
 from relaunch.domain.states import can_transition, transition
+from relaunch.service.notices import Notices, status_note
 
 log = logging.getLogger(__name__)
 S = RunState
@@ -46,19 +47,7 @@ class NothingToRollBack(ValueError):
 
 def forced_roll_back(progress: RolloutProgress, reason: str, deployed: Collection[str]) -> RolloutAction:
     """A roll_back action whatever the plan says: traffic back to the previous version if it is still deployed."""
-    old, new = progress.previous_version, progress.new_version
-    if old is not None and old in deployed and old != new:
-        return RolloutAction(
-            kind="roll_back",
-            next_phase="rolled_back",
-            traffic={old: 100},
-            version=new,
-            reason=f"{reason}; back to {old}",
-        )
-    gone = "first model" if old is None else f"{old} is no longer deployed"
-    return RolloutAction(
-        kind="roll_back", next_phase="failed", version=new, reason=f"{reason}; nothing to roll back to ({gone})"
-    )
+    return policy.roll_back(progress, reason, set(deployed) - {progress.new_version})  # never "back" to the new one
 
 
 def report_for(action: RolloutAction, phase: str, endpoint: str) -> tuple[StatusState, str] | None:
@@ -85,7 +74,7 @@ class RolloutStep:
 
     def __init__(
         self,
-        store: RunStore,
+        store: StepStore,
         registry: ModelRegistry,
         endpoint: Endpoint,
         notifier: Notifier,
@@ -96,6 +85,7 @@ class RolloutStep:
     ) -> None:
         self.store, self.registry, self.endpoint, self.notifier, self.blobs = store, registry, endpoint, notifier, blobs
         self.clock, self.artifact_root = clock, artifact_root
+        self.notices = Notices(store, notifier)
 
     def run(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
         """Advance the rollout as far as it goes now: the run once terminal, None while it waits."""
@@ -108,7 +98,7 @@ class RolloutStep:
             assert run.rollout is not None
             action = self._plan(run.rollout, spec)
             if action.kind == "wait":
-                self._note_once(run, f"rollout:wait:{run.rollout.phase}", f"waiting: {action.reason}")
+                self._note_once(run, effects.rollout_wait(run.rollout.phase), f"waiting: {action.reason}")
                 return None
             if action.kind == "done":
                 return self._end(run, spec, action)
@@ -142,7 +132,7 @@ class RolloutStep:
         assert run.decision is not None and run.model_uri is not None
         busy = [r.id for r in self.store.active_runs(run.pipeline) if r.id != run.id and r.state is S.ROLLING_OUT]
         if busy:
-            self._note_once(run, "rollout:queued", f"waiting for the rollout of {busy[0]} to end")
+            self._note_once(run, effects.Effect.ROLLOUT_QUEUED, f"waiting for the rollout of {busy[0]} to end")
             return None
         champion = self.registry.champion(run.pipeline)
         if (champion.version if champion else None) != run.champion_version:
@@ -261,7 +251,7 @@ class RolloutStep:
         moved, entry = transition(run, target, reason, now=self.clock())
         saved = self.store.save_run(moved.model_copy(update=updates) if updates else moved, [entry])
         if target is S.FAILED and saved.rollout is None:  # failed before any action: nothing else reported it
-            self._send(saved, spec.endpoint, "failure", reason, "notify:rollout:failed")
+            self._send(saved, spec.endpoint, "failure", reason, effects.Effect.NOTIFY_ROLLOUT_FAILED)
         return saved
 
     # -- reports ---------------------------------------------------------------------------------------------
@@ -273,32 +263,17 @@ class RolloutStep:
         shown = action.model_copy(update={"reason": smoke[1]}) if smoke else action
         report = report_for(shown, phase, endpoint)
         if report is not None:
-            self._send(run, endpoint, report[0], report[1], f"notify:rollout:{action.kind}", run.rollout.new_version)
+            self._send(
+                run, endpoint, report[0], report[1], effects.notify_rollout(action.kind), run.rollout.new_version
+            )
 
     def _send(
         self, run: PipelineRun, endpoint: str, state: StatusState, text: str, key: str, version: str | None = None
     ) -> None:
-        if self.store.get_effect(run.id, key) is not None:
-            return
-        note = Notification(
-            run_id=run.id,
-            pipeline=run.pipeline,
-            repo=run.trigger.repo,
-            sha=run.trigger.sha,
-            stage="deploy",
-            state=state,
-            description=text,
-            trigger_kind=run.trigger.kind,
-            ref=run.trigger.ref,
-            evaluate_only=run.trigger.evaluate_only,
-            endpoint=endpoint,
-            model_version=version or run.model_version,
+        shown = version or run.model_version
+        self.notices.post(
+            run.id, key, lambda: status_note(run, "deploy", state, text, endpoint=endpoint, model_version=shown)
         )
-        try:
-            self.notifier.notify(note)
-        except Exception:  # notifications never block a rollout
-            log.exception("notifier failed for run %s (deploy %s)", run.id, state)
-        self.store.put_effect(run.id, key, {"description": text})
 
     def _note_once(self, run: PipelineRun, key: str, message: str) -> None:
         if self.store.get_effect(run.id, key) is None:

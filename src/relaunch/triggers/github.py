@@ -1,4 +1,4 @@
-"""GitHub webhook deliveries to typed events: verify, validate, parse; no I/O (after gidgethub's sansio)."""
+"""GitHub webhook deliveries to typed events: validate and parse what triggers.verify let through; no I/O."""
 
 from __future__ import annotations
 
@@ -7,28 +7,16 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
-from relaunch.triggers.errors import (
-    Malformed,
-    PayloadTooLarge,
-    Unauthorized,
-    Unprocessable,
-    UnsupportedMediaType,
-    check,
-    decode_json_object,
-    optional,
-    require,
-)
+from relaunch.triggers.errors import Malformed, Unprocessable, check, decode_json_object, optional, require
 from relaunch.triggers.gitfields import check_name, check_ref, check_sha
 from relaunch.triggers.github_pull_request import PullRequestEvent, parse_pull_request
-from relaunch.triggers.signing import verify_github_signature
+from relaunch.triggers.verify import FORM, VerifiedDelivery, verify_github
 
 MAX_BODY = 5 * 1024 * 1024
 # GitHub documents a 20-commit cap on `commits` (timeline events); a list this long may be cut short,
 # and a path filter fed a partial list would skip a run it should start.
 COMMITS_CAP = 20
 MAX_DELIVERY_ID = 200
-JSON = "application/json"
-FORM = "application/x-www-form-urlencoded"
 REDACTED = "[redacted]"
 SECRET_HEADERS = frozenset(
     {"x-hub-signature", "x-hub-signature-256", "authorization", "proxy-authorization", "x-wandb-signature", "cookie"}
@@ -115,17 +103,18 @@ GitHubEvent = PushEvent | PingEvent | PullRequestEvent | WorkflowDispatchEvent |
 def parse_github(
     headers: Mapping[str, str], body: bytes, *, secret: str | bytes | None, max_body: int = MAX_BODY
 ) -> GitHubEvent:
-    """Verify and parse one webhook delivery; any bad input raises a TriggerError."""
-    lowered = {str(k).lower(): v for k, v in headers.items()}
-    if len(body) > max_body:
-        raise PayloadTooLarge(f"body is {len(body)} bytes, the limit is {max_body}")
-    media_type = _media_type(lowered.get("content-type"))
-    _verify(lowered.get("x-hub-signature-256"), body, secret)
-    event = _header(lowered, "X-GitHub-Event")
-    delivery_id = _header(lowered, "X-GitHub-Delivery")
+    """Verify and parse one delivery in one call (gidgethub's `from_http`); any bad input raises a TriggerError."""
+    return parse_verified_github(verify_github(headers, body, secret, max_body=max_body))
+
+
+def parse_verified_github(delivery: VerifiedDelivery) -> GitHubEvent:
+    """The event a verified delivery (or one whose verification was skipped on purpose) carries."""
+    event = _header(delivery.headers, "X-GitHub-Event")
+    delivery_id = _header(delivery.headers, "X-GitHub-Delivery")
     if len(delivery_id) > MAX_DELIVERY_ID:
         raise Malformed(f"X-GitHub-Delivery is longer than {MAX_DELIVERY_ID} characters", field="X-GitHub-Delivery")
-    data = decode_json_object(_form_payload(body) if media_type == FORM else body)
+    body = delivery.body
+    data = decode_json_object(_form_payload(body) if delivery.media_type == FORM else body)
     parse = _PARSERS.get(event)
     if parse is None:
         return IgnoredEvent(delivery_id=delivery_id, event=event, reason=f"event {event!r} is not acted on")
@@ -135,29 +124,6 @@ def parse_github(
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """A copy of `headers` safe to store: signature, auth and cookie values masked."""
     return {str(k): REDACTED if str(k).lower() in SECRET_HEADERS else str(v) for k, v in headers.items()}
-
-
-def _media_type(content_type: str | None) -> str:
-    media_type, _, params = (content_type or "").partition(";")
-    media_type = media_type.strip().lower()
-    if media_type not in (JSON, FORM):
-        raise UnsupportedMediaType(f"content type must be {JSON}, got {media_type or 'none'!r}", field="Content-Type")
-    for param in params.split(";"):
-        name, _, value = param.partition("=")
-        charset = value.strip().strip('"').lower()
-        if name.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
-            raise UnsupportedMediaType(f"charset must be utf-8, got {charset!r}", field="Content-Type")
-    return media_type
-
-
-def _verify(signature: str | None, body: bytes, secret: str | bytes | None) -> None:
-    # Fail closed both ways, as gidgethub does: no secret configured, or a secret but no signature.
-    if not secret:
-        raise Unauthorized("no webhook secret is configured; refusing unsigned deliveries")
-    if not signature:
-        raise Unauthorized("X-Hub-Signature-256 is missing", field="X-Hub-Signature-256")
-    if not verify_github_signature(secret, body, signature):
-        raise Unauthorized("X-Hub-Signature-256 does not match the body", field="X-Hub-Signature-256")
 
 
 def _header(lowered: Mapping[str, str], name: str) -> str:

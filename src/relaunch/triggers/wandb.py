@@ -37,31 +37,24 @@ Which version, exactly: a `:vN` version string, or `${artifact_version}` (W&B's 
 at intake. A version string naming only an alias is resolved once, when the artifact is fetched; the run records
 the concrete version and every later step uses it, never the alias again.
 
-Authentication fails closed: with neither a token nor a secret configured every delivery is refused; each one that
-is configured is required (both configured: both required), and both are compared in constant time.
+Authentication (triggers.verify.verify_wandb) fails closed: with neither a token nor a secret configured every
+delivery is refused; each one that is configured is required (both configured: both required), and both are compared
+in constant time. This module parses what that step let through.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from relaunch.triggers.errors import (
-    PayloadTooLarge,
-    Unauthorized,
-    Unprocessable,
-    UnsupportedMediaType,
-    check,
-    decode_json_object,
-)
-from relaunch.triggers.signing import verify_wandb_signature
+from relaunch.domain.effects import wandb_delivery
+from relaunch.triggers.errors import Unprocessable, check, decode_json_object
+from relaunch.triggers.verify import VerifiedDelivery, verify_wandb
 
 MAX_BODY = 1024 * 1024
-JSON = "application/json"
 WandbKind = Literal["new_version", "alias_added", "linked"]
 KINDS: dict[str, WandbKind] = {
     "CREATE_ARTIFACT": "new_version",
@@ -101,7 +94,7 @@ class WandbEvent:
         # An alias event may render artifact as "e/p/name:production": moving the alias to a newer version would
         # then look like a redelivery. ${artifact_version} names the version itself, so it joins the key when sent.
         parts = (self.kind, self.artifact, self.alias or "", *((self.artifact_ref,) if self.artifact_ref else ()))
-        return "wandb:" + hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
+        return wandb_delivery(hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest())
 
     @property
     def version(self) -> str:
@@ -146,53 +139,21 @@ def parse_wandb(
     secret: str | None,
     max_body: int = MAX_BODY,
 ) -> WandbEvent | WandbIgnored:
-    """Authenticate and parse one W&B automation delivery; any bad input raises a TriggerError."""
-    lowered = {str(k).lower(): v for k, v in headers.items()}
-    if len(body) > max_body:
-        raise PayloadTooLarge(f"body is {len(body)} bytes, the limit is {max_body}")
-    _check_media_type(lowered.get("content-type"))
-    _authenticate(lowered, body, token=token, secret=secret)
-    data = decode_json_object(body)
+    """Authenticate and parse one W&B automation delivery in one call; any bad input raises a TriggerError."""
+    return parse_verified_wandb(verify_wandb(headers, body, token=token, secret=secret, max_body=max_body))
+
+
+def parse_verified_wandb(delivery: VerifiedDelivery) -> WandbEvent | WandbIgnored:
+    """The event an authenticated delivery (or one whose check was skipped on purpose) carries."""
+    data = decode_json_object(delivery.body)
     event_type = _text(data, "event_type", required=True).upper()
     kind = KINDS.get(event_type)
     if kind is None:
         if not _EVENT_TYPE.match(event_type):
             raise Unprocessable(f"event_type {event_type[:80]!r} is not a W&B event type", field="event_type")
-        digest = "wandb:" + hashlib.sha256(body).hexdigest()
+        digest = wandb_delivery(hashlib.sha256(delivery.body).hexdigest())
         return WandbIgnored(event_type=event_type, reason=f"event {event_type} is not acted on", dedupe_key=digest)
     return _event(data, event_type, kind)
-
-
-def _check_media_type(content_type: str | None) -> None:
-    media_type, _, params = (content_type or "").partition(";")
-    media_type = media_type.strip().lower()
-    if media_type != JSON:
-        raise UnsupportedMediaType(f"content type must be {JSON}, got {media_type or 'none'!r}", field="Content-Type")
-    for param in params.split(";"):
-        name, _, value = param.partition("=")
-        charset = value.strip().strip('"').lower()
-        if name.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
-            raise UnsupportedMediaType(f"charset must be utf-8, got {charset!r}", field="Content-Type")
-
-
-def _authenticate(lowered: Mapping[str, str], body: bytes, *, token: str | None, secret: str | None) -> None:
-    if not token and not secret:
-        raise Unauthorized("no W&B webhook token or secret is configured; refusing unauthenticated deliveries")
-    if token and not _bearer_matches(lowered.get("authorization"), token):
-        raise Unauthorized("Authorization is missing or is not the configured bearer token", field="Authorization")
-    signature = lowered.get("x-wandb-signature")
-    if secret and not signature:
-        raise Unauthorized("X-Wandb-Signature is missing", field="X-Wandb-Signature")
-    if secret and not verify_wandb_signature(secret, body, signature):
-        raise Unauthorized("X-Wandb-Signature does not match the body", field="X-Wandb-Signature")
-
-
-def _bearer_matches(header: str | None, token: str) -> bool:
-    scheme, _, value = (header or "").strip().partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        return False
-    received = value.strip().encode("utf-8", "surrogatepass")
-    return hmac.compare_digest(received, token.encode("utf-8", "surrogatepass"))
 
 
 def _event(data: dict[str, Any], event_type: str, kind: WandbKind) -> WandbEvent:

@@ -7,9 +7,9 @@ from typing import Any
 from relaunch.adapters.gcp.vertex_endpoint import VertexEndpoint
 from relaunch.adapters.gcp.vertex_registry import VertexRegistry
 from relaunch.adapters.gcp.vertex_training import VertexTrainingBackend
+from relaunch.config_files import load_spec
 from relaunch.domain.commands import JobFinished, StartRun
 from relaunch.domain.model import Delivery, PipelineRun, RunState, Trigger
-from relaunch.domain.spec import load_spec
 from relaunch.service.orchestrator import Deps, Orchestrator
 from tests.fakes import FakeBlobs, FakeBuilder, FakeNotifier, FakeStore
 from tests.integration.vertex.conftest import PROJECT, REGION, ROOT

@@ -8,10 +8,10 @@ import pytest
 
 from relaunch.adapters.gcp.vertex_common import VertexNotFound, key_digest, label_value
 from relaunch.adapters.gcp.vertex_training import VertexTrainingBackend
+from relaunch.config_files import load_spec
 from relaunch.domain.jobs import RunPaths, eval_request, train_request
 from relaunch.domain.model import JobRequest, MachineSpec, PipelineRun, Trigger
 from relaunch.domain.ports import TransientError
-from relaunch.domain.spec import load_spec
 from tests.integration.vertex.conftest import PARENT_PATH, PROJECT, REGION, ROOT, bodies, query
 from tests.vertex_server import FakeVertex
 

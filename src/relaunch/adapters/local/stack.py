@@ -1,7 +1,9 @@
 """The embedded stack: every function under functions-framework on loopback, plus the bus, agent and endpoint.
 
-With `RELAUNCH_BUS=pubsub` the bus is Pub/Sub (the emulator, or a real project): the stack then creates each topic
-and a push subscription to each function's URL, as Eventarc would, instead of its own SQLite bus and dispatcher.
+A supervisor: it starts and stops processes and threads, and asks its wiring (bootstrap.App, which the composition
+root passes) what each of them runs. With `RELAUNCH_BUS=pubsub` the bus is Pub/Sub (the emulator, or a real
+project), with a topic and a push subscription to each function's URL, as Eventarc would make them, instead of a
+SQLite bus and its dispatcher.
 """
 
 from __future__ import annotations
@@ -13,15 +15,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
-from relaunch.adapters.local.agent import LocalAgent
-from relaunch.adapters.local.agent_process import AgentProcess, CompletionRelay
-from relaunch.adapters.local.bus import SqliteBus
-from relaunch.adapters.local.bus_dispatcher import BusDispatcher
-from relaunch.adapters.local.endpoint_server import EndpointServer
 from relaunch.adapters.local.periodic import Periodic
 from relaunch.adapters.local.state_folder import (
     StackAlreadyRunning,
@@ -30,25 +28,18 @@ from relaunch.adapters.local.state_folder import (
     refuse_second_stack,
     with_local_secrets,
 )
-from relaunch.domain.commands import COMMANDS_TOPIC, INBOUND_TOPICS, RECONCILE_TOPIC, JobFinished
-from relaunch.domain.model import JobRequest, JobStatus
-from relaunch.domain.spec import load_specs
+from relaunch.config_files import load_specs
+from relaunch.domain.commands import COMMANDS_TOPIC, INBOUND_TOPICS, RECONCILE_TOPIC
+from relaunch.domain.model import FunctionName
+from relaunch.domain.ports import Background, Bus, LocalServer
 from relaunch.handoff import SECRETS_FD_VARIABLE, hand_over
-from relaunch.settings import Settings, secret_fields, secret_values
+from relaunch.settings import Settings, child_environment, secret_values
 
 __all__ = ["EmbeddedStack", "StackAlreadyRunning", "free_port", "with_local_secrets"]
 
-FUNCTIONS = (
-    "github_webhook",
-    "wandb_webhook",
-    "orchestrator",
-    "drift_alert",
-    "schedule_tick",
-    "build_status",
-    "reconcile",
-)
+FUNCTIONS = tuple(name.value for name in FunctionName)
 # The topic each CloudEvent function is subscribed to on the local bus (as Eventarc triggers are on GCP).
-SUBSCRIPTIONS = {"orchestrator": COMMANDS_TOPIC, **INBOUND_TOPICS, "reconcile": RECONCILE_TOPIC}
+SUBSCRIPTIONS = {FunctionName.ORCHESTRATOR: COMMANDS_TOPIC, **INBOUND_TOPICS, FunctionName.RECONCILE: RECONCILE_TOPIC}
 PRIVATE_UMASK = 0o077  # every state file 0600 and folder 0700: the supervisor's and its children's
 ENTRY_SOURCE = Path(__file__).resolve().parents[2] / "functions" / "main.py"
 
@@ -91,21 +82,49 @@ class FunctionProcess:
         return f"http://{self.host}:{self.port}/"
 
 
+@dataclass(frozen=True)
+class StackBus:
+    """The stack's bus, each topic already routed to the functions subscribed to it (Eventarc's part on GCP)."""
+
+    bus: Bus
+    dispatcher: Background | None  # the local bus's pusher of deliveries; Pub/Sub pushes by itself
+    close: Callable[[], None] | None  # what the stack closes when it stops (the Pub/Sub clients)
+
+
+class StackWiring(Protocol):
+    """What runs beside the functions, for one version of the stack's settings (bootstrap.App implements it)."""
+
+    def endpoint_server(self, host: str) -> LocalServer: ...
+
+    def stack_bus(self, routes: Mapping[str, tuple[str, str]]) -> StackBus:
+        """The bus, pushing each topic of `routes` (function name -> (topic, URL)) to its function."""
+
+    def agent_process(self) -> Background: ...
+
+    def completion_relay(self, bus: Bus) -> Background:
+        """Publishes on `bus` the end of each job the agent finished."""
+
+
 @dataclass
 class EmbeddedStack:
-    """Starts and stops the whole local stack; `urls` says where each piece listens."""
+    """Starts and stops the whole local stack; `urls` says where each piece listens.
+
+    `wiring` gives, for the stack's settings, what it runs beside its functions: the composition root passes
+    bootstrap.App (see bootstrap.embedded_stack); this module builds no adapter itself.
+    """
 
     settings: Settings
+    wiring: Callable[[Settings], StackWiring]
     host: str = "127.0.0.1"
     functions: tuple[str, ...] = FUNCTIONS
     _procs: list[FunctionProcess] = field(default_factory=list)
-    _dispatcher: BusDispatcher | None = None
-    _bus: Any = None
-    _agent: AgentProcess | None = None
-    _relay: CompletionRelay | None = None
+    _dispatcher: Background | None = None
+    _close_bus: Callable[[], None] | None = None
+    _agent: Background | None = None
+    _relay: Background | None = None
     _umask: int | None = None
     _ticker: ReconcileTimer | None = None
-    _endpoint: EndpointServer | None = None
+    _endpoint: LocalServer | None = None
 
     @property
     def urls(self) -> dict[str, str]:
@@ -129,7 +148,7 @@ class EmbeddedStack:
         self._umask = os.umask(PRIVATE_UMASK)
         make_private(home)
         (home / "logs" / "functions").mkdir(parents=True, exist_ok=True)
-        self._endpoint = EndpointServer(self.settings.endpoint_state_path, host=self.host, port=0)
+        self._endpoint = self.wiring(self.settings).endpoint_server(self.host)
         self._endpoint.start()
         self.settings = self.settings.model_copy(update={"home": home, "endpoint_url": self._endpoint.url})
         if not self.settings.insecure_dev_mode:
@@ -138,45 +157,23 @@ class EmbeddedStack:
         self._procs = [self._spawn(name, env) for name in self.functions]
         for proc in self._procs:
             _wait_for_port(proc, timeout)
-        if self.settings.adapter("bus") == "pubsub":
-            bus = self._bus = self._pubsub_subscriptions()
-        else:
-            bus = SqliteBus(self.settings.bus_path)
-            for name, topic in SUBSCRIPTIONS.items():
-                if name in self.urls:
-                    bus.subscribe(name, topic, self.url_of(name))
-            self._dispatcher = BusDispatcher(self.settings.bus_path)
+        routes: dict[str, tuple[str, str]] = {
+            name: (topic, self.url_of(name)) for name, topic in SUBSCRIPTIONS.items() if name in self.urls
+        }
+        wiring = self.wiring(self.settings)  # its final settings: with the endpoint's URL and the secrets
+        wired = wiring.stack_bus(routes)
+        self._close_bus, self._dispatcher = wired.close, wired.dispatcher
+        if self._dispatcher is not None:
             self._dispatcher.start()
-        s = self.settings
-        self._agent = AgentProcess.for_settings(s)
+        self._agent = wiring.agent_process()
         self._agent.start()
-        # The agent holds no credential, not even the bus's: this process publishes what its jobs did.
-        completions = LocalAgent(s.agent_path, s.logs_dir, max_concurrent=s.max_concurrent_jobs)
-        completions.on_finished = _publisher(bus)
-        self._relay = CompletionRelay(completions)
+        self._relay = wiring.completion_relay(wired.bus)
         self._relay.start()
-        if "reconcile" in self.urls:
-            self._ticker = ReconcileTimer(bus, self.settings.reconcile_interval_s)
+        if FunctionName.RECONCILE in self.urls:
+            self._ticker = ReconcileTimer(wired.bus, self.settings.reconcile_interval_s)
             self._ticker.start()
         self._write_state()
         return self
-
-    def _pubsub_subscriptions(self) -> Any:
-        """A PubSubBus whose topics exist and push to the started functions (Eventarc's part on GCP)."""
-        from relaunch.adapters.gcp.pubsub_bus import PubSubBus
-
-        if not self.settings.gcp_project:
-            raise ValueError("gcp_project: RELAUNCH_GCP_PROJECT is required when RELAUNCH_BUS=pubsub")
-        bus = PubSubBus(self.settings.gcp_project)
-        try:
-            for name, topic in SUBSCRIPTIONS.items():
-                if name in self.urls:
-                    bus.ensure_topic(topic)
-                    bus.ensure_push_subscription(f"relaunch-{name.replace('_', '-')}", topic, self.url_of(name))
-        except BaseException:
-            bus.close()
-            raise
-        return bus
 
     def url_of(self, name: str) -> str:
         """Where a started function listens."""
@@ -198,9 +195,9 @@ class EmbeddedStack:
             _terminate(proc.process)
         if self._endpoint is not None:
             self._endpoint.stop()
-        if self._bus is not None:
-            self._bus.close()
-        self._procs, self._agent, self._dispatcher, self._endpoint, self._bus = [], None, None, None, None
+        if self._close_bus is not None:
+            self._close_bus()
+        self._procs, self._agent, self._dispatcher, self._endpoint, self._close_bus = [], None, None, None, None
         state = self.settings.home / "stack.json"
         if state.exists() and owner_pid(state) == os.getpid():
             state.unlink()
@@ -215,27 +212,8 @@ class EmbeddedStack:
         self.stop()
 
     def _function_env(self) -> dict[str, str]:
-        s = self.settings
-        secret = {f"relaunch_{name}" for name in secret_fields()}
         # Secrets never travel in an environment (readable for the process's life): _spawn hands them over.
-        env = {key: value for key, value in os.environ.items() if key.lower() not in secret}
-        env.update(
-            RELAUNCH_PROFILE=s.profile,
-            RELAUNCH_HOME=str(s.home),
-            RELAUNCH_PIPELINES_DIR=str(s.pipelines_dir.resolve()),
-            RELAUNCH_ENDPOINT_URL=s.endpoint_url,
-            RELAUNCH_MAX_CONCURRENT_JOBS=str(s.max_concurrent_jobs),
-            RELAUNCH_MAX_BODY_BYTES=str(s.max_body_bytes),
-            PYTHONUNBUFFERED="1",
-            RELAUNCH_STACK_PID=str(os.getpid()),
-        )
-        # Adapter choices made in code (not only in the environment) must reach the functions too; the emulator
-        # hosts (PUBSUB_EMULATOR_HOST, FIRESTORE_EMULATOR_HOST) come with os.environ.
-        for port in ("store", "bus"):
-            env[f"RELAUNCH_{port.upper()}"] = s.adapter(port)
-        if s.gcp_project:
-            env["RELAUNCH_GCP_PROJECT"] = s.gcp_project
-        return env
+        return {**child_environment(self.settings), "PYTHONUNBUFFERED": "1", "RELAUNCH_STACK_PID": str(os.getpid())}
 
     def _spawn(self, name: str, env: dict[str, str]) -> FunctionProcess:
         port = free_port(self.host)
@@ -270,21 +248,14 @@ class EmbeddedStack:
 class ReconcileTimer(Periodic):
     """Publishes a tick on `relaunch-reconcile` every `interval_s` until stopped (Cloud Scheduler's job on GCP)."""
 
-    def __init__(self, bus: Any, interval_s: float) -> None:
+    def __init__(self, bus: Bus, interval_s: float) -> None:
+        self._bus = bus
         super().__init__(
-            lambda: bus.publish(RECONCILE_TOPIC, {"reason": "timer"}, {"source": "relaunch-embedded-timer"}),
-            interval_s,
-            name="relaunch-reconcile-timer",
-            failure="reconcile tick not published",
+            self._tick, interval_s, name="relaunch-reconcile-timer", failure="reconcile tick not published"
         )
 
-
-def _publisher(bus: Any):  # type: ignore[no-untyped-def]
-    def on_finished(request: JobRequest, status: JobStatus) -> None:
-        command = JobFinished(run_id=request.run_id, step=request.step, job_id=status.id, state=status.state)
-        bus.publish(COMMANDS_TOPIC, command.model_dump(), {"run_id": request.run_id})
-
-    return on_finished
+    def _tick(self) -> None:
+        self._bus.publish(RECONCILE_TOPIC, {"reason": "timer"}, {"source": "relaunch-embedded-timer"})
 
 
 def _wait_for_port(proc: FunctionProcess, timeout: float) -> None:

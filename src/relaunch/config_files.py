@@ -1,0 +1,69 @@
+"""Configuration files read from disk: pipeline specs (`pipelines/*.yaml`) and the price table (RELAUNCH_PRICE_FILE).
+
+The domain defines and validates what they hold (domain/spec.py, domain/cost.py); reading the files is kept here so
+the domain does no I/O.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from relaunch.domain.cost import DEFAULT_ACCELERATORS, DEFAULT_MACHINES, DEFAULT_PRICES, PriceTable
+from relaunch.domain.spec import PipelineSpec, SpecError
+
+
+def load_spec(path: Path) -> PipelineSpec:
+    """Load one spec file, naming the file and each bad field on error."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError(f"{path}: cannot read YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: expected a mapping at the top level")
+    try:
+        return PipelineSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(f"{path}: " + "; ".join(_describe(err) for err in exc.errors())) from None
+
+
+def _describe(err: ErrorDetails) -> str:
+    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    return f"{where}: {err['msg']}"
+
+
+def load_specs(directory: Path) -> dict[str, PipelineSpec]:
+    """Load every `*.yaml`/`*.yml` in a folder; pipeline names must be unique."""
+    specs: dict[str, PipelineSpec] = {}
+    files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+    for path in files:
+        spec = load_spec(path)
+        if spec.name in specs:
+            raise SpecError(f"{path}: name: pipeline {spec.name!r} is defined twice")
+        specs[spec.name] = spec
+    return specs
+
+
+def load_prices(path: Path | None) -> PriceTable:
+    """The default table with a YAML/JSON file's `machines`, `accelerators` and `spot_factor` merged over it."""
+    if path is None:
+        return DEFAULT_PRICES
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}  # YAML also reads JSON
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"{path}: cannot read the price file: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping with machines / accelerators / spot_factor")
+    merged = {
+        "machines": {**DEFAULT_MACHINES, **(raw.pop("machines", None) or {})},
+        "accelerators": {**DEFAULT_ACCELERATORS, **(raw.pop("accelerators", None) or {})},
+        **raw,
+    }
+    try:
+        return PriceTable.model_validate(merged)
+    except ValidationError as exc:
+        where = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"{path}: {where}") from None
