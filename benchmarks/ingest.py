@@ -3,8 +3,9 @@
 `github_webhook` is served by functions-framework exactly as a deployment serves it (not in debug mode, so by
 gunicorn: its defaults are 1 worker and 4 threads per core, overridable with WORKERS and THREADS), with
 RELAUNCH_HOME in a temporary folder and a pipeline spec watching the pushed repo: every request carries a new
-X-GitHub-Delivery, so every one really verifies the signature, writes its inbox row and a run, and publishes a
-`start_run` command. Next to it, a bare hello-world function on the same server setup. For 1, 4 and 16
+X-GitHub-Delivery and pushes a new commit (signed again by the client: one commit pushed twice is a content
+duplicate that starts nothing), so every one really verifies the signature, writes its inbox row and a run, and
+publishes a `start_run` command. Next to it, a bare hello-world function on the same server setup. For 1, 4 and 16
 connections it prints requests per second, p50 and p99 latency, and the ingest/bare ratio, against the budget
 (ingest >= 0.7x bare requests per second, p99 <= 25 ms at 16 connections).
 
@@ -18,6 +19,8 @@ Run on demand: `python3 benchmarks/ingest.py [--seconds 5] [--connections 1 4 16
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
 import http.client
 import json
 import multiprocessing as mp
@@ -65,6 +68,7 @@ class Target:
     body: bytes
     headers: dict[str, str]  # X-GitHub-Delivery is replaced on every request when present
     expect: int
+    commit: bytes = b""  # when set: every request pushes a new commit in its place, signed again (content dedupe)
 
 
 @dataclass(frozen=True)
@@ -87,16 +91,17 @@ class Result:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def signed_push(work: Path) -> tuple[bytes, dict[str, str]]:
-    """A real-format push of a commit touching train.py in a throwaway repo, signed as GitHub signs it."""
+def signed_push(work: Path) -> tuple[bytes, dict[str, str], bytes]:
+    """A real-format push of a commit touching train.py in a throwaway repo, signed as GitHub signs it; its commit."""
     repo = work / "repo"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
     (repo / "train.py").write_text("print('train')\n")
     git(repo, "add", "-A")
     git(repo, "-c", "user.name=bench", "-c", "user.email=bench@relaunch.invalid", "commit", "-qm", "bench")
-    body = json.dumps(push_payload(repo, full_name=REPO)).encode()
-    return body, github_headers("push", body, SECRET, "placeholder")
+    payload = push_payload(repo, full_name=REPO)
+    body = json.dumps(payload).encode()
+    return body, github_headers("push", body, SECRET, "placeholder"), str(payload["after"]).encode()
 
 
 def start_server(
@@ -160,9 +165,14 @@ def _client(port: int, target: Target, threads: int, start_at: float, stop_at: f
         while time.time() < start_at:  # warm: open the connection before the clock starts
             time.sleep(0.001)
         while (now := time.time()) < stop_at:
+            body = target.body
             if "X-GitHub-Delivery" in headers:
                 headers["X-GitHub-Delivery"] = str(uuid.uuid4())
-            conn.request("POST", "/", body=target.body, headers=headers)
+            if target.commit:  # a new commit each time: the same one would be answered "duplicate" (content dedupe)
+                body = body.replace(target.commit, (uuid.uuid4().hex + uuid.uuid4().hex[:8]).encode())
+                digest = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+                headers["X-Hub-Signature-256"] = f"sha256={digest}"
+            conn.request("POST", "/", body=body, headers=headers)
             reply = conn.getresponse()
             reply.read()
             mine.append((time.time() - now) * 1000)
@@ -264,11 +274,11 @@ def main() -> None:
             "RELAUNCH_GITHUB_WEBHOOK_SECRET": SECRET,
             "RELAUNCH_PIPELINES_DIR": str(ROOT / "pipelines"),
         }
-        body, headers = signed_push(work)
+        body, headers, commit = signed_push(work)
         source = ROOT / "src" / "relaunch" / "functions" / "main.py"
         targets = [
             Target("bare hello-world", "hello", work / "bare.py", b"", {"Content-Type": "text/plain"}, 200),
-            Target("github_webhook", "github_webhook", source, body, headers, 202),
+            Target("github_webhook", "github_webhook", source, body, headers, 202, commit),
         ]
         print(
             f"{os.cpu_count()} CPUs; server: functions-framework/gunicorn, WORKERS={os.environ.get('WORKERS', 1)}"
