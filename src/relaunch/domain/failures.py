@@ -95,7 +95,7 @@ def retry_delay(attempt: int, base_s: float = 30.0, cap_s: float = 900.0, *, ran
     (half fixed, half uniform from `rand()` in [0, 1)), so retries of many jobs do not arrive together."""
     if attempt < 1:
         raise ValueError(f"attempt must be >= 1, not {attempt}")
-    ceiling = min(cap_s, base_s * 2 ** min(attempt - 1, 32))
+    ceiling: float = min(cap_s, base_s * 2.0 ** min(attempt - 1, 32))
     return ceiling / 2 + rand() * ceiling / 2
 
 
