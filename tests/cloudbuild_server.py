@@ -90,6 +90,7 @@ class FakeCloudBuild:
         if not match:
             return 404, {"error": {"code": 404, "message": f"no route {parts.path}", "status": "NOT_FOUND"}}
         if method == "POST" and match["id"] is None:
+            assert payload is not None, "a build is created from a JSON body"
             return 200, self._create(match["project"], match["region"], payload)
         if method == "GET" and match["id"]:
             build = self.builds.get(match["id"])

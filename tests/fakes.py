@@ -15,6 +15,7 @@ from relaunch.domain.model import (
     Delivery,
     EndpointHealth,
     JobRequest,
+    JobState,
     JobStatus,
     ModelVersion,
     Notification,
@@ -190,7 +191,7 @@ class FakeBackend:
     def cancel(self, job_id: str) -> None:
         self.finish(job_id, "cancelled")
 
-    def finish(self, job_id: str, state: str = "succeeded", message: str = "", log_tail: str = "") -> None:
+    def finish(self, job_id: str, state: JobState = "succeeded", message: str = "", log_tail: str = "") -> None:
         now = time.time()
         self.states[job_id] = JobStatus(
             id=job_id,
@@ -198,7 +199,7 @@ class FakeBackend:
             message=message,
             log_tail=log_tail,
             started_at=now - 2.0,
-            finished_at=now,  # type: ignore[arg-type]
+            finished_at=now,
         )
 
     def job_for(self, step: str) -> str:

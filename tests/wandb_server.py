@@ -169,7 +169,7 @@ def _op(*names: str) -> Callable[[Handler], Handler]:
 
 @_op("Viewer")
 def _viewer(fake: FakeWandb, variables: dict[str, Any]) -> dict[str, Any]:
-    viewer = {
+    viewer: dict[str, Any] = {
         "id": "VXNlcjox",
         "entity": "team",
         "username": "ci",

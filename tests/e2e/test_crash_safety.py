@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from relaunch.adapters.local.registry import LocalRegistry
 from relaunch.bootstrap import App
 from relaunch.config_files import load_specs
 from relaunch.demo import demo_specs
@@ -178,6 +179,7 @@ def assert_no_duplicate_submission(home: Path, runs: list[PipelineRun], report: 
 
 
 def assert_no_duplicate_registration_or_deployment(app: App, home: Path, runs: list[PipelineRun], report: str) -> None:
+    assert isinstance(app.registry, LocalRegistry)
     versions = app.registry.list_versions("digits")
     per_run = Counter(v.run_id for v in versions)
     assert all(count == 1 for count in per_run.values()), f"registry versions per run: {per_run}; {report}"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from relaunch.adapters.gcp.firestore_store import FirestoreRunStore
 from relaunch.bootstrap import App
 from relaunch.demo import DemoOutcome, scenario
 from relaunch.settings import Settings
@@ -55,6 +56,7 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DemoOutc
                 result = scenario(home, out)
                 app = App(Settings(home=home))
                 yield result, app, out.getvalue()
+                assert isinstance(app.store, FirestoreRunStore)
                 app.store.close()
         finally:
             firestore.stop()

@@ -95,6 +95,7 @@ def test_a_pull_requests_evaluate_py_neither_grades_itself_nor_touches_the_champ
         first = follow(app, send(stack, "push", push_payload(repo, full_name=REPO)))
         assert first.state is RunState.PROMOTED, first.reason
         champion = app.registry.champion("digits")
+        assert champion is not None
         registry_folder = Path(champion.artifact_uri)
         before = snapshot(registry_folder)
         base = git(repo, "rev-parse", "HEAD")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from pydantic import SecretStr
 
 from relaunch.adapters.local.stack import EmbeddedStack
 from relaunch.bootstrap import App, embedded_stack
@@ -23,7 +24,7 @@ SECRET = "e2e-secret"
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     settings = Settings(
-        home=tmp_path_factory.mktemp("home"), pipelines_dir=ROOT / "pipelines", github_webhook_secret=SECRET
+        home=tmp_path_factory.mktemp("home"), pipelines_dir=ROOT / "pipelines", github_webhook_secret=SecretStr(SECRET)
     )
     with embedded_stack(settings, functions=("github_webhook",)) as running:
         yield running

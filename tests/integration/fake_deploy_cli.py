@@ -251,6 +251,7 @@ def logging(state: dict, pos: list[str], named: dict) -> str:
 
 
 def iam(state: dict, pos: list[str], named: dict) -> str:
+    role: str | None  # the binding's role; None when the command names none
     if pos[:2] == ["functions", "add-invoker-policy-binding"]:
         if pos[2] not in state.get("functions", {}):
             raise not_found(f"function {pos[2]}")
@@ -368,7 +369,7 @@ def main() -> int:
 def run(program: str, argv: list[str]) -> int:
     with open(STATE, "rb") as f:
         state = marshal.load(f)
-    call = {"program": program, "argv": argv}
+    call: dict[str, object] = {"program": program, "argv": argv}
     state["calls"].append(call)
     try:
         fail = state.get("fail")

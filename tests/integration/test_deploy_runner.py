@@ -20,7 +20,7 @@ from relaunch.config_files import load_specs
 from relaunch.deploy import load_infra, plan_for
 from relaunch.deploy.dryrun import render_plan
 from relaunch.deploy.plan import Plan, build_plan
-from relaunch.deploy.runner import DeployError, SubprocessShell, run_plan
+from relaunch.deploy.runner import Action, DeployError, SubprocessShell, run_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "triggers" / "relaunch.yaml"
@@ -100,7 +100,7 @@ def example_plan(source: Path, *, apis: int | None = None, functions: set[str] |
     return build_plan(infra.model_copy(update=changes), specs)
 
 
-def deploy(plan: Plan) -> tuple[list[tuple[str, str]], list[str]]:
+def deploy(plan: Plan) -> tuple[list[tuple[str, Action]], list[str]]:
     lines: list[str] = []
     report = run_plan(plan, SubprocessShell(timeout_s=60), echo=lines.append)
     return report.actions, lines

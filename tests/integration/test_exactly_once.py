@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from relaunch import bootstrap
+from relaunch.adapters.local.sqlite_store import SqliteRunStore
 from relaunch.domain.model import RunState
+from relaunch.service.spec_cache import SpecCache
 from relaunch.simulate import github_headers, retrain_data
 from tests.fakes import FakeBackend, FakeBlobs, FakeBuilder, FakeEndpoint, FakeNotifier, FakeRegistry
 from tests.integration.test_functions import GITHUB, ROOT, client, command_event, settings
@@ -44,6 +46,7 @@ def stack(tmp_path: Path) -> Iterator[bootstrap.App]:
     bootstrap.use(built)
     yield built
     bootstrap.use(None)
+    assert isinstance(built.store, SqliteRunStore)  # the local profile's store, which holds a connection pool
     built.store.close()
 
 
@@ -98,6 +101,7 @@ def test_many_deliveries_of_one_commit_at_once_make_one_run_and_one_training(sta
     for headers, data in starts:  # the redeliveries
         post_command(headers, data)()
 
+    assert isinstance(stack.backend, FakeBackend)
     trainings = [job for job in stack.backend.submitted.values() if job.step == "train"]
     states = {r.id: (stack.store.get_run(r.id).state, stack.store.get_run(r.id).reason) for r in runs}  # type: ignore[union-attr]
     assert len(trainings) == 1, states
@@ -121,7 +125,7 @@ def test_a_spec_edit_that_does_not_validate_keeps_the_last_good_one_serving(
     specs = tmp_path / "specs"
     specs.mkdir()
     (specs / "digits.yaml").write_text((ROOT / "pipelines" / "digits.yaml").read_text())
-    cache = bootstrap.SpecCache(specs)
+    cache = SpecCache(specs)
     stack.__dict__["specs"] = cache
     stack.__dict__.pop("ingest", None)
     assert list(cache()) == ["digits"]
@@ -142,7 +146,7 @@ def test_a_delivery_that_arrives_while_no_spec_is_valid_is_kept_and_replayable(
     specs = tmp_path / "specs"
     specs.mkdir()
     (specs / "digits.yaml").write_text("name: digits\ntrain: {command: 42}\n")
-    stack.__dict__["specs"] = bootstrap.SpecCache(specs)
+    stack.__dict__["specs"] = SpecCache(specs)
     stack.__dict__.pop("ingest", None)
 
     reply = post_push("lost-before", push_body())()
@@ -152,7 +156,7 @@ def test_a_delivery_that_arrives_while_no_spec_is_valid_is_kept_and_replayable(
     assert row is not None and row.outcome.startswith("failed") and stack.store.list_runs() == []
 
     (specs / "digits.yaml").write_text((ROOT / "pipelines" / "digits.yaml").read_text())
-    stack.__dict__["specs"] = bootstrap.SpecCache(specs)
+    stack.__dict__["specs"] = SpecCache(specs)
     stack.__dict__.pop("ingest", None)
     again = post_push("lost-before", push_body())()  # GitHub's "Redeliver" sends the same delivery id
     assert again.status_code == 202 and again.get_json()["key"] == "github:lost-before#replay-1"

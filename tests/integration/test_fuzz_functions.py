@@ -64,7 +64,7 @@ GITHUB = [
 ]
 WANDB = [sample(f"wandb/{name}.json") for name in ("CREATE_ARTIFACT", "LINK_MODEL", "RUN_METRIC")]
 WANDB.append(wandb_payload("CREATE_ARTIFACT", "acme/digits/digits-model:v1"))
-PUBSUB = {
+PUBSUB: dict[str, list[dict[str, Any]]] = {
     "drift_alert": [
         sample("monitoring/incident.closed.json"),
         sample("monitoring/model_monitoring_logentry.json"),

@@ -14,6 +14,7 @@ from relaunch.adapters.local.group_commit import GroupCommit
 from relaunch.adapters.local.sqlite import ConnectionPool, init_schema
 from relaunch.adapters.local.sqlite_store import SqliteRunStore
 from relaunch.domain.model import Delivery, PipelineRun, Trigger
+from relaunch.domain.ports import Recorded
 from tests.integration.conftest import wait_until
 
 
@@ -33,11 +34,13 @@ class Recorder:
         self.batches.append(list(items))
         if len(self.batches) == 1 and self.commit is not None:
             wait_until(lambda: len(self.commit._queue) >= self.others, what=f"{self.others} queued items")  # type: ignore[union-attr]
-        results = []
+        results: list[int] = []
         for item in items:
             if item == "bad":
                 raise ValueError("bad item")
-            results.append(conn.execute("INSERT INTO t (v) VALUES (?)", (item,)).lastrowid)
+            row = conn.execute("INSERT INTO t (v) VALUES (?)", (item,)).lastrowid
+            assert row is not None  # an INSERT always sets it
+            results.append(row)
         return results
 
 
@@ -92,7 +95,7 @@ def test_a_delivery_sent_by_many_threads_at_once_is_written_once(tmp_path: Path)
     delivery = Delivery(key="github:d-1", source="github", headers={}, body="{}")
     start = threading.Barrier(12)
 
-    def record(_: int) -> bool:
+    def record(_: int) -> Recorded:
         start.wait()
         return store.record_delivery(delivery, [run])
 

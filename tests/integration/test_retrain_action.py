@@ -18,6 +18,7 @@ from typing import Any
 import functions_framework
 import pytest
 import yaml
+from pydantic import SecretStr
 
 from relaunch import bootstrap
 from relaunch.adapters.local.stack import EmbeddedStack, free_port
@@ -73,7 +74,7 @@ def outputs(env: dict[str, str]) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     home = tmp_path_factory.mktemp("home")
-    settings = Settings(home=home, pipelines_dir=ROOT / "pipelines", github_webhook_secret=SECRET)
+    settings = Settings(home=home, pipelines_dir=ROOT / "pipelines", github_webhook_secret=SecretStr(SECRET))
     with embedded_stack(settings, functions=("github_webhook",)) as running:
         yield running
 
@@ -296,7 +297,9 @@ def eventarc(message: dict[str, Any]) -> tuple[dict[str, str], bytes]:
 
 
 def test_the_orchestrator_starts_one_run_for_the_command_even_when_sent_twice(pubsub: str, tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path / "home", pipelines_dir=ROOT / "pipelines", github_webhook_secret=SECRET)
+    settings = Settings(
+        home=tmp_path / "home", pipelines_dir=ROOT / "pipelines", github_webhook_secret=SecretStr(SECRET)
+    )
     app = App(settings)
     env = github_env(tmp_path, "5152", RETRAIN_TOKEN=TOKEN, RETRAIN_ENDPOINT=pubsub, RETRAIN_PROJECT=PROJECT)
     bootstrap.use(app)

@@ -6,17 +6,18 @@ import pytest
 
 from relaunch.domain.champion_age import as_relation, judge
 from relaunch.domain.model import Delivery, PipelineRun, RunState, Trigger
-from relaunch.domain.ports import TransientError
+from relaunch.domain.ports import CommitHistory, TransientError
+from relaunch.domain.spec import PipelineSpec
 from tests.fakes import FakeHistory
 from tests.unit.test_orchestrator import GOOD, SPEC, World
 
 A, B, C, D = (f"{n:040d}" for n in (1, 2, 3, 4))  # World.new_run(n) builds commit f"{n:040d}"
 
 
-def world(history: FakeHistory, spec: object = SPEC) -> World:
+def world(history: CommitHistory, spec: PipelineSpec = SPEC) -> World:
     w = World()
     w.orch.d.history = history  # set on the built Deps, as bootstrap does through the constructor
-    w.orch.d.specs = lambda: {"digits": spec}  # type: ignore[assignment,dict-item]
+    w.orch.d.specs = lambda: {"digits": spec}
     return w
 
 

@@ -91,6 +91,7 @@ def test_a_run_whose_lane_already_has_a_newer_push_is_superseded_before_it_build
     w = World()
     older, newer = push(w, 1), push(w, 2)  # a burst: both arrived before either was started
     closed = w.start(older)
+    assert newer.trigger.sha is not None
     assert closed.state is S.SUPERSEDED and closed.reason == f"superseded by {newer.trigger.sha[:7]}"
     assert w.builder.builds == [] and w.backend.submitted == {}
     assert w.start(newer).state is S.TRAINING
@@ -142,7 +143,9 @@ def test_a_job_submitted_by_a_run_superseded_meanwhile_is_cancelled() -> None:
         w.start(first)
     orphan = f"job-{first.id}:train"
     assert w.backend.states[orphan].state == "cancelled"
-    assert w.orch.handle(StartRun(run_id=first.id)).state is S.SUPERSEDED  # the redelivered command: nothing to do
+    redelivered = w.orch.handle(StartRun(run_id=first.id))
+    assert redelivered is not None
+    assert redelivered.state is S.SUPERSEDED  # the redelivered command: nothing to do
 
 
 def test_a_path_filtered_push_is_recorded_in_the_ledger_once() -> None:

@@ -29,7 +29,7 @@ class World:
             self.backend,
             self.blobs,
             self.registry,
-            FakeEndpoint(),  # type: ignore[arg-type]
+            FakeEndpoint(),
             self.notifier,
             lambda: {"digits": spec},
             "/art",

@@ -90,7 +90,7 @@ class World:
             self.backend,
             FakeBlobs(),
             FakeRegistry(),
-            FakeEndpoint(),  # type: ignore[arg-type]
+            FakeEndpoint(),
             self.notifier,
             lambda: {"hello": self.spec},
             "/art",
@@ -145,6 +145,7 @@ def test_with_on_approval_the_run_waits_and_nothing_is_built_or_submitted() -> N
     assert trigger.ref == "refs/pull/2/head" and trigger.base_sha == "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"
     (note,) = [n for n in world.notifier.sent if n.run_id == run.id]
     assert note.state == "pending" and note.conclusion == "neutral"
+    assert note.report_markdown is not None
     assert "relaunch:approved" in (note.report_markdown or "") and f"relaunch approve {run.id}" in note.report_markdown
 
 
@@ -206,6 +207,7 @@ def test_relaunch_approve_moves_the_run_on_and_records_who() -> None:
     world.orch.advance(world.store.runs[run.id])
     assert world.store.runs[run.id].state is RunState.TRAINING
     approval = world.store.get_effect(run.id, "approval")
+    assert approval is not None
     assert approval == {**approval, "by": "alice", "via": "cli", "sha": run.trigger.sha}
 
 

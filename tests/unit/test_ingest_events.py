@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from relaunch.simulate import cloud_build_message, monitoring_incident, schedule
 from relaunch.triggers.cloudbuild import parse_build
 from relaunch.triggers.drift import parse_drift
 from relaunch.triggers.errors import TriggerError
-from relaunch.triggers.pubsub import from_cloudevent_data
+from relaunch.triggers.pubsub import PubSubMessage, from_cloudevent_data
 from relaunch.triggers.scheduler import parse_schedule
 from relaunch.triggers.wandb import parse_wandb
 from tests.fakes import FakeBus, FakeStore
@@ -49,14 +50,17 @@ class World:
 
     def pubsub(self, source: str, data: dict[str, Any] | bytes, message_id: str = "m1", **attributes: str) -> Any:
         raw = data if isinstance(data, bytes) else json.dumps(data).encode()
-        envelope = {"message": {"data": base64.b64encode(raw).decode(), "messageId": message_id}}
+        envelope: dict[str, dict[str, Any]] = {
+            "message": {"data": base64.b64encode(raw).decode(), "messageId": message_id}
+        }
         envelope["message"]["attributes"] = attributes
         delivery = Delivery(key=f"pubsub:{source}:{message_id}", source=source, body=json.dumps(envelope))
-        parse, act = {
+        routes: dict[str, tuple[Callable[[PubSubMessage], Any], Callable[[Any, Delivery], Any]]] = {
             "drift": (parse_drift, self.service.drift),
             "schedule": (parse_schedule, self.service.schedule),
             "cloudbuild": (parse_build, self.service.build),
-        }[source]
+        }
+        parse, act = routes[source]
         try:
             event = parse(from_cloudevent_data(envelope))
         except TriggerError as exc:

@@ -8,7 +8,7 @@ import pytest
 
 from relaunch.config_files import load_spec
 from relaunch.domain.commands import JobFinished, ReportSkip, StartRun
-from relaunch.domain.model import Delivery, PipelineRun, RunState, Trigger
+from relaunch.domain.model import Delivery, JobState, JobStep, PipelineRun, RunState, Trigger
 from relaunch.service.orchestrator import Deps, Orchestrator, UnknownRun
 from tests.fakes import (
     FakeArtifacts,
@@ -26,14 +26,19 @@ GOOD = {"accuracy": 0.97, "macro_f1": 0.97}
 
 
 class World:
-    def __init__(self, **kw: object) -> None:
+    def __init__(
+        self,
+        builder: FakeBuilder | None = None,
+        endpoint: FakeEndpoint | None = None,
+        notifier: FakeNotifier | None = None,
+    ) -> None:
         self.store = FakeStore()
-        self.builder = kw.get("builder") or FakeBuilder()
+        self.builder = builder or FakeBuilder()
         self.backend = FakeBackend()
         self.blobs = FakeBlobs()
         self.registry = FakeRegistry()
-        self.endpoint = kw.get("endpoint") or FakeEndpoint()
-        self.notifier = kw.get("notifier") or FakeNotifier()
+        self.endpoint = endpoint or FakeEndpoint()
+        self.notifier = notifier or FakeNotifier()
         self.artifacts = FakeArtifacts({"acme/digits/model:v2": {"reported_metrics": {"accuracy": 0.99}}})
         deps = Deps(
             self.store,
@@ -41,7 +46,7 @@ class World:
             self.backend,
             self.blobs,
             self.registry,
-            self.endpoint,  # type: ignore[arg-type]
+            self.endpoint,
             self.notifier,
             lambda: {"digits": SPEC},
             "/art",
@@ -49,7 +54,7 @@ class World:
         )
         self.orch = Orchestrator(deps)
 
-    def new_run(self, n: int = 1, **trigger_fields: object) -> PipelineRun:
+    def new_run(self, n: int = 1, /, **trigger_fields: object) -> PipelineRun:
         fields = {"kind": "push", "repo": "relaunch-demo/digits", "sha": f"{n:040d}", "clone_url": "file:///repo"}
         trigger = Trigger.model_validate({**fields, "delivery_key": f"d{n}", **trigger_fields})
         run = PipelineRun(id=f"digits-{n}", pipeline="digits", trigger=trigger)
@@ -57,12 +62,16 @@ class World:
         return run
 
     def start(self, run: PipelineRun) -> PipelineRun:
-        return self.orch.handle(StartRun(run_id=run.id))
+        started = self.orch.handle(StartRun(run_id=run.id))
+        assert started is not None
+        return started
 
-    def finish(self, run: PipelineRun, step: str, state: str = "succeeded", **kw: str) -> PipelineRun:
+    def finish(self, run: PipelineRun, step: JobStep, state: JobState = "succeeded", **kw: str) -> PipelineRun:
         job = self.store.runs[run.id].jobs[step]
         self.backend.finish(job, state, **kw)
-        return self.orch.handle(JobFinished(run_id=run.id, step=step, job_id=job, state=state))  # type: ignore[arg-type]
+        finished = self.orch.handle(JobFinished(run_id=run.id, step=step, job_id=job, state=state))
+        assert finished is not None
+        return finished
 
     def evaluate(
         self, run: PipelineRun, candidate: dict, champion: dict | None = None, outcomes: dict | None = None

@@ -31,7 +31,9 @@ def test_infrastructure_failure_is_retried_under_a_new_key_after_a_backoff_then_
     assert any("attempt 2" in e.message for e in w.store.timeline(run.id))
 
     stale = JobFinished(run_id=run.id, step="train", job_id=f"job-{run.id}:train", state="failed")
-    assert w.orch.handle(stale).version == retried.version  # the first attempt's redelivered event changes nothing
+    handled = w.orch.handle(stale)
+    assert handled is not None
+    assert handled.version == retried.version  # the first attempt's redelivered event changes nothing
 
     failed = w.finish(run, "train", "failed", message="The replica workerpool0-0 was preempted")
     assert failed.state is S.FAILED and "after 2 attempts" in failed.reason and "preempted" in failed.reason

@@ -49,7 +49,7 @@ def make_builder(fake: FakeCloudBuild, **kwargs: object) -> CloudBuildBuilder:
     )
 
 
-def make_run(run_id: str = "run-42", **trigger: object) -> PipelineRun:
+def make_run(run_id: str = "run-42", /, **trigger: object) -> PipelineRun:
     fields: dict[str, object] = {"kind": "push", "delivery_key": "d-1", "repo": "relaunch-demo/digits"}
     fields.update({"sha": SHA, "ref": "refs/heads/main", "clone_url": CLONE, **trigger})
     return PipelineRun(id=run_id, pipeline="digits", trigger=Trigger(**fields))  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ import pytest
 
 from relaunch.adapters.gcp.firestore_store import FirestoreRunStore
 from relaunch.domain.model import Delivery, PipelineRun, RunState, TimelineEntry, Trigger
-from relaunch.domain.ports import ConflictError
+from relaunch.domain.ports import ConflictError, Recorded
 
 ROUNDS = 6
 STATES = [RunState.BUILDING, RunState.TRAINING, RunState.EVALUATING]
@@ -93,8 +93,8 @@ def test_two_orchestrators_racing_on_a_run_exactly_one_wins_each_round(
 def test_concurrent_deliveries_of_one_key_record_it_once(
     store: FirestoreRunStore, instances: list[FirestoreRunStore]
 ) -> None:
-    def record(instance: FirestoreRunStore, run_id: str) -> Callable[[threading.Barrier], bool]:
-        def write(barrier: threading.Barrier) -> bool:
+    def record(instance: FirestoreRunStore, run_id: str) -> Callable[[threading.Barrier], Recorded]:
+        def write(barrier: threading.Barrier) -> Recorded:
             barrier.wait()
             return instance.record_delivery(Delivery(key="github:same-delivery", source="github"), [make_run(run_id)])
 

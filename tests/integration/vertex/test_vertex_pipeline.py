@@ -9,7 +9,7 @@ from relaunch.adapters.gcp.vertex_registry import VertexRegistry
 from relaunch.adapters.gcp.vertex_training import VertexTrainingBackend
 from relaunch.config_files import load_spec
 from relaunch.domain.commands import JobFinished, StartRun
-from relaunch.domain.model import Delivery, PipelineRun, RunState, Trigger
+from relaunch.domain.model import Delivery, JobStep, PipelineRun, RunState, Trigger
 from relaunch.service.orchestrator import Deps, Orchestrator
 from tests.fakes import FakeBlobs, FakeBuilder, FakeNotifier, FakeStore
 from tests.integration.vertex.conftest import PROJECT, REGION, ROOT
@@ -50,14 +50,16 @@ class VertexWorld:
         self.orch.handle(StartRun(run_id=run.id))
         self._finish(run.id, "train")
         metrics = {"accuracy": accuracy, "macro_f1": accuracy}
-        self.blobs.write_eval(f"{ARTIFACTS}/runs/{run.id}/evaluation", metrics, champion and {"accuracy": champion})
+        against = None if champion is None else {"accuracy": champion}
+        self.blobs.write_eval(f"{ARTIFACTS}/runs/{run.id}/evaluation", metrics, against)
         return self._finish(run.id, "evaluate")
 
-    def _finish(self, run_id: str, step: str) -> PipelineRun:
+    def _finish(self, run_id: str, step: JobStep) -> PipelineRun:
         job = self.store.runs[run_id].jobs[step]
         self.vertex.set_job(job, state="JOB_STATE_SUCCEEDED", startTime="2024-05-01T10:00:00Z")
         self.vertex.set_job(job, endTime="2024-05-01T10:03:00Z")
-        result: PipelineRun = self.orch.handle(JobFinished(run_id=run_id, step=step, job_id=job, state="succeeded"))
+        result = self.orch.handle(JobFinished(run_id=run_id, step=step, job_id=job, state="succeeded"))
+        assert result is not None
         return result
 
 

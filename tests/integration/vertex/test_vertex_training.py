@@ -57,7 +57,7 @@ def test_submit_creates_the_custom_job_vertex_expects(vertex: FakeVertex, backen
     digest = key_digest("digits-1a2b3c4d5e:train")
     assert query(vertex, "GET", JOBS) == [{"filter": [f'labels.relaunch-key="{digest}"'], "pageSize": ["10"]}]
     machine = {"machineType": "n1-standard-8", "acceleratorType": 5, "acceleratorCount": 2}  # 5: NVIDIA_TESLA_T4
-    container = {
+    container: dict[str, Any] = {
         "imageUri": IMAGE,
         "command": ["python", "train.py"],
         "env": [{"name": k, "value": v} for k, v in request.env.items()],
