@@ -219,6 +219,10 @@ def scheduler(state: dict, pos: list[str], named: dict) -> str:
     name = pos[4]
     if (pos[2] == "create") == (name in table):
         raise Exit(1, f"ERROR: {'ALREADY_EXISTS' if name in table else 'NOT_FOUND'}: job {name}\n")
+    prefix = f"projects/{state['project']}/topics/"
+    if not named["topic"].startswith(prefix):  # as gcloud: a bare name needs a default project, which deploy never sets
+        raise Exit(1, "ERROR: (gcloud) value for field [projectsId] in collection [pubsub.projects.topics] is required")
+    named["topic"] = named["topic"].removeprefix(prefix)
     if named["topic"] not in state.get("topics", {}):
         raise not_found(f"topic {named['topic']}")
     attributes = named.get("attributes") or named.get("update-attributes") or ""
@@ -260,6 +264,12 @@ def iam(state: dict, pos: list[str], named: dict) -> str:
         at = pos.index("get-iam-policy") if "get-iam-policy" in pos else pos.index("add-iam-policy-binding")
         key, role = " ".join(pos[:at]) + " " + pos[at + 1], named.get("role")
     policy = state.setdefault("policies", {}).setdefault(key, [])
+    if "get-iam-policy" in pos and pos[:2] == ["storage", "buckets"]:
+        if "filter" in named:  # as gcloud: this command has no --filter
+            raise Exit(2, "ERROR: (gcloud.storage.buckets.get-iam-policy) unrecognized arguments: --filter\n")
+        kept = named["format"].split("bindings.filter('", 1)[1].split("')", 1)[0]
+        flt = " AND ".join(f"-bindings.{t[1:]}" if t.startswith("-") else f"bindings.{t}" for t in kept.split(" AND "))
+        return ",".join(_matching(policy, flt).split()) + "\n"  # the transform prints a list on one line
     if "get-iam-policy" in pos:
         return _matching(policy, named["filter"])
     member = named["member"]

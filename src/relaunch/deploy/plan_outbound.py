@@ -32,9 +32,10 @@ WANDB_PAYLOAD = {
 def schedule_step(infra: Infra, job: PipelineSchedule | ReconcileSchedule) -> Step:
     """A Cloud Scheduler job publishing to its topic; a pipeline's job names the pipeline (what schedule_tick reads)."""
     where = [job.job, f"--location={infra.region}"]
-    target = [f"--schedule={job.schedule}", f"--time-zone={job.time_zone}", f"--topic={job.topic}"]
+    topic = f"projects/{infra.project}/topics/{job.topic}"  # a bare name resolves against gcloud's default project
+    target = [f"--schedule={job.schedule}", f"--time-zone={job.time_zone}", f"--topic={topic}"]
     fields = ["schedule", "timeZone", "pubsubTarget.topicName"]
-    expect = [job.schedule, job.time_zone, f"projects/{infra.project}/topics/{job.topic}"]
+    expect = [job.schedule, job.time_zone, topic]
     attributes, message = _job_message(job)
     if attributes:
         fields.append("pubsubTarget.attributes.pipeline")
