@@ -221,6 +221,7 @@ class App:
             specs,
             promote_alias=self.settings.wandb_promote_alias,
             spec_problem=lambda: getattr(specs, "problem", None),
+            commands_topic=self.settings.pubsub_commands_topic,
         )
 
     @cached_property
@@ -321,7 +322,7 @@ class App:
 
         s = self.settings
         completions = LocalAgent(s.agent_path, s.logs_dir, max_concurrent=s.max_concurrent_jobs)
-        completions.on_finished = _publisher(bus)
+        completions.on_finished = job_finished_publisher(bus, s)
         return CompletionRelay(completions)
 
 
@@ -360,11 +361,12 @@ def embedded_stack(settings: Settings, functions: tuple[str, ...] | None = None)
     return EmbeddedStack(settings, App, functions=FUNCTIONS if functions is None else functions)
 
 
-def _publisher(bus: Bus) -> Callable[[JobRequest, JobStatus], None]:
-    from relaunch.domain.commands import COMMANDS_TOPIC, JobFinished
+def job_finished_publisher(bus: Bus, settings: Settings) -> Callable[[JobRequest, JobStatus], None]:
+    """What the agent's completion relay calls for a finished job: a JobFinished on the configured commands topic."""
+    from relaunch.domain.commands import JobFinished
 
     def on_finished(request: JobRequest, status: JobStatus) -> None:
         command = JobFinished(run_id=request.run_id, step=request.step, job_id=status.id, state=status.state)
-        bus.publish(COMMANDS_TOPIC, command.model_dump(), {"run_id": request.run_id})
+        bus.publish(settings.pubsub_commands_topic, command.model_dump(), {"run_id": request.run_id})
 
     return on_finished

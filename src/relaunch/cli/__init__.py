@@ -305,7 +305,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 def cmd_approve(args: argparse.Namespace) -> int:
     """Approve a fork's run for its head commit, as the OS user at this terminal; the stack then builds it."""
-    from relaunch.domain.commands import COMMANDS_TOPIC, StartRun
+    from relaunch.domain.commands import StartRun
     from relaunch.service.approval_step import NotAwaiting, approve_by_operator
 
     settings = Settings()
@@ -318,7 +318,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
     except NotAwaiting as exc:
         print(f"relaunch: {exc.args[0]}", file=sys.stderr)
         return 1
-    app.bus.publish(COMMANDS_TOPIC, StartRun(run_id=run.id).model_dump(), {"run_id": run.id})
+    app.bus.publish(settings.pubsub_commands_topic, StartRun(run_id=run.id).model_dump(), {"run_id": run.id})
     print(f"{run.id}: approved for {run.trigger.sha}; it builds next")
     return 0
 

@@ -97,7 +97,7 @@ def _simulate_github(settings: Settings, args: argparse.Namespace) -> int:
 def _simulate_pubsub(settings: Settings, args: argparse.Namespace) -> int:
     """Publish on the stack's bus, so its dispatcher delivers the message as Eventarc would."""
     from relaunch import simulate as sim
-    from relaunch.domain.commands import BUILDS_TOPIC, COMMANDS_TOPIC, DRIFT_TOPIC, SCHEDULE_TOPIC
+    from relaunch.domain.commands import BUILDS_TOPIC, DRIFT_TOPIC, SCHEDULE_TOPIC
 
     attributes: dict[str, str] = {}
     if args.kind == "drift":
@@ -111,7 +111,7 @@ def _simulate_pubsub(settings: Settings, args: argparse.Namespace) -> int:
             sim.schedule_data(args.pipeline, job=args.job),
         )
     elif args.kind == "retrain":
-        function, topic = FunctionName.ORCHESTRATOR, COMMANDS_TOPIC
+        function, topic = FunctionName.ORCHESTRATOR, settings.pubsub_commands_topic
         data = sim.retrain_data(args.full_name, args.ref, args.pipeline, args.reason, args.priority, args.request_id)
     else:
         function, topic = FunctionName.BUILD_STATUS, BUILDS_TOPIC

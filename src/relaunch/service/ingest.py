@@ -70,8 +70,10 @@ class IngestService:
         promote_alias: str = "production",
         clock: Callable[[], float] = time.time,
         spec_problem: Callable[[], str | None] = lambda: None,
+        commands_topic: str = COMMANDS_TOPIC,
     ) -> None:
         self._store = store
+        self._commands_topic = commands_topic  # RELAUNCH_PUBSUB_COMMANDS_TOPIC: what deploy wires to the orchestrator
         self._bus = bus
         self._specs = specs
         self._promote_alias = promote_alias
@@ -245,7 +247,7 @@ class IngestService:
             self._publish(StartRun(run_id=run_id))
 
     def _publish(self, command: Command) -> None:
-        self._bus.publish(COMMANDS_TOPIC, command.model_dump(), {"run_id": command.run_id})
+        self._bus.publish(self._commands_topic, command.model_dump(), {"run_id": command.run_id})
 
     def _last_drift(self, pipeline: str) -> float | None:
         runs = self._store.list_runs(pipeline=pipeline, limit=RECENT_RUNS)

@@ -157,8 +157,9 @@ class EmbeddedStack:
         self._procs = [self._spawn(name, env) for name in self.functions]
         for proc in self._procs:
             _wait_for_port(proc, timeout)
+        topics = {**SUBSCRIPTIONS, FunctionName.ORCHESTRATOR: self.settings.pubsub_commands_topic}
         routes: dict[str, tuple[str, str]] = {
-            name: (topic, self.url_of(name)) for name, topic in SUBSCRIPTIONS.items() if name in self.urls
+            name: (topic, self.url_of(name)) for name, topic in topics.items() if name in self.urls
         }
         wiring = self.wiring(self.settings)  # its final settings: with the endpoint's URL and the secrets
         wired = wiring.stack_bus(routes)
