@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class RunState(str, enum.Enum):
+class RunState(str, enum.Enum):  # noqa: UP042 (StrEnum would change str(state), which logs and stored text read)
     """Where a pipeline run stands."""
 
     RECEIVED = "received"

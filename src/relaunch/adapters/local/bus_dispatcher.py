@@ -11,7 +11,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
@@ -37,7 +37,7 @@ WHERE {_DUE} ORDER BY d.next_attempt_at, d.message_id LIMIT :n
 
 def rfc3339(ts: float) -> str:
     """A UNIX timestamp as Pub/Sub writes it: UTC, milliseconds, 'Z'."""
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def eventarc_request(push: Push) -> tuple[dict[str, str], bytes]:
