@@ -326,15 +326,15 @@ def test_deploy_tests_then_packages_then_runs_relaunch_deploy() -> None:
 # -- functions/requirements.txt and package_functions.py -------------------------------------------------------
 
 
-def test_the_committed_requirements_pin_this_version_with_the_cloud_extras() -> None:
-    from packaging.requirements import Requirement
-
+def test_the_committed_requirements_install_relaunch_from_its_own_wheel_never_an_index(tmp_path: Path) -> None:
     lines = [x for x in (ROOT / "functions" / "requirements.txt").read_text().splitlines() if x and x[0] != "#"]
     version = re.search(r'^version = "([^"]+)"$', (ROOT / "pyproject.toml").read_text(), re.M)[1]  # type: ignore[index]
-    assert len(lines) == 1
-    requirement = Requirement(lines[0])
-    assert requirement.name == "relaunch" and requirement.extras == {"gcp", "wandb", "github"}
-    assert str(requirement.specifier) == f"=={version}"
+    # "relaunch" on a public index is not ours (dependency confusion): only the wheel packaged beside the source
+    assert lines == [f"./wheels/relaunch-{version}-py3-none-any.whl[gcp,wandb,github]"]
+    shutil.copy(ROOT / "functions" / "requirements.txt", tmp_path / "requirements.txt")
+    command = [sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "-r", "requirements.txt"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "wheels/relaunch" in done.stderr  # unpackaged: pip stops, it fetches nothing
 
 
 def script() -> ModuleType:
