@@ -7,27 +7,35 @@ the domain does no I/O.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from relaunch.domain.cost import DEFAULT_ACCELERATORS, DEFAULT_MACHINES, DEFAULT_PRICES, PriceTable
 from relaunch.domain.spec import PipelineSpec, SpecError
 
+M = TypeVar("M", bound=BaseModel)
+
 
 def load_spec(path: Path) -> PipelineSpec:
     """Load one spec file, naming the file and each bad field on error."""
+    return load_model(path, PipelineSpec, SpecError)
+
+
+def load_model(path: Path, model: type[M], error: type[ValueError]) -> M:
+    """A YAML file's top-level mapping as `model`; `error` naming the file and each bad field otherwise."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise SpecError(f"{path}: cannot read YAML: {exc}") from None
+        raise error(f"{path}: cannot read YAML: {exc}") from None
     if not isinstance(raw, dict):
-        raise SpecError(f"{path}: expected a mapping at the top level")
+        raise error(f"{path}: expected a mapping at the top level")
     try:
-        return PipelineSpec.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
-        raise SpecError(f"{path}: " + "; ".join(_describe(err) for err in exc.errors())) from None
+        raise error(f"{path}: " + "; ".join(_describe(err) for err in exc.errors())) from None
 
 
 def _describe(err: ErrorDetails) -> str:
