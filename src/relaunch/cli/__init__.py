@@ -121,7 +121,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"relaunch: RELAUNCH_PRICE_FILE: {exc}", file=sys.stderr)
         return 2
-    if settings.adapter("store") == "sqlite" and not settings.store_path.exists():
+    if _no_store_yet(settings):
         entries = []
     else:
         entries = ledger.read(bootstrap.App(settings).store, args.pipeline)
@@ -187,7 +187,7 @@ def _without_secrets_in_environment(args: argparse.Namespace) -> None:
 def cmd_runs(args: argparse.Namespace) -> int:
     """List runs or show one."""
     settings = Settings()
-    if settings.adapter("store") == "sqlite" and not settings.store_path.exists():
+    if _no_store_yet(settings):
         print(f"no runs yet: {settings.store_path} does not exist (set RELAUNCH_HOME to a stack's state folder)")
         return 0 if args.action == "list" else 1
     app = bootstrap.App(settings)
@@ -234,7 +234,7 @@ def _show_run(app: bootstrap.App, run_id: str, *, as_json: bool) -> int:
 def cmd_inbox(args: argparse.Namespace) -> int:
     """List deliveries or dead letters, newest first."""
     settings = Settings()
-    if settings.adapter("store") == "sqlite" and not settings.store_path.exists():
+    if _no_store_yet(settings):
         print(f"no deliveries yet: {settings.store_path} does not exist")
         return 0
     store = bootstrap.App(settings).store
@@ -265,7 +265,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from relaunch.triggers.errors import TriggerError
 
     settings = Settings()
-    if settings.adapter("store") == "sqlite" and not settings.store_path.exists():
+    if _no_store_yet(settings):
         print(f"relaunch: no inbox: {settings.store_path} does not exist", file=sys.stderr)
         return 1
     try:
@@ -309,7 +309,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
     from relaunch.service.approval_step import NotAwaiting, approve_by_operator
 
     settings = Settings()
-    if settings.adapter("store") == "sqlite" and not settings.store_path.exists():
+    if _no_store_yet(settings):
         print(f"relaunch: no runs: {settings.store_path} does not exist", file=sys.stderr)
         return 1
     app = bootstrap.App(settings)
@@ -321,6 +321,11 @@ def cmd_approve(args: argparse.Namespace) -> int:
     app.bus.publish(settings.pubsub_commands_topic, StartRun(run_id=run.id).model_dump(), {"run_id": run.id})
     print(f"{run.id}: approved for {run.trigger.sha}; it builds next")
     return 0
+
+
+def _no_store_yet(settings: Settings) -> bool:
+    """The embedded store's file does not exist: nothing was ever recorded here (and reading must not create it)."""
+    return settings.adapter("store") == "sqlite" and not settings.store_path.exists()
 
 
 def _os_user() -> str:
