@@ -38,8 +38,9 @@ TARGET_S = 1.6
 def gcp_stack(tmp: Path) -> Iterator[tuple[dict[str, str], Any]]:
     """Emulators and fakes running; yields the child's environment and the fake Cloud Build."""
     from tests import emulators
-    from tests.cloudbuild_server import serve
     from tests.vertex_server import VertexServer
+
+    from relaunch.emulated.cloudbuild import serve
 
     with ExitStack() as stack:
         firestore = emulators.start("firestore", project=PROJECT)

@@ -288,28 +288,56 @@ class FakeRegistry:
 
 
 class FakeEndpoint:
-    def __init__(self, refuse: str | None = None) -> None:
+    """Deploys at once, unless `slow` > 0: then a deploy or undeploy hands back an operation name and finishes on the
+    `slow`-th poll of it (`starts` counts the operations started, as Vertex would bill them)."""
+
+    can_address_versions = True
+
+    def __init__(self, refuse: str | None = None, slow: int = 0) -> None:
         self.deployed: dict[str, dict[str, int]] = {}
         self.calls: list[tuple[str, ...]] = []
         self.refuse = refuse
         self.healths: dict[str, EndpointHealth] = {}  # version -> what health() answers (default: no traffic)
         self.predict_error: str | None = None
+        self.slow = slow
+        self.running: dict[str, int] = {}  # operation name -> polls left
+        self.starts: list[str] = []
 
-    def deploy(self, endpoint: str, model: ModelVersion) -> None:
+    def _operation(self, kind: str, version: str, operation: str | None) -> str | None:
+        """None when the operation is done (or there is none, `slow` == 0), else its name."""
+        if operation is None:
+            if not self.slow:
+                return None
+            operation = f"operations/{kind}-{version}-{len(self.starts)}"
+            self.starts.append(operation)
+            self.running[operation] = self.slow
+            return operation
+        self.running[operation] -= 1
+        return operation if self.running[operation] > 0 else None
+
+    def deploy(self, endpoint: str, model: ModelVersion, *, operation: str | None = None) -> str | None:
         if self.refuse:
             raise ValueError(self.refuse)
         self.calls.append(("deploy", endpoint, model.version))
+        if model.version in self.deployed.get(endpoint, {}):
+            return None
+        if self._operation("deploy", model.version, operation) is not None:
+            return operation or self.starts[-1]
         split = self.deployed.setdefault(endpoint, {})
         split.setdefault(model.version, 100 if not split else 0)
+        return None
 
     def set_traffic(self, endpoint: str, split: dict[str, int]) -> None:
         self.calls.append(("set_traffic", endpoint, json.dumps(split, sort_keys=True)))
         current = self.deployed[endpoint]
         self.deployed[endpoint] = {v: split.get(v, 0) for v in current}
 
-    def undeploy(self, endpoint: str, version: str) -> None:
+    def undeploy(self, endpoint: str, version: str, *, operation: str | None = None) -> str | None:
         self.calls.append(("undeploy", endpoint, version))
+        if version in self.deployed.get(endpoint, {}) and self._operation("undeploy", version, operation):
+            return operation or self.starts[-1]
         self.deployed.get(endpoint, {}).pop(version, None)  # absent: a no-op, as on the real endpoints
+        return None
 
     def traffic(self, endpoint: str) -> dict[str, int]:
         return dict(self.deployed.get(endpoint, {}))

@@ -2,7 +2,9 @@
 
 It records every GraphQL operation (name and variables) and answers the minimal valid response for the operations
 the wandb SDK sends for Launch queues, runs and artifacts. Unknown operations get a GraphQL error, so a test
-notices when the SDK starts asking something new.
+notices when the SDK starts asking something new; so does a query selecting a field no query of the installed wandb
+SDK selects (`tests/wandb_graphql.py` reads them from the SDK), unless relaunch's W&B Launch adapter names it in
+`BEYOND_SDK` (the README says why each is safe).
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from relaunch.adapters.wandb.launch import BEYOND_SDK
 from tests.loopback import loopback_server
+from tests.wandb_graphql import GraphQLSyntaxError, refused, sdk_paths
 
 _OPERATION = re.compile(r"\b(?:query|mutation)\s+(\w+)")
 _NOW = "2026-01-01T00:00:00"
@@ -66,8 +70,9 @@ class FakeWandb:
     artifacts: list[FakeArtifact] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
     errors: list[int] = field(default_factory=list)
-    page_size: int = 100
     queues: set[tuple[str, str]] = field(default_factory=set)  # (entity, name) of the Launch queues that exist
+    queue_configs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # what upsertRunQueue set
+    projects: set[tuple[str, str]] = field(default_factory=set)  # (entity, name) created through the API
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     # -- what tests read ---------------------------------------------------------------------------------------
@@ -113,6 +118,9 @@ class FakeWandb:
                 return status, {"errors": [{"message": f"scripted HTTP {status}"}]}
             if self.api_key and headers.get("authorization") != _basic(self.api_key):
                 return 401, {"errors": [{"message": "unauthorized"}]}
+            unknown = _unknown_fields(query)
+            if unknown:
+                return 200, {"errors": [{"message": message} for message in unknown]}
             handler = _HANDLERS.get(operation)
             if handler is None:
                 return 200, {"errors": [{"message": f"fake W&B does not know operation {operation!r}"}]}
@@ -146,6 +154,16 @@ class FakeWandb:
             if artifact.id == artifact_id:
                 return artifact
         raise LookupError(f"artifact {artifact_id} not found")
+
+
+def _unknown_fields(query: str) -> list[str]:
+    """W&B-style errors for each field of `query` no wandb SDK query selects (or for a document it cannot read)."""
+    allowed = sdk_paths() | {tuple(path.split(".")) for path in BEYOND_SDK}
+    try:
+        paths = refused(query, allowed)
+    except GraphQLSyntaxError as exc:
+        return [f"Syntax Error: {exc}"]
+    return [f'Cannot query field "{p[-1]}" at {".".join(p[:-1])}: no wandb SDK query selects it' for p in paths]
 
 
 def _basic(api_key: str) -> str:
@@ -221,18 +239,17 @@ def _public(item: dict[str, Any]) -> dict[str, Any]:
 def _items(fake: FakeWandb, variables: dict[str, Any]) -> dict[str, Any]:
     if (variables["entityName"], variables["runQueue"]) not in fake.queues:
         return {"project": {"runQueue": None}}
-    items = _queue(fake, variables, "runQueue")
-    start = int(variables.get("cursor") or 0)
-    page = items[start : start + fake.page_size]
-    end = start + len(page)
-    info = {"hasNextPage": end < len(items), "endCursor": str(end)}
-    edges = [{"node": _public(item)} for item in page]
-    return {"project": {"runQueue": {"runQueueItems": {"pageInfo": info, "edges": edges}}}}
+    edges = [{"node": _public(item)} for item in _queue(fake, variables, "runQueue")]
+    return {"project": {"runQueue": {"runQueueItems": {"edges": edges}}}}
 
 
-@_op("RelaunchQueueItem", "GetRunQueueItem")
+@_op("GetRunQueueItem")
 def _item(fake: FakeWandb, variables: dict[str, Any]) -> dict[str, Any]:
-    found = [i for i in _queue(fake, variables, "runQueue") if i["id"] == variables["itemId"]]
+    """The SDK's QueuedRun asks for one item by id, or (its fallback) lists them all."""
+    items = _queue(fake, variables, "runQueue")
+    if "itemId" not in variables:
+        return {"project": {"runQueue": {"runQueueItems": {"edges": [{"node": _public(i)} for i in items]}}}}
+    found = [i for i in items if i["id"] == variables["itemId"]]
     return {"project": {"runQueue": {"runQueueItem": _public(found[0]) if found else None}}}
 
 
@@ -240,6 +257,51 @@ def _item(fake: FakeWandb, variables: dict[str, Any]) -> dict[str, Any]:
 def _queue_id(fake: FakeWandb, variables: dict[str, Any]) -> dict[str, Any]:
     queue_id = base64.b64encode(f"RunQueue:{variables['runQueueName']}".encode()).decode()
     return {"project": {"runQueue": {"id": queue_id}}}
+
+
+@_op("CreateProject")
+def _create_project(fake: FakeWandb, variables: dict[str, Any]) -> dict[str, Any]:
+    wanted = (variables["input"]["entityName"], variables["input"]["name"])
+    inserted = wanted not in fake.projects
+    fake.projects.add(wanted)
+    project = {"id": "UHJvamVjdDox", "name": wanted[1], "entityName": wanted[0], "description": None}
+    project |= {"access": "PROJECT", "views": "{}"}
+    return {"result": {"project": project, "model": project, "inserted": inserted}}
+
+
+@_op("UpsertRunQueue")
+def _upsert_queue(fake: FakeWandb, variables: dict[str, Any]) -> dict[str, Any]:
+    if (variables["entityName"], variables["projectName"]) not in fake.projects:
+        raise LookupError(f"project {variables['projectName']!r} not found")
+    key = (variables["entityName"], variables["queueName"])
+    fake.queues.add(key)
+    fake.queue_configs[key] = {
+        "resource": variables["resourceType"],
+        "config": variables["resourceConfig"],
+        "prioritizationMode": variables.get("prioritizationMode"),
+        "configID": str(len(fake.queue_configs) + 1),
+    }
+    return {"upsertRunQueue": {"success": True, "configSchemaValidationErrors": []}}
+
+
+@_op("GetRunQueueMetadata")
+def _queue_metadata(fake: FakeWandb, variables: dict[str, Any]) -> dict[str, Any]:
+    key = (variables["entityName"], variables["runQueue"])
+    if key not in fake.queues:
+        return {"project": {"runQueue": None}}
+    config = fake.queue_configs.get(key, {})
+    queue: dict[str, Any] = {"id": base64.b64encode(f"RunQueue:{key[1]}".encode()).decode(), "access": "PROJECT"}
+    queue |= {"defaultResourceConfigID": config.get("configID"), "externalLinks": {"links": []}}
+    return {"project": {"runQueue": {**queue, "prioritizationMode": config.get("prioritizationMode", "DISABLED")}}}
+
+
+@_op("GetDefaultResourceConfig")
+def _resource_config(fake: FakeWandb, variables: dict[str, Any]) -> dict[str, Any]:
+    found = [c for (entity, _), c in fake.queue_configs.items() if c["configID"] == variables["id"]]
+    if variables["entityName"] not in {e for e, _ in fake.queue_configs} or not found:
+        return {"entity": {"defaultResourceConfig": None}}
+    config = {"config": found[0]["config"], "resource": found[0]["resource"], "templateVariables": []}
+    return {"entity": {"defaultResourceConfig": config}}
 
 
 @_op("DeleteFromRunQueue")

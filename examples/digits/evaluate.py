@@ -1,4 +1,7 @@
-"""Score the candidate (and the champion, if any) on the same held-out digits; write metrics and outcomes."""
+"""Score the candidate (and the champion, if any) on the same held-out digits; write metrics and outcomes.
+
+gs:// folders (what relaunch hands the job on Vertex AI) are read and written through the Cloud Storage FUSE mount.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from typing import Any
 import joblib
 from dataset import split
 from sklearn.metrics import accuracy_score, f1_score, log_loss
+from storage import local_dir
 from threadpoolctl import threadpool_limits
 
 
@@ -28,23 +32,23 @@ def score(model_dir: Path, x_test: Any, y_test: Any) -> tuple[dict[str, float], 
 
 
 def required_dir(name: str) -> Path:
-    """The directory named by env var `name`; exits with a clear message if it is unset."""
+    """The directory named by env var `name`; exits with a clear message if it is unset or cannot be reached."""
     value = os.environ.get(name)
     if not value:
         sys.exit(f"error: {name} is not set")
-    return Path(value)
+    return local_dir(name, value)
 
 
 def main() -> None:
     candidate_dir = required_dir("RELAUNCH_CANDIDATE_DIR")
     eval_dir = required_dir("RELAUNCH_EVAL_DIR")
-    champion_dir = os.environ.get("RELAUNCH_CHAMPION_DIR") or None
+    champion_dir = required_dir("RELAUNCH_CHAMPION_DIR") if os.environ.get("RELAUNCH_CHAMPION_DIR") else None
     _, x_test, _, y_test = split()
     candidate, candidate_outcomes = score(candidate_dir, x_test, y_test)
     print(f"candidate: {json.dumps(candidate)}", flush=True)
     champion, champion_outcomes = None, None
     if champion_dir:
-        champion, champion_outcomes = score(Path(champion_dir), x_test, y_test)
+        champion, champion_outcomes = score(champion_dir, x_test, y_test)
         print(f"champion: {json.dumps(champion)}", flush=True)
     else:
         print("no champion: scoring the candidate alone", flush=True)
@@ -53,7 +57,8 @@ def main() -> None:
     (eval_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     outcomes = {"candidate": candidate_outcomes, "champion": champion_outcomes}
     (eval_dir / "outcomes.json").write_text(json.dumps(outcomes) + "\n")
-    print(f"wrote {eval_dir / 'metrics.json'} and outcomes.json ({len(y_test)} examples)", flush=True)
+    where = os.environ["RELAUNCH_EVAL_DIR"]
+    print(f"wrote metrics.json and outcomes.json to {where} ({len(y_test)} examples)", flush=True)
 
 
 if __name__ == "__main__":

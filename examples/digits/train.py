@@ -1,5 +1,7 @@
 """Train a digits classifier with the hyperparameters in params.json and write it to $AIP_MODEL_DIR.
 
+A gs:// AIP_MODEL_DIR (what Vertex AI sets) is written through Vertex's Cloud Storage FUSE mount (see storage.py).
+
 RELAUNCH_SMOKE=1 makes it a smoke run (what relaunch's reusable GitHub workflow does before any paid training):
 the first RELAUNCH_SMOKE_ROWS training rows (default 100), at most RELAUNCH_SMOKE_STEPS solver iterations
 (default 20); the model is written as usual. Any error still exits non-zero.
@@ -21,6 +23,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from storage import local_dir
 from threadpoolctl import threadpool_limits
 
 HERE = Path(__file__).resolve().parent
@@ -68,12 +71,29 @@ def smoke_slice(smoke: dict[str, int], params: dict[str, Any], x: Any, y: Any) -
     return capped, x[: smoke["rows"]], y[: smoke["rows"]]
 
 
+def launch_run(env: dict[str, str]) -> Any | None:
+    """The W&B run of a job W&B Launch started, else None (wandb is needed only there).
+
+    Launch's agent sets WANDB_LAUNCH (with the run's id, project and entity) and fails a job that exits without
+    calling wandb.init, however well it trained.
+    """
+    if env.get("WANDB_LAUNCH", "").lower() != "true":
+        return None
+    try:
+        import wandb
+    except ImportError:
+        sys.exit("error: W&B Launch started this job (WANDB_LAUNCH) but wandb is not installed in its image")
+    return wandb.init()
+
+
 def main() -> None:
     model_dir = os.environ.get("AIP_MODEL_DIR")
     if not model_dir:
         sys.exit("error: AIP_MODEL_DIR is not set; it names the directory the model is written to")
+    out = local_dir("AIP_MODEL_DIR", model_dir)  # before training: a wrong folder fails in a second, not a run
     params = load_params()
     smoke = smoke_settings(dict(os.environ))
+    run = launch_run(dict(os.environ))
     print(f"params: {json.dumps(params, sort_keys=True)}", flush=True)
     x_train, _, y_train, _ = split()
     if smoke:
@@ -84,7 +104,6 @@ def main() -> None:
         model = build_model(params).fit(x_train, y_train)
     train_accuracy = float(model.score(x_train, y_train))
     print(f"trained in {time.perf_counter() - started:.2f}s, train accuracy {train_accuracy:.4f}", flush=True)
-    out = Path(model_dir)
     out.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, out / "model.joblib")
     summary = {
@@ -100,7 +119,10 @@ def main() -> None:
     if params.get("fault"):  # simulate a bad release, e.g. {"error_rate": 1.0} or {"latency_ms": 800}
         (out / FAULT_FILE).write_text(json.dumps(params["fault"]) + "\n")
         print(f"wrote {out / FAULT_FILE}: this model will misbehave when served", flush=True)
-    print(f"wrote {out / 'model.joblib'}", flush=True)
+    print(f"wrote {model_dir.rstrip('/')}/model.joblib", flush=True)
+    if run is not None:
+        run.summary.update({"train_accuracy": train_accuracy, "n_train": len(y_train)})
+        run.finish()
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from relaunch.settings import Settings, reveal
 
 if TYPE_CHECKING:
     from relaunch.adapters.gcp.pubsub_bus import PubSubBus
+    from relaunch.adapters.github.client import GitHubApp
     from relaunch.adapters.local.stack import EmbeddedStack as EmbeddedStack  # demo.py names it through here
     from relaunch.adapters.local.stack import StackBus
     from relaunch.domain.model import JobRequest, JobStatus
@@ -108,6 +109,7 @@ class App:
                 entity=s.wandb_entity or "",
                 project=s.wandb_project or "",
                 queue=s.wandb_launch_queue or "",
+                staging_bucket=s.wandb_staging_bucket or "",
             )
         from relaunch.adapters.local.agent import LocalAgent
 
@@ -146,8 +148,11 @@ class App:
     def builder(self) -> ImageBuilder:
         s = self.settings
         if s.adapter("builder") == "cloudbuild":
-            from relaunch.adapters.gcp.cloudbuild import CloudBuildBuilder
+            from relaunch.adapters.gcp.cloudbuild import CloneApp, CloudBuildBuilder
 
+            key, app_id, installation = s.build_github_app_key_secret, s.github_app_id, s.github_app_installation_id
+            # Settings refuses the key's secret without the App's ids; CloneApp refuses them empty.
+            clone_app = CloneApp(key, app_id or "", installation or 0, s.github_api_url) if key else None
             return CloudBuildBuilder(
                 self._project(),
                 s.gcp_region,
@@ -155,6 +160,7 @@ class App:
                 logs_bucket=s.build_logs_bucket,
                 api_endpoint=s.cloudbuild_api_endpoint,
                 service_account=s.build_service_account,
+                clone_app=clone_app,
             )
         from relaunch.adapters.local.builder import GitCheckoutBuilder
 
@@ -183,13 +189,13 @@ class App:
 
         s = self.settings
         notifiers: list[Notifier] = [TimelineNotifier(self.store)]
-        token = reveal(s.github_token)
-        if token:
+        github = self._github_identity()
+        if github:
             from relaunch.adapters.github.notifier import GitHubNotifier
 
             notifiers.append(
                 GitHubNotifier(
-                    token, base_url=s.github_api_url, app_token=s.github_token_is_app, public_url=s.public_url
+                    github, base_url=s.github_api_url, app_token=s.github_token_is_app, public_url=s.public_url
                 )
             )
         slack = reveal(s.slack_webhook_url)
@@ -200,12 +206,26 @@ class App:
         return FanoutNotifier(notifiers) if len(notifiers) > 1 else notifiers[0]
 
     @cached_property
+    def apply_launch_queue(self) -> Callable[[dict[str, object]], str]:
+        """Create or update the W&B Launch queue from a Vertex resource config (`relaunch launch-queue apply`)."""
+        from relaunch.adapters.wandb.launch_queue import LaunchQueue
+
+        s = self.settings
+        key, entity, name = reveal(s.wandb_api_key) or "", s.wandb_entity or "", s.wandb_launch_queue or ""
+        return LaunchQueue(api_key=key, base_url=s.wandb_base_url, entity=entity, name=name).apply
+
+    @cached_property
     def artifacts(self) -> ArtifactSource:
         if self.settings.adapter("artifacts") == "wandb":
             from relaunch.adapters.wandb.artifacts import WandbArtifacts
 
             key = reveal(self.settings.wandb_api_key) or ""
-            return WandbArtifacts(api_key=key, base_url=self.settings.wandb_base_url)
+            cloud = None
+            if self.artifact_root.startswith("gs://"):  # fetches land in the run's folder the evaluation job reads
+                from relaunch.adapters.gcp.gcs_blobs import GcsBlobStore
+
+                cloud = GcsBlobStore(project=self.settings.gcp_project)
+            return WandbArtifacts(api_key=key, base_url=self.settings.wandb_base_url, cloud=cloud)
         from relaunch.adapters.local.artifacts import LocalArtifacts
 
         return LocalArtifacts(self.settings.wandb_artifacts_dir)
@@ -227,11 +247,11 @@ class App:
     @cached_property
     def permissions(self) -> RepoPermissions:
         """Who may approve a fork's run: GitHub's answer when a token is configured, else nobody (CLI only)."""
-        token = reveal(self.settings.github_token)
-        if token:
+        github = self._github_identity()
+        if github:
             from relaunch.adapters.github.permissions import GitHubPermissions
 
-            return GitHubPermissions(token, base_url=self.settings.github_api_url)
+            return GitHubPermissions(github, base_url=self.settings.github_api_url)
         from relaunch.adapters.local.permissions import NobodyPermissions
 
         return NobodyPermissions()
@@ -243,10 +263,16 @@ class App:
         if self.settings.adapter("history") == "github":
             from relaunch.adapters.github.history import GitHubHistory
 
-            return GitHubHistory(reveal(self.settings.github_token), base_url=self.settings.github_api_url)
+            return GitHubHistory(self._github_identity(), base_url=self.settings.github_api_url)
         from relaunch.adapters.local.history import LocalGitHistory
 
         return LocalGitHistory(self.settings.workspaces_dir / ".history")
+
+    def _github_identity(self) -> str | GitHubApp | None:
+        """Who the GitHub adapters act as: the token, or the GitHub App installation (Settings allows one of them)."""
+        from relaunch.adapters.github.client import identity
+
+        return identity(self.settings)
 
     @cached_property
     def orchestrator(self) -> Orchestrator:

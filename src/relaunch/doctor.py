@@ -211,18 +211,11 @@ def _pipelines(s: Settings, exists: Callable[[Path], bool]) -> list[Finding]:
         return [Finding("warn", "pipelines", f"no *.yaml in {s.pipelines_dir}: no event will start a run")]
     found = [Finding("ok", "pipelines", f"{len(specs)} valid: {', '.join(sorted(specs))}")]
     found += _local_sources(s, specs)
-    if s.adapter("endpoint") == "vertex":
-        found += [
-            Finding(
-                "missing",
-                f"pipeline {name}",
-                "rollout.strategy blue-green cannot smoke-test a version at 0% on Vertex AI (an endpoint routes every"
-                " request by its traffic split, googleapis/python-aiplatform#827), so every rollout would roll back:"
-                " use canary",
-            )
-            for name, spec in sorted(specs.items())
-            if spec.rollout.strategy == "blue-green"
-        ]
+    if s.adapter("endpoint") == "vertex":  # the same refusal a run of such a pipeline ends with before deploying
+        from relaunch.domain.rollout import unsupported
+
+        refused = {name: unsupported(spec.rollout, can_address_versions=False) for name, spec in specs.items()}
+        found += [Finding("missing", f"pipeline {name}", why) for name, why in sorted(refused.items()) if why]
     return found
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -28,6 +28,14 @@ RegistryKind = Literal["local", "vertex"]
 EndpointKind = Literal["local", "vertex"]
 ArtifactsKind = Literal["local", "wandb"]
 HistoryKind = Literal["git", "github"]
+
+# The scikit-learn minor of the default serving container (Vertex's prebuilt sklearn-cpu.<major>-<minor>). A model
+# pickled by one minor may not load in another: the training image must install the same one (the digits example
+# pins it in its requirements.txt; tests/unit/test_serving_version.py holds the two together).
+SKLEARN_SERVING_VERSION = "1.6"
+SKLEARN_SERVING_IMAGE = (
+    f"us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.{SKLEARN_SERVING_VERSION.replace('.', '-')}:latest"
+)
 
 # What each profile picks for a port left unset.
 PROFILE_DEFAULTS: dict[str, dict[str, str]] = {
@@ -61,7 +69,8 @@ def _secret(description: str) -> SecretStr | None:
 class Settings(BaseSettings):
     """Everything the composition root needs; each field maps to RELAUNCH_<NAME>."""
 
-    model_config = SettingsConfigDict(env_prefix="RELAUNCH_", extra="ignore")
+    # hide_input_in_errors: a refused configuration is printed and logged, and the whole input holds the secrets.
+    model_config = SettingsConfigDict(env_prefix="RELAUNCH_", extra="ignore", hide_input_in_errors=True)
 
     profile: Profile = Field(default="local", description="Default adapters: local (embedded) or gcp (cloud)")
     # Per-port adapter choice; None takes the profile's default.
@@ -115,8 +124,8 @@ class Settings(BaseSettings):
     )
     vertex_service_account: str | None = Field(default=None, description="Service account training jobs run as")
     vertex_serving_image: str = Field(
-        default="us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-3:latest",
-        description="Serving container of uploaded models",
+        default=SKLEARN_SERVING_IMAGE,
+        description="Serving container of uploaded models (its framework version must be the training image's)",
     )
     vertex_endpoint_machine_type: str = Field(default="n1-standard-2", description="Machine of deployed models")
     cloudbuild_api_endpoint: str | None = Field(default=None, description="Override of the Cloud Build API host")
@@ -127,6 +136,12 @@ class Settings(BaseSettings):
     build_service_account: str | None = Field(
         default=None, description="Email of the service account image builds run as (default: Cloud Build's own)"
     )
+    build_github_app_key_secret: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,255}$",
+        description="Secret Manager secret holding the GitHub App's private key: image builds mint a read-only"
+        " installation token from it to clone private repositories (unset: anonymous clone)",
+    )
 
     # -- W&B --------------------------------------------------------------------------------------------------
     wandb_api_key: SecretStr | None = _secret("W&B API key (Launch queue and artifact lookups)")
@@ -134,6 +149,10 @@ class Settings(BaseSettings):
     wandb_entity: str | None = Field(default=None, description="W&B entity of the Launch queue")
     wandb_project: str | None = Field(default=None, description="W&B project runs are launched into")
     wandb_launch_queue: str | None = Field(default=None, description="W&B Launch queue name")
+    wandb_launch_staging_bucket: str | None = Field(
+        default=None,
+        description="gs:// path W&B's Vertex runner stages Launch jobs in (default: RELAUNCH_ARTIFACT_ROOT if gs://)",
+    )
     wandb_promote_alias: str = Field(default="production", description="Alias moved to a promoted W&B artifact")
 
     # -- notifications ----------------------------------------------------------------------------------------
@@ -142,8 +161,48 @@ class Settings(BaseSettings):
     github_token_is_app: bool = Field(
         default=False, description="The token is a GitHub App installation token (check runs allowed)"
     )
+    github_app_id: str | None = Field(
+        default=None, pattern=r"^(?:[0-9]{1,20}|Iv[0-9A-Za-z.]{1,40})$", description="GitHub App id (or client id)"
+    )
+    github_app_private_key: SecretStr | None = _secret(
+        "GitHub App private key (PEM): relaunch acts as the App's installation, tokens renewed before they expire"
+    )
+    github_app_installation_id: int | None = Field(default=None, gt=0, description="GitHub App installation id")
     slack_webhook_url: SecretStr | None = _secret("Slack incoming-webhook URL")
     public_url: str | None = Field(default=None, description="Where users can see runs (links in reports)")
+
+    @field_validator("github_app_private_key")
+    @classmethod
+    def _pem_private_key(cls, key: SecretStr | None) -> SecretStr | None:
+        """Only the PEM armour is checked: a key pasted without it, or a public key, fails here and not at signing."""
+        text = key.get_secret_value().strip() if key else ""
+        if text and not (text.startswith("-----BEGIN ") and text.split("\n", 1)[0].endswith(" PRIVATE KEY-----")):
+            raise ValueError(
+                "RELAUNCH_GITHUB_APP_PRIVATE_KEY must be a PEM private key (-----BEGIN … PRIVATE KEY-----)"
+            )
+        return key
+
+    @model_validator(mode="after")
+    def _one_github_identity(self) -> Settings:
+        """A token or a whole App (id, key, installation), not both; the builds' key secret belongs to an App."""
+        app = {
+            "github_app_id": bool(self.github_app_id),
+            "github_app_private_key": bool(reveal(self.github_app_private_key)),
+            "github_app_installation_id": self.github_app_installation_id is not None,
+        }
+        missing = [f"RELAUNCH_{name.upper()}" for name, value in app.items() if not value]
+        if len(missing) < len(app) and missing:
+            raise ValueError(f"a GitHub App needs all of its settings: {', '.join(missing)} not set")
+        if not missing and reveal(self.github_token):
+            raise ValueError(
+                "RELAUNCH_GITHUB_TOKEN and a GitHub App (RELAUNCH_GITHUB_APP_ID, RELAUNCH_GITHUB_APP_PRIVATE_KEY,"
+                " RELAUNCH_GITHUB_APP_INSTALLATION_ID) are both set: configure one"
+            )
+        if self.build_github_app_key_secret and missing:
+            raise ValueError(
+                f"RELAUNCH_BUILD_GITHUB_APP_KEY_SECRET is the key of a GitHub App: {', '.join(missing)} not set"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -194,6 +253,12 @@ class Settings(BaseSettings):
     @property
     def registry_dir(self) -> Path:
         return self.home / "registry"
+
+    @property
+    def wandb_staging_bucket(self) -> str | None:
+        """Where W&B's Vertex runner stages jobs: the explicit setting, else a gs:// artifact root."""
+        root = self.artifact_root if (self.artifact_root or "").startswith("gs://") else None
+        return self.wandb_launch_staging_bucket or root
 
     @property
     def wandb_artifacts_dir(self) -> Path:

@@ -17,7 +17,7 @@ import yaml
 from pydantic import SecretStr
 
 from relaunch.bootstrap import App, embedded_stack
-from relaunch.demo import DEMO_REPO, _make_repo, project_root
+from relaunch.demo import DEMO_REPO, make_repo, project_root
 from relaunch.domain.model import PipelineRun, RunState
 from relaunch.settings import Settings
 from relaunch.simulate import git, push_payload, send_github
@@ -65,7 +65,7 @@ def world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
     stack = embedded_stack(settings).start()
     traffic = Traffic(stack.urls["endpoint"].rstrip("/"))
     try:
-        repo = _make_repo(ROOT / "examples" / "digits", work / "digits")
+        repo = make_repo(ROOT / "examples" / "digits", work / "digits")
         yield stack, repo, App(stack.settings), traffic
     finally:
         traffic.stopped.set()

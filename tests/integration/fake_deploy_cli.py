@@ -30,11 +30,12 @@ def not_found(what: str) -> Exit:
 
 
 def flags(argv: list[str]) -> tuple[list[str], dict[str, str]]:
-    positional, named = [], {}
+    positional: list[str] = []
+    named: dict[str, str] = {}
     for arg in argv:
         if arg.startswith("--"):
             key, _, value = arg[2:].partition("=")
-            named[key] = value
+            named[key] = f"{named[key]}\n{value}" if key in named else value  # a repeated flag keeps every value
         else:
             positional.append(arg)
     return positional, named
@@ -301,12 +302,39 @@ def _matching(policy: list, flt: str) -> str:
     return "".join(f"{r}\n" for r in hits)
 
 
+def firestore_indexes(state: dict, pos: list[str], named: dict) -> str:
+    """composite list (the plan's --filter, evaluated) and create; kept as Firestore lists them, `__name__` appended."""
+    table = state.setdefault("firestore_indexes", [])
+    if pos[3] == "list":
+        terms = dict(term.split("=", 1) for term in named["filter"].split(" AND "))
+        return "".join(f"{i['group']}\n" for i in table if terms == _index_terms(i))
+    configs = [dict(kv.split("=") for kv in value.split(",")) for value in named["field-config"].split("\n")]
+    fields = [(c["field-path"], c["order"].upper()) for c in configs]
+    index = {"group": named["collection-group"], "scope": named["query-scope"].upper(), "fields": fields}
+    index["fields"].append(("__name__", fields[-1][1]))
+    if any(_index_terms(i) == _index_terms(index) for i in table):
+        raise Exit(1, "ERROR: (gcloud.firestore.indexes.composite.create) ALREADY_EXISTS: index already exists\n")
+    table.append(index)
+    changed(state)
+    return ""
+
+
+def _index_terms(index: dict) -> dict[str, str]:
+    return {
+        "name.segment(-3)": index["group"],
+        "queryScope": index["scope"],
+        "fields.fieldPath.list()": '"' + ",".join(name for name, _ in index["fields"]) + '"',
+        "fields.order.list()": '"' + ",".join(order for _, order in index["fields"]) + '"',
+    }
+
+
 CREATORS = {"service_accounts": _service_account, "topics": _topic, "subscriptions": _subscription, "buckets": _bucket}
 HANDLERS = {
     ("services",): services,
     ("projects",): projects,
     ("iam", "service-accounts"): resource("service_accounts", lambda p, n: p[-1].split("@")[0]),
     ("storage", "buckets"): resource("buckets", lambda p, n: p[-1].removeprefix("gs://")),
+    ("firestore", "indexes"): firestore_indexes,
     ("firestore",): resource("firestore", lambda p, n: n["database"]),
     ("artifacts",): resource("repositories"),
     ("secrets",): secrets,

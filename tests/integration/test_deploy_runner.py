@@ -124,6 +124,7 @@ def test_first_deploy_creates_everything_and_a_second_only_describes(cloud: Clou
             "drift-alert",
             "schedule-tick",
             "build-status",
+            "vertex-job",
         )
     )
     orchestrator_sub = next(s for n, s in state["subscriptions"].items() if "orchestrator" in n)

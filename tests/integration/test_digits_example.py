@@ -101,3 +101,44 @@ def test_evaluate_without_a_champion(runs: dict[str, Any]) -> None:
 def test_missing_model_dir_fails_clearly(runs: dict[str, Any]) -> None:
     code, _, err = runs["results"]["unset"]
     assert code != 0 and "AIP_MODEL_DIR" in err
+
+
+# -- on Vertex AI: gs:// URIs are written through the Cloud Storage FUSE mount ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def on_vertex(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Train and evaluate with gs:// folders, as on Vertex AI; a temporary folder stands in for the /gcs mount."""
+    root = tmp_path_factory.mktemp("vertex")
+    source, mount = root / "src", root / "gcs"
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("__pycache__"))  # a stray gs:/ folder lands here
+    (mount / "bucket").mkdir(parents=True)  # Vertex mounts every bucket the job may reach at /gcs/<bucket>/
+    base = "gs://bucket/runs/digits-1"
+    mounted = {"RELAUNCH_GCS_MOUNT_ROOT": str(mount)}
+    trained = finish(start(source, "train.py", {**mounted, "AIP_MODEL_DIR": f"{base}/model/", "RELAUNCH_RUN_ID": "r"}))
+    folders = {"RELAUNCH_CANDIDATE_DIR": f"{base}/model", "RELAUNCH_EVAL_DIR": f"{base}/eval"}
+    scored = start(source, "evaluate.py", {**mounted, **folders})
+    unmounted = {"RELAUNCH_GCS_MOUNT_ROOT": str(root / "nothing"), "AIP_MODEL_DIR": f"{base}/model/"}
+    results = {"train": trained, "evaluate": finish(scored), "unmounted": finish(start(source, "train.py", unmounted))}
+    return {"mount": mount, "source": source, "results": results}
+
+
+def test_a_gs_model_dir_is_written_through_the_cloud_storage_fuse_mount(on_vertex: dict[str, Any]) -> None:
+    code, out, err = on_vertex["results"]["train"]
+    assert code == 0, err
+    model_dir = on_vertex["mount"] / "bucket" / "runs" / "digits-1" / "model"
+    assert (model_dir / "model.joblib").is_file() and read(model_dir, "training_summary.json")["run_id"] == "r"
+    assert not (on_vertex["source"] / "gs:").exists()
+    assert "gs://bucket/runs/digits-1/model/model.joblib" in out
+
+
+def test_the_evaluation_reads_and_writes_gs_folders_through_the_mount(on_vertex: dict[str, Any]) -> None:
+    code, _, err = on_vertex["results"]["evaluate"]
+    assert code == 0, err
+    metrics = read(on_vertex["mount"] / "bucket" / "runs" / "digits-1" / "eval", "metrics.json")
+    assert metrics["candidate"]["accuracy"] >= 0.95 and metrics["champion"] is None
+
+
+def test_a_gs_model_dir_without_its_bucket_mounted_fails_naming_both(on_vertex: dict[str, Any]) -> None:
+    code, _, err = on_vertex["results"]["unmounted"]
+    assert code != 0 and "AIP_MODEL_DIR" in err and "gs://bucket" in err and "not mounted" in err, err

@@ -92,10 +92,10 @@ def agent(home: Path) -> Iterator[LocalAgent]:
 
 def job(home: Path, key: str, code: str, *args: str, **fields: object) -> JobRequest:
     """A `python -c` job of run RUN in its checkout, its model going to the run's own folder."""
-    env = {"AIP_MODEL_DIR": str(home / "artifacts" / "runs" / RUN / "model")}
+    output = str(home / "artifacts" / "runs" / RUN)  # the agent sets AIP_MODEL_DIR=<output>/model/, as Vertex does
     command = ["python", "-c", textwrap.dedent(code), *args]
     workdir = str(home / "workspaces" / RUN)
-    return JobRequest(key=key, run_id=RUN, step="train", image=workdir, command=command, env=env, **fields)  # type: ignore[arg-type]
+    return JobRequest(key=key, run_id=RUN, step="train", image=workdir, command=command, output_dir=output, **fields)  # type: ignore[arg-type]
 
 
 def finished(agent: LocalAgent, job_id: str) -> str:

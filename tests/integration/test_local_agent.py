@@ -279,11 +279,30 @@ def test_jobs_get_an_allowlisted_env_and_their_own_but_never_relaunch_settings(
     monkeypatch.setenv("LC_MESSAGES", "C")
     agent = agents.new()
     code = "import os; print(sorted(k for k in os.environ if k.startswith(('RELAUNCH_', 'GITHUB_', 'LC_', 'AIP_'))))"
-    job_id = agent.submit(job(tmp_path, "env", code, env={"RELAUNCH_RUN_ID": "run-1", "AIP_MODEL_DIR": "/m"}))
+    job_id = agent.submit(job(tmp_path, "env", code, env={"RELAUNCH_RUN_ID": "run-1"}, output_dir="/m"))
     wait_for(done(agent, job_id), "the job to finish")
     tail = agent.status(job_id).log_tail
-    assert "['AIP_MODEL_DIR', 'LC_MESSAGES', 'RELAUNCH_RUN_ID']" in tail, tail
+    expected = ["AIP_CHECKPOINT_DIR", "AIP_MODEL_DIR", "AIP_TENSORBOARD_LOG_DIR", "LC_MESSAGES", "RELAUNCH_RUN_ID"]
+    assert str(expected) in tail, tail
     assert "do-not-leak" not in tail
+
+
+def test_a_job_gets_vertexs_output_variables_and_may_not_set_them_itself(agents: Agents, tmp_path: Path) -> None:
+    """What Vertex AI gives a CustomJob with baseOutputDirectory <base>: <base>/model/, /checkpoints/, /logs/."""
+    agent = agents.new()
+    base = str(tmp_path / "runs" / "run-1")
+    code = "import os; print({k: v for k, v in sorted(os.environ.items()) if k.startswith('AIP_')})"
+    job_id = agent.submit(job(tmp_path, "out", code, output_dir=base))
+    shadow = agent.submit(job(tmp_path, "shadow", code, output_dir=base, env={"AIP_MODEL_DIR": "/elsewhere"}))
+    wait_for(lambda: agent.status(job_id).done and agent.status(shadow).done, "both jobs to finish")
+    expected = {
+        "AIP_CHECKPOINT_DIR": f"{base}/checkpoints/",
+        "AIP_MODEL_DIR": f"{base}/model/",
+        "AIP_TENSORBOARD_LOG_DIR": f"{base}/logs/",
+    }
+    assert str(expected) in agent.status(job_id).log_tail
+    refused = agent.status(shadow)
+    assert refused.state == "failed" and "env.AIP_MODEL_DIR" in refused.message, refused
 
 
 def test_a_job_dies_with_its_agent_even_when_the_agent_is_killed(agents: Agents, tmp_path: Path) -> None:

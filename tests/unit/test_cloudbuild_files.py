@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from relaunch.adapters.gcp.cloudbuild import CHECKOUT_STEP, RUN_SUBSTITUTIONS
-from tests.cloudbuild_server import substitute
+from relaunch.emulated.cloudbuild import substitute
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOUDBUILD = ROOT / "cloudbuild"
@@ -128,8 +128,15 @@ def test_the_training_image_is_the_pushed_image_of_the_checked_out_commit() -> N
     assert set(RUN_SUBSTITUTIONS) <= set(config["substitutions"])  # what the builder sets on every build
     steps = {s["id"]: s for s in config["steps"]}
     assert list(steps) == ["check", "clone", CHECKOUT_STEP, "image"]
-    assert steps["clone"]["args"] == ["clone", "--quiet", "--", "$_CLONE_URL", "src"]
-    assert steps[CHECKOUT_STEP]["env"] == ["SHA=$_SHA", "REF=$_REF", "PR=$_PR"]
+    clone = steps["clone"]
+    assert clone["env"][:4] == ["CLONE_URL=$_CLONE_URL", "SHA=$_SHA", "REF=$_REF", "PR=$_PR"]
+    assert 'git clone --quiet -- "$$CLONE_URL" src' in clone["args"][1]
+    # A private repository: the token reaches git only through the environment, never argv, a file or the output.
+    assert "GIT_CONFIG_VALUE_0=" in clone["args"][1] and "extraHeader" in clone["args"][1]
+    leaks = r"echo[^\n]*\$\$(token|basic|GITHUB_APP_PRIVATE_KEY)|set -x|credential\.helper"
+    assert not re.search(leaks, clone["args"][1])
+    assert not [s["id"] for s in steps.values() if "secretEnv" in s]  # relaunch adds the key, to the clone step only
+    assert steps[CHECKOUT_STEP]["env"] == ["SHA=$_SHA"]  # local only: what to check out was fetched by the clone
     assert '> "$$BUILDER_OUTPUT/output"' in steps[CHECKOUT_STEP]["args"][1]  # what the builder reads back
     image = steps["image"]
     assert image["dir"] == "src" and image["entrypoint"] == "bash"
@@ -235,7 +242,7 @@ def checkout(origin: Path, workspace: Path, **values: str) -> tuple[subprocess.C
         ({"_REF": "main"}, "main"),
         ({"_REF": "feature/x"}, "feature/x"),
         ({"_REF": "refs/tags/v1"}, "v1^{commit}"),
-        ({"_SHA": "<first>", "_REF": "main"}, "main~2"),  # a SHA wins over the ref
+        ({"_SHA": "<first>", "_REF": "main"}, "main~1"),  # a SHA wins over the ref
     ],
 )
 def test_the_checkout_step_checks_out_the_head_of_the_ref_and_reports_the_commit(
@@ -243,11 +250,11 @@ def test_the_checkout_step_checks_out_the_head_of_the_ref_and_reports_the_commit
 ) -> None:
     first = git(origin, "rev-parse", "main~1")
     values = {k: first if v == "<first>" else v for k, v in values.items()}
+    sha = git(origin, "rev-parse", expected)  # the ref as the clone step fetches it: a later push changes nothing
+    assert re.fullmatch(r"[0-9a-f]{40}", sha)
     done, output = checkout(origin, tmp_path / "workspace", **values)
     assert done.returncode == 0, done.stderr
 
-    sha = git(origin, "rev-parse", expected)  # the ref as it is when the step runs, after the clone
-    assert re.fullmatch(r"[0-9a-f]{40}", sha)
     assert (output / "output").read_text() == sha
     assert (tmp_path / "workspace" / ".relaunch-sha").read_text() == sha + "\n"
     assert git(tmp_path / "workspace" / "src", "rev-parse", "HEAD") == sha
@@ -269,15 +276,17 @@ def test_the_checkout_step_builds_a_fork_pull_requests_head_that_is_on_no_branch
     assert git(tmp_path / "workspace" / "src", "rev-parse", "HEAD") == head
 
 
-def test_the_checkout_step_fails_on_a_ref_the_repository_lacks(origin: Path, tmp_path: Path) -> None:
-    done, output = checkout(origin, tmp_path / "workspace", _REF="refs/heads/gone")
-    assert done.returncode != 0 and "refs/heads/gone" in done.stderr
-    assert not (output / "output").exists() and not (tmp_path / "workspace" / ".relaunch-sha").exists()
+def test_the_clone_step_fails_on_a_ref_the_repository_lacks(origin: Path, tmp_path: Path) -> None:
+    (tmp_path / "workspace").mkdir()
+    values = {"_CLONE_URL": origin.as_uri(), "_SHA": "", "_REF": "refs/heads/gone", "_PR": ""}
+    done = run_step("clone", values, tmp_path / "workspace")
+    assert done.returncode != 0 and "refs/heads/gone" in done.stderr  # the build stops before the checkout step
 
 
 def test_the_image_step_labels_the_image_with_the_commit_checked_out(tmp_path: Path) -> None:
     bin_dir, workspace = tmp_path / "bin", tmp_path / "workspace"
-    (workspace / "src").mkdir(parents=True)
+    (workspace / "src" / "docker").mkdir(parents=True)
+    (workspace / "src" / "docker" / "train.Dockerfile").write_text("FROM scratch\n")  # the step checks it is there
     bin_dir.mkdir()
     docker = bin_dir / "docker"  # records its arguments, one a line, instead of building
     docker.write_text(f'#!/bin/sh\nprintf "%s\\n" "$PWD" "$@" > {tmp_path / "argv"}\n')

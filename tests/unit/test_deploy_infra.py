@@ -54,6 +54,7 @@ def test_the_example_validates_against_the_pipelines() -> None:
         "drift_alert",
         "schedule_tick",
         "build_status",
+        "vertex_job",
         "reconcile",
     }
     assert [s.pipeline for s in infra.schedules] == ["digits"]
@@ -127,7 +128,7 @@ def _two_triggers(raw: dict[str, Any]) -> None:
         (_two_triggers, "functions[2]", "'relaunch-orchestrator' has 2"),
         (
             lambda r: r["triggers"].append({**r["triggers"][0], "function": "relaunch-github-webhook"}),
-            "triggers[5].function",
+            "triggers[6].function",
             "is an HTTP function",
         ),
         (
@@ -177,6 +178,8 @@ def _two_triggers(raw: dict[str, Any]) -> None:
             "no trigger delivers 'relaunch-drift' to a schedule_tick",
         ),
         (lambda r: r["drift_sink"].update(topic="relaunch-schedule"), "drift_sink.topic", "to a drift_alert function"),
+        (lambda r: r["job_sink"].update(topic="relaunch-schedule"), "job_sink.topic", "to a vertex_job function"),
+        (lambda r: r["job_sink"].update(topic="relaunch-nowhere"), "job_sink.topic", "not a declared topic"),
         (
             lambda r: r["github_webhooks"][0].update(repo="someone/else"),
             "github_webhooks[0].repo",

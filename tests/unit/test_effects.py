@@ -27,6 +27,7 @@ RUN = "digits-0a1b2c3d4e"
         (effects.notify_status("gate", "failure"), "notify:gate:failure"),
         (effects.notify_rollout("set_traffic"), "notify:rollout:set_traffic"),
         (effects.rollout_wait("baking"), "rollout:wait:baking"),
+        (effects.endpoint_operation("deploy", "v2"), "endpoint-op:deploy:v2"),
         (effects.alias_moved("production"), "alias:production"),
         (effects.build(RUN), "digits-0a1b2c3d4e:build"),
         (effects.evaluator_build(RUN), "digits-0a1b2c3d4e:build-evaluator"),
@@ -55,6 +56,6 @@ def test_a_replay_key_is_recognised_and_leads_back_to_its_original() -> None:
 
 
 def test_names_are_the_wire_strings() -> None:
-    assert [s.value for s in Source] == ["github", "wandb", "drift", "schedule", "retrain", "cloudbuild"]
-    names = "github_webhook wandb_webhook orchestrator drift_alert schedule_tick build_status reconcile"
+    assert [s.value for s in Source] == ["github", "wandb", "drift", "schedule", "retrain", "cloudbuild", "vertex"]
+    names = "github_webhook wandb_webhook orchestrator drift_alert schedule_tick build_status vertex_job reconcile"
     assert [f.value for f in FunctionName] == names.split()

@@ -91,7 +91,7 @@ def test_push_to_promoted_walks_every_state_and_reports_each_stage() -> None:
     run = w.new_run()
     assert w.start(run).state is RunState.TRAINING
     request = w.backend.submitted[w.store.runs[run.id].jobs["train"]]
-    assert request.env["AIP_MODEL_DIR"] == "/art/runs/digits-1/model"
+    assert request.output_dir == "/art/runs/digits-1" and not [k for k in request.env if k.startswith("AIP_")]
     assert request.env["RELAUNCH_COMMIT_SHA"] == run.trigger.sha and request.image == f"/images/{run.trigger.sha}"
     assert w.finish(run, "train").state is RunState.EVALUATING
     assert w.backend.submitted[w.store.runs[run.id].jobs["evaluate"]].env["RELAUNCH_CHAMPION_DIR"] == ""

@@ -98,6 +98,27 @@ def test_a_received_run_whose_start_command_was_lost_is_started_once_it_went_qui
     assert w.store.runs[run.id].state is RunState.TRAINING
 
 
+def test_a_tick_takes_up_no_run_once_its_budget_is_spent_and_the_next_tick_starts_with_those() -> None:
+    w = Clocked()
+    runs = [w.new_run(n) for n in range(1, 5)]
+    for run in runs:
+        w.store.runs[run.id] = run  # four runs whose start command was lost
+    w.now = max(r.created_at for r in runs) + 61
+    taken: list[str] = []
+
+    def slow_advance(run: Any) -> Any:  # each run costs the tick 50 s (a slow dependency)
+        taken.append(run.id)
+        w.now += 50
+        return run
+
+    w.orch.advance = slow_advance  # type: ignore[method-assign]
+    report = w.reconciler.run()  # the default budget: 120 s
+
+    assert taken == [r.id for r in runs[:3]] and report.deferred == [runs[3].id] and report.examined == 3
+    taken.clear()
+    assert w.reconciler.run().deferred == [runs[2].id] and taken == [runs[3].id, runs[0].id, runs[1].id]
+
+
 def test_a_debounced_run_is_released_as_soon_as_its_window_ends() -> None:
     w = Clocked()
     run = w.new_run(1).model_copy(update={"hold_until": w.now + 5})
@@ -126,19 +147,32 @@ def test_a_run_stuck_past_its_stage_timeout_fails_with_the_reason_and_its_job_is
 def test_a_stuck_rollout_is_rolled_back_not_left_half_way() -> None:
     w = Clocked()
     run_id = baking(w)
-    w.now += CANARY.rollout.give_up_s + 601  # type: ignore[union-attr]
+    w.now += CANARY.rollout.give_up_s + Timeouts().deploying_s + 601  # type: ignore[union-attr]
     w.reconciler.run()
     ended = w.store.runs[run_id]
     assert ended.state is RunState.ROLLED_BACK and w.endpoint.deployed["digits"] == {"v1": 100}
+
+
+def test_a_deployment_that_takes_vertexs_usual_quarter_hour_is_waited_for_not_rolled_back() -> None:
+    w = Clocked(spec=SPEC)  # direct: no bake to wait for, only the deployment
+    w.promote(1)
+    w.endpoint.slow = 1000  # the endpoint's deployment keeps running
+    run = w.promote(2, champion=GOOD)
+    assert run.state is RunState.ROLLING_OUT
+    w.now += 15 * 60
+    report = w.reconciler.run()
+    assert report.timed_out == [] and w.store.runs[run.id].state is RunState.ROLLING_OUT
+    assert len(w.endpoint.starts) == 1  # polled on every tick, started once
 
 
 def test_per_stage_timeouts_follow_the_spec() -> None:
     t = Timeouts(building_s=3600, margin_s=600)
     assert stage_timeout(RunState.BUILDING, SPEC, t) == 3600
     assert stage_timeout(RunState.TRAINING, SPEC, t) == SPEC.train.timeout_s * (1 + SPEC.train.max_retries) + 600
-    assert stage_timeout(RunState.ROLLING_OUT, CANARY, t) == CANARY.rollout.give_up_s + 600  # type: ignore[union-attr]
+    rolling = CANARY.rollout.give_up_s + t.deploying_s + 600  # type: ignore[union-attr]
+    assert stage_timeout(RunState.ROLLING_OUT, CANARY, t) == rolling
     blue_green = SPEC.model_copy(update={"rollout": BlueGreenRollout(smoke=[[0]], rollback_window_s=900)})
-    assert stage_timeout(RunState.ROLLING_OUT, blue_green, t) == 1500
+    assert stage_timeout(RunState.ROLLING_OUT, blue_green, t) == 900 + t.deploying_s + 600
     assert stage_timeout(RunState.RECEIVED, SPEC, t) is None and stage_timeout(RunState.PROMOTED, SPEC, t) is None
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from relaunch.config_files import load_spec
 from relaunch.domain.model import Check, Decision, Delivery, EndpointHealth, PipelineRun, RunState, Trigger
+from relaunch.domain.ports import TransientError
 from relaunch.domain.rollout import BlueGreenRollout, CanaryRollout, HealthLimits, RolloutAction
 from relaunch.domain.spec import PipelineSpec
 from relaunch.service.rollout_step import NothingToRollBack, RolloutStep, report_for
@@ -203,3 +204,48 @@ def test_each_report_says_what_the_action_did() -> None:
     assert report_for(promote, "smoke_passed", "digits") == ("pending", "v2 serves 100% of digits: w")
     done = RolloutAction(kind="done", next_phase="done", outcome="promoted")
     assert report_for(done, "promoted", "digits") is None and report_for(done, "holding", "digits") is not None
+
+
+def test_slow_endpoint_operations_are_recorded_and_polled_never_started_twice() -> None:
+    w = World()
+    promoted_v1(w)
+    w.endpoint.slow = 2  # each deploy and undeploy is done on the second poll of its operation
+    run = w.gated(2)
+    assert w.roll(run, DIRECT) is None  # the deployment runs: the run waits, its operation recorded
+    assert w.store.get_effect(run.id, "endpoint-op:deploy:v2") == {"operation": "operations/deploy-v2-0"}
+    assert w.roll(run, DIRECT) is None  # a redelivery polls it
+    assert w.roll(run, DIRECT) is None  # ... done now; the switch is made, the old version's undeploy runs
+    assert w.endpoint.deployed["digits"]["v2"] == 100 and w.registry.champions["digits"] == "v2"
+    assert w.roll(run, DIRECT) is None
+    done = w.roll(run, DIRECT)
+    assert done is not None and done.state is RunState.PROMOTED and w.endpoint.deployed["digits"] == {"v2": 100}
+    assert w.endpoint.starts == ["operations/deploy-v2-0", "operations/undeploy-v1-1"]
+    waits = [e.message for e in w.store.timelines[run.id] if e.message.startswith("waiting")]
+    assert waits == [
+        "waiting: deploy of v2 still running on the endpoint (operations/deploy-v2-0)",
+        "waiting: undeploy of v1 still running on the endpoint (operations/undeploy-v1-1)",
+    ]
+
+
+def test_a_rollback_by_hand_whose_deployment_runs_asks_to_be_run_again() -> None:
+    w = World()
+    promoted_v1(w)
+    w.roll(w.gated(2), DIRECT)
+    w.endpoint.slow = 1
+    with pytest.raises(TransientError, match="deploy of v1 still running .*; run the rollback again"):
+        w.step.roll_back_by_hand("digits", DIRECT)
+    with pytest.raises(TransientError, match="undeploy of v2 still running"):  # v1 deployed: switched, v2 leaving
+        w.step.roll_back_by_hand("digits", DIRECT)
+    assert w.endpoint.deployed["digits"]["v1"] == 100 and w.registry.champions["digits"] == "v1"
+    back = w.step.roll_back_by_hand("digits", DIRECT)
+    assert "rolled back by hand to v1" in back.reason and w.endpoint.deployed["digits"] == {"v1": 100}
+    assert w.endpoint.starts == ["operations/deploy-v1-0", "operations/undeploy-v2-1"]
+
+
+def test_blue_green_fails_before_any_side_effect_on_an_endpoint_that_cannot_address_a_version() -> None:
+    w = World()
+    w.endpoint.can_address_versions = False  # as on Vertex AI
+    done = w.roll(w.gated(1), BLUE_GREEN)
+    assert done is not None and done.state is RunState.FAILED and done.reason.startswith("rollout.strategy: blue-green")
+    assert w.endpoint.calls == [] and w.registry.champions == {} and not w.registry.versions
+    assert w.deploy_statuses(done.id)[-1][0] == "failure"

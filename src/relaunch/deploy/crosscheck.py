@@ -18,7 +18,7 @@ from relaunch.settings import Settings
 Problem = tuple[str, str]  # (field, what is wrong)
 
 WEBHOOKS = {F.GITHUB_WEBHOOK, F.WANDB_WEBHOOK}
-INGEST = {*WEBHOOKS, F.DRIFT_ALERT, F.SCHEDULE_TICK, F.BUILD_STATUS}  # they publish commands
+INGEST = {*WEBHOOKS, F.DRIFT_ALERT, F.SCHEDULE_TICK, F.BUILD_STATUS, F.VERTEX_JOB}  # they publish commands
 SET_BY_DEPLOY = {"RELAUNCH_PROFILE", "RELAUNCH_GCP_PROJECT", "RELAUNCH_GCP_REGION"}
 SECRET_SETTINGS = {
     f"RELAUNCH_{name.upper()}" for name, f in Settings.model_fields.items() if "SecretStr" in str(f.annotation)
@@ -102,6 +102,7 @@ def _topics(infra: Infra) -> Iterator[Problem]:
     refs += [(f"schedules[{i}].topic", s.topic) for i, s in enumerate(infra.schedules)]
     refs += [("reconcile.topic", infra.reconcile.topic)] if infra.reconcile else []
     refs += [("drift_sink.topic", infra.drift_sink.topic)] if infra.drift_sink else []
+    refs += [("job_sink.topic", infra.job_sink.topic)] if infra.job_sink else []
     for where, name in refs:
         if name not in topics:
             yield where, f"{name!r} is not a declared topic"
@@ -139,6 +140,7 @@ def _consumers(infra: Infra) -> Iterator[Problem]:
     wanted += [(F.SCHEDULE_TICK, s.topic, f"schedules[{i}].topic") for i, s in enumerate(infra.schedules)]
     wanted += [(F.RECONCILE, infra.reconcile.topic, "reconcile.topic")] if infra.reconcile else []
     wanted += [(F.DRIFT_ALERT, infra.drift_sink.topic, "drift_sink.topic")] if infra.drift_sink else []
+    wanted += [(F.VERTEX_JOB, infra.job_sink.topic, "job_sink.topic")] if infra.job_sink else []
     for entry_point, topic, where in wanted:
         if (entry_point, topic) not in fed:
             yield where, f"no trigger delivers {topic!r} to a {entry_point} function"

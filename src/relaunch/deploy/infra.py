@@ -11,7 +11,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from relaunch.deploy.validators import check_cron, check_time_zone
-from relaunch.domain.commands import COMMANDS_TOPIC, DRIFT_TOPIC, RECONCILE_TOPIC, SCHEDULE_TOPIC
+from relaunch.domain.commands import COMMANDS_TOPIC, DRIFT_TOPIC, RECONCILE_TOPIC, SCHEDULE_TOPIC, VERTEX_JOBS_TOPIC
+from relaunch.triggers.vertex_jobs import SINK_FILTER
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$")]
 SecretName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,255}$", description="A Secret Manager secret's name")]
@@ -59,6 +60,16 @@ class ServiceAccount(_Strict):
     no_secret_access: bool = Field(
         default=False, description="Deploy checks the account holds no Secret Manager role (jobs that run user code)"
     )
+    secrets: list[SecretName] = Field(
+        default_factory=list,
+        description="Secrets it reads itself (secretAccessor on each alone), e.g. the GitHub App key image builds use",
+    )
+
+    @model_validator(mode="after")
+    def _secrets_only_if_allowed(self) -> ServiceAccount:
+        if self.no_secret_access and self.secrets:
+            raise ValueError("secrets: an account with no_secret_access reads no secret")
+        return self
 
 
 class Bucket(_Strict):
@@ -174,6 +185,16 @@ class DriftSink(_Strict):
     )
 
 
+class JobSink(_Strict):
+    """The log sink that routes Vertex AI CustomJob service log entries to the vertex_job function's topic."""
+
+    name: str = Field(default="relaunch-vertex-jobs", pattern=r"^[A-Za-z0-9_.-]{1,100}$")
+    topic: TopicName = VERTEX_JOBS_TOPIC
+    log_filter: str = Field(
+        default=SINK_FILTER, min_length=1, description="Vertex's own lifecycle entries of every CustomJob"
+    )
+
+
 GitHubEvent = Literal["push", "pull_request", "workflow_dispatch", "repository_dispatch"]
 
 
@@ -236,6 +257,7 @@ class Infra(_Strict):
     schedules: list[PipelineSchedule] = Field(default_factory=list)
     reconcile: ReconcileSchedule | None = Field(default_factory=ReconcileSchedule)
     drift_sink: DriftSink | None = Field(default_factory=DriftSink)
+    job_sink: JobSink | None = Field(default_factory=JobSink)  # a finished Vertex job moves its run in seconds
     github_webhooks: list[GitHubWebhook] = Field(default_factory=list)
     wandb: Wandb | None = None
 

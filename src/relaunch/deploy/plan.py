@@ -2,7 +2,7 @@
 
 Order is dependency order: APIs, then identities and their roles, storage, the secrets (checked, never created),
 topics before anything that uses them, functions before their triggers' subscriptions, then what feeds the
-functions from outside (scheduler jobs, the log sink, GitHub webhooks, W&B automations), which need topics and
+functions from outside (scheduler jobs, the log sinks, GitHub webhooks, W&B automations), which need topics and
 function URLs to exist.
 
 Triggers: a Pub/Sub function is deployed with `gcloud functions deploy --trigger-topic=T [--retry]`, not with a
@@ -25,7 +25,8 @@ from relaunch.deploy import plan_iam as iam
 from relaunch.deploy.crosscheck import warnings
 from relaunch.deploy.infra import Infra, PipelineSchedule, ReconcileSchedule, ServiceAccount
 from relaunch.deploy.plan_functions import function_steps, trigger_steps
-from relaunch.deploy.plan_outbound import github_step, schedule_step, sink_steps, wandb_steps
+from relaunch.deploy.plan_indexes import index_steps
+from relaunch.deploy.plan_outbound import github_step, job_sink_steps, schedule_step, sink_steps, wandb_steps
 from relaunch.deploy.step import Step, gcloud, service_agent
 from relaunch.domain.spec import PipelineSpec
 
@@ -45,6 +46,7 @@ SECTIONS = (
     "trigger subscriptions",
     "scheduler jobs",
     "drift log sink",
+    "job log sink",
     "GitHub webhooks",
     "W&B automations",
 )
@@ -74,6 +76,7 @@ def build_plan(infra: Infra, specs: dict[str, PipelineSpec]) -> Plan:
         *(s for t in infra.triggers for s in trigger_steps(infra, infra.function(t.function), t)),
         *(schedule_step(infra, job) for job in _jobs(infra)),
         *(sink_steps(infra, infra.drift_sink) if infra.drift_sink else []),
+        *(job_sink_steps(infra, infra.job_sink) if infra.job_sink else []),
         *(github_step(infra, hook) for hook in infra.github_webhooks),
         *wandb_steps(infra),
     ]
@@ -155,6 +158,7 @@ def _storage(infra: Infra) -> Iterable[Step]:
             gcloud(p, "firestore", "databases", "describe", db),
             create,
         )
+    yield from index_steps(infra)
     if store.image_repository:
         where = [store.image_repository, f"--location={infra.region}"]
         create = gcloud(p, "artifacts", "repositories", "create", *where, "--repository-format=docker",
@@ -168,6 +172,7 @@ def _secrets(infra: Infra) -> Iterable[Step]:
     names = [n for f in infra.functions for n in f.secrets.values()]
     names += [hook.secret for hook in infra.github_webhooks]
     names += [infra.wandb.api_key_secret] if infra.wandb and infra.wandb.automations else []
+    names += [name for sa in infra.service_accounts for name in sa.secrets]
     for name in dict.fromkeys(names):
         describe = gcloud(infra.project, "secrets", "versions", "describe", "latest", f"--secret={name}",
                           "--format=value(state)")  # fmt: skip
@@ -178,6 +183,7 @@ def _secrets(infra: Infra) -> Iterable[Step]:
         )
         yield Step(f"secret {name}", "secrets", describe, None, expect="ENABLED", missing=missing)
     readers = dict.fromkeys((n, f.service_account) for f in infra.functions for n in f.secrets.values())
+    readers |= dict.fromkeys((name, sa.name) for sa in infra.service_accounts for name in sa.secrets)
     for name, sa in readers:
         member = f"serviceAccount:{infra.sa_email(sa)}"
         yield iam.binding(infra.project, "secrets", iam.secret(name), member, sa, "roles/secretmanager.secretAccessor")

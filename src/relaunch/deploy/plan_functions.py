@@ -53,11 +53,16 @@ def deploy_argv(infra: Infra, f: Function) -> list[Arg]:
     argv += _trigger_flags(infra, f)
     argv += [f"--memory={f.memory}", f"--timeout={f.timeout_s}s"]
     argv += [f"--min-instances={f.min_instances}", f"--max-instances={f.max_instances}"]
-    env = {"RELAUNCH_PROFILE": "gcp", "RELAUNCH_GCP_PROJECT": infra.project, "RELAUNCH_GCP_REGION": infra.region}
-    argv.append(_list_flag("--set-env-vars", {**env, **infra.env, **f.env}))
+    argv.append(_list_flag("--set-env-vars", function_env(infra, f)))
     secrets = {key: f"{name}:latest" for key, name in f.secrets.items()}
     argv.append(_list_flag("--set-secrets", secrets) if secrets else "--clear-secrets")
     return argv
+
+
+def function_env(infra: Infra, f: Function) -> dict[str, str]:
+    """The plain environment a deployed function gets (`--set-env-vars`); its secrets come from Secret Manager."""
+    env = {"RELAUNCH_PROFILE": "gcp", "RELAUNCH_GCP_PROJECT": infra.project, "RELAUNCH_GCP_REGION": infra.region}
+    return {**env, **infra.env, **f.env}
 
 
 def _trigger_flags(infra: Infra, f: Function) -> list[Arg]:

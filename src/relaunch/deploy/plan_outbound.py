@@ -1,5 +1,5 @@
-"""Steps for what feeds the functions from outside: Cloud Scheduler jobs, the Model Monitoring log sink, GitHub
-webhooks and W&B automations."""
+"""Steps for what feeds the functions from outside: Cloud Scheduler jobs, the log sinks (Model Monitoring anomalies,
+Vertex AI job lifecycle entries), GitHub webhooks and W&B automations."""
 
 from __future__ import annotations
 
@@ -7,11 +7,20 @@ import json
 
 from relaunch.deploy import plan_iam as iam
 from relaunch.deploy.command import Capture, cmd, render, word
-from relaunch.deploy.infra import DriftSink, GitHubWebhook, Infra, PipelineSchedule, ReconcileSchedule, WandbAutomation
+from relaunch.deploy.infra import (
+    DriftSink,
+    GitHubWebhook,
+    Infra,
+    JobSink,
+    PipelineSchedule,
+    ReconcileSchedule,
+    WandbAutomation,
+)
 from relaunch.deploy.step import Step, function_url, gcloud, secret_value
 
 SCHEDULER = "scheduler jobs"
 SINK = "drift log sink"
+JOB_SINK = "job log sink"
 GITHUB = "GitHub webhooks"
 WANDB = "W&B automations"
 WANDB_HELPER = ("python3", "-m", "relaunch.deploy.wandb_automation")
@@ -62,26 +71,35 @@ def _job_message(job: PipelineSchedule | ReconcileSchedule) -> tuple[dict[str, s
 
 def sink_steps(infra: Infra, sink: DriftSink) -> list[Step]:
     """Route Model Monitoring anomaly logs to the drift topic, and let the sink's writer identity publish there."""
-    destination = f"pubsub.googleapis.com/projects/{infra.project}/topics/{sink.topic}"
     log_filter = sink.log_filter or f'logName="projects/{infra.project}/logs/{ANOMALY_LOG}"'
     about = "relaunch: Vertex AI Model Monitoring anomalies to drift_alert"
-    describe = gcloud(infra.project, "logging", "sinks", "describe", sink.name, "--format=value(destination,filter)")
+    return _log_sink(infra, SINK, sink.name, sink.topic, log_filter, about)
+
+
+def job_sink_steps(infra: Infra, sink: JobSink) -> list[Step]:
+    """Route Vertex AI CustomJob lifecycle entries to the vertex_job function's topic (triggers/vertex_jobs.py)."""
+    about = "relaunch: Vertex AI CustomJob lifecycle entries to vertex_job"
+    return _log_sink(infra, JOB_SINK, sink.name, sink.topic, sink.log_filter, about)
+
+
+def _log_sink(infra: Infra, section: str, name: str, topic: str, log_filter: str, about: str) -> list[Step]:
+    """A log sink to a topic (created, or updated to the declared filter), and publish rights for its writer."""
+    destination = f"pubsub.googleapis.com/projects/{infra.project}/topics/{topic}"
+    describe = gcloud(infra.project, "logging", "sinks", "describe", name, "--format=value(destination,filter)")
     create = gcloud(
         infra.project,
         "logging",
         "sinks",
         "create",
-        sink.name,
+        name,
         destination,
         f"--log-filter={log_filter}",
         f"--description={about}",
     )
-    update = gcloud(infra.project, "logging", "sinks", "update", sink.name, destination, f"--log-filter={log_filter}")
-    writer = Capture(gcloud(infra.project, "logging", "sinks", "describe", sink.name, "--format=value(writerIdentity)"))
-    grant = iam.binding(
-        infra.project, SINK, iam.topic(sink.topic), writer, f"sink {sink.name}", "roles/pubsub.publisher"
-    )
-    return [Step(f"log sink {sink.name}", SINK, describe, create, f"{destination} {log_filter}", update), grant]
+    update = gcloud(infra.project, "logging", "sinks", "update", name, destination, f"--log-filter={log_filter}")
+    writer = Capture(gcloud(infra.project, "logging", "sinks", "describe", name, "--format=value(writerIdentity)"))
+    grant = iam.binding(infra.project, section, iam.topic(topic), writer, f"sink {name}", "roles/pubsub.publisher")
+    return [Step(f"log sink {name}", section, describe, create, f"{destination} {log_filter}", update), grant]
 
 
 def github_step(infra: Infra, hook: GitHubWebhook) -> Step:

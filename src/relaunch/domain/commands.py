@@ -14,10 +14,12 @@ DRIFT_TOPIC = "relaunch-drift"
 SCHEDULE_TOPIC = "relaunch-schedule"
 BUILDS_TOPIC = "cloud-builds"  # Cloud Build publishes every build's status here
 RECONCILE_TOPIC = "relaunch-reconcile"  # a scheduler tick (on GCP Cloud Scheduler, locally the stack's timer)
+VERTEX_JOBS_TOPIC = "relaunch-vertex-jobs"  # Vertex AI CustomJob service log entries, routed by a log sink
 INBOUND_TOPICS = {
     FunctionName.DRIFT_ALERT: DRIFT_TOPIC,
     FunctionName.SCHEDULE_TICK: SCHEDULE_TOPIC,
     FunctionName.BUILD_STATUS: BUILDS_TOPIC,
+    FunctionName.VERTEX_JOB: VERTEX_JOBS_TOPIC,
 }
 
 
@@ -40,6 +42,13 @@ class JobFinished(_Command):
     step: JobStep
     job_id: str
     state: JobState
+
+
+class JobNoticed(_Command):
+    """Vertex AI logged something about one of the run's jobs: read the job's state (the log entry says none)."""
+
+    type: Literal["job_noticed"] = "job_noticed"
+    job_id: str
 
 
 class BuildFinished(_Command):
@@ -79,7 +88,9 @@ class LabelApproval(_Command):
     label: str
 
 
-Command = Annotated[StartRun | JobFinished | BuildFinished | ReportSkip | LabelApproval, Field(discriminator="type")]
+Command = Annotated[
+    StartRun | JobFinished | JobNoticed | BuildFinished | ReportSkip | LabelApproval, Field(discriminator="type")
+]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
 
 

@@ -19,6 +19,8 @@ Effects in the store's ledger, keyed (run id, step); first write wins:
 | `notify:rollout:failed`       | service/rollout_step           | the post of a rollout failed before acting    |
 | `rollout:queued`              | service/rollout_step           | the note that a rollout waits for another     |
 | `rollout:wait:<phase>`        | service/rollout_step           | the note that a rollout phase waits           |
+| `endpoint-op:<action>:<ver>`  | service/rollout_step           | the endpoint operation (deploy, undeploy) of  |
+|                               |                                | a version running past one call: its name     |
 
 Keys handed to the backends, which find an earlier submission by them (a retry submits nothing new):
 
@@ -73,6 +75,12 @@ def notify_rollout(action_kind: str) -> str:
 def rollout_wait(phase: str) -> str:
     """The ledger step of the note that a rollout waits in `phase` (`rollout:wait:<phase>`)."""
     return f"rollout:wait:{phase}"
+
+
+def endpoint_operation(action: str, version: str) -> str:
+    """The ledger step naming the running endpoint operation (`action`: deploy, undeploy) of `version`: a later
+    command or tick polls it instead of starting another (`endpoint-op:<action>:<version>`)."""
+    return f"endpoint-op:{action}:{version}"
 
 
 def alias_moved(alias: str) -> str:

@@ -1,7 +1,8 @@
-"""Job requests for training and evaluation, with Vertex's environment contract. Pure."""
+"""Job requests for training and evaluation, and Vertex AI's environment contract for a job's outputs. Pure."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from relaunch.domain import effects
@@ -9,37 +10,52 @@ from relaunch.domain.evaluator import NoEvaluator, choose
 from relaunch.domain.model import JobRequest, PipelineRun
 from relaunch.domain.spec import PipelineSpec
 
+# What Vertex AI passes to a CustomJob's containers when its baseOutputDirectory is set: each a folder under the
+# base, with a trailing slash (https://cloud.google.com/vertex-ai/docs/reference/rest/v1/CustomJobSpec). Every
+# backend gives a job exactly these, from JobRequest.output_dir; a request never sets them itself.
+OUTPUT_VARIABLES = {"AIP_MODEL_DIR": "model", "AIP_CHECKPOINT_DIR": "checkpoints", "AIP_TENSORBOARD_LOG_DIR": "logs"}
+
 
 @dataclass(frozen=True)
 class RunPaths:
-    """Where a run's artifacts live (local paths or gs:// URIs)."""
+    """Where a run's artifacts live (local paths or gs:// URIs): the training job's output base, the evaluation's."""
 
-    model: str
-    checkpoints: str
-    tensorboard: str
+    output: str
     evaluation: str
+
+    @property
+    def model(self) -> str:
+        """The folder the trained model is in: the one AIP_MODEL_DIR names (without Vertex's trailing slash)."""
+        return f"{self.output.rstrip('/')}/{OUTPUT_VARIABLES['AIP_MODEL_DIR']}"
+
+
+def output_environment(output_dir: str) -> dict[str, str]:
+    """The AIP_* variables Vertex AI gives a job whose base output directory is `output_dir`."""
+    base = output_dir.rstrip("/")
+    return {name: f"{base}/{folder}/" for name, folder in OUTPUT_VARIABLES.items()}
+
+
+def check_env(env: Mapping[str, str]) -> None:
+    """ValueError naming a variable of `env` that the backend derives from the output base, so none is shadowed."""
+    shadowed = sorted(set(env) & set(OUTPUT_VARIABLES))
+    if shadowed:
+        raise ValueError(f"env.{shadowed[0]}: the backend sets it from the job's output directory; a job may not")
 
 
 def train_request(run: PipelineRun, spec: PipelineSpec, image: str, paths: RunPaths) -> JobRequest:
-    """The training job: the spec's command with AIP_* variables, as Vertex AI sets them for a CustomJob."""
-    env = {
-        **spec.train.env,
-        "AIP_MODEL_DIR": paths.model,
-        "AIP_CHECKPOINT_DIR": paths.checkpoints,
-        "AIP_TENSORBOARD_LOG_DIR": paths.tensorboard,
-        **_run_env(run),
-    }
+    """The training job: the spec's command, writing under the run's output base (Vertex sets AIP_* from it)."""
     return JobRequest(
         key=effects.job(run.id, "train"),
         run_id=run.id,
         step="train",
         image=image,
         command=list(spec.train.command),
-        env=env,
+        env={**spec.train.env, **_run_env(run)},
         priority=spec.priority + run.trigger.priority,
         max_retries=spec.train.max_retries,
         machine=spec.train.machine,
         timeout_s=spec.train.timeout_s,
+        output_dir=paths.output,
     )
 
 

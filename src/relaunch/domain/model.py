@@ -47,6 +47,7 @@ class Source(StrEnum):
     SCHEDULE = "schedule"
     RETRAIN = "retrain"
     CLOUDBUILD = "cloudbuild"
+    VERTEX = "vertex"
 
 
 class FunctionName(StrEnum):
@@ -58,6 +59,7 @@ class FunctionName(StrEnum):
     DRIFT_ALERT = "drift_alert"
     SCHEDULE_TICK = "schedule_tick"
     BUILD_STATUS = "build_status"
+    VERTEX_JOB = "vertex_job"
     RECONCILE = "reconcile"
 
 
@@ -239,6 +241,10 @@ class JobRequest(BaseModel):
     machine: MachineSpec = Field(default_factory=MachineSpec)
     timeout_s: float = 3600.0
     not_before: float | None = Field(default=None, description="Do not start before this time (a retry's backoff)")
+    output_dir: str | None = Field(
+        default=None,
+        description="The job's output base (Vertex's baseOutputDirectory); the backend derives AIP_MODEL_DIR etc.",
+    )
 
 
 class JobStatus(BaseModel):

@@ -207,22 +207,30 @@ class ModelRegistry(Protocol):
 
 
 class Endpoint(Protocol):
-    """A serving endpoint with several deployed model versions and a traffic split."""
+    """A serving endpoint with several deployed model versions and a traffic split.
 
-    def deploy(self, endpoint: str, model: ModelVersion) -> None:
+    Deploying and undeploying may take longer than a function may live (minutes on Vertex AI): each returns None once
+    done, or the name of the operation still running, which the caller records and passes back as `operation` on a
+    later call: that call polls it and starts nothing (ValueError with the reason if the operation failed).
+    """
+
+    can_address_versions: bool  # whether predict(version=...) reaches a version whatever its share (blue-green)
+
+    def deploy(self, endpoint: str, model: ModelVersion, *, operation: str | None = None) -> str | None:
         """Deploy the version at 0% traffic; deploying it again is a no-op."""
 
     def set_traffic(self, endpoint: str, split: dict[str, int]) -> None:
         """Set percentages per deployed version (summing to 100)."""
 
-    def undeploy(self, endpoint: str, version: str) -> None: ...
+    def undeploy(self, endpoint: str, version: str, *, operation: str | None = None) -> str | None:
+        """Remove a version that takes no traffic; an absent version is a no-op."""
 
     def traffic(self, endpoint: str) -> dict[str, int]: ...
 
     def predict(self, endpoint: str, instances: list[Any], *, version: str | None = None) -> dict[str, Any]:
         """Predictions (`{"predictions": [...]}`); `version` sends them to that deployed version whatever its share
-        (a blue-green smoke test of a version at 0%). A Vertex implementation calls rawPredict on the deployed
-        model, or predict with the split forced."""
+        (a blue-green smoke test of a version at 0%) where `can_address_versions`; elsewhere only a version taking
+        all the traffic can be named."""
 
     def health(self, endpoint: str, version: str, since: float) -> EndpointHealth:
         """Requests, errors, error rate and p50/p95 latency the endpoint served with `version` since `since`.

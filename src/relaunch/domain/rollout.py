@@ -125,6 +125,18 @@ class HealthVerdict:
     detail: str
 
 
+def unsupported(strategy: DirectRollout | CanaryRollout | BlueGreenRollout, can_address_versions: bool) -> str | None:
+    """Why `strategy` cannot work on an endpoint (None: it can): blue-green smoke-tests a version taking 0% of the
+    traffic, which an endpoint that routes every request by its split (Vertex AI) can never reach."""
+    if isinstance(strategy, BlueGreenRollout) and not can_address_versions:
+        return (
+            "rollout.strategy: blue-green needs an endpoint that can send the smoke test to a version taking 0% of"
+            " its traffic; this endpoint (Vertex AI) routes every request by its traffic split, so the smoke test"
+            " could never pass: use canary"
+        )
+    return None
+
+
 def start(new_version: str, previous_version: str | None, now: float) -> RolloutProgress:
     """A rollout about to begin; `previous_version` is the version taking traffic now (None: first model)."""
     return RolloutProgress(

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+
 import flask
 import functions_framework
 
+from relaunch import logs
+from relaunch.domain import effects
 from relaunch.domain.model import FunctionName
 from relaunch.functions.guard import NotServing, github_delivery, serving
 from relaunch.functions.races import Redeliver, settle
 from relaunch.functions.responses import error_response, reply_response, retry_response, too_large, unavailable
-from relaunch.triggers.errors import TriggerError
+from relaunch.triggers.errors import TriggerError, printable
 from relaunch.triggers.github import parse_verified_github
+
+log = logging.getLogger(__name__)
 
 
 @functions_framework.http
@@ -25,9 +31,12 @@ def github_webhook(request: flask.Request) -> tuple[str, int, dict[str, str]]:
     body, headers = request.get_data(cache=False), dict(request.headers)
     try:
         event = parse_verified_github(github_delivery(app.settings, headers, body))
+        logs.bind(delivery=effects.github_delivery(event.delivery_id))
         reply = settle("a GitHub delivery", lambda: app.ingest.github(event, headers, body))
     except TriggerError as exc:
+        log.info("GitHub delivery refused with %d: %s", exc.status, printable(exc))
         return error_response(exc)
     except Redeliver as exc:  # a race lost every time, or the store is unreachable: nothing was kept
         return retry_response(exc)
+    log.info("GitHub delivery %s: %d %s", printable(event.delivery_id), reply.status, reply.body.get("outcome"))
     return reply_response(reply)

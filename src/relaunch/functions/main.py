@@ -1,8 +1,9 @@
 """Every function's entry point, in one module: the source functions-framework and `gcloud functions deploy` load.
 
 Names resolve lazily (PEP 562), so a process serving one function imports only that function's module. The lookup
-also installs our error handlers on the app being created: functions-framework resolves the name inside
-`create_app`'s app context, for every app (this module is imported once; the deployed functions/main.py re-exports it).
+also installs our error handlers and each request's log context on the app being created, and sets up the process's
+log lines (relaunch.logs): functions-framework resolves the name inside `create_app`'s app context, for every app
+(this module is imported once; the deployed functions/main.py re-exports it).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"relaunch has no function {name!r}; functions: {', '.join(sorted(ENTRY_POINTS))}")
     function = getattr(importlib.import_module(module), name)
     if flask.has_app_context():
-        from relaunch.functions.responses import install_error_handlers  # noqa: PLC0415 (lazy, like the functions)
+        from relaunch.functions.log_context import install_logging  # noqa: PLC0415 (lazy, like the functions)
+        from relaunch.functions.responses import install_error_handlers  # noqa: PLC0415
 
         install_error_handlers(flask.current_app)
+        install_logging(flask.current_app)  # after functions-framework's own logging setup: create_app has done it
     return function

@@ -13,8 +13,9 @@ import functions_framework
 from cloudevents.http import CloudEvent
 from pydantic import ValidationError
 
-from relaunch import bootstrap
+from relaunch import bootstrap, logs
 from relaunch.domain.commands import COMMANDS_TOPIC, parse_command
+from relaunch.domain.effects import pubsub_delivery
 from relaunch.domain.model import FunctionName, Source
 from relaunch.functions.pubsub_entry import receive
 from relaunch.functions.races import settle
@@ -37,7 +38,13 @@ def orchestrator(cloud_event: CloudEvent) -> None:
             receive(FunctionName.ORCHESTRATOR, Source.RETRAIN, cloud_event, parse_retrain, IngestService.retrain)
             return
         command = parse_command(data)
+        logs.bind(
+            delivery=pubsub_delivery(FunctionName.ORCHESTRATOR, printable(cloud_event["id"])),
+            run_id=command.run_id,
+            pipeline=getattr(command, "pipeline", None),  # report_skip and label_approval carry it; the rest name a run
+        )
         settle(f"command {cloud_event['id']!r}", lambda: app.orchestrator.handle(command))
+        log.info("command %s for run %s: handled", command.type, command.run_id)
     except (TriggerError, ValidationError, UnknownRun) as exc:
         log.warning("dead-lettering command %r: %s", cloud_event["id"], printable(exc))
         app.store.dead_letter(COMMANDS_TOPIC, printable(exc)[:2000], json.dumps(cloud_event.data, default=str))

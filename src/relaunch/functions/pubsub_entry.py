@@ -15,7 +15,7 @@ from typing import Any
 from cloudevents.http import CloudEvent
 from werkzeug.exceptions import HTTPException
 
-from relaunch import bootstrap
+from relaunch import bootstrap, logs
 from relaunch.domain.effects import pubsub_delivery
 from relaunch.domain.model import Delivery, FunctionName, Source
 from relaunch.functions.races import settle
@@ -46,6 +46,7 @@ def receive(
     # Eventarc's event id is the message id: even a message whose data cannot be read is deduped on it.
     message_id = message.message_id if message else printable(cloud_event["id"])
     delivery = Delivery(key=pubsub_delivery(function, message_id), source=source, headers=attributes, body=raw)
+    logs.bind(delivery=delivery.key)
     what = f"{function} {message_id!r}"
     try:
         if message is None:

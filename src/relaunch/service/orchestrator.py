@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from relaunch import logs
 from relaunch.domain import effects
 from relaunch.domain.approval import needs_approval
 from relaunch.domain.commands import Command, LabelApproval, ReportSkip
@@ -128,6 +129,7 @@ class Orchestrator:
 
     def advance(self, run: PipelineRun) -> PipelineRun:
         """Move the run as far as the facts allow."""
+        logs.bind(run_id=run.id, pipeline=run.pipeline)  # every line of this request says which run it is about
         while not run.state.terminal:
             spec = self.d.specs().get(run.pipeline)
             if spec is None:
@@ -324,13 +326,7 @@ class Orchestrator:
 
     def _paths(self, run: PipelineRun) -> RunPaths:
         base = self.d.blobs.join(self.d.artifact_root, "runs", run.id)
-        join = self.d.blobs.join
-        return RunPaths(
-            model=join(base, "model"),
-            checkpoints=join(base, "checkpoints"),
-            tensorboard=join(base, "tensorboard"),
-            evaluation=join(base, "evaluation"),
-        )
+        return RunPaths(output=base, evaluation=self.d.blobs.join(base, "evaluation"))
 
     def _read_scores(self, run: PipelineRun) -> tuple[Scores, Scores | None, int | None]:
         return self._inputs.read_scores(self._paths(run).evaluation, run.champion_version is not None)

@@ -8,6 +8,9 @@ For every run not yet in a terminal state:
   happened: events do get lost.
 
 Everything here goes through the orchestrator's own idempotent steps, so reconciling twice changes nothing.
+A tick never blocks the ones behind it (the function lives 300 s, one instance at a time): no step waits long on a
+port (a long endpoint operation is recorded and polled on the next tick), and a tick takes up no further run once
+`tick_budget_s` is spent; the runs it deferred go first on the next tick.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ class Timeouts:
     building_s: float = 3600.0
     margin_s: float = 600.0
     poll_after_s: float = 60.0
+    deploying_s: float = 1800.0  # a rollout's endpoint operations: a Vertex deployment takes up to tens of minutes
+    tick_budget_s: float = 120.0  # well under the reconcile function's 300 s, with room for the run in hand
 
 
 def stage_timeout(state: RunState, spec: PipelineSpec, t: Timeouts = Timeouts()) -> float | None:
@@ -62,10 +67,10 @@ def stage_timeout(state: RunState, spec: PipelineSpec, t: Timeouts = Timeouts())
     if state is S.ROLLING_OUT:
         strategy = spec.rollout
         if isinstance(strategy, CanaryRollout):
-            return strategy.give_up_s + t.margin_s
+            return strategy.give_up_s + t.deploying_s + t.margin_s
         if isinstance(strategy, BlueGreenRollout):
-            return strategy.rollback_window_s + t.margin_s
-        return t.margin_s
+            return strategy.rollback_window_s + t.deploying_s + t.margin_s
+        return t.deploying_s + t.margin_s
     return None
 
 
@@ -83,6 +88,7 @@ class ReconcileReport:
     advanced: list[str] = field(default_factory=list)
     timed_out: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)  # not taken up: the tick's budget was spent
 
 
 class ReconcileService:
@@ -92,18 +98,28 @@ class ReconcileService:
         self, orchestrator: Orchestrator, clock: Callable[[], float] = time.time, timeouts: Timeouts = Timeouts()
     ) -> None:
         self.orch, self.clock, self.timeouts = orchestrator, clock, timeouts
+        self._deferred: list[str] = []  # what the last tick left for lack of time: first in line on this one
 
     def run(self) -> ReconcileReport:
         """One pass; a run that cannot be reconciled now (a race, a dependency down) is retried next tick."""
         report = ReconcileReport()
-        for pipeline in sorted(self.orch.d.specs()):
-            for run in self.orch.d.store.active_runs(pipeline):
-                report.examined += 1
-                try:
-                    self._reconcile(run, report)
-                except Exception as exc:  # one run's trouble never stops the others
-                    log.warning("reconcile of %s failed: %s: %s", run.id, type(exc).__name__, exc)
-                    report.errors.append(f"{run.id}: {type(exc).__name__}: {exc}")
+        began = self.clock()
+        runs = [run for pipeline in sorted(self.orch.d.specs()) for run in self.orch.d.store.active_runs(pipeline)]
+        first = {run_id: i for i, run_id in enumerate(self._deferred)}
+        runs.sort(key=lambda run: first.get(run.id, len(first)))  # stable: the rest keep their order
+        for run in runs:
+            if self.clock() - began >= self.timeouts.tick_budget_s:
+                report.deferred.append(run.id)
+                continue
+            report.examined += 1
+            try:
+                self._reconcile(run, report)
+            except Exception as exc:  # one run's trouble never stops the others
+                log.warning("reconcile of %s failed: %s: %s", run.id, type(exc).__name__, exc)
+                report.errors.append(f"{run.id}: {type(exc).__name__}: {exc}")
+        self._deferred = report.deferred
+        if report.deferred:
+            log.warning("reconcile tick out of time: %d runs left for the next tick", len(report.deferred))
         return report
 
     def _reconcile(self, run: PipelineRun, report: ReconcileReport) -> None:

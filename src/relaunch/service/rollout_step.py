@@ -3,6 +3,10 @@
 Every action is reported (the `relaunch/deploy` commit status, the GitHub deployment status and Slack, all through
 the Notifier) once, keyed by (run, action kind): a re-run after a crash re-applies an idempotent action and repeats
 no report. Rollbacks by hand (`relaunch rollback`) and the reconciler's aborts go through the same code.
+
+A deployment or undeployment may outlive the function applying it (minutes on Vertex AI): the endpoint hands back
+the running operation's name, recorded in the effect ledger under `endpoint-op:<action>:<version>`; the run waits,
+and the next command or reconcile tick re-plans the same action, which polls that operation instead of starting one.
 """
 
 from __future__ import annotations
@@ -39,6 +43,10 @@ def registry_folder(blobs: BlobStore, artifact_root: str, pipeline: str, run_id:
     if any(not part or "/" in part or part in (".", "..") for part in (pipeline, run_id)):
         raise ValueError(f"pipeline/run id: {pipeline!r}/{run_id!r} is no folder name")
     return blobs.join(artifact_root, "registry", pipeline, run_id, "model")
+
+
+class _Pending(Exception):
+    """An endpoint operation is still running: the run waits for the next command or reconcile tick."""
 
 
 class NothingToRollBack(ValueError):
@@ -102,14 +110,22 @@ class RolloutStep:
                 return None
             if action.kind == "done":
                 return self._end(run, spec, action)
-            run = self._apply_and_save(run, spec, action)
+            phase = run.rollout.phase
+            try:
+                run = self._apply_and_save(run, spec, action)
+            except _Pending as pending:
+                self._note_once(run, effects.rollout_wait(phase), f"waiting: {pending}")
+                return None
 
     def abort(self, run: PipelineRun, spec: PipelineSpec, reason: str) -> PipelineRun:
         """Roll a rolling-out run back now (stuck past its timeout, or by hand) and end it."""
         if run.rollout is None:
             return self._end_with(run, spec, S.FAILED, reason)
         if run.rollout.phase not in policy.TERMINAL_PHASES:
-            run = self._apply_and_save(run, spec, forced_roll_back(run.rollout, reason, self._deployed(spec)))
+            try:
+                run = self._apply_and_save(run, spec, forced_roll_back(run.rollout, reason, self._deployed(spec)))
+            except _Pending:  # the new version is still being undeployed: the next tick aborts again and polls it
+                return run
             if run.state.terminal:
                 return run
         return self.run(run, spec) or run
@@ -123,13 +139,19 @@ class RolloutStep:
         promoted = next((r for r in runs if r.state is S.PROMOTED and r.rollout and r.rollout.phase == "done"), None)
         if promoted is None or promoted.rollout is None:
             raise NothingToRollBack(f"{pipeline}: no promoted rollout to roll back")
-        return self._restore_previous(promoted, spec, promoted.rollout)
+        try:
+            return self._restore_previous(promoted, spec, promoted.rollout)
+        except _Pending as pending:  # recorded: running the rollback again polls the operation, starts nothing
+            raise TransientError(f"{pending}; run the rollback again to finish it") from None
 
     # -- steps -----------------------------------------------------------------------------------------------
 
     def _begin(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
         """Register the model and record what serves now; one rollout per pipeline at a time."""
         assert run.decision is not None and run.model_uri is not None
+        refused = policy.unsupported(spec.rollout, self.endpoint.can_address_versions)
+        if refused is not None:  # fail before registering or deploying anything
+            return self._end_with(run, spec, S.FAILED, refused)
         busy = [r.id for r in self.store.active_runs(run.pipeline) if r.id != run.id and r.state is S.ROLLING_OUT]
         if busy:
             self._note_once(run, effects.Effect.ROLLOUT_QUEUED, f"waiting for the rollout of {busy[0]} to end")
@@ -183,21 +205,30 @@ class RolloutStep:
         """Do the action on the endpoint (and the champion alias); every call is idempotent to repeat."""
         ep, pipeline = spec.endpoint, run.pipeline
         if action.kind == "deploy":
-            self.endpoint.deploy(ep, self._version(pipeline, action.version))
+            model = self._version(pipeline, action.version)
+            self._await(run, "deploy", model.version, lambda op: self.endpoint.deploy(ep, model, operation=op))
         elif action.kind in ("set_traffic", "promote"):
             self.endpoint.set_traffic(ep, action.traffic)
             if action.kind == "promote":
                 self.registry.set_champion(pipeline, self._version(pipeline, action.version).version)
         elif action.kind == "smoke_test":
             return self._smoke(run, spec, action.version or "")
-        elif action.kind == "undeploy_previous" and action.version:
-            self.endpoint.undeploy(ep, action.version)
-        elif action.kind == "roll_back" and action.version:
-            if action.traffic:
+        elif action.kind in ("undeploy_previous", "roll_back") and action.version:
+            if action.kind == "roll_back" and action.traffic:
                 self.endpoint.set_traffic(ep, action.traffic)
                 self.registry.set_champion(pipeline, next(iter(action.traffic)))
-            self.endpoint.undeploy(ep, action.version)
+            gone = action.version
+            self._await(run, "undeploy", gone, lambda op: self.endpoint.undeploy(ep, gone, operation=op))
         return None
+
+    def _await(self, run: PipelineRun, action: str, version: str, step: Callable[[str | None], str | None]) -> None:
+        """Start or poll the endpoint operation `action` of `version`; _Pending while it runs, its name recorded."""
+        key = effects.endpoint_operation(action, version)
+        recorded = self.store.get_effect(run.id, key)
+        running = step(str(recorded["operation"]) if recorded else None)
+        if running is not None:
+            self.store.put_effect(run.id, key, {"operation": running})  # before anything else can fail
+            raise _Pending(f"{action} of {version} still running on the endpoint ({running})")
 
     def _smoke(self, run: PipelineRun, spec: PipelineSpec, version: str) -> tuple[bool, str]:
         assert isinstance(spec.rollout, BlueGreenRollout)
@@ -222,10 +253,11 @@ class RolloutStep:
         if old is None:
             raise NothingToRollBack(f"{run.pipeline}: {new} was its first model, there is nothing to roll back to")
         champion = self.registry.champion(run.pipeline)
-        if champion is None or champion.version != new:
+        if champion is None or champion.version not in (new, old):  # old: an earlier attempt moved it, then waited
             now = champion.version if champion else "none"
             raise NothingToRollBack(f"{run.pipeline}: the champion is {now}, not {new} (run {run.id}): nothing to undo")
-        self.endpoint.deploy(spec.endpoint, self._version(run.pipeline, old))
+        model = self._version(run.pipeline, old)
+        self._await(run, "deploy", old, lambda op: self.endpoint.deploy(spec.endpoint, model, operation=op))
         reason = f"rolled back by hand to {old}"
         action = RolloutAction(
             kind="roll_back", next_phase="rolled_back", traffic={old: 100}, version=new, reason=reason

@@ -14,7 +14,7 @@ import yaml
 from relaunch.adapters.gcp.cloudbuild import CloudBuildBuilder, key_tag, run_image_tag
 from relaunch.domain.model import PipelineRun, Trigger
 from relaunch.domain.ports import TransientError
-from tests.cloudbuild_server import FakeCloudBuild, serve, substitute
+from relaunch.emulated.cloudbuild import FakeCloudBuild, serve, substitute
 
 pytest.importorskip("google.cloud.devtools.cloudbuild_v1", reason="google-cloud-build is not installed")
 
@@ -83,7 +83,7 @@ def test_first_build_looks_for_the_key_then_creates_a_build_of_the_exact_commit(
 def test_a_pull_request_build_fetches_its_head_by_number(fake: FakeCloudBuild) -> None:
     run = make_run(kind="pull_request", ref="refs/pull/7/head", pr_number=7, head_repo="mallory/digits")
     make_builder(fake).build(run, "run-42:build")
-    assert fake.requests[-1].body["substitutions"]["_PR"] == "7"  # checkout fetches refs/pull/7/head first
+    assert fake.requests[-1].body["substitutions"]["_PR"] == "7"  # the clone step fetches refs/pull/7/head
 
 
 def test_what_cloud_build_runs_for_the_run_checks_out_and_labels_the_exact_commit(fake: FakeCloudBuild) -> None:
@@ -91,17 +91,18 @@ def test_what_cloud_build_runs_for_the_run_checks_out_and_labels_the_exact_commi
     body = fake.requests[-1].body
     values = body["substitutions"]
     used = {name for text in _texts(body) for name in VARIABLE.findall(text)}
-    assert used == {"_CLONE_URL", "_SHA", "_REF", "_PR", "_IMAGE", "_DOCKERFILE", "_RELAUNCH_RUN_ID", "_PIPELINE"}
-    assert all(values[name] for name in used - {"_PR"})  # nothing left for ALLOW_LOOSE to blank out
+    app = {"_GITHUB_APP_ID", "_GITHUB_APP_INSTALLATION_ID", "_GITHUB_API_URL"}  # cloning as a GitHub App only
+    assert used == {"_CLONE_URL", "_SHA", "_REF", "_PR", "_IMAGE", "_DOCKERFILE", "_RELAUNCH_RUN_ID", "_PIPELINE"} | app
+    assert all(values[name] for name in used - {"_PR"} - app)  # nothing left for ALLOW_LOOSE to blank out
     assert values["_PR"] == ""  # a push is no pull request
 
     assert [s["id"] for s in body["steps"]] == ["check", "clone", "checkout", "image"]
     steps = {s["id"]: s for s in body["steps"]}
-    assert [substitute(a, values) for a in steps["clone"]["args"]] == ["clone", "--quiet", "--", CLONE, "src"]
     # The scripts get the values as environment variables (tests/unit/test_cloudbuild_files.py runs them).
     env = {i: [substitute(e, values) for e in s.get("env", [])] for i, s in steps.items()}
     assert env["check"] == [f"CLONE_URL={CLONE}", f"SHA={SHA}", "REF=refs/heads/main", "PR=", f"IMAGE={IMAGE}"]
-    assert env["checkout"] == [f"SHA={SHA}", "REF=refs/heads/main", "PR="]
+    assert env["clone"][:4] == [f"CLONE_URL={CLONE}", f"SHA={SHA}", "REF=refs/heads/main", "PR="]
+    assert env["checkout"] == [f"SHA={SHA}"]
     assert env["image"] == ["DOCKERFILE=Dockerfile", f"IMAGE={IMAGE}", "RUN_ID=run-42", "PIPELINE=digits"]
     assert [substitute(i, values) for i in body["images"]] == [IMAGE]
 

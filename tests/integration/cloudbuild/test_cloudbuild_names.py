@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cloudbuild_server import FakeCloudBuild
+from relaunch.emulated.cloudbuild import FakeCloudBuild
 from tests.integration.cloudbuild.test_cloudbuild_builder import fake, make_builder, make_run  # noqa: F401
 
 pytest.importorskip("google.cloud.devtools.cloudbuild_v1", reason="google-cloud-build is not installed")

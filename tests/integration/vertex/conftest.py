@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.vertex_server import FakeVertex, VertexServer
+from relaunch.emulated.vertex import FakeVertex, VertexServer
 
 ROOT = Path(__file__).resolve().parents[3]
 PROJECT = "p"

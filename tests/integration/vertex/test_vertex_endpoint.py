@@ -131,15 +131,54 @@ def test_traffic_of_a_missing_endpoint_is_empty_and_creates_nothing(
     assert vertex.calls("POST") == []
 
 
-def test_a_deployment_still_running_at_the_timeout_is_transient(
+def test_a_deployment_still_running_at_the_bound_hands_back_its_operation_to_poll(
     vertex: FakeVertex, versions: list[ModelVersion], client_kwargs: dict[str, Any]
 ) -> None:
     slow = VertexEndpoint(PROJECT, REGION, operation_timeout_s=0.3, poll_interval_s=0.05, **client_kwargs)
-    slow.deploy("digits", versions[0])
+    assert slow.deploy("digits", versions[0]) is None  # done within the bound
     vertex.operation_polls = -1  # from now on, operations never finish
 
-    with pytest.raises(TransientError, match="deploy v2 to digits: operation .* not done after 0.3s"):
-        slow.deploy("digits", versions[1])
+    running = slow.deploy("digits", versions[1])
+    assert running is not None and vertex.operations[running.split("/", 4)[4]]["done"] is False
+    assert slow.deploy("digits", versions[1], operation=running) == running  # polled, nothing started
+    assert slow.deploy("digits", versions[1]) == running  # name lost: the running deployment is found, not redone
+    assert len(vertex.calls("POST", ":deployModel")) == 2
+    listed = query(vertex, "GET", f"/ui/{running.rsplit('/', 1)[0]}")  # operations.list on the endpoint
+    assert listed and all("filter" not in q for q in listed)
+
+    vertex.finish_operations()
+    assert slow.deploy("digits", versions[1], operation=running) is None
+    assert slow.traffic("digits") == {"v1": 100, "v2": 0}
+
+
+def test_an_undeployment_still_running_is_polled_not_repeated(
+    vertex: FakeVertex, versions: list[ModelVersion], client_kwargs: dict[str, Any]
+) -> None:
+    slow = VertexEndpoint(PROJECT, REGION, operation_timeout_s=0.2, poll_interval_s=0.05, **client_kwargs)
+    slow.deploy("digits", versions[0])
+    slow.deploy("digits", versions[1])
+    slow.set_traffic("digits", {"v2": 100})
+    vertex.operation_polls = -1
+
+    running = slow.undeploy("digits", "v1")
+    assert running is not None and slow.undeploy("digits", "v1") == running
+    vertex.finish_operations()
+    assert slow.undeploy("digits", "v1", operation=running) is None
+    assert len(vertex.calls("POST", ":undeployModel")) == 1 and slow.traffic("digits") == {"v2": 100}
+
+
+def test_a_recorded_deployment_that_failed_is_refused_with_vertexs_reason(
+    vertex: FakeVertex, versions: list[ModelVersion], client_kwargs: dict[str, Any]
+) -> None:
+    slow = VertexEndpoint(PROJECT, REGION, operation_timeout_s=0.2, poll_interval_s=0.05, **client_kwargs)
+    slow.deploy("digits", versions[0])
+    vertex.operation_polls = -1
+    running = slow.deploy("digits", versions[1])
+    assert running is not None
+    vertex.finish_operations({"code": 9, "message": "Model server never became ready."})
+
+    with pytest.raises(ValueError, match="deploy v2 to digits failed: 9 Model server never became ready"):
+        slow.deploy("digits", versions[1], operation=running)
 
 
 @pytest.mark.parametrize(("code", "error"), [(503, TransientError), (429, TransientError), (400, ValueError)])

@@ -141,6 +141,44 @@ def test_an_upload_still_running_at_the_timeout_is_transient(client_kwargs: dict
         assert len(slow.calls("GET", "/operations/")) >= 2
 
 
+def test_a_redelivered_registration_while_the_upload_runs_uploads_once(client_kwargs: dict[str, Any]) -> None:
+    with VertexServer(FakeVertex(operation_polls=-1)) as slow:
+        kwargs = {**client_kwargs, "api_endpoint": slow.url}
+        registry = VertexRegistry(
+            PROJECT, REGION, serving_image=SERVING, operation_timeout_s=0.2, poll_interval_s=0.05, **kwargs
+        )
+        for _ in range(2):  # the command, then its redelivery while the upload still runs
+            with pytest.raises(TransientError):
+                registry.register("digits", "digits-aaaa", artifact("digits-aaaa"), {"accuracy": 0.97})
+        assert len(slow.calls("POST", "models:upload")) == 1
+
+        slow.finish_operations()
+        version = registry.register("digits", "digits-aaaa", artifact("digits-aaaa"), {"accuracy": 0.97})
+        assert version.version == "v1" and len(slow.calls("POST", "models:upload")) == 1
+
+
+def test_metrics_are_imported_as_a_model_evaluation_of_the_version_once(
+    vertex: FakeVertex, registry: VertexRegistry
+) -> None:
+    metrics = {"accuracy": 0.97, "macro_f1": 0.96}
+    version = registry.register("digits", "digits-aaaa", artifact("digits-aaaa"), metrics)
+    again = registry.register("digits", "digits-aaaa", artifact("digits-aaaa"), metrics)
+
+    assert again == version
+    numbered = f"/v1/projects/{vertex.project_number}/locations/{REGION}/models/relaunch-digits"  # as Vertex names it
+    assert bodies(vertex, "POST", f"{numbered}@1/evaluations:import") == [
+        {
+            "modelEvaluation": {
+                "displayName": "relaunch digits-aaaa",
+                "metricsSchemaUri": "gs://google-cloud-aiplatform/schema/modelevaluation/classification_metrics_1.0.0.yaml",
+                "metrics": {"accuracy": 0.97, "macro_f1": 0.96},
+                "metadata": {"relaunch_run_id": "digits-aaaa"},
+            }
+        }
+    ]
+    assert [e["metrics"] for e in vertex.evaluations["relaunch-digits@1"]] == [metrics]
+
+
 def test_model_ids_follow_vertex_rules() -> None:
     assert model_id_for("digits") == "relaunch-digits"
     long = model_id_for("a" * 63)

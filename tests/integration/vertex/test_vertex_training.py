@@ -24,7 +24,7 @@ SHA = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c"
 def run_and_paths(run_id: str = "digits-1a2b3c4d5e") -> tuple[PipelineRun, RunPaths]:
     run = PipelineRun(id=run_id, pipeline="digits", trigger=Trigger(kind="push", delivery_key="d-1", sha=SHA))
     base = f"{ROOT_URI}/runs/{run_id}"
-    paths = RunPaths(f"{base}/model", f"{base}/checkpoints", f"{base}/tensorboard", f"{base}/evaluation")
+    paths = RunPaths(output=base, evaluation=f"{base}/evaluation")
     return run.model_copy(update={"image": IMAGE}), paths
 
 
@@ -78,7 +78,8 @@ def test_submit_creates_the_custom_job_vertex_expects(vertex: FakeVertex, backen
         }
     ]
     env = {e["name"]: e["value"] for e in container["env"]}
-    assert env["AIP_MODEL_DIR"] == f"{ROOT_URI}/runs/digits-1a2b3c4d5e/model"
+    # Vertex sets AIP_MODEL_DIR=<base>/model/ (and the checkpoint and log folders) from baseOutputDirectory itself.
+    assert not [name for name in env if name.startswith("AIP_")], env
     assert env["RELAUNCH_COMMIT_SHA"] == SHA
 
 
@@ -208,9 +209,12 @@ def test_an_unreachable_api_is_transient(client_kwargs: dict[str, Any]) -> None:
 
 def test_bad_requests_are_refused_before_any_call(vertex: FakeVertex, backend: VertexTrainingBackend) -> None:
     request = gpu_train_request()
-    local = request.model_copy(update={"env": {**request.env, "AIP_MODEL_DIR": "/tmp/model"}})
-    with pytest.raises(ValueError, match="env.AIP_MODEL_DIR"):
+    local = request.model_copy(update={"output_dir": "/tmp/runs/r1"})
+    with pytest.raises(ValueError, match="output_dir"):
         backend.submit(local)
+    shadowed = request.model_copy(update={"env": {**request.env, "AIP_TENSORBOARD_LOG_DIR": "gs://b/tb"}})
+    with pytest.raises(ValueError, match="env.AIP_TENSORBOARD_LOG_DIR"):
+        backend.submit(shadowed)
     tpu = request.model_copy(update={"machine": MachineSpec(accelerator_type="NVIDIA_H9000", accelerator_count=1)})
     with pytest.raises(ValueError, match="machine.accelerator_type"):
         backend.submit(tpu)

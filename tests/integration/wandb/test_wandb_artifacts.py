@@ -81,7 +81,7 @@ def test_set_alias_adds_it_to_the_version_once(fake: FakeWandb, source: WandbArt
 
 
 def test_a_gs_destination_is_refused_before_any_request(fake: FakeWandb, source: WandbArtifacts) -> None:
-    with pytest.raises(ValueError, match="BlobStore writer"):
+    with pytest.raises(ValueError, match="needs Cloud Storage"):
         source.fetch("team/digits/digits-model:v3", "gs://bucket/runs/r1/candidate")
     assert fake.calls == []
 

@@ -14,11 +14,18 @@ from tests.integration.wandb.conftest import API_KEY
 from tests.wandb_server import FakeWandb
 
 IMAGE = "europe-west1-docker.pkg.dev/proj-1/relaunch/digits@sha256:" + "0" * 64
+STAGING = "gs://proj-1-relaunch/wandb-launch"
 
 
 def make_backend(fake: FakeWandb, api: Any | None = None, key: str = API_KEY) -> WandbLaunchBackend:
     return WandbLaunchBackend(
-        api_key=key, base_url=fake.url, entity="team", project="digits", queue="vertex-gpu", api=api
+        api_key=key,
+        base_url=fake.url,
+        entity="team",
+        project="digits",
+        queue="vertex-gpu",
+        staging_bucket=STAGING,
+        api=api,
     )
 
 
@@ -29,7 +36,8 @@ def make_request(key: str = "run-7:train", **fields: Any) -> JobRequest:
         "step": "train",
         "image": IMAGE,
         "command": ["python", "train.py"],
-        "env": {"AIP_MODEL_DIR": "gs://bucket/runs/run-7/model", "RELAUNCH_RUN_ID": "run-7"},
+        "env": {"RELAUNCH_RUN_ID": "run-7"},
+        "output_dir": "gs://bucket/runs/run-7",
         "priority": 60,
         "machine": MachineSpec(
             machine_type="n1-standard-8", accelerator_type="NVIDIA_TESLA_T4", accelerator_count=1, replica_count=1
@@ -60,7 +68,11 @@ def test_submit_enqueues_the_image_command_environment_and_machine(fake: FakeWan
         "relaunch_run_id": "run-7",
         "relaunch_step": "train",
     }
-    vertex = spec["resource_args"]["gcp-vertex"]
+    assert list(spec["resource_args"]) == ["vertex"]  # W&B's Vertex runner reads `vertex` first; gcp-vertex is old
+    vertex = spec["resource_args"]["vertex"]
+    assert vertex["spec"]["staging_bucket"] == STAGING  # the runner refuses a job without one
+    # Vertex derives AIP_MODEL_DIR (<base>/model/) and its siblings from the base: the job sets none itself.
+    assert vertex["spec"]["base_output_dir"] == "gs://bucket/runs/run-7"
     (pool,) = vertex["spec"]["worker_pool_specs"]
     assert pool["machine_spec"] == {
         "machine_type": "n1-standard-8",
@@ -70,10 +82,7 @@ def test_submit_enqueues_the_image_command_environment_and_machine(fake: FakeWan
     assert pool["replica_count"] == 1
     assert pool["container_spec"] == {
         "image_uri": "${image_uri}",
-        "env": [
-            {"name": "AIP_MODEL_DIR", "value": "gs://bucket/runs/run-7/model"},
-            {"name": "RELAUNCH_RUN_ID", "value": "run-7"},
-        ],
+        "env": [{"name": "RELAUNCH_RUN_ID", "value": "run-7"}],
     }
     assert vertex["spec"]["labels"] == {"relaunch_run_id": "run-7"}
     assert vertex["run"] == {"timeout": 7200}
@@ -82,12 +91,28 @@ def test_submit_enqueues_the_image_command_environment_and_machine(fake: FakeWan
     assert push.headers["authorization"].startswith("Basic ")  # the key went along, as W&B expects
 
 
+def test_a_request_setting_an_output_variable_itself_is_refused(fake: FakeWandb) -> None:
+    with pytest.raises(ValueError, match="AIP_MODEL_DIR"):
+        make_backend(fake).submit(make_request(env={"AIP_MODEL_DIR": "gs://elsewhere/model/"}))
+    assert fake.called("pushToRunQueueByName") == []
+
+
 def test_a_cpu_job_asks_for_no_accelerator(fake: FakeWandb) -> None:
     make_backend(fake).submit(make_request(machine=MachineSpec(machine_type="e2-standard-4")))
 
     spec = json.loads(fake.called("pushToRunQueueByName")[0].variables["runSpec"])
-    pool = spec["resource_args"]["gcp-vertex"]["spec"]["worker_pool_specs"][0]
+    pool = spec["resource_args"]["vertex"]["spec"]["worker_pool_specs"][0]
     assert pool["machine_spec"] == {"machine_type": "e2-standard-4"}
+
+
+def test_replicas_above_one_go_to_a_second_pool_behind_a_single_chief(fake: FakeWandb) -> None:
+    machine = MachineSpec(machine_type="n1-standard-8", replica_count=4)
+    make_backend(fake).submit(make_request(machine=machine))
+
+    spec = json.loads(fake.called("pushToRunQueueByName")[0].variables["runSpec"])
+    chief, workers = spec["resource_args"]["vertex"]["spec"]["worker_pool_specs"]
+    assert (chief["replica_count"], workers["replica_count"]) == (1, 3)  # Vertex: pool 0 is the chief, one replica
+    assert workers["machine_spec"] == chief["machine_spec"] and workers["container_spec"] == chief["container_spec"]
 
 
 def test_the_same_key_is_enqueued_once_even_from_a_fresh_backend(fake: FakeWandb) -> None:
@@ -101,16 +126,14 @@ def test_the_same_key_is_enqueued_once_even_from_a_fresh_backend(fake: FakeWandb
         "projectName": "model-registry",
         "entityName": "team",
         "runQueue": "vertex-gpu",
-        "cursor": None,
     }
 
 
-def test_the_key_is_found_past_the_first_page_of_the_queue(fake: FakeWandb) -> None:
+def test_the_key_is_found_among_many_items(fake: FakeWandb) -> None:
     backend = make_backend(fake)
     wanted = backend.submit(make_request("run-1:train"))
     for n in range(2, 5):
         backend.submit(make_request(f"run-{n}:train"))
-    fake.page_size = 1
 
     assert backend.submit(make_request("run-1:train")) == wanted
     assert backend.submit(make_request("run-4:train")).endswith(list(fake.items)[-1])
@@ -130,7 +153,7 @@ def test_a_waiting_item_is_queued_then_its_run_decides(fake: FakeWandb) -> None:
     item_id = job_id.split("/", 3)[3]
 
     assert backend.status(job_id).state == "queued"
-    assert fake.called("RelaunchQueueItem")[-1].variables == {
+    assert fake.called("GetRunQueueItem")[-1].variables == {  # the SDK's own query (QueuedRun)
         "projectName": "model-registry",
         "entityName": "team",
         "runQueue": "vertex-gpu",
@@ -168,14 +191,15 @@ def test_a_claimed_item_whose_run_is_not_visible_yet_is_still_queued(fake: FakeW
     assert status.state == "queued" and "wb-run-9" in status.message
 
 
-def test_an_item_the_agent_failed_is_a_failed_job_with_its_reason(fake: FakeWandb) -> None:
+def test_an_item_the_agent_failed_is_a_failed_job_pointing_at_the_queue(fake: FakeWandb) -> None:
     backend = make_backend(fake)
     job_id = backend.submit(make_request())
-    error = {"message": "Vertex requires a staging bucket", "stage": "run"}
-    fake.items[job_id.split("/", 3)[3]].update(state="FAILED", error=error)
+    item_id = job_id.split("/", 3)[3]
+    fake.items[item_id].update(state="FAILED")
 
     status = backend.status(job_id)
-    assert status.state == "failed" and "staging bucket" in status.message and "run" in status.message
+    assert status.state == "failed"
+    assert item_id in status.message and "team/vertex-gpu" in status.message  # where W&B shows the reason
 
 
 def test_cancel_removes_a_waiting_item_from_the_queue(fake: FakeWandb) -> None:
@@ -207,7 +231,9 @@ def test_cancel_stops_a_running_run(fake: FakeWandb) -> None:
 
 
 def test_an_unknown_queue_is_a_permanent_error_naming_it(fake: FakeWandb) -> None:
-    backend = WandbLaunchBackend(api_key=API_KEY, base_url=fake.url, entity="team", project="digits", queue="nope")
+    backend = WandbLaunchBackend(
+        api_key=API_KEY, base_url=fake.url, entity="team", project="digits", queue="nope", staging_bucket=STAGING
+    )
     with pytest.raises(ValueError, match="team/nope"):
         backend.submit(make_request())
     assert not fake.called("pushToRunQueueByName")
@@ -246,8 +272,34 @@ def test_bad_requests_and_settings_are_named(fake: FakeWandb) -> None:
     with pytest.raises(ValueError, match="entity/project/queue/item"):
         backend.status("not-a-job-id")
     with pytest.raises(ValueError, match="queue"):
-        WandbLaunchBackend(api_key=API_KEY, base_url=fake.url, entity="team", project="digits", queue="")
+        WandbLaunchBackend(
+            api_key=API_KEY, base_url=fake.url, entity="team", project="digits", queue="", staging_bucket=STAGING
+        )
     with pytest.raises(ValueError, match="base_url"):
-        WandbLaunchBackend(api_key=API_KEY, base_url="api.wandb.ai", entity="t", project="p", queue="q")
+        WandbLaunchBackend(
+            api_key=API_KEY, base_url="api.wandb.ai", entity="t", project="p", queue="q", staging_bucket=STAGING
+        )
+    for bucket in ("", "proj-1-relaunch", "s3://bucket"):
+        with pytest.raises(ValueError, match="staging_bucket"):
+            WandbLaunchBackend(
+                api_key=API_KEY, base_url=fake.url, entity="t", project="p", queue="q", staging_bucket=bucket
+            )
     assert fake.calls == []  # all refused before any request
     assert API_KEY not in repr(backend)
+
+
+def test_the_app_stages_launch_jobs_in_the_artifact_root_unless_told_otherwise(tmp_path: Any) -> None:
+    from relaunch.bootstrap import App
+    from relaunch.settings import Settings
+
+    base = {"home": tmp_path, "training": "wandb", "wandb_api_key": API_KEY, "wandb_entity": "team"}
+    base |= {
+        "wandb_project": "digits",
+        "wandb_launch_queue": "vertex-gpu",
+        "artifact_root": "gs://proj-1-runs/relaunch",
+    }
+    assert App(Settings(**base)).backend.staging_bucket == "gs://proj-1-runs/relaunch"  # type: ignore[attr-defined]
+    explicit = App(Settings(**base, wandb_launch_staging_bucket=STAGING)).backend
+    assert explicit.staging_bucket == STAGING  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="staging_bucket"):
+        _ = App(Settings(**{**base, "artifact_root": str(tmp_path)})).backend

@@ -8,6 +8,11 @@ and the `checkout` step reports the commit it checked out through `$BUILDER_OUTP
 returns in `results.buildStepOutputs` and `build()` returns as `BuildResult.sha`. This module only fills in a run:
 its substitutions, its tags, the logs settings. Each build carries a tag derived from the idempotency key, so a
 retried `build()` finds the build it started instead of starting a second one.
+
+A private repository is cloned as a GitHub App (`CloneApp`): the build names the app's private key in Secret Manager
+under `availableSecrets` and gives it to the `clone` step alone (`secretEnv`), which mints a read-only installation
+token for that one repository. The key never passes through relaunch, and each build mints its own token, so none
+outlives a build by more than GitHub's hour and no build waits on a token minted for another.
 """
 
 from __future__ import annotations
@@ -16,12 +21,14 @@ import hashlib
 import json
 import os
 import re
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from relaunch.adapters.gcp.local_endpoint import credentials_for
 from relaunch.domain.gitnames import clone_url_problem, is_local_url, is_sha, run_ref_problem
 from relaunch.domain.model import BuildResult, PipelineRun
 from relaunch.domain.ports import TransientError
@@ -33,6 +40,10 @@ CONFIG_NAME = "cloudbuild/train-image.yaml"
 # Set on every build; the config must declare each (and so document it).
 RUN_SUBSTITUTIONS = ("_CLONE_URL", "_SHA", "_REF", "_PR", "_IMAGE", "_DOCKERFILE", "_RELAUNCH_RUN_ID", "_PIPELINE")
 IMAGE_VARIABLE = "$_IMAGE"
+# Set when builds clone as a GitHub App; the config must declare them too.
+APP_SUBSTITUTIONS = ("_GITHUB_APP_ID", "_GITHUB_APP_INSTALLATION_ID", "_GITHUB_API_URL")
+CLONE_STEP = "clone"  # the one step given the app's key
+APP_KEY_ENV = "GITHUB_APP_PRIVATE_KEY"
 # The step that writes the commit it checked out to $BUILDER_OUTPUT/output (results.buildStepOutputs[its index]).
 CHECKOUT_STEP = "checkout"
 COMMIT = re.compile(r"^([0-9a-f]{40}|[0-9a-f]{64})$")
@@ -62,6 +73,22 @@ def run_image_tag(run_id: str) -> str:
     return tag[:115] + "-" + hashlib.sha256(run_id.encode()).hexdigest()[:12]
 
 
+@dataclass(frozen=True)
+class CloneApp:
+    """The GitHub App builds clone private repositories as: where its key is in Secret Manager, and its ids."""
+
+    key_secret: str  # the secret's name in the build's project; its latest version is read
+    app_id: str
+    installation_id: int
+    api_url: str = "https://api.github.com"
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,255}", self.key_secret):
+            raise ValueError(f"CloneApp: key_secret must be a Secret Manager secret's name, got {self.key_secret!r}")
+        if not self.app_id or self.installation_id <= 0 or not self.api_url.startswith(("https://", "http://")):
+            raise ValueError("CloneApp: app_id, a positive installation_id and an http(s) api_url are required")
+
+
 class CloudBuildBuilder:
     """An `ImageBuilder` on Cloud Build: one build per key, pushed as `<repository>/<pipeline>:<sha or run-<id>>`."""
 
@@ -77,7 +104,9 @@ class CloudBuildBuilder:
         dockerfile: str | None = None,
         config: str | os.PathLike[str] | None = None,
         service_account: str | None = None,
+        clone_app: CloneApp | None = None,
     ) -> None:
+        """`clone_app`: clone as this GitHub App (private repositories); None: anonymously."""
         for field, value in (("project", project), ("region", region), ("image_repository", image_repository)):
             if not value or not value.strip():
                 raise ValueError(f"CloudBuildBuilder: {field} must not be empty")
@@ -92,8 +121,11 @@ class CloudBuildBuilder:
         self.logs_bucket = logs_bucket
         self.dockerfile = dockerfile  # None: the config's _DOCKERFILE default
         self.config_name, self.template = load_build_config(config)
+        self.clone_app = clone_app
+        if clone_app:
+            check_clone_app_config(self.template, self.config_name)
         self._api_endpoint = api_endpoint
-        self._credentials = credentials
+        self._credentials = credentials_for(api_endpoint, credentials)  # a loopback stand-in: anonymous
         self._client: Any | None = None
 
     def __repr__(self) -> str:
@@ -190,6 +222,8 @@ class CloudBuildBuilder:
         for name, value in values.items():
             build.substitutions[name] = value
         build.tags.extend([t for t in (sanitize_tag(run.pipeline), key_tag(key)) if t not in build.tags])
+        if self.clone_app:
+            self._give_clone_step_the_app(build)
         if self.service_account:  # least privilege: an account that may push images and write logs, nothing else
             build.service_account = f"projects/{self.project}/serviceAccounts/{self.service_account}"
         logging = cb.BuildOptions.LoggingMode
@@ -200,6 +234,19 @@ class CloudBuildBuilder:
             # A build without a logs bucket must say where its logs go when it runs as a service account.
             build.options.logging = logging.CLOUD_LOGGING_ONLY
         return build
+
+    def _give_clone_step_the_app(self, build: Any) -> None:
+        """The app's key as the clone step's secret env (no other step's), and the ids it mints a token with."""
+        from google.cloud.devtools import cloudbuild_v1 as cb
+
+        app = self.clone_app
+        assert app is not None
+        version = f"projects/{self.project}/secrets/{app.key_secret}/versions/latest"
+        build.available_secrets.secret_manager.append(cb.SecretManagerSecret(version_name=version, env=APP_KEY_ENV))
+        next(step for step in build.steps if step.id == CLONE_STEP).secret_env.append(APP_KEY_ENV)
+        values = (app.app_id, str(app.installation_id), app.api_url.rstrip("/"))
+        for name, value in zip(APP_SUBSTITUTIONS, values, strict=True):
+            build.substitutions[name] = value
 
     def _image_of(self, build: Any, run: PipelineRun) -> str | None:
         status = build.status.name
@@ -288,6 +335,15 @@ def check_build_config(config: Any, name: str) -> dict[str, Any]:
             "$BUILDER_OUTPUT/output)"
         )
     return config
+
+
+def check_clone_app_config(config: dict[str, Any], name: str) -> None:
+    """A config a GitHub App can clone with: a `clone` step to give the key to, and the app's substitutions."""
+    missing = [n for n in APP_SUBSTITUTIONS if n not in config["substitutions"]]
+    if missing:
+        raise ValueError(f"{name}: substitutions: {', '.join(missing)} not declared (set to clone as a GitHub App)")
+    if not any(isinstance(s, dict) and s.get("id") == CLONE_STEP for s in config.get("steps") or []):
+        raise ValueError(f"{name}: steps: no step with id {CLONE_STEP!r} (the step given the GitHub App's key)")
 
 
 def parse_build(config: dict[str, Any], name: str) -> Any:

@@ -9,7 +9,8 @@ Layout, under a collection prefix P (default "relaunch"):
   P_effects/{run}:{step}       one side effect; create() makes the first write win
   P_dead_letters/{auto}        newest first by server timestamp
 Document ids are percent-escaped keys, so "github:abc", "pubsub:drift_alert:1" or "a/b" are all valid ids.
-Queries need one composite index in production (see REQUIRED_INDEXES); the emulator needs none.
+Queries need the composite indexes of firestore_indexes.REQUIRED_INDEXES in production (`relaunch deploy` creates
+them); the emulator needs none.
 """
 
 from __future__ import annotations
@@ -29,13 +30,9 @@ from relaunch.adapters.gcp.firestore_docs import (
     entry_doc,
     run_doc,
 )
+from relaunch.adapters.gcp.firestore_indexes import RUNS_OF_PIPELINE, index_errors
 from relaunch.domain.model import DeadLetter, Delivery, PipelineRun, RunState, TimelineEntry
 from relaunch.domain.ports import ConflictError, Recorded
-
-# (collection suffix, fields) of the composite indexes the queries need on real Firestore.
-REQUIRED_INDEXES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
-    ("runs", (("pipeline", "ASCENDING"), ("created_at", "DESCENDING"))),
-)
 
 
 class FirestoreRunStore:
@@ -182,14 +179,14 @@ class FirestoreRunStore:
         return saved
 
     def list_runs(self, pipeline: str | None = None, limit: int = 50) -> list[PipelineRun]:
-        """Runs, newest first, optionally of one pipeline."""
+        """Runs, newest first, optionally of one pipeline (then through the index RUNS_OF_PIPELINE)."""
         from google.cloud.firestore import FieldFilter, Query
 
         query = self._collection("runs")
         if pipeline is not None:
             query = query.where(filter=FieldFilter("pipeline", "==", pipeline))
         query = query.order_by("created_at", direction=Query.DESCENDING).limit(limit)
-        with google_errors("listing runs"):
+        with google_errors("listing runs"), index_errors("listing runs", RUNS_OF_PIPELINE, self.prefix):
             return [PipelineRun.model_validate_json(snapshot.get("json")) for snapshot in query.stream()]
 
     def active_runs(self, pipeline: str) -> list[PipelineRun]:

@@ -5,9 +5,12 @@ No call retries client-side: a TransientError makes the platform redeliver the c
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from relaunch.domain.ports import TransientError
@@ -29,7 +32,7 @@ def split_uri(uri: str) -> tuple[str, str]:
 
 
 class GcsBlobStore:
-    """A `BlobStore` reading gs://bucket/object as UTF-8 text."""
+    """A `BlobStore` on gs:// URIs, which also puts local folders into Cloud Storage (W&B fetches land there)."""
 
     def __init__(
         self, *, project: str | None = None, api_endpoint: str | None = None, credentials: Any | None = None
@@ -96,6 +99,24 @@ class GcsBlobStore:
             _write_manifest(manifest, src, sources)
         return dest.rstrip("/")
 
+    def put_tree(self, folder: Path, dest: str) -> None:
+        """Make gs:// folder `dest` hold exactly the files under local `folder`: upload what differs, delete the rest.
+
+        Files are compared by size and MD5, so a retry uploads only what is missing or changed, and a redelivered fetch
+        of the same version writes nothing. ValueError for a refusal, TransientError when Cloud Storage is unavailable.
+        """
+        bucket, prefix = _folder(dest, "dest")
+        files = {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file()}
+        target = self.client.bucket(bucket)
+        with _mapped(f"GCS upload to {dest}"):
+            present = self._listed(bucket, prefix, dest)
+            for rel, path in files.items():
+                blob = present.get(rel)
+                if blob is None or (blob.size, blob.md5_hash) != (path.stat().st_size, _md5(path)):
+                    target.blob(prefix + rel).upload_from_filename(str(path), retry=None, timeout=_CALL_TIMEOUT_S)
+            for rel in sorted(set(present) - set(files)):  # an earlier fetch's file must not be evaluated with these
+                present[rel].delete(retry=None, timeout=_CALL_TIMEOUT_S)
+
     def _listed(self, bucket: str, prefix: str, uri: str) -> dict[str, Any]:
         """The objects under `prefix` by their name below it; ValueError for a name no model file may have."""
         found: dict[str, Any] = {}
@@ -124,6 +145,15 @@ def _check_relative(rel: str, uri: str) -> None:
     parts = rel.split("/")
     if any(p in ("", ".", "..") for p in parts) or any(ord(c) < 0x20 or ord(c) == 0x7F for c in rel):
         raise ValueError(f"src: object {rel!r} under {uri} has a name no model file may have")
+
+
+def _md5(path: Path) -> str:
+    """A file's MD5 as Cloud Storage reports an object's (base64): a checksum to skip unchanged files, not security."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return base64.b64encode(digest.digest()).decode()
 
 
 def _rewrite(source: Any, target: Any) -> None:

@@ -13,6 +13,7 @@ import hashlib
 import re
 from typing import Any
 
+from relaunch.adapters.gcp.local_endpoint import credentials_for
 from relaunch.domain.ports import TransientError
 
 CALL_TIMEOUT_S = 30.0
@@ -51,7 +52,7 @@ class VertexService:
         self.project = project
         self.region = region
         self._api_endpoint = api_endpoint
-        self._credentials = credentials
+        self._credentials = credentials_for(api_endpoint, credentials)  # a loopback stand-in: anonymous
         self._client: Any | None = None
 
     def __repr__(self) -> str:
@@ -89,6 +90,49 @@ def call(client: Any, method: str, request: Any, what: str) -> Any:
 
 def wait(operation: Any, what: str, timeout_s: float, poll_s: float = 2.0) -> Any:
     """The result of a long-running operation; TransientError if it is still running after `timeout_s`."""
+    try:
+        return _result(operation, what, timeout_s, poll_s)
+    except concurrent.futures.TimeoutError as exc:
+        name = getattr(operation.operation, "name", "?")
+        raise TransientError(f"Vertex AI {what}: operation {name} not done after {timeout_s:g}s") from exc
+
+
+def wait_briefly(operation: Any, what: str, bound_s: float, poll_s: float = 2.0) -> str | None:
+    """None once the operation is done within `bound_s`, else its name: the caller records it and polls it later
+    (`poll`) instead of waiting out an operation that may take longer than the function calling it may live."""
+    try:
+        _result(operation, what, bound_s, poll_s)
+    except concurrent.futures.TimeoutError:
+        return str(operation.operation.name)
+    return None
+
+
+def poll(client: Any, name: str, what: str) -> bool:
+    """Whether operation `name` is done; ValueError carrying Vertex's reason when it ended in an error."""
+    operation = call(client, "get_operation", {"name": name}, what)
+    if not operation.done:
+        return False
+    if operation.HasField("error"):
+        raise ValueError(f"Vertex AI {what} failed: {operation.error.code} {operation.error.message}")
+    return True
+
+
+def running_operation(client: Any, resource: str, kind: str, what: str) -> str | None:
+    """An operation of `kind` (e.g. "DeployModel") still running on `resource`: one started by a call that died
+    before its caller recorded the name. Filtered here by its metadata type (Vertex documents no filter syntax)."""
+    request: dict[str, Any] = {"name": resource}
+    while True:
+        page = call(client, "list_operations", request, what)
+        for operation in page.operations:
+            if not operation.done and operation.metadata.type_url.endswith(f".{kind}OperationMetadata"):
+                return str(operation.name)
+        if not page.next_page_token:
+            return None
+        request["page_token"] = page.next_page_token
+
+
+def _result(operation: Any, what: str, timeout_s: float, poll_s: float) -> Any:
+    """The operation's result; concurrent.futures.TimeoutError while it runs past `timeout_s`."""
     from google.api_core import exceptions as gexc
     from google.api_core import retry as gretry
     from google.api_core.future import polling
@@ -97,9 +141,8 @@ def wait(operation: Any, what: str, timeout_s: float, poll_s: float = 2.0) -> An
     once = gretry.Retry(predicate=lambda _exc: False, timeout=CALL_TIMEOUT_S)  # each poll: no retry of its own
     try:
         return operation.result(timeout=timeout_s, retry=once, polling=policy)
-    except concurrent.futures.TimeoutError as exc:
-        name = getattr(operation.operation, "name", "?")
-        raise TransientError(f"Vertex AI {what}: operation {name} not done after {timeout_s:g}s") from exc
+    except concurrent.futures.TimeoutError:
+        raise
     except gexc.GoogleAPIError as exc:
         raise map_error(exc, what) from exc
     except OSError as exc:

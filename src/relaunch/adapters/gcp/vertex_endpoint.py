@@ -1,8 +1,12 @@
 """Vertex AI endpoints: a pipeline's endpoint name is the display name of a Vertex endpoint, created on first deploy.
 
 Our version strings ("v3") map to the deployed models serving that model version; the traffic split is kept by
-Vertex per deployed-model id. Long-running operations (create, deploy, undeploy) are awaited with a timeout, after
-which a TransientError makes the platform redeliver the command (the retry finds the finished deployment).
+Vertex per deployed-model id. A deployment takes minutes, longer than a function may live (540 s, reconcile 300 s):
+`deploy` and `undeploy` wait at most `operation_timeout_s` (seconds) and otherwise hand back the running operation's
+name, which the caller records and passes back on its next call, where it is polled (operations.get), never started
+again. A call that died before its caller recorded the name is covered too: an operation of the same kind still
+running on the endpoint (operations.list) is resumed rather than a second one started. Creating the endpoint (seconds)
+is awaited within the same bound; past it a TransientError makes the platform redeliver, and the retry finds it.
 
 Predictions go through PredictionService (REST). A shared public Vertex endpoint always routes by its traffic split:
 nothing in the v1 API sends one request to a chosen deployed model (googleapis/python-aiplatform#827; only
@@ -15,11 +19,22 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from relaunch.adapters.gcp.vertex_common import CALL_TIMEOUT_S, VertexService, call, make_client, require, wait
+from relaunch.adapters.gcp.vertex_common import (
+    CALL_TIMEOUT_S,
+    VertexService,
+    call,
+    make_client,
+    poll,
+    require,
+    running_operation,
+    wait,
+    wait_briefly,
+)
+from relaunch.adapters.gcp.vertex_histograms import merge_buckets, percentile
 from relaunch.domain.model import EndpointHealth, ModelVersion
 from relaunch.domain.ports import TransientError
 
@@ -33,6 +48,7 @@ class VertexEndpoint(VertexService):
     """An `Endpoint` on Vertex AI online prediction."""
 
     client_kind = "EndpointServiceClient"
+    can_address_versions = False  # every request follows the traffic split (see the module's docstring)
 
     def __init__(
         self,
@@ -43,7 +59,7 @@ class VertexEndpoint(VertexService):
         api_endpoint: str | None = None,
         monitoring_endpoint: str | None = None,
         credentials: Any | None = None,
-        operation_timeout_s: float = 1800.0,
+        operation_timeout_s: float = 10.0,
         poll_interval_s: float = 5.0,
         clock: Any = time.time,
     ) -> None:
@@ -62,15 +78,22 @@ class VertexEndpoint(VertexService):
 
     # -- Endpoint ---------------------------------------------------------------------------------------------
 
-    def deploy(self, endpoint: str, model: ModelVersion) -> None:
-        """Deploy the version at 0% traffic (100% on an endpoint serving nothing); a deployed version is skipped."""
+    def deploy(self, endpoint: str, model: ModelVersion, *, operation: str | None = None) -> str | None:
+        """Deploy the version at 0% traffic (100% on an endpoint serving nothing); None once it is deployed, else the
+        name of the deployment still running (pass it back as `operation` to poll it; ValueError if it failed)."""
         if not model.resource_name:
             raise ValueError(f"model.resource_name: {model.pipeline} {model.version} has no Vertex model name")
+        what = f"deploy {model.version} to {endpoint}"
         current = self._get(self._ensure(endpoint))
+        if operation is not None and not poll(self.client, operation, what):
+            return operation
         model_id, _, version_id = model.resource_name.rpartition("/models/")[2].partition("@")
         for deployed in current.deployed_models:
             if _model_id(deployed.model) == model_id and deployed.model_version_id == version_id:
-                return
+                return None
+        started = running_operation(self.client, current.name, "DeployModel", what)
+        if started is not None:
+            return started
         request = {
             "endpoint": current.name,
             "deployed_model": {
@@ -85,8 +108,8 @@ class VertexEndpoint(VertexService):
             # "0" stands for the model being deployed; an empty split leaves the endpoint's split as it is.
             "traffic_split": {} if current.deployed_models else {"0": 100},
         }
-        what = f"deploy {model.version} to {endpoint}"
-        wait(call(self.client, "deploy_model", request, what), what, self.operation_timeout_s, self.poll_interval_s)
+        deploying = call(self.client, "deploy_model", request, what)
+        return wait_briefly(deploying, what, self.operation_timeout_s, self.poll_interval_s)
 
     def set_traffic(self, endpoint: str, split: dict[str, int]) -> None:
         """Set percentages per deployed version (summing to 100; versions left out get 0)."""
@@ -104,21 +127,28 @@ class VertexEndpoint(VertexService):
         request = {"endpoint": endpoint_update, "update_mask": {"paths": ["traffic_split"]}}
         call(self.client, "update_endpoint", request, f"set traffic of {endpoint}")
 
-    def undeploy(self, endpoint: str, version: str) -> None:
-        """Remove a version that takes no traffic; a version that is not deployed is left alone."""
+    def undeploy(self, endpoint: str, version: str, *, operation: str | None = None) -> str | None:
+        """Remove a version that takes no traffic (one not deployed is left alone); None once it is gone, else the
+        name of the undeployment still running (pass it back as `operation` to poll it)."""
         name = self._lookup(endpoint)
         if name is None:
-            return
+            return None
+        what = f"undeploy {version} from {endpoint}"
+        if operation is not None and not poll(self.client, operation, what):
+            return operation
         current = self._get(name)
         deployed_id = self._ids_by_version(current).get(version)
         if deployed_id is None:
-            return
+            return None
         share = current.traffic_split.get(deployed_id, 0)
         if share:
             raise ValueError(f"version {version} still takes {share}% of endpoint {endpoint}; move its traffic first")
+        started = running_operation(self.client, name, "UndeployModel", what)
+        if started is not None:
+            return started
         request = {"endpoint": name, "deployed_model_id": deployed_id}
-        what = f"undeploy {version} from {endpoint}"
-        wait(call(self.client, "undeploy_model", request, what), what, self.operation_timeout_s, self.poll_interval_s)
+        undeploying = call(self.client, "undeploy_model", request, what)
+        return wait_briefly(undeploying, what, self.operation_timeout_s, self.poll_interval_s)
 
     def traffic(self, endpoint: str) -> dict[str, int]:
         """{version: percent} over the deployed versions; {} for an endpoint that does not exist."""
@@ -322,55 +352,3 @@ def _int_points(series: Iterable[dict[str, Any]]) -> Iterable[int]:
     for one in series:
         for point in one.get("points", []):
             yield int(point.get("value", {}).get("int64Value", 0))
-
-
-def bucket_bounds(options: dict[str, Any], count: int) -> list[tuple[float, float]]:
-    """[lower, upper) of each of `count` buckets of a Cloud Monitoring BucketOptions (the underflow bucket starts at
-    0 for latencies; the overflow bucket has no upper bound, reported as its lower bound)."""
-    if "linearBuckets" in options:
-        lin = options["linearBuckets"]
-        offset, width = float(lin.get("offset", 0)), float(lin.get("width", 0))
-        edges = [offset + width * i for i in range(int(lin.get("numFiniteBuckets", 0)) + 1)]
-    elif "exponentialBuckets" in options:
-        exp = options["exponentialBuckets"]
-        scale, growth = float(exp.get("scale", 0)), float(exp.get("growthFactor", 0))
-        edges = [scale * growth**i for i in range(int(exp.get("numFiniteBuckets", 0)) + 1)]
-    elif "explicitBuckets" in options:
-        edges = [float(b) for b in options["explicitBuckets"].get("bounds", [])]
-    else:
-        edges = []
-    bounds = [(0.0, edges[0])] if edges else []
-    bounds += [(edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
-    bounds.append((edges[-1], edges[-1]) if edges else (0.0, 0.0))
-    return [bounds[min(i, len(bounds) - 1)] for i in range(count)]
-
-
-def merge_buckets(distributions: Iterable[dict[str, Any]]) -> dict[tuple[float, float], int]:
-    """Counts per [lower, upper) bucket summed over Distribution values (points may use different bucket layouts)."""
-    merged: dict[tuple[float, float], int] = {}
-    for dist in distributions:
-        counts = [int(c) for c in dist.get("bucketCounts", [])]
-        if not counts and int(dist.get("count", 0)):  # no histogram: the mean stands for every value
-            mean = float(dist.get("mean", 0.0))
-            merged[(mean, mean)] = merged.get((mean, mean), 0) + int(dist["count"])
-            continue
-        for bound, n in zip(bucket_bounds(dist.get("bucketOptions", {}), len(counts)), counts, strict=True):
-            if n:
-                merged[bound] = merged.get(bound, 0) + n
-    return merged
-
-
-def percentile(buckets: dict[tuple[float, float], int], q: float) -> float | None:
-    """The q-quantile (0..1) of a bucketed histogram, interpolated linearly inside its bucket; None when empty."""
-    total = sum(buckets.values())
-    if total == 0:
-        return None
-    rank = q * total
-    seen = 0
-    ordered: Sequence[tuple[tuple[float, float], int]] = sorted(buckets.items())
-    for (lower, upper), n in ordered:
-        if seen + n >= rank:
-            return lower + (upper - lower) * ((rank - seen) / n)
-        seen += n
-    (lower, upper), _ = ordered[-1]
-    return upper

@@ -2,7 +2,12 @@
 
 Versions are "v<version_id>"; the champion is the version carrying the `champion` version alias. A version is
 labelled with its run, so registering a run again finds the version it made; its metrics and full run id ride in
-the version description (labels are too narrow for either).
+the version description (labels are too narrow for either), read back by `get`. The metrics are also imported as the
+version's ModelEvaluation (models.evaluations.import), which is what the console's Evaluate tab shows.
+
+An upload is awaited at most `operation_timeout_s`, well under a function's life: past it a TransientError makes the
+platform redeliver; a retry that finds an upload still running on the model (operations.list) waits for another
+redelivery instead of uploading the run's model again, and once it is done the run's label finds the version.
 """
 
 from __future__ import annotations
@@ -12,14 +17,18 @@ import json
 import re
 from typing import Any
 
-from relaunch.adapters.gcp.vertex_common import VertexService, call, label_value, require, wait
+from relaunch.adapters.gcp.vertex_common import VertexService, call, label_value, require, running_operation, wait
 from relaunch.domain.model import ModelVersion
+from relaunch.domain.ports import TransientError
 
 CHAMPION = "champion"
 RUN_LABEL = "relaunch-run-id"
 _VERSION = re.compile(r"^v([1-9][0-9]*)$")
 _DESCRIPTION_PREFIX = "relaunch "
 _MODEL_ID_MAX = 63
+# The schema Vertex's own pipelines import classification metrics with; relaunch's metrics are named by the
+# pipeline's evaluator, and the console lists whatever keys the metrics object carries.
+METRICS_SCHEMA = "gs://google-cloud-aiplatform/schema/modelevaluation/classification_metrics_1.0.0.yaml"
 
 
 def model_id_for(pipeline: str) -> str:
@@ -43,7 +52,7 @@ class VertexRegistry(VertexService):
         serving_image: str,
         api_endpoint: str | None = None,
         credentials: Any | None = None,
-        operation_timeout_s: float = 600.0,
+        operation_timeout_s: float = 120.0,
         poll_interval_s: float = 2.0,
     ) -> None:
         require("VertexRegistry", project=project, region=region, serving_image=serving_image)
@@ -67,7 +76,13 @@ class VertexRegistry(VertexService):
         except LookupError:  # no parent model yet: this is the pipeline's first version
             existing, model_exists = None, False
         if existing is not None:
+            self._evaluate(existing, run_id, metrics)  # a crash after the upload left it out
             return existing
+        if model_exists:
+            what = f"find an upload of {pipeline} still running"
+            running = running_operation(self.client, self.model_name(pipeline), "UploadModel", what)
+            if running is not None:  # started by an earlier delivery: the next redelivery finds its version
+                raise TransientError(f"Vertex AI upload of a version of {pipeline}: {running} still running")
         request: dict[str, Any] = {
             "parent": self.parent,
             "model": self._model(pipeline, run_id, artifact_uri, metrics),
@@ -79,10 +94,7 @@ class VertexRegistry(VertexService):
         operation = call(self.client, "upload_model", request, f"upload a version of {pipeline}")
         uploaded = wait(operation, f"upload a version of {pipeline}", self.operation_timeout_s, self.poll_interval_s)
         # Two racing registrations of one run both upload; both then answer with the run's oldest version.
-        found = self._by_run(pipeline, run_id)
-        if found is not None:
-            return found
-        return ModelVersion(
+        found = self._by_run(pipeline, run_id) or ModelVersion(
             pipeline=pipeline,
             version=f"v{uploaded.model_version_id}",
             artifact_uri=artifact_uri,
@@ -90,6 +102,8 @@ class VertexRegistry(VertexService):
             metrics=metrics,
             resource_name=f"{uploaded.model}@{uploaded.model_version_id}",
         )
+        self._evaluate(found, run_id, metrics)
+        return found
 
     def champion(self, pipeline: str) -> ModelVersion | None:
         """The version carrying the champion alias, if any."""
@@ -131,6 +145,23 @@ class VertexRegistry(VertexService):
         mine = [_version_of(pipeline, m) for m in pager.models if m.labels.get(RUN_LABEL) == label]
         mine = [v for v in mine if v.run_id == run_id]
         return min(mine, key=lambda v: int(v.version[1:])) if mine else None
+
+    def _evaluate(self, version: ModelVersion, run_id: str, metrics: dict[str, float]) -> None:
+        """Import the run's metrics as a ModelEvaluation of the version, unless the run already imported one."""
+        from google.cloud import aiplatform_v1 as v1
+
+        parent, display = str(version.resource_name), f"relaunch {run_id}"
+        listed = call(self.client, "list_model_evaluations", {"parent": parent}, f"list evaluations of {parent}")
+        if any(e.display_name == display for e in listed):
+            return
+        evaluation = v1.ModelEvaluation(
+            display_name=display,
+            metrics_schema_uri=METRICS_SCHEMA,
+            metrics=dict(metrics),
+            metadata={"relaunch_run_id": run_id},
+        )
+        request = {"parent": parent, "model_evaluation": evaluation}
+        call(self.client, "import_model_evaluation", request, f"import the evaluation of {parent}")
 
     def _merge(self, version: ModelVersion, aliases: list[str]) -> None:
         request = {"name": version.resource_name, "version_aliases": aliases}

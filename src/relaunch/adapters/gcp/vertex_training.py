@@ -1,16 +1,17 @@
 """Vertex AI training backend: each job is a CustomJob, found again by a label carrying its idempotency key.
 
-The job's base output directory is the parent of AIP_MODEL_DIR (`<artifact_root>/runs/<run_id>`), so the
-AIP_MODEL_DIR Vertex derives (`<base>/model`) is the one relaunch expects the model in.
+The job's output base (`<artifact_root>/runs/<run_id>`) is sent as the CustomJob's baseOutputDirectory, and Vertex
+itself sets AIP_MODEL_DIR=<base>/model/ (and the checkpoint and log folders) in the containers: relaunch sends none
+of those variables, so the folder the job writes is the one relaunch reads the model from.
 """
 
 from __future__ import annotations
 
-import posixpath
 import time
 from typing import Any
 
 from relaunch.adapters.gcp.vertex_common import VertexService, call, key_digest, label_value, require
+from relaunch.domain.jobs import check_env
 from relaunch.domain.model import JobRequest, JobState, JobStatus
 from relaunch.domain.ports import TransientError
 
@@ -88,10 +89,11 @@ class VertexTrainingBackend(VertexService):
     # -- what is sent -----------------------------------------------------------------------------------------
 
     def job(self, request: JobRequest) -> Any:
-        """The CustomJob resource for a request."""
+        """The CustomJob resource for a request; ValueError naming the field Vertex would misread or refuse."""
         from google.cloud import aiplatform_v1 as v1
         from google.protobuf import duration_pb2
 
+        check_env(request.env)
         container = v1.ContainerSpec(
             image_uri=request.image,
             command=list(request.command),
@@ -156,13 +158,13 @@ def _machine(request: JobRequest) -> Any:
 
 
 def _base_output(request: JobRequest) -> str | None:
-    """The parent of AIP_MODEL_DIR (None for jobs that write no model, such as evaluation)."""
-    model_dir = request.env.get("AIP_MODEL_DIR")
-    if not model_dir:
+    """The job's output base (None for jobs that write no model, such as evaluation)."""
+    base = request.output_dir
+    if base is None:
         return None
-    if not model_dir.startswith("gs://"):
-        raise ValueError(f"env.AIP_MODEL_DIR must be a gs:// URI for Vertex AI, got {model_dir!r}")
-    return posixpath.dirname(model_dir.rstrip("/"))
+    if not base.startswith("gs://") or not base.removeprefix("gs://").strip("/"):
+        raise ValueError(f"output_dir must be a gs:// URI for Vertex AI, got {base[:200]!r}")
+    return base.rstrip("/")
 
 
 def _seconds(stamp: Any) -> float | None:

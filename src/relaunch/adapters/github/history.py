@@ -10,9 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from pydantic import SecretStr
-
-from relaunch.adapters.github.client import REPO_NAME, checked_base_url, read_client, refusal
+from relaunch.adapters.github.client import REPO_NAME, GitHubApp, checked_base_url, credentials, read_client, refusal
 from relaunch.domain.gitnames import is_sha
 from relaunch.domain.ports import TransientError
 
@@ -22,10 +20,11 @@ WHAT = "the comparison"
 class GitHubHistory:
     """Compares two commits of a repository through GitHub's REST API."""
 
-    def __init__(self, token: str | None, *, base_url: str = "https://api.github.com") -> None:
-        """`token` None or empty: anonymous, which GitHub allows for public repositories (60 requests an hour)."""
+    def __init__(self, token: str | GitHubApp | None, *, base_url: str = "https://api.github.com") -> None:
+        """`token` a token or a GitHub App installation; None or empty: anonymous, which GitHub allows for public
+        repositories (60 requests an hour)."""
         self._base_url = checked_base_url("GitHubHistory", base_url)
-        self._token = SecretStr(token.strip()) if token and token.strip() else None
+        self._token = credentials(token)
         self._client: Any = None
         self._lock = threading.Lock()
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from relaunch.adapters.github.client import GitHubApp, credentials, pygithub_auth
 from relaunch.domain.model import Notification
 from relaunch.domain.reporting import check_run, commit_status, deployment, deployment_status, run_url
 
@@ -35,7 +36,7 @@ class GitHubNotifier:
 
     def __init__(
         self,
-        token: str,
+        token: str | GitHubApp,
         *,
         base_url: str = "https://api.github.com",
         app_token: bool = False,
@@ -43,15 +44,18 @@ class GitHubNotifier:
         seconds_between_writes: float = 1.0,
         seconds_between_requests: float = 0.25,
     ) -> None:
-        if not token or not token.strip():
+        """`token`: a token (`app_token` says whether it is an App installation's), or the App installation to act
+        as, which also gets check runs."""
+        who = credentials(token)
+        if who is None:
             raise ValueError("GitHubNotifier: token is empty")
         if not re.match(r"^https?://[^/\s]+", base_url):
             raise ValueError(f"GitHubNotifier: base_url must be an http(s) URL, got {base_url!r}")
         if seconds_between_writes < 0 or seconds_between_requests < 0:
             raise ValueError("GitHubNotifier: seconds_between_writes and seconds_between_requests must be >= 0")
-        self._token = SecretStr(token.strip())
+        self._token = who
         self._base_url = base_url.rstrip("/")
-        self._app_token = app_token
+        self._app_token = app_token or isinstance(who, GitHubApp)
         self._public_url = public_url
         self._throttle = (seconds_between_requests, seconds_between_writes)
         self._client: Any = None
@@ -118,7 +122,7 @@ class GitHubNotifier:
 
                 seconds_between_requests, seconds_between_writes = self._throttle
                 self._client = github.Github(
-                    auth=github.Auth.Token(self._token.get_secret_value()),
+                    auth=pygithub_auth(self._token),
                     base_url=self._base_url,
                     timeout=TIMEOUT_S,
                     user_agent="relaunch",
@@ -132,7 +136,7 @@ class GitHubNotifier:
     def _log_failure(self, part: str, n: Notification, exc: Exception) -> None:
         status = getattr(exc, "status", None)
         what = f"HTTP {status}: {_message(exc)}" if status else f"{type(exc).__name__}: {exc}"
-        secret = self._token.get_secret_value()
+        secret = self._token.get_secret_value() if isinstance(self._token, SecretStr) else None
         log.warning(
             "GitHub %s for run %s (%s %s on %s@%s) not sent: %s",
             part,
@@ -141,7 +145,7 @@ class GitHubNotifier:
             n.state,
             n.repo,
             (n.sha or "")[:7],
-            what.replace(secret, "**********")[:500],
+            (what.replace(secret, "**********") if secret else what)[:500],
         )
 
 

@@ -2,7 +2,7 @@
 
 Implements ports.RepoPermissions. The answer's `permission` is GitHub's base role (maintain reads as write, triage
 as read, a custom role as its base), which is exactly the line an approval draws. The token needs push access to the
-repository (GitHub refuses this endpoint to others on public repositories).
+repository (GitHub refuses this endpoint to others on public repositories); a GitHub App needs Metadata read.
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ import re
 import threading
 from typing import Any
 
-from pydantic import SecretStr
-
-from relaunch.adapters.github.client import REPO_NAME, checked_base_url, read_client, refusal
+from relaunch.adapters.github.client import REPO_NAME, GitHubApp, checked_base_url, credentials, read_client, refusal
 from relaunch.domain.ports import TransientError
 
 _LOGIN = re.compile(r"\A[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?\Z")
@@ -23,11 +21,13 @@ KNOWN = frozenset({"admin", "maintain", "write", "triage", "read", "none"})
 class GitHubPermissions:
     """Asks GitHub for a user's permission on a repository; unknown users have none."""
 
-    def __init__(self, token: str, *, base_url: str = "https://api.github.com") -> None:
-        if not token or not token.strip():
+    def __init__(self, token: str | GitHubApp, *, base_url: str = "https://api.github.com") -> None:
+        """`token`: a token, or the GitHub App installation to act as."""
+        who = credentials(token)
+        if who is None:
             raise ValueError("GitHubPermissions: token is empty")
         self._base_url = checked_base_url("GitHubPermissions", base_url)
-        self._token = SecretStr(token.strip())
+        self._token = who
         self._client: Any = None
         self._lock = threading.Lock()
 

@@ -195,7 +195,7 @@ class LocalAgent:
 
     def _spawn(self, request: JobRequest, job_id: str, attempt: int) -> subprocess.Popen[bytes]:
         # Not this process's environment: a job runs code from any push, so it gets an allowlist and no secret.
-        env = job_environment(request.env, self.max_concurrent)
+        env = job_environment(request.env, self.max_concurrent, request.output_dir)
         sandbox = self.sandbox.prefix_for(request.image, request.run_id) if self.sandbox else []
         with self.log_path(job_id).open("ab") as out:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")

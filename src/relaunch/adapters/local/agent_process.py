@@ -21,6 +21,7 @@ from relaunch.adapters.local.agent import LocalAgent
 from relaunch.adapters.local.environment import agent_environment
 from relaunch.adapters.local.periodic import Periodic
 from relaunch.adapters.local.sandbox import SandboxMode, SandboxUnavailable, choose, describe, probe
+from relaunch.logs import configure as configure_logging
 from relaunch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def main(argv: list[str]) -> int:
     """Run the agent's loop until SIGTERM (from the stack, or from Linux when the stack dies)."""
     db, logs, max_concurrent, mode, home, runs, parent = argv
     _die_with_parent(int(parent))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(structured=False)  # a local process: readable lines, in the stack's agent log
     stop: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.append(signum))
     signal.signal(signal.SIGINT, lambda signum, frame: stop.append(signum))

@@ -30,8 +30,11 @@ class HttpEndpoint:
         self.token_path = token_path
         self._session = requests.Session()
 
-    def deploy(self, endpoint: str, model: ModelVersion) -> None:
-        """Deploy the version at 0% traffic (100% if it is the first); deploying it again is a no-op."""
+    can_address_versions = True  # predict takes a `version` and serves it whatever its share
+
+    def deploy(self, endpoint: str, model: ModelVersion, *, operation: str | None = None) -> None:
+        """Deploy the version at 0% traffic (100% if it is the first); deploying it again is a no-op. Done when it
+        returns (the server loads the model in the request): there is never an operation to poll."""
         body = {"version": model.version, "artifact_uri": model.artifact_uri}
         self._call("POST", f"{endpoint}:deploy", body, self._auth())
 
@@ -39,8 +42,9 @@ class HttpEndpoint:
         """Set percentages per deployed version (summing to 100; unnamed versions get 0)."""
         self._call("POST", f"{endpoint}:setTraffic", {"split": split}, self._auth())
 
-    def undeploy(self, endpoint: str, version: str) -> None:
-        """Remove a version that takes no traffic, or the endpoint's only version (the server refuses otherwise)."""
+    def undeploy(self, endpoint: str, version: str, *, operation: str | None = None) -> None:
+        """Remove a version that takes no traffic, or the endpoint's only version (the server refuses otherwise);
+        done when it returns."""
         self._call("POST", f"{endpoint}:undeploy", {"version": version}, self._auth())
 
     def traffic(self, endpoint: str) -> dict[str, int]:

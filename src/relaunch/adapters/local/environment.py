@@ -11,6 +11,8 @@ import os
 import sys
 from collections.abc import Mapping
 
+from relaunch.domain.jobs import check_env, output_environment
+
 # Both the agent and its jobs: where programs and temporary files are, who and where the user is, the locale.
 BASE_NAMES = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR")
 BASE_PREFIXES = ("LC_",)
@@ -33,9 +35,16 @@ def agent_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]
     return env
 
 
-def job_environment(request_env: Mapping[str, str], max_concurrent: int) -> dict[str, str]:
-    """A job's whole environment: the allowlist from this process's, then the request's own variables."""
+def job_environment(request_env: Mapping[str, str], max_concurrent: int, output_dir: str | None) -> dict[str, str]:
+    """A job's whole environment: the allowlist from this process's, the request's variables, and Vertex's AIP_*.
+
+    The AIP_* variables are exactly those Vertex AI derives from the output base, so a job finds its folders here as
+    it would on Vertex. A request that sets one itself is a ValueError, as the Vertex adapter refuses it.
+    """
+    check_env(request_env)
     env = {**allowed(os.environ, BASE_NAMES + JOB_NAMES, BASE_PREFIXES + JOB_PREFIXES), **request_env}
+    if output_dir is not None:
+        env.update(output_environment(output_dir))
     # The interpreter relaunch runs on comes first, so `python` in a command finds the same packages.
     env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
     # Concurrent jobs would each start a BLAS/OpenMP thread per core and fight; give each its share.

@@ -156,7 +156,7 @@ class EmbeddedStack:
         env = self._function_env()
         self._procs = [self._spawn(name, env) for name in self.functions]
         for proc in self._procs:
-            _wait_for_port(proc, timeout)
+            wait_for_port(proc, timeout)
         topics = {**SUBSCRIPTIONS, FunctionName.ORCHESTRATOR: self.settings.pubsub_commands_topic}
         routes: dict[str, tuple[str, str]] = {
             name: (topic, self.url_of(name)) for name, topic in topics.items() if name in self.urls
@@ -193,7 +193,7 @@ class EmbeddedStack:
         if self._dispatcher is not None:
             self._dispatcher.stop()
         for proc in self._procs:
-            _terminate(proc.process)
+            terminate(proc.process)
         if self._endpoint is not None:
             self._endpoint.stop()
         if self._close_bus is not None:
@@ -217,25 +217,8 @@ class EmbeddedStack:
         return {**child_environment(self.settings), "PYTHONUNBUFFERED": "1", "RELAUNCH_STACK_PID": str(os.getpid())}
 
     def _spawn(self, name: str, env: dict[str, str]) -> FunctionProcess:
-        port = free_port(self.host)
-        argv = [sys.executable, "-c", _LAUNCHER, "--target", name, "--source", str(ENTRY_SOURCE)]
-        argv += ["--host", self.host, "--port", str(port)]
         log_path = self.settings.home / "logs" / "functions" / f"{name}.log"
-        secrets_fd = hand_over(secret_values(self.settings))
-        try:
-            with os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as out:
-                proc = subprocess.Popen(
-                    argv,
-                    env={**env, SECRETS_FD_VARIABLE: str(secrets_fd)},
-                    pass_fds=(secrets_fd,),
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    umask=PRIVATE_UMASK,
-                )
-        finally:
-            os.close(secrets_fd)
-        return FunctionProcess(name=name, port=port, process=proc, host=self.host)
+        return spawn_function(name, env, secret_values(self.settings), log_path, self.host)
 
     def _write_state(self) -> None:
         state = {"pid": os.getpid(), "urls": self.urls, "started_at": time.time()}
@@ -259,7 +242,34 @@ class ReconcileTimer(Periodic):
         self._bus.publish(RECONCILE_TOPIC, {"reason": "timer"}, {"source": "relaunch-embedded-timer"})
 
 
-def _wait_for_port(proc: FunctionProcess, timeout: float) -> None:
+def spawn_function(
+    entry_point: str, env: Mapping[str, str], secrets: Mapping[str, str], log_path: Path, host: str = "127.0.0.1"
+) -> FunctionProcess:
+    """One function under functions-framework in a process of its own, on a free port of `host`, logging to
+    `log_path`; `secrets` (setting name -> value) are handed over on a descriptor, never in its environment, and the
+    process dies with the one that started it."""
+    port = free_port(host)
+    argv = [sys.executable, "-c", _LAUNCHER, "--target", entry_point, "--source", str(ENTRY_SOURCE)]
+    argv += ["--host", host, "--port", str(port)]
+    secrets_fd = hand_over(dict(secrets))
+    try:
+        with os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as out:
+            proc = subprocess.Popen(
+                argv,
+                env={**env, "RELAUNCH_STACK_PID": str(os.getpid()), SECRETS_FD_VARIABLE: str(secrets_fd)},
+                pass_fds=(secrets_fd,),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                umask=PRIVATE_UMASK,
+            )
+    finally:
+        os.close(secrets_fd)
+    return FunctionProcess(name=entry_point, port=port, process=proc, host=host)
+
+
+def wait_for_port(proc: FunctionProcess, timeout: float) -> None:
+    """Until the function listens; its early exit or a timeout is a RuntimeError."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.process.poll() is not None:
@@ -272,7 +282,8 @@ def _wait_for_port(proc: FunctionProcess, timeout: float) -> None:
     raise RuntimeError(f"function {proc.name} did not listen on port {proc.port} within {timeout:.0f}s")
 
 
-def _terminate(process: subprocess.Popen[bytes]) -> None:
+def terminate(process: subprocess.Popen[bytes]) -> None:
+    """Stop a function's process group: SIGTERM, then SIGKILL."""
     if process.poll() is not None:
         return
     try:

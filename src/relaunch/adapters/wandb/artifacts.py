@@ -3,8 +3,10 @@
 `fetch` resolves an alias once and reports the concrete version it downloaded, named by the collection it was
 fetched through; `set_alias` takes only a concrete version, so an alias is never resolved a second time.
 
-`fetch` writes to a local folder only. A gs:// destination is refused with a ValueError: the ports have no
-BlobStore writer yet, and uploading belongs there rather than in a W&B adapter.
+A local destination is replaced whole by a folder swapped in. A gs:// destination (the gcp profile's run folders,
+where the evaluation job on Vertex AI reads the model) is downloaded to a temporary folder and put into Cloud
+Storage by `cloud` (GcsBlobStore.put_tree, wired by bootstrap). Either way the run gets its own copy of the version
+it pinned, in its own folder, which nothing outside the run changes under it.
 """
 
 from __future__ import annotations
@@ -14,20 +16,29 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from relaunch.adapters.wandb import check_settings, make_api, parse_ref, translate_errors
 from relaunch.domain.ports import FetchedArtifact
 from relaunch.triggers.wandb import is_concrete
 
 
-class WandbArtifacts:
-    """An `ArtifactSource` backed by W&B's public API at `base_url`."""
+class CloudFolders(Protocol):
+    """Puts a local folder into Cloud Storage, replacing the gs:// folder's content whole."""
 
-    def __init__(self, *, api_key: str, base_url: str, api: Any | None = None) -> None:
+    def put_tree(self, folder: Path, dest: str) -> None: ...
+
+
+class WandbArtifacts:
+    """An `ArtifactSource` backed by W&B's public API at `base_url`; `cloud` receives fetches into gs:// folders."""
+
+    def __init__(
+        self, *, api_key: str, base_url: str, api: Any | None = None, cloud: CloudFolders | None = None
+    ) -> None:
         if api is None:
             check_settings("WandbArtifacts", api_key=api_key, base_url=base_url)
         self.base_url = base_url
+        self.cloud = cloud
         self._api_key = api_key
         self._api = api
 
@@ -45,9 +56,7 @@ class WandbArtifacts:
         """Download the version's files to `dest` (replacing it whole); name the concrete version fetched."""
         parse_ref(ref)
         if dest.startswith("gs://"):
-            raise ValueError(
-                f"dest {dest!r}: gs:// targets need a BlobStore writer; WandbArtifacts downloads to local folders"
-            )
+            return self._fetch_to_cloud(ref, dest)
         target = Path(dest)
         target.parent.mkdir(parents=True, exist_ok=True)
         # A fresh folder, swapped in whole: no file of an earlier (or interrupted) fetch is evaluated with this one.
@@ -59,6 +68,17 @@ class WandbArtifacts:
             os.replace(staging, target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        return _fetched(artifact, summary, producer, files)
+
+    def _fetch_to_cloud(self, ref: str, dest: str) -> FetchedArtifact:
+        """Download to a temporary folder, then make the gs:// folder `dest` hold exactly those files."""
+        if self.cloud is None:
+            raise ValueError(f"dest {dest!r}: a gs:// folder needs Cloud Storage, and this WandbArtifacts has none")
+        with tempfile.TemporaryDirectory(prefix="relaunch-artifact-") as tmp:
+            staging = Path(tmp)
+            artifact, summary, producer = self._download(ref, staging)
+            files = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
+            self.cloud.put_tree(staging, dest)
         return _fetched(artifact, summary, producer, files)
 
     def _download(self, ref: str, root: Path) -> tuple[Any, dict[str, Any], Any]:

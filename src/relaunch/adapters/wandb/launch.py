@@ -17,15 +17,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from relaunch.adapters.wandb import check_settings, make_api, translate_errors
+from relaunch.domain.jobs import check_env
 from relaunch.domain.model import JobRequest, JobState, JobStatus
 
-RESOURCE = "gcp-vertex"  # the queue's resource type; W&B's Vertex runner reads resource_args under this key
+# The job's resource_args key. W&B's Vertex runner reads `vertex` and falls back to `gcp-vertex`, the historical
+# spelling (wandb/sdk/launch/runner/vertex_runner.py); a queue's resource *type* is still named `gcp-vertex`.
+RESOURCE = "vertex"
+QUEUE_RESOURCE_TYPE = "gcp-vertex"  # what wandb.Api().upsert_run_queue accepts for a Vertex queue
 KEY_FIELD = "relaunch_key"
 QUEUE_PROJECT = "model-registry"  # wandb.sdk.launch.utils.LAUNCH_DEFAULT_PROJECT: where entity queues live
 # W&B queue priorities: 0 critical, 1 high, 2 medium, 3 low. relaunch's are 0..100, higher first.
 PRIORITY_LEVELS = ((75, 0), (50, 1), (25, 2))
 LOWEST_PRIORITY = 3
-_MAX_PAGES = 20
 _LABEL_CHARS = re.compile(r"[^a-z0-9_-]")
 
 # Run states (W&B) -> job states (relaunch), with what the message says.
@@ -40,24 +43,15 @@ RUN_STATES: dict[str, tuple[JobState, str]] = {
     "killed": ("cancelled", "W&B run killed"),
 }
 
+# The one query of relaunch's own: the SDK's listing of a queue's items (QueuedRun._get_run_queue_item_legacy),
+# plus each item's run spec, which carries the job's key. No SDK query selects `runSpec` on a queue item; the README
+# ("W&B Launch") says why relying on it is safe. The W&B test server refuses any other field the SDK does not send.
+BEYOND_SDK: tuple[str, ...] = ("query.project.runQueue.runQueueItems.edges.node.runSpec",)
 _ITEMS = """
-query RelaunchQueueItems($projectName: String!, $entityName: String!, $runQueue: String!, $cursor: String) {
+query RelaunchQueueItems($projectName: String!, $entityName: String!, $runQueue: String!) {
   project(name: $projectName, entityName: $entityName) {
     runQueue(name: $runQueue) {
-      runQueueItems(first: 100, after: $cursor) {
-        pageInfo { hasNextPage endCursor }
-        edges { node { id state associatedRunId runSpec } }
-      }
-    }
-  }
-}
-"""
-
-_ITEM = """
-query RelaunchQueueItem($projectName: String!, $entityName: String!, $runQueue: String!, $itemId: ID!) {
-  project(name: $projectName, entityName: $entityName) {
-    runQueue(name: $runQueue) {
-      runQueueItem(id: $itemId) { id state associatedRunId error { message stage } }
+      runQueueItems { edges { node { id runSpec } } }
     }
   }
 }
@@ -72,8 +66,15 @@ def wandb_priority(priority: int) -> int:
     return LOWEST_PRIORITY
 
 
-def resource_args(request: JobRequest) -> dict[str, Any]:
-    """Vertex resource arguments: one worker pool from the job's machine, with the job's environment."""
+def resource_args(request: JobRequest, staging_bucket: str) -> dict[str, Any]:
+    """Vertex resource arguments: worker pools from the job's machine, with the job's environment.
+
+    Vertex's first pool is the chief and takes one replica; the others go to a second pool
+    (https://cloud.google.com/vertex-ai/docs/training/distributed-training), as the Vertex adapter does. The job's
+    output folder is the CustomJob's base output directory (W&B's runner passes `vertex.spec.base_output_dir` to
+    aiplatform.CustomJob), from which Vertex sets AIP_MODEL_DIR and its siblings: the request sets none itself.
+    """
+    check_env(request.env)
     machine: dict[str, Any] = {"machine_type": request.machine.machine_type}
     if request.machine.accelerator_type and request.machine.accelerator_count:
         machine.update(
@@ -83,10 +84,14 @@ def resource_args(request: JobRequest) -> dict[str, Any]:
         "image_uri": "${image_uri}",  # W&B's macro: the job's docker image
         "env": [{"name": k, "value": v} for k, v in sorted(request.env.items())],
     }
-    pool = {"machine_spec": machine, "replica_count": request.machine.replica_count, "container_spec": container}
+    pools = [{"machine_spec": machine, "replica_count": 1, "container_spec": container}]
+    if request.machine.replica_count > 1:
+        pools.append({**pools[0], "replica_count": request.machine.replica_count - 1})
     labels = {"relaunch_run_id": _LABEL_CHARS.sub("-", request.run_id.lower())[:63]}
-    run = {"timeout": int(request.timeout_s)}
-    return {RESOURCE: {"spec": {"worker_pool_specs": [pool], "labels": labels}, "run": run}}
+    spec = {"worker_pool_specs": pools, "staging_bucket": staging_bucket, "labels": labels}
+    if request.output_dir:
+        spec["base_output_dir"] = request.output_dir
+    return {RESOURCE: {"spec": spec, "run": {"timeout": int(request.timeout_s)}}}
 
 
 def run_config(request: JobRequest) -> dict[str, str]:
@@ -98,13 +103,24 @@ class WandbLaunchBackend:
     """A `TrainingBackend` that puts jobs on a W&B Launch queue and follows their queue items and runs."""
 
     def __init__(
-        self, *, api_key: str, base_url: str, entity: str, project: str, queue: str, api: Any | None = None
+        self,
+        *,
+        api_key: str,
+        base_url: str,
+        entity: str,
+        project: str,
+        queue: str,
+        staging_bucket: str,
+        api: Any | None = None,
     ) -> None:
-        check_settings("WandbLaunchBackend", entity=entity, project=project, queue=queue)
+        check_settings("WandbLaunchBackend", entity=entity, project=project, queue=queue, staging_bucket=staging_bucket)
+        if not staging_bucket.startswith("gs://") or len(staging_bucket) <= len("gs://"):
+            raise ValueError(f"WandbLaunchBackend: staging_bucket must be a gs:// URI, got {staging_bucket!r}")
         if api is None:
             check_settings("WandbLaunchBackend", api_key=api_key, base_url=base_url)
         self.base_url = base_url
         self.entity, self.project, self.queue = entity, project, queue
+        self.staging_bucket = staging_bucket
         self._api_key = api_key
         self._api = api
 
@@ -144,10 +160,10 @@ class WandbLaunchBackend:
         item = self._item(job_id)
         if item is None:
             raise KeyError(job_id)
-        if item.get("state") == "FAILED":
-            error = item.get("error") or {}
-            stage = f" at {error['stage']}" if error.get("stage") else ""
-            return JobStatus(id=job_id, state="failed", message=f"W&B Launch failed{stage}: {error.get('message')}")
+        if item.get("state") == "FAILED":  # the reason is on the queue's page: no SDK query reads it
+            entity, _, queue, item_id = _split(job_id)
+            message = f"W&B Launch failed queue item {item_id} (its reason is on queue {entity}/{queue} in W&B)"
+            return JobStatus(id=job_id, state="failed", message=message)
         run_name = item.get("associatedRunId")
         if not run_name:
             return JobStatus(id=job_id, state="queued", message=f"queue item {str(item.get('state')).lower()}")
@@ -191,10 +207,10 @@ class WandbLaunchBackend:
                 project=self.project,
                 entity=self.entity,
                 docker_image=request.image,
-                resource=None,  # the queue's own resource (gcp-vertex)
+                resource=None,  # the queue's own resource type (gcp-vertex)
                 entry_point=list(request.command),
                 version=None,
-                resource_args=resource_args(request),
+                resource_args=resource_args(request, self.staging_bucket),
                 launch_config={"overrides": {"run_config": run_config(request)}},
                 run_id=None,
                 repository=None,
@@ -205,30 +221,25 @@ class WandbLaunchBackend:
 
     def _find(self, key: str) -> str | None:
         """The id of the queue item carrying `key`, if any."""
-        cursor: str | None = None
-        for _ in range(_MAX_PAGES):
-            variables = {**self._queue_vars(self.entity, self.queue), "cursor": cursor}
-            data = self._graphql(_ITEMS, variables, "list queue items")
-            queue = (data.get("project") or {}).get("runQueue")
-            if queue is None:
-                raise ValueError(f"W&B Launch queue {self.entity}/{self.queue} not found")
-            page = queue.get("runQueueItems") or {}
-            for edge in page.get("edges") or []:
-                node = edge.get("node") or {}
-                if _key_of(node.get("runSpec")) == key:
-                    return str(node["id"])
-            info = page.get("pageInfo") or {}
-            if not info.get("hasNextPage"):
-                return None
-            cursor = info.get("endCursor")
+        variables = {"projectName": QUEUE_PROJECT, "entityName": self.entity, "runQueue": self.queue}
+        with translate_errors("W&B Launch: list queue items"):
+            data: dict[str, Any] = self.api._service_api.execute_graphql(_ITEMS, variables) or {}
+        queue = (data.get("project") or {}).get("runQueue")
+        if queue is None:
+            raise ValueError(f"W&B Launch queue {self.entity}/{self.queue} not found")
+        for edge in (queue.get("runQueueItems") or {}).get("edges") or []:
+            node = edge.get("node") or {}
+            if _key_of(node.get("runSpec")) == key:
+                return str(node["id"])
         return None
 
     def _item(self, job_id: str) -> dict[str, Any] | None:
-        entity, _, queue, item_id = _split(job_id)
-        variables = {**self._queue_vars(entity, queue), "itemId": item_id}
-        data = self._graphql(_ITEM, variables, f"read {job_id}")
-        queue_data = (data.get("project") or {}).get("runQueue") or {}
-        item: dict[str, Any] | None = queue_data.get("runQueueItem")
+        """The queue item (id, state, associatedRunId), read by the SDK's own query; None once it is gone."""
+        entity, project, queue, item_id = _split(job_id)
+        with translate_errors(f"W&B Launch: read {job_id}"):
+            item: dict[str, Any] | None = self.api.queued_run(
+                entity, project, queue, item_id, QUEUE_PROJECT
+            )._get_item()
         return item
 
     def _run(self, run_name: str) -> Any | None:
@@ -244,16 +255,6 @@ class WandbLaunchBackend:
                 if isinstance(exc.__context__, RunNotFoundError) or isinstance(exc.__cause__, RunNotFoundError):
                     return None
                 raise
-
-    def _graphql(self, query: str, variables: dict[str, Any], what: str) -> dict[str, Any]:
-        # The public API has no call for a queue item's run spec or run id, so the query goes through the
-        # same wandb-core channel the SDK's own Launch queries use.
-        with translate_errors(f"W&B Launch: {what}"):
-            data: dict[str, Any] = self.api._service_api.execute_graphql(query, variables)
-        return data or {}
-
-    def _queue_vars(self, entity: str, queue: str) -> dict[str, Any]:
-        return {"projectName": QUEUE_PROJECT, "entityName": entity, "runQueue": queue}
 
     def _job_id(self, item_id: str) -> str:
         return f"{self.entity}/{self.project}/{self.queue}/{item_id}"
