@@ -22,7 +22,7 @@ from relaunch.domain.evaluator import SUFFIX as EVALUATOR_SUFFIX
 from relaunch.domain.model import Delivery, Source
 from relaunch.domain.ports import Bus, IngestStore
 from relaunch.domain.spec import PipelineSpec, SpecError
-from relaunch.service.ingest_events import plan_build, plan_drift, plan_schedule, plan_wandb
+from relaunch.service.ingest_events import plan_build, plan_drift, plan_job_log, plan_schedule, plan_wandb
 from relaunch.service.ingest_github import plan_dispatch, plan_github
 from relaunch.service.ingest_replay import reparse
 from relaunch.service.plans import Plan, forced
@@ -32,6 +32,7 @@ from relaunch.triggers.errors import TriggerError
 from relaunch.triggers.github import GitHubEvent, redact_headers
 from relaunch.triggers.retrain import RetrainRequest
 from relaunch.triggers.scheduler import ScheduleTick
+from relaunch.triggers.vertex_jobs import JobLogEvent
 from relaunch.triggers.wandb import WandbEvent, WandbIgnored
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,11 @@ class IngestService:
         """Record a Cloud Build status; a final one nudges its run (an evaluator's build, `<run>.evaluator`, too)."""
         owner = (event.run_id or "").removesuffix(EVALUATOR_SUFFIX)
         return self.accept(delivery, lambda: plan_build(event, self._store.get_run(owner)))
+
+    def vertex_job(self, event: JobLogEvent, delivery: Delivery) -> Reply:
+        """A Vertex AI CustomJob logged something: nudge the active runs waiting on it (they read its state)."""
+        active = [run for name in self._specs() for run in self._store.active_runs(name)]
+        return self.accept(delivery, lambda: plan_job_log(event, active))
 
     def refuse(self, delivery: Delivery, error: TriggerError) -> Reply:
         """Acknowledge a message that can never be processed: inbox row and dead letter, once."""
@@ -229,6 +235,7 @@ class IngestService:
             Source.SCHEDULE: self.schedule,
             Source.RETRAIN: self.retrain,
             Source.CLOUDBUILD: self.build,
+            Source.VERTEX: self.vertex_job,
         }
         reply = handlers[original.source](event, fresh)
         return Reply(reply.status, {**reply.body, "key": fresh.key})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from relaunch.domain.commands import BuildFinished
+from relaunch.domain.commands import BuildFinished, JobNoticed
 from relaunch.domain.model import PipelineRun
 from relaunch.domain.routing import WandbFacts, route_drift, route_wandb
 from relaunch.domain.spec import PipelineSpec
@@ -12,6 +12,7 @@ from relaunch.service.plans import Plan, head_run, ignored, routed
 from relaunch.triggers.cloudbuild import BuildEvent
 from relaunch.triggers.drift import SEVERITY_RANK, DriftAlert, Severity
 from relaunch.triggers.scheduler import ScheduleTick
+from relaunch.triggers.vertex_jobs import JobLogEvent, names_job
 from relaunch.triggers.wandb import WandbEvent, WandbIgnored
 
 # Cloud Monitoring incidents default to "no severity": such an alert counts as a warning.
@@ -114,3 +115,12 @@ def plan_build(event: BuildEvent, run: PipelineRun | None) -> Plan:
     image = event.images[0] if event.images else None
     nudge = BuildFinished(run_id=run.id, build_id=event.build_id, image=image, succeeded=event.succeeded)
     return Plan(200, {**body, "outcome": "accepted"}, commands=[nudge])
+
+
+def plan_job_log(event: JobLogEvent, active: list[PipelineRun]) -> Plan:
+    """Nudge the active runs waiting on the job a Vertex log entry names; the orchestrator reads the job's state."""
+    waiting = [run for run in active if any(names_job(job, event.job_id) for job in run.jobs.values())]
+    if not waiting:  # another job of the project, or a run that has moved on: nothing waits on it
+        return ignored(f"no active run waits on CustomJob {event.job_id}", status=200)
+    nudges = [JobNoticed(run_id=run.id, job_id=event.job_id) for run in waiting]
+    return Plan(200, {"outcome": "accepted", "runs": [run.id for run in waiting], "job": event.job_id}, commands=nudges)

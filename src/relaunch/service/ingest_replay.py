@@ -18,6 +18,7 @@ from relaunch.triggers.pubsub import PubSubMessage, from_cloudevent_data
 from relaunch.triggers.retrain import parse_retrain
 from relaunch.triggers.scheduler import parse_schedule
 from relaunch.triggers.verify import AT_RECEIPT, skip_verification
+from relaunch.triggers.vertex_jobs import parse_job_log
 from relaunch.triggers.wandb import parse_verified_wandb
 
 # Inbox sources of the Pub/Sub functions, and the parser of each one's message.
@@ -26,6 +27,7 @@ PUBSUB_PARSERS: dict[str, Callable[[PubSubMessage], Any]] = {
     Source.SCHEDULE: parse_schedule,
     Source.CLOUDBUILD: parse_build,
     Source.RETRAIN: parse_retrain,
+    Source.VERTEX: parse_job_log,
 }
 NO_LIMIT = 2**62  # a stored body was already within the limit when it arrived
 
