@@ -1,4 +1,5 @@
-"""`relaunch demo`: the whole loop on the embedded stack, narrated as a live timeline."""
+"""`relaunch demo`: the whole loop, narrated as a live timeline, on the embedded stack or (`--profile gcp-emulated`,
+relaunch.emulated.demo_gcp) on the GCP adapters against local stand-ins of Google Cloud."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import requests
 import yaml
@@ -85,6 +86,58 @@ class Narrator:
         self.say(f"  … {step} job {status.state} {elapsed:4.1f}s — {(lines[-1] if lines else '(no output yet)')[:90]}")
 
 
+class DemoTarget(Protocol):
+    """Where the scenario runs: a webhook to push to, the app reading its store, an endpoint to ask."""
+
+    @property
+    def app(self) -> bootstrap.App: ...
+
+    @property
+    def webhook_url(self) -> str: ...
+
+    @property
+    def webhook_secret(self) -> str: ...
+
+    def describe(self) -> str:
+        """One line: what is up and where."""
+
+    def pushed(self, sha: str) -> None:
+        """A commit reached the remote repository (the GitHub side now knows it)."""
+
+    def predict(self, instances: list[Any]) -> dict[str, Any]:
+        """The serving endpoint's answer for these instances."""
+
+
+@dataclass(frozen=True)
+class EmbeddedTarget:
+    """The embedded stack as the scenario's target."""
+
+    stack: bootstrap.EmbeddedStack
+
+    @property
+    def app(self) -> bootstrap.App:
+        return bootstrap.App(self.stack.settings)
+
+    @property
+    def webhook_url(self) -> str:
+        return self.stack.url_of("github_webhook")
+
+    @property
+    def webhook_secret(self) -> str:
+        return self.stack.settings.webhook_secret() or ""
+
+    def describe(self) -> str:
+        return f"embedded stack up: {json.dumps(self.stack.urls)}"
+
+    def pushed(self, sha: str) -> None:
+        """Nothing to tell: the embedded stack reads the repository itself."""
+
+    def predict(self, instances: list[Any]) -> dict[str, Any]:
+        url = self.stack.urls["endpoint"].rstrip("/") + "/v1/endpoints/digits:predict"
+        answer: dict[str, Any] = requests.post(url, json={"instances": instances}, timeout=30).json()
+        return answer
+
+
 class DemoFailed(Exception):
     """The scenario did not do what it promises."""
 
@@ -122,7 +175,7 @@ def scenario(home: Path | None = None, out: TextIO = sys.stdout) -> DemoOutcome:
     stack = embedded_stack(settings)
     try:
         stack.start()
-        return _scenario(stack, root, work, out)
+        return run_scenario(EmbeddedTarget(stack), root / "examples" / "digits", work / "digits", out)
     finally:
         stack.stop()
         shutil.rmtree(work / "digits", ignore_errors=True)
@@ -130,21 +183,25 @@ def scenario(home: Path | None = None, out: TextIO = sys.stdout) -> DemoOutcome:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _scenario(stack: bootstrap.EmbeddedStack, root: Path, work: Path, out: TextIO) -> DemoOutcome:
-    narrator = Narrator(bootstrap.App(stack.settings), out)
-    narrator.say(f"embedded stack up: {json.dumps(stack.urls)}")
-    repo = _make_repo(root / "examples" / "digits", work / "digits")
+def run_scenario(target: DemoTarget, example: Path, repo_dir: Path, out: TextIO) -> DemoOutcome:
+    """The story on a started target: a good commit promoted, a worse one rejected, the champion still serving.
+
+    The target's specs must clone `repo_dir` (demo_specs); the throwaway repository is made there from `example`.
+    """
+    narrator = Narrator(target.app, out)
+    narrator.say(target.describe())
+    repo = make_repo(example, repo_dir)
     narrator.say(f"throwaway repo {repo} at {git(repo, 'rev-parse', '--short', 'HEAD')}")
-    first = _push_and_follow(stack, narrator, repo, before=None)
+    first = _push_and_follow(target, narrator, repo, before=None)
     _expect(first.state is RunState.PROMOTED, f"first run ended {first.state.value}: {first.reason}")
     before = git(repo, "rev-parse", "HEAD")
     (repo / "params.json").write_text(json.dumps(WORSE_PARAMS, indent=2) + "\n")
     git(repo, "commit", "-qam", "Regularise much harder (C=0.0001)")
     narrator.say(f"committed a worse model: params.json -> {WORSE_PARAMS}")
-    second = _push_and_follow(stack, narrator, repo, before=before)
+    second = _push_and_follow(target, narrator, repo, before=before)
     _expect(second.state is RunState.REJECTED, f"second run ended {second.state.value}, expected rejected")
     narrator.say(f"gate rejected {second.id}: {second.reason}")
-    truth, answer = _predict(stack, narrator)
+    truth, answer = _predict(target, narrator)
     _expect(
         answer.get("model_version") == first.model_version,
         f"endpoint served {answer.get('model_version')}, champion is {first.model_version}",
@@ -153,10 +210,10 @@ def _scenario(stack: bootstrap.EmbeddedStack, root: Path, work: Path, out: TextI
     return DemoOutcome(promoted=first, rejected=second, truth=truth, answer=answer)
 
 
-def _push_and_follow(stack: bootstrap.EmbeddedStack, narrator: Narrator, repo: Path, before: str | None) -> PipelineRun:
+def _push_and_follow(target: DemoTarget, narrator: Narrator, repo: Path, before: str | None) -> PipelineRun:
     payload = push_payload(repo, full_name=DEMO_REPO, before=before)
-    secret = stack.settings.webhook_secret() or ""
-    reply = send_github(stack.url_of("github_webhook"), "push", payload, secret)
+    target.pushed(payload["after"])
+    reply = send_github(target.webhook_url, "push", payload, target.webhook_secret)
     narrator.say(
         f'push {payload["after"][:7]} "{payload["head_commit"]["message"]}" -> {reply.status_code} {reply.text}'
     )
@@ -166,28 +223,29 @@ def _push_and_follow(stack: bootstrap.EmbeddedStack, narrator: Narrator, repo: P
     return narrator.follow(runs[0])
 
 
-def _predict(stack: bootstrap.EmbeddedStack, narrator: Narrator) -> tuple[list[int], dict[str, Any]]:
+def _predict(target: DemoTarget, narrator: Narrator) -> tuple[list[int], dict[str, Any]]:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
     truth = [int(t) for t in digits.target[-3:]]
-    url = stack.urls["endpoint"].rstrip("/") + "/v1/endpoints/digits:predict"
-    answer = requests.post(url, json={"instances": digits.data[-3:].tolist()}, timeout=30).json()
+    answer = target.predict(digits.data[-3:].tolist())
     narrator.say(f"predict digits {truth} -> {answer.get('predictions')} from model {answer.get('model_version')}")
     return truth, answer
 
 
-def demo_specs(source: Path, dest: Path, repo: Path) -> Path:
-    """Copies of the shipped specs that clone the throwaway repo: a run clones only the URL its spec names."""
+def demo_specs(source: Path, dest: Path, repo: Path | str) -> Path:
+    """Copies of the shipped specs that clone the throwaway repo (a folder, or the URL it stands behind): a run
+    clones only the URL its spec names."""
     dest.mkdir(parents=True, exist_ok=True)
     for path in source.glob("*.yaml"):
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-        spec["source"]["clone_url"] = repo.resolve().as_uri()
+        spec["source"]["clone_url"] = repo if isinstance(repo, str) else repo.resolve().as_uri()
         (dest / path.name).write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     return dest
 
 
-def _make_repo(source: Path, dest: Path) -> Path:
+def make_repo(source: Path, dest: Path) -> Path:
+    """A git repository at `dest` holding a copy of `source`, one commit on main."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".relaunch*")
     shutil.copytree(source, dest, ignore=ignore)
     git(dest, "init", "-q", "-b", "main")

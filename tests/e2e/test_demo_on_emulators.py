@@ -1,75 +1,70 @@
-"""The demo scenario with the bus on the Pub/Sub emulator and the store on the Firestore emulator.
+"""The embedded stack with its bus on the Pub/Sub emulator and its store on the Firestore emulator (RELAUNCH_BUS=pubsub,
+RELAUNCH_STORE=firestore), training, registry and endpoint local: a mix `relaunch up` supports.
 
-Training, registry and endpoint stay local. The stack creates the topics and push subscriptions to its functions, the
-emulator pushes each command to them, and runs live in Firestore; the outcomes must be those of the local scenario,
-so the local scenario's tests run again here against this module's `outcome` (all but `relaunch runs`, whose CLI
-still looks for the SQLite file before asking the store).
+The stack creates the topics and a push subscription to each of its functions; one push must be accepted, its
+commands pushed by the emulator to the orchestrator, and its run kept in Firestore until it trains and is
+evaluated. (The whole story on the GCP adapters is tests/e2e/test_demo_gcp_emulated.py.)
 """
 
 from __future__ import annotations
 
-import io
+import secrets
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from relaunch.adapters.gcp.firestore_store import FirestoreRunStore
-from relaunch.bootstrap import App
-from relaunch.demo import DemoOutcome, scenario
+from relaunch.bootstrap import App, embedded_stack
+from relaunch.demo import DEMO_REPO, demo_specs, make_repo
+from relaunch.domain.model import RunState
 from relaunch.settings import Settings
+from relaunch.simulate import push_payload, send_github
 from tests import emulators
-from tests.e2e.test_demo_scenario import (  # noqa: F401  (collected here, on this module's `outcome`)
-    test_endpoint_keeps_serving_the_champion,
-    test_good_commit_is_promoted_through_every_state,
-    test_nothing_is_left_running,
-    test_runs_lists_both_runs_and_shows_a_timeline,
-    test_statuses_and_check_run_are_recorded_as_github_would_receive_them,
-    test_the_narration_is_readable,
-    test_worse_commit_is_rejected_with_its_reasons,
-)
 
 pytestmark = pytest.mark.e2e
 
-
-def _started(kind: emulators.Kind, project: str) -> emulators.Emulator:
-    return emulators.started_or_skip(kind, project=project)
+ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DemoOutcome, App, str]]:
-    """The scenario's outcome; the environment stays pointed at the emulators until the module's tests are done."""
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Both emulators running, the environment pointing the stack at them; yields the project id."""
     project = f"relaunch-e2e-{uuid.uuid4().hex[:12]}"
-    pubsub = _started("pubsub", project)
-    try:
-        firestore = _started("firestore", project)
-        try:
-            with pytest.MonkeyPatch.context() as env:
-                for name, value in {**pubsub.env, **firestore.env}.items():
-                    env.setenv(name, value)
-                env.setenv("RELAUNCH_BUS", "pubsub")
-                env.setenv("RELAUNCH_STORE", "firestore")
-                env.setenv("RELAUNCH_GCP_PROJECT", project)
-                home = tmp_path_factory.mktemp("home")
-                out = io.StringIO()
-                result = scenario(home, out)
-                app = App(Settings(home=home))
-                yield result, app, out.getvalue()
-                assert isinstance(app.store, FirestoreRunStore)
-                app.store.close()
-        finally:
-            firestore.stop()
-    finally:
-        pubsub.stop()
+    with emulators.running("pubsub", project=project) as pubsub, emulators.running("firestore", project=project) as fs:
+        for name, value in {**pubsub.env, **fs.env}.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("RELAUNCH_BUS", "pubsub")
+        monkeypatch.setenv("RELAUNCH_STORE", "firestore")
+        monkeypatch.setenv("RELAUNCH_GCP_PROJECT", project)
+        yield project
 
 
-def test_commands_went_through_pubsub_and_runs_live_in_firestore(outcome) -> None:  # type: ignore[no-untyped-def]
-    result, app, _ = outcome
-    from relaunch.adapters.gcp.firestore_store import FirestoreRunStore
-
-    assert isinstance(app.store, FirestoreRunStore)
-    stored = app.store.get_run(result.promoted.id)
-    assert stored is not None and stored.state is result.promoted.state
-    home = Path(app.settings.home)
-    assert not app.settings.bus_path.exists() and not app.settings.store_path.exists(), sorted(home.iterdir())
+def test_a_push_is_carried_by_pubsub_and_its_run_lives_in_firestore(env: str, tmp_path: Path) -> None:
+    repo = make_repo(ROOT / "examples" / "digits", tmp_path / "digits")
+    settings = Settings(
+        home=tmp_path / "home",
+        pipelines_dir=demo_specs(ROOT / "pipelines", tmp_path / "pipelines", repo),
+        github_webhook_secret=SecretStr(secrets.token_hex(16)),
+    )
+    with embedded_stack(settings) as stack:
+        payload = push_payload(repo, full_name=DEMO_REPO)
+        reply = send_github(stack.url_of("github_webhook"), "push", payload, stack.settings.webhook_secret() or "")
+        assert reply.status_code == 202, reply.text
+        [run_id] = reply.json()["runs"]
+        app = App(stack.settings)
+        assert isinstance(app.store, FirestoreRunStore)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            run = app.store.get_run(run_id)
+            if run is not None and run.state in (RunState.EVALUATING, RunState.GATED) or (run and run.state.terminal):
+                break
+            time.sleep(0.1)
+        assert run is not None and run.state not in (RunState.RECEIVED, RunState.BUILDING, RunState.TRAINING)
+        assert run.state is not RunState.FAILED, run.reason
+        app.store.close()
+    home = stack.settings.home
+    assert not stack.settings.bus_path.exists() and not stack.settings.store_path.exists(), sorted(home.iterdir())

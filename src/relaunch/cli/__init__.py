@@ -1,4 +1,5 @@
-"""The `relaunch` command line: up, demo, runs, simulate, inbox, replay, rollback, approve, doctor, cost, deploy."""
+"""The `relaunch` command line: up, demo, runs, simulate, inbox, replay, rollback, approve, doctor, cost, deploy,
+launch-queue."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from relaunch import bootstrap
-from relaunch.cli import simulate
+from relaunch.cli import launch_queue, simulate
 from relaunch.cli.running import running_url, secret_file
 from relaunch.domain.spec import SpecError
 from relaunch.settings import Settings
@@ -54,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     up.set_defaults(func=cmd_up)
     demo = sub.add_parser("demo", help="run the whole loop on a throwaway repo and print its timeline")
     demo.add_argument("--home", type=Path, help="keep the stack's state here instead of a temporary folder")
+    demo.add_argument(
+        "--profile",
+        choices=["local", "gcp-emulated"],
+        default="local",
+        help="local: the embedded stack; gcp-emulated: the GCP adapters and SDKs on Google's emulators and local "
+        "stand-ins of Vertex AI, Cloud Build, Cloud Storage and GitHub (needs gcloud's emulators and Java)",
+    )
     demo.set_defaults(func=cmd_demo)
     runs = sub.add_parser("runs", help="list runs, or `runs show RUN` for one with its timeline")
     runs.add_argument("action", nargs="?", choices=["list", "show"], default="list")
@@ -63,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument("--json", action="store_true", help="machine-readable output")
     runs.set_defaults(func=cmd_runs)
     simulate.add_parser(sub)
+    launch_queue.add_parser(sub)
     inbox = sub.add_parser("inbox", help="list inbound deliveries (or dead letters), newest first")
     inbox.add_argument("--dead", action="store_true", help="dead letters instead of deliveries")
     inbox.add_argument("--source", help="only this source: github, wandb, drift, schedule, cloudbuild, …")
@@ -170,6 +179,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from relaunch.demo import run_demo
 
     _without_secrets_in_environment(args)
+    if args.profile == "gcp-emulated":
+        from relaunch.emulated.demo_gcp import run_gcp_demo
+
+        if args.home is not None:
+            print("relaunch demo: --home applies to the local profile only", file=sys.stderr)
+            return 2
+        return run_gcp_demo()
     return run_demo(home=args.home)
 
 
