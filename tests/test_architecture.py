@@ -122,6 +122,17 @@ def test_imports_point_down_the_layers() -> None:
     assert upward == []
 
 
+def test_only_the_cli_reaches_the_stand_ins() -> None:
+    """relaunch.emulated (stand-ins of the cloud services, the gcp-emulated demo) is never part of a deployed function."""
+    reaching = sorted(
+        f"{m} imports {d}"
+        for m, deps in import_graph().items()
+        for d in deps
+        if layer_of(d) == "emulated" and layer_of(m) not in ("emulated", "cli")
+    )
+    assert reaching == []
+
+
 def test_there_is_no_import_circle() -> None:
     graph, seen, circles = import_graph(), set[str](), []
     for start in sorted(graph):  # a depth-first walk from each module, remembering the path
