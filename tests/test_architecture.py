@@ -123,7 +123,7 @@ def test_imports_point_down_the_layers() -> None:
 
 
 def test_only_the_cli_reaches_the_stand_ins() -> None:
-    """relaunch.emulated (stand-ins of the cloud services, the gcp-emulated demo) is never part of a deployed function."""
+    """relaunch.emulated (stand-ins of cloud services, the gcp-emulated demo) is never in a deployed function."""
     reaching = sorted(
         f"{m} imports {d}"
         for m, deps in import_graph().items()

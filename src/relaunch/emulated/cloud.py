@@ -1,7 +1,7 @@
 """Google Cloud on one machine, for the gcp-emulated demo: the official emulators and relaunch's stand-ins, together.
 
-Pub/Sub and Firestore are Google's own emulators (gcloud); Cloud Storage, Cloud Build, Vertex AI, GitHub and Slack are
-the stand-ins of this package. They are wired to each other as the real services are: Cloud Build's image is the
+Pub/Sub and Firestore are Google's own emulators (gcloud); Cloud Storage, Cloud Build, Vertex AI, GitHub, Slack and
+W&B are the stand-ins of this package. They are wired to each other as the real services are: Cloud Build's image is the
 folder a Vertex job runs in, a job's gs:// folders are files under the Cloud Storage stand-in's root (its /gcs/
 mount), Cloud Build publishes each build's status on `cloud-builds`, and a finished Vertex job's service log entry is
 published on the job sink's topic, as Cloud Logging's sink does. `env` is what points the SDKs at all of it.
@@ -25,6 +25,8 @@ from relaunch.emulated.github import serve as serve_github
 from relaunch.emulated.slack import FakeSlack, serve_slack
 from relaunch.emulated.vertex import FakeVertex, VertexServer
 from relaunch.emulated.vertex_runner import JobRunner
+from relaunch.emulated.wandb import FakeWandb
+from relaunch.emulated.wandb import serve as serve_wandb
 from relaunch.triggers.vertex_jobs import JOB_RESOURCE, SERVICE_TASK
 
 Publish = Callable[[str, dict[str, Any], dict[str, str]], object]
@@ -39,12 +41,14 @@ class EmulatedCloud:
     sources: Mapping[str, str]
     job_topic: str
     github_token: str = field(default_factory=lambda: secrets.token_hex(20))
+    wandb_api_key: str = field(default_factory=lambda: secrets.token_hex(20))  # 40 characters, as W&B's keys
     emulators: list[Emulator] = field(default_factory=list)
     gcs: FakeGcs | None = None
     build: FakeCloudBuild | None = None
     vertex: FakeVertex | None = None
     github: FakeGitHub | None = None
     slack: FakeSlack | None = None
+    wandb: FakeWandb | None = None
     publish: Publish | None = None  # set once Pub/Sub is wired (LocalDeployment.bus.publish)
     _stack: ExitStack = field(default_factory=ExitStack)
 
@@ -64,6 +68,7 @@ class EmulatedCloud:
             self._stack.callback(fake.stop)
             self.github = self._stack.enter_context(serve_github(self.github_token))
             self.slack = self._stack.enter_context(serve_slack())
+            self.wandb = self._stack.enter_context(serve_wandb(self.wandb_api_key))
         except BaseException:
             self.stop()
             raise
@@ -76,7 +81,7 @@ class EmulatedCloud:
     @property
     def env(self) -> dict[str, str]:
         """Where the SDKs find each service (emulator hosts, API endpoints), for the functions and the demo."""
-        assert self.gcs and self.build and self.vertex and self.github, "start() first"
+        assert self.gcs and self.build and self.vertex and self.github and self.wandb, "start() first"
         hosts = {k: v for emulator in self.emulators for k, v in emulator.env.items()}
         return {
             **hosts,
@@ -84,9 +89,19 @@ class EmulatedCloud:
             "RELAUNCH_VERTEX_API_ENDPOINT": self.vertex.url,
             "RELAUNCH_CLOUDBUILD_API_ENDPOINT": self.build.url,
             "RELAUNCH_GITHUB_API_URL": self.github.url,
+            "RELAUNCH_WANDB_BASE_URL": self.wandb.url,
+            **self._wandb_sandbox(),
             "GOOGLE_CLOUD_PROJECT": self.project,
             "CLOUDSDK_CONFIG": str(self.work / "gcloud"),  # never this machine's own gcloud configuration
         }
+
+    def _wandb_sandbox(self) -> dict[str, str]:
+        """The wandb SDK's folders and credentials in the work folder, never this machine's (~/.config/wandb, ~/.netrc),
+        and no crash report leaves the machine."""
+        home = self.work / "wandb"
+        folders = ("WANDB_DIR", "WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_ARTIFACT_DIR")
+        env = {name: str(home / name.removeprefix("WANDB_").lower()) for name in folders}
+        return {**env, "NETRC": str(home / "netrc"), "WANDB_ERROR_REPORTING": "false", "WANDB_SILENT": "true"}
 
     def create_bucket(self, name: str) -> None:
         """Deploy's `gcloud storage buckets create`: the bucket's folder under the Cloud Storage stand-in's root."""
@@ -99,6 +114,7 @@ class EmulatedCloud:
         found += [f"cloud storage: {p}" for p in (self.gcs.refused if self.gcs else [])]
         found += [f"vertex ai: {p}" for p in (self.vertex.refused if self.vertex else [])]
         found += [f"github: {p}" for p in (self.github.refused if self.github else [])]
+        found += [f"w&b: {p}" for p in (self.wandb.refused if self.wandb else [])]
         return found
 
     def _build_status(self, build: dict[str, Any]) -> None:

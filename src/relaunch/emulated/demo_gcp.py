@@ -1,10 +1,12 @@
 """`relaunch demo --profile gcp-emulated`: the demo's story on the GCP code path, on this machine.
 
 The same story as `relaunch demo` (a good commit built, trained, evaluated, gated and promoted; a worse one rejected;
-the champion still answering), but every port is its GCP adapter with its real SDK: the store is Firestore and the
-bus Pub/Sub (Google's emulators), images are built by Cloud Build, jobs run and models are served by Vertex AI,
-artifacts live in Cloud Storage, commits are reported to GitHub (stand-ins of this package, refusing what the
-published API descriptions do not allow). The functions are the ones the shipped triggers file declares, each with
+the champion still answering), then a W&B leg (wandb_demo.py: a model logged to W&B with the alias `candidate` is
+fetched into Cloud Storage, evaluated on Vertex against the champion and promoted). Every port is its GCP adapter
+with its real SDK: the store is Firestore and the bus Pub/Sub (Google's emulators), images are built by Cloud Build,
+jobs run and models are served by Vertex AI, artifacts live in Cloud Storage, commits are reported to GitHub, model
+versions come from W&B (stand-ins of this package, refusing what the published API descriptions, or for W&B the
+SDK's own queries, do not allow). The functions are the ones the shipped triggers file declares, each with
 the environment `relaunch deploy` would give it (deployment.py). A finished job reaches the orchestrator through
 the Vertex job log sink's topic, as on Google Cloud.
 
@@ -14,6 +16,7 @@ What is not Google Cloud: the jobs run as local processes in the folder Cloud Bu
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 import shutil
@@ -21,17 +24,19 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TextIO
 
 from relaunch import bootstrap
 from relaunch.adapters.local.gcloud_emulators import unavailable_reason
-from relaunch.demo import DEMO_REPO, DemoFailed, DemoOutcome, demo_specs, project_root, run_scenario
+from relaunch.demo import DEMO_REPO, DemoFailed, DemoOutcome, Narrator, demo_specs, project_root, run_scenario
 from relaunch.deploy.plan_functions import function_env
+from relaunch.domain.model import PipelineRun
 from relaunch.emulated.cloud import EmulatedCloud
 from relaunch.emulated.demo_infra import demo_infra, secret_values
 from relaunch.emulated.deployment import LocalDeployment
+from relaunch.emulated.wandb_demo import wandb_leg
 from relaunch.settings import Settings
 
 WEBHOOK = "github_webhook"
@@ -39,7 +44,14 @@ WEBHOOK_SECRET = "RELAUNCH_GITHUB_WEBHOOK_SECRET"
 
 
 class EmulatorsMissing(RuntimeError):
-    """This machine cannot run Google's Pub/Sub or Firestore emulator: the demo cannot run here."""
+    """This machine cannot run Google's Pub/Sub or Firestore emulator (or lacks the wandb SDK): no demo here."""
+
+
+@dataclass(frozen=True)
+class GcpOutcome(DemoOutcome):
+    """The push story's outcome, and the run the W&B automation started."""
+
+    wandb: PipelineRun
 
 
 @dataclass(frozen=True)
@@ -80,7 +92,7 @@ def run_gcp_demo(out: TextIO = sys.stdout) -> int:
 
 def gcp_scenario(
     out: TextIO = sys.stdout, work: Path | None = None, inspect: Callable[[GcpTarget], None] | None = None
-) -> DemoOutcome:
+) -> GcpOutcome:
     """Start the emulated cloud, deploy the functions onto it, run the story; raise DemoFailed on a miss.
 
     `inspect` is called with the target after the story, before anything stops (tests read the stand-ins there).
@@ -89,6 +101,8 @@ def gcp_scenario(
         reason = unavailable_reason(kind)
         if reason:
             raise EmulatorsMissing(f"it needs Google's {kind} emulator: {reason}")
+    if importlib.util.find_spec("wandb") is None:
+        raise EmulatorsMissing("its W&B leg needs the wandb SDK: pip install -e '.[wandb]'")
     root = project_root()
     keep = work is not None
     work = work or Path(tempfile.mkdtemp(prefix="relaunch-gcp-demo-"))
@@ -105,6 +119,8 @@ def gcp_scenario(
             cloud.create_bucket(bucket.name)
         assert cloud.slack is not None
         values = secret_values(infra, github_token=cloud.github_token, slack_url=cloud.slack.url)
+        if infra.wandb is not None:  # Secret Manager holds a key the W&B stand-in accepts
+            values[infra.wandb.api_key_secret] = cloud.wandb_api_key
         env = {**cloud.env, "RELAUNCH_PIPELINES_DIR": str(specs), "RELAUNCH_HOME": str(work / "functions-home")}
         orchestrator = next(f for f in infra.functions if f.entry_point == "orchestrator")
         # This process acts as the orchestrator's account does (its App reads the store, the job and the endpoint).
@@ -113,7 +129,11 @@ def gcp_scenario(
             try:
                 cloud.publish = deployment.bus.publish
                 target = _target(cloud, deployment, values, work)
-                outcome = run_scenario(target, root / "examples" / "digits", repo_dir, out)
+                story = run_scenario(target, root / "examples" / "digits", repo_dir, out)
+                urls = {f.name: deployment.url(f.name) for f in infra.functions}
+                narrator = Narrator(target.app, out)
+                run = wandb_leg(target, infra, urls, values, root / "examples" / "digits", narrator)
+                outcome = GcpOutcome(**{f.name: getattr(story, f.name) for f in fields(story)}, wandb=run)
                 if inspect is not None:
                     inspect(target)
             finally:

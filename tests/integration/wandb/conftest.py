@@ -1,4 +1,4 @@
-"""W&B boundary tests: the real wandb SDK (and its wandb-core service) against tests/wandb_server.py.
+"""W&B boundary tests: the real wandb SDK (and its wandb-core service) against relaunch.emulated.wandb.
 
 The SDK keeps every file it writes in a temporary folder, never reports errors anywhere, and its service process
 is stopped (and checked gone) when each test module ends.

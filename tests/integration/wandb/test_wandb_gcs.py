@@ -1,6 +1,6 @@
 """W&B runs in the gcp profile: the pinned artifact version lands in Cloud Storage, where the evaluation job reads it.
 
-The real wandb SDK against tests/wandb_server.py, the real google-cloud-storage client against tests/gcs_server.py.
+The real wandb SDK against relaunch.emulated.wandb, the real google-cloud-storage client against tests/gcs_server.py.
 """
 
 from __future__ import annotations

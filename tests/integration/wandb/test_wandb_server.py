@@ -11,7 +11,7 @@ import requests
 from relaunch.adapters.wandb.launch import _ITEMS, BEYOND_SDK
 from tests.integration.wandb.conftest import API_KEY
 from tests.wandb_graphql import parse, paths, sdk_paths
-from tests.wandb_server import FakeWandb, _basic
+from tests.wandb_server import FakeWandb, basic_auth
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 
@@ -28,7 +28,7 @@ query RelaunchQueueItem($projectName: String!, $entityName: String!, $runQueue: 
 
 
 def post(fake: FakeWandb, query: str, variables: dict[str, str]) -> dict[str, Any]:
-    headers = {"Authorization": _basic(API_KEY)}
+    headers = {"Authorization": basic_auth(API_KEY)}
     response = requests.post(f"{fake.url}/graphql", json={"query": query, "variables": variables}, headers=headers)
     assert response.status_code == 200
     body: dict[str, Any] = response.json()
