@@ -51,7 +51,19 @@ def planned_indexes() -> set[Needed]:
 def test_deploy_creates_every_index_the_store_queries_need_and_no_other(tmp_path: Path) -> None:
     record = tmp_path / "queries.json"
     child = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "tests.firestore_queries", "-p", "no:cacheprovider", *STORE_TESTS],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-n",
+            "0",
+            "-p",
+            "tests.firestore_queries",
+            "-p",
+            "no:cacheprovider",
+            *STORE_TESTS,
+        ],
         cwd=ROOT,
         env={**os.environ, VARIABLE: str(record)},
         capture_output=True,

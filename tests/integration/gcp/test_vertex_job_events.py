@@ -103,7 +103,9 @@ def test_a_job_log_entry_wakes_the_run_waiting_on_that_job(
 
     wait_until(lambda: bool(recorder.calls), timeout=30, what="the orchestrator's JobNoticed")
     assert recorder.calls == [JobNoticed(run_id="digits-1", job_id=JOB_ID)]
-    kept = store.get_delivery(f"pubsub:vertex_job:{message_id}")
+    key = f"pubsub:vertex_job:{message_id}"  # the nudge goes out before the inbox row is written (ingest.accept)
+    wait_until(lambda: store.get_delivery(key) is not None, timeout=30, what="the kept delivery")
+    kept = store.get_delivery(key)
     assert kept is not None and kept.source == "vertex" and kept.outcome == "accepted"
 
 

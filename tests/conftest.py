@@ -1,0 +1,29 @@
+"""Suite-wide: the tests that use gcloud's Pub/Sub and Firestore emulators run on one xdist worker.
+
+Their race tests (many store instances contending for one document) measure the emulator's concurrency control,
+and two workers each running an emulator on the machine's two cores turn its answers into timeouts and aborts that a
+single emulator under the same test never gives. One group: one worker starts the emulators, once per session; the
+other tests spread over the remaining workers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+EMULATOR_USERS = (
+    "contract/",
+    "integration/gcp/",
+    "integration/test_retrain_action.py",
+    "e2e/test_demo_on_emulators.py",
+    "e2e/test_demo_gcp_emulated.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        where = item.path.relative_to(TESTS).as_posix() if item.path.is_relative_to(TESTS) else ""
+        if where.startswith(EMULATOR_USERS):
+            item.add_marker(pytest.mark.xdist_group("gcloud-emulators"))
