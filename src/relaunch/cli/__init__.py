@@ -46,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader stopped early (`relaunch runs show ID | head`): nothing more to say
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not raise again
+        return 141  # 128 + SIGPIPE, as a shell reports a writer whose pipe closed
 
 
 def _parser() -> argparse.ArgumentParser:

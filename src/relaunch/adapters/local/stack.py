@@ -32,6 +32,7 @@ from relaunch.config_files import load_specs
 from relaunch.domain.commands import COMMANDS_TOPIC, INBOUND_TOPICS, RECONCILE_TOPIC
 from relaunch.domain.model import FunctionName
 from relaunch.domain.ports import Background, Bus, LocalServer
+from relaunch.domain.spec import SpecError
 from relaunch.handoff import SECRETS_FD_VARIABLE, hand_over
 from relaunch.settings import Settings, child_environment, secret_values
 
@@ -142,7 +143,11 @@ class EmbeddedStack:
             raise
 
     def _start(self, timeout: float) -> EmbeddedStack:
-        load_specs(self.settings.pipelines_dir)  # a broken spec stops here, naming file and field
+        folder = self.settings.pipelines_dir
+        if not folder.is_dir():  # started from another directory, the stack would run with no pipeline at all
+            where = folder if folder.is_absolute() else f"{folder} (under {Path.cwd()})"
+            raise SpecError(f"no pipelines folder at {where}: set RELAUNCH_PIPELINES_DIR, or start from its parent")
+        load_specs(folder)  # a broken spec stops here, naming file and field
         home = self.settings.home.resolve()
         refuse_second_stack(home)
         self._umask = os.umask(PRIVATE_UMASK)
