@@ -44,3 +44,21 @@ def test_up_refuses_to_start_without_its_pipelines_folder(tmp_path: Path) -> Non
     assert done.returncode == 2, done.stdout + done.stderr
     assert str(missing) in done.stderr and "RELAUNCH_PIPELINES_DIR" in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "home" / "stack.json").exists()
+
+
+def test_an_unknown_inbox_source_is_an_error_listing_the_known_ones(tmp_path: Path) -> None:
+    """`relaunch inbox --source build` printed nothing and exited 0: the source is called `cloudbuild`."""
+    env = {**os.environ, "RELAUNCH_HOME": str(tmp_path)}
+    App(Settings(home=tmp_path)).store.record_delivery(Delivery(key="d1", source="cloudbuild"), [])
+    for argv in (["inbox", "--source", "build"], ["inbox", "--dead", "--source", "build"]):
+        done = subprocess.run([sys.executable, "-m", "relaunch", *argv], capture_output=True, text=True, env=env)
+        assert done.returncode == 2 and "cloudbuild" in done.stderr and "build" in done.stderr, done.stderr
+    known = subprocess.run(
+        [sys.executable, "-m", "relaunch", "inbox", "--source", "cloudbuild"], capture_output=True, text=True, env=env
+    )
+    assert known.returncode == 0 and "d1" in known.stdout
+    topic = subprocess.run(  # the orchestrator dead-letters under its topic's name
+        [sys.executable, "-m", "relaunch", "inbox", "--dead", "--source", "relaunch-commands"], capture_output=True,
+        text=True, env=env,
+    )  # fmt: skip
+    assert topic.returncode == 0, topic.stderr

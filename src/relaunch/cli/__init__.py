@@ -78,7 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     launch_queue.add_parser(sub)
     inbox = sub.add_parser("inbox", help="list inbound deliveries (or dead letters), newest first")
     inbox.add_argument("--dead", action="store_true", help="dead letters instead of deliveries")
-    inbox.add_argument("--source", help="only this source: github, wandb, drift, schedule, cloudbuild, …")
+    inbox.add_argument(
+        "--source",
+        help="only this source: github, wandb, drift, schedule, retrain, cloudbuild, vertex (--dead: also "
+        "the commands topic, relaunch-commands)",
+    )
     inbox.add_argument("--limit", type=int, default=20)
     inbox.add_argument("--json", action="store_true", help="machine-readable output")
     inbox.set_defaults(func=cmd_inbox)
@@ -251,9 +255,21 @@ def _show_run(app: bootstrap.App, run_id: str, *, as_json: bool) -> int:
     return 0
 
 
+def _inbox_sources(settings: Settings, *, dead: bool) -> list[str]:
+    """The names `inbox --source` knows: each delivery source; dead letters also carry the commands topic's name."""
+    from relaunch.domain.model import Source
+
+    names = [source.value for source in Source]
+    return [*names, settings.pubsub_commands_topic] if dead else names
+
+
 def cmd_inbox(args: argparse.Namespace) -> int:
     """List deliveries or dead letters, newest first."""
     settings = Settings()
+    known = _inbox_sources(settings, dead=args.dead)
+    if args.source is not None and args.source not in known:
+        print(f"relaunch inbox: no source {args.source!r}; sources: {', '.join(known)}", file=sys.stderr)
+        return 2
     if _no_store_yet(settings):
         print(f"no deliveries yet: {settings.store_path} does not exist")
         return 0
