@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from relaunch.adapters.content import split_held
@@ -23,6 +23,7 @@ from relaunch.domain.model import (
     TimelineEntry,
 )
 from relaunch.domain.ports import ConflictError, FetchedArtifact, Recorded
+from relaunch.domain.retention import StoredBody
 
 
 class FakeStore:
@@ -81,6 +82,22 @@ class FakeStore:
         if key in self.deliveries:  # an unknown key is ignored, as the stores' updates of no row are
             self.deliveries[key] = self.deliveries[key].model_copy(update={"outcome": outcome})
 
+    def stored_bodies(self, received_before: float) -> list[StoredBody]:
+        held = [d for d in self.deliveries.values() if d.received_at < received_before and d.body]
+        return [
+            StoredBody(d.key, d.source, d.received_at, d.outcome, len(d.body.encode()))
+            for d in sorted(held, key=lambda d: d.received_at)
+        ]
+
+    def drop_bodies(self, keys: Sequence[str], received_before: float) -> int:
+        size = 0
+        for key in keys:
+            d = self.deliveries.get(key)
+            if d is not None and d.body and d.received_at < received_before:
+                size += len(d.body.encode())
+                self.deliveries[key] = d.model_copy(update={"body": "", "body_dropped_at": time.time()})
+        return size
+
     def get_run(self, run_id: str) -> PipelineRun | None:
         return self.runs.get(run_id)
 
@@ -96,6 +113,10 @@ class FakeStore:
     def list_runs(self, pipeline: str | None = None, limit: int = 50) -> list[PipelineRun]:
         runs = [r for r in self.runs.values() if pipeline in (None, r.pipeline)]
         return sorted(runs, key=lambda r: r.created_at, reverse=True)[:limit]
+
+    def runs_since(self, pipeline: str, since: float) -> list[PipelineRun]:
+        runs = [r for r in self.runs.values() if r.pipeline == pipeline and r.created_at >= since]
+        return sorted(runs, key=lambda r: r.created_at, reverse=True)
 
     def active_runs(self, pipeline: str) -> list[PipelineRun]:
         runs = [r for r in self.runs.values() if r.pipeline == pipeline and not r.state.terminal]
@@ -123,9 +144,19 @@ class FakeStore:
 class FakeBus:
     def __init__(self) -> None:
         self.messages: list[tuple[str, dict[str, Any], dict[str, str]]] = []
+        self.not_before: list[float] = []  # the times of the messages published with one
 
-    def publish(self, topic: str, data: dict[str, Any], attributes: dict[str, str] | None = None) -> str:
+    def publish(
+        self,
+        topic: str,
+        data: dict[str, Any],
+        attributes: dict[str, str] | None = None,
+        *,
+        not_before: float | None = None,
+    ) -> str:
         self.messages.append((topic, data, attributes or {}))
+        if not_before is not None:
+            self.not_before.append(not_before)
         return str(len(self.messages))
 
 
@@ -258,8 +289,16 @@ class FakeRegistry:
     def __init__(self) -> None:
         self.versions: dict[str, list[ModelVersion]] = {}
         self.champions: dict[str, str] = {}
+        self.digests: dict[str, str] = {}  # model folder -> the digest content_digest answers (absent: None)
 
-    def register(self, pipeline: str, run_id: str, artifact_uri: str, metrics: dict[str, float]) -> ModelVersion:
+    def register(
+        self,
+        pipeline: str,
+        run_id: str,
+        artifact_uri: str,
+        metrics: dict[str, float],
+        metadata: Mapping[str, str] | None = None,
+    ) -> ModelVersion:
         existing = [v for v in self.versions.get(pipeline, []) if v.run_id == run_id]
         if existing:
             return existing[0]
@@ -270,6 +309,7 @@ class FakeRegistry:
             artifact_uri=artifact_uri,
             run_id=run_id,
             metrics=metrics,
+            metadata=dict(metadata or {}),
         )
         versions.append(version)
         return version
@@ -285,6 +325,9 @@ class FakeRegistry:
 
     def get(self, pipeline: str, version: str) -> ModelVersion | None:
         return next((v for v in self.versions.get(pipeline, []) if v.version == version), None)
+
+    def content_digest(self, artifact_uri: str) -> str | None:
+        return self.digests.get(artifact_uri)
 
 
 class FakeEndpoint:

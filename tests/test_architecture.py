@@ -78,6 +78,7 @@ LAYERS: dict[str, int] = {
     "demo": 6,
     "emulated": 6,
     "doctor": 6,
+    "housekeeping": 6,
     "simulate": 6,
     "cli": 7,
     "__main__": 8,

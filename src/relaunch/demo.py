@@ -4,11 +4,13 @@ relaunch.emulated.demo_gcp) on the GCP adapters against local stand-ins of Googl
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 import sys
 import tempfile
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TextIO
@@ -16,10 +18,14 @@ from typing import Any, Protocol, TextIO
 import requests
 import yaml
 from pydantic import SecretStr
+from rich.console import Console
+from rich.live import Live
+from rich.spinner import Spinner
+from rich.text import Text
 
 from relaunch import bootstrap
 from relaunch.bootstrap import embedded_stack
-from relaunch.domain.model import PipelineRun, RunState
+from relaunch.domain.model import JobStatus, PipelineRun, RunState
 from relaunch.settings import Settings
 from relaunch.simulate import git, push_payload, send_github
 from relaunch.textsafe import safe_line
@@ -38,29 +44,53 @@ def project_root() -> Path:
 
 @dataclass
 class Narrator:
-    """Prints run timelines as they grow, with progress on long steps."""
+    """Prints run timelines as they grow, with progress on long steps: a spinner on a terminal, lines elsewhere."""
 
     app: bootstrap.App
     out: TextIO = sys.stdout
     t0: float = field(default_factory=time.monotonic)
     _seen: dict[str, int] = field(default_factory=dict)
     _last_progress: float = 0.0
+    _console: Console | None = None
+
+    def __post_init__(self) -> None:
+        if self.out.isatty():  # markup, emoji codes and highlighting off: the story quotes outside text
+            self._console = Console(
+                file=self.out,
+                force_terminal=True,
+                color_system=None if os.environ.get("NO_COLOR") else "auto",
+                markup=False,
+                emoji=False,
+                highlight=False,
+            )
 
     def say(self, text: str) -> None:
-        print(f"[{time.monotonic() - self.t0:7.2f}s] {text}", file=self.out, flush=True)
+        self._write(f"[{time.monotonic() - self.t0:7.2f}s] {text}")
 
     def follow(self, run_id: str, timeout: float = 300.0) -> PipelineRun:
         """Print the run's new timeline entries until it reaches a terminal state."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            run = self.app.store.get_run(run_id)
-            self._print_new(run_id)
-            if run is not None and run.state.terminal:
-                return run
-            if run is not None:
-                self._progress(run)
-            time.sleep(0.05)
+        with self._spinner(run_id) as spinner:
+            while time.monotonic() < deadline:
+                run = self.app.store.get_run(run_id)
+                self._print_new(run_id)
+                if run is not None and run.state.terminal:
+                    return run
+                if run is not None:
+                    self._progress(run, spinner)
+                time.sleep(0.05)
         raise TimeoutError(f"run {run_id} did not finish within {timeout:.0f}s")
+
+    def _write(self, line: str) -> None:
+        if self._console is None:
+            print(line, file=self.out, flush=True)
+        else:  # above the spinner, which the console redraws below it
+            self._console.print(Text(line), soft_wrap=True)
+
+    def _spinner(self, run_id: str) -> AbstractContextManager[Spinner | None]:
+        if self._console is None:
+            return nullcontext()
+        return _SpinnerLine(self._console, Spinner("dots", Text(f"run {safe_line(run_id)}")))
 
     def _print_new(self, run_id: str) -> None:
         entries = self.app.store.timeline(run_id)
@@ -71,19 +101,50 @@ class Narrator:
             self.say(f"{marker} {safe_line(entry.message)}")  # commit messages and reasons come from outside
             if entry.kind == "github.check_run":
                 for line in str(entry.data.get("output", {}).get("summary", "")).splitlines():
-                    print(f"{'':13}│ {safe_line(line)}", file=self.out)
+                    self._write(f"{'':13}│ {safe_line(line)}")
         self._seen[run_id] = len(entries)
 
-    def _progress(self, run: PipelineRun) -> None:
+    def _progress(self, run: PipelineRun, spinner: Spinner | None) -> None:
         step = {RunState.TRAINING: "train", RunState.EVALUATING: "evaluate"}.get(run.state)
         now = time.monotonic()
-        if step is None or step not in run.jobs or now - self._last_progress < 1.0:
+        if step is None or step not in run.jobs or now - self._last_progress < (1.0 if spinner is None else 0.25):
             return
         self._last_progress = now
-        status = self.app.backend.status(run.jobs[step])
-        lines = [ln for ln in status.log_tail.splitlines() if ln.strip() and not ln.startswith("---")]
-        elapsed = time.time() - (status.started_at or time.time())
-        self.say(f"  … {step} job {status.state} {elapsed:4.1f}s — {(lines[-1] if lines else '(no output yet)')[:90]}")
+        line = job_progress(step, self.app.backend.status(run.jobs[step]), time.time())
+        if spinner is None:
+            self.say(f"  … {line}")
+        else:
+            spinner.update(text=Text(f"run {safe_line(run.id)}: {line}"))
+
+
+@dataclass
+class _SpinnerLine:
+    """A spinner on the console's last line while a run is followed. Unlike rich's Status it leaves sys.stdout and
+    sys.stderr alone: the embedded stack runs in this process, and its job runner needs the real streams."""
+
+    console: Console
+    spinner: Spinner
+    _live: Live | None = None
+
+    def __enter__(self) -> Spinner:
+        self._live = Live(
+            self.spinner, console=self.console, transient=True, redirect_stdout=False, redirect_stderr=False
+        )
+        self._live.start()
+        return self.spinner
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._live is not None
+        self._live.stop()
+
+
+def job_progress(step: str, status: JobStatus, now: float) -> str:
+    """One line on a job: its state, how long it has run (a queued job has not started), its last log line."""
+    lines = [ln for ln in status.log_tail.splitlines() if ln.strip() and not ln.startswith("---")]
+    last = safe_line(lines[-1][:90]) if lines else "(no output yet)"
+    if status.state == "running" and status.started_at is not None:
+        return f"{step} job running {max(0.0, now - status.started_at):.1f}s — {last}"
+    return f"{step} job {status.state} — {last}"
 
 
 class DemoTarget(Protocol):
@@ -178,9 +239,7 @@ def scenario(home: Path | None = None, out: TextIO = sys.stdout) -> DemoOutcome:
         return run_scenario(EmbeddedTarget(stack), root / "examples" / "digits", work / "digits", out)
     finally:
         stack.stop()
-        shutil.rmtree(work / "digits", ignore_errors=True)
-        if home.is_relative_to(work):
-            shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)  # the throwaway repo, the specs naming it, a home not given
 
 
 def run_scenario(target: DemoTarget, example: Path, repo_dir: Path, out: TextIO) -> DemoOutcome:

@@ -19,7 +19,7 @@ from relaunch.settings import Settings, reveal
 if TYPE_CHECKING:
     from relaunch.domain.spec import PipelineSpec
 
-Level = Literal["ok", "warn", "missing"]
+Level = Literal["ok", "warn", "optional", "missing"]  # optional: a feature left off, said with how to turn it on
 
 # The module each adapter needs, and the pip extra that installs it.
 SDKS: dict[tuple[str, str], tuple[str, str]] = {
@@ -193,6 +193,9 @@ def _notifiers(s: Settings, installed: Callable[[str], bool]) -> list[Finding]:
         out.append(Finding("warn", "github notifier", "no RELAUNCH_GITHUB_TOKEN: results stay in relaunch's timeline"))
     if reveal(s.slack_webhook_url):
         out.append(Finding("ok", "slack notifier", "incoming webhook configured"))
+    else:
+        detail = "not configured: set RELAUNCH_SLACK_WEBHOOK_URL (a Slack incoming webhook) to post each run's result"
+        out.append(Finding("optional", "slack notifier", detail))
     return out
 
 
@@ -211,6 +214,7 @@ def _pipelines(s: Settings, exists: Callable[[Path], bool]) -> list[Finding]:
         return [Finding("warn", "pipelines", f"no *.yaml in {s.pipelines_dir}: no event will start a run")]
     found = [Finding("ok", "pipelines", f"{len(specs)} valid: {', '.join(sorted(specs))}")]
     found += _local_sources(s, specs)
+    found += _default_clones(s, specs)
     if s.adapter("endpoint") == "vertex":  # the same refusal a run of such a pipeline ends with before deploying
         from relaunch.domain.rollout import unsupported
 
@@ -235,9 +239,31 @@ def _local_sources(s: Settings, specs: Mapping[str, PipelineSpec]) -> list[Findi
     ]
 
 
+def _default_clones(s: Settings, specs: Mapping[str, PipelineSpec]) -> list[Finding]:
+    """The embedded builder clones a spec without clone_url from GitHub: a local or private repository fails there."""
+    if s.profile == "gcp" or s.adapter("builder") != "local":
+        return []
+    return [
+        Finding(
+            "warn",
+            f"pipeline {name}",
+            f"no source.clone_url, so its runs (push, schedule, drift, dispatch) clone {spec.source.repo_clone_url()},"
+            " which fails unless this machine can reach it: set source.clone_url to where the code is"
+            " (file:///PATH for a repository on this machine)",
+        )
+        for name, spec in sorted(specs.items())
+        if not spec.source.clone_url
+    ]
+
+
+def startup_warnings(settings: Settings, specs: Mapping[str, PipelineSpec]) -> list[str]:
+    """One line each for what `relaunch up` should say before a run fails on it (the specs are already valid)."""
+    return [f"warning: {f.subject}: {f.detail}" for f in _default_clones(settings, specs)]
+
+
 def render(findings: list[Finding]) -> str:
     """The report as text, one finding a line, with a closing verdict."""
-    marks = {"ok": "ok  ", "warn": "warn", "missing": "MISS"}
+    marks = {"ok": "ok  ", "warn": "warn", "optional": "opt ", "missing": "MISS"}
     lines = [f"{marks[f.level]}  {f.subject:18} {f.detail}" for f in findings]
     missing = sum(f.level == "missing" for f in findings)
     lines.append("ready" if not missing else f"{missing} thing(s) missing")

@@ -14,12 +14,15 @@ URL, and a Slack webhook's URL is its secret).
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TextIO
 
 from relaunch.textsafe import safe_line
@@ -35,7 +38,7 @@ TRACE = "logging.googleapis.com/trace"
 SPAN = "logging.googleapis.com/spanId"
 SAMPLED = "logging.googleapis.com/trace_sampled"
 SOURCE = "logging.googleapis.com/sourceLocation"
-READABLE = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+READABLE = "%(asctime)s %(levelname)s %(name)s%(about_run)s: %(message)s"
 
 _fields: ContextVar[Mapping[str, str] | None] = ContextVar("relaunch_log_fields", default=None)
 _trace: ContextVar[TraceContext | None] = ContextVar("relaunch_log_trace", default=None)
@@ -109,15 +112,18 @@ class JsonLines(_Redacting):
 
 
 class ReadableLines(_Redacting):
-    """`time LEVEL logger: message [run_id=… pipeline=… delivery=…]`, the bound values made safe for a terminal."""
+    """`time LEVEL logger run=<id>: message [pipeline=… delivery=…]`, the bound values made safe for a terminal: the
+    run id leads, so `grep run=<id>` finds a run's whole story across the stack's logs."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__(secrets, READABLE)
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
         fields = bound()
-        about = " ".join(f"{name}={safe_line(fields[name])}" for name in FIELDS if name in fields)
+        run = fields.get("run_id")
+        record.about_run = f" run={safe_line(run)}" if run else ""
+        line = super().format(record)
+        about = " ".join(f"{name}={safe_line(fields[name])}" for name in FIELDS[1:] if name in fields)
         return self.redact(f"{line} [{about}]" if about else line)
 
 
@@ -142,17 +148,32 @@ class _Console(logging.StreamHandler[TextIO]):
         super().emit(record)
 
 
-def configure(*, structured: bool, project: str | None = None, secrets: Iterable[str] = ()) -> None:
-    """This process's root logger, at INFO: JSON lines on stdout (`structured`) or readable lines on stderr.
+class _File(logging.FileHandler):
+    """A log file of the embedded stack, private to its user like every file of the stack's home."""
+
+    def _open(self) -> io.TextIOWrapper:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return open(fd, "a", encoding=self.encoding or "utf-8", errors=self.errors)  # noqa: SIM115 (the handler's)
+
+
+def configure(
+    *, structured: bool, project: str | None = None, secrets: Iterable[str] = (), path: Path | None = None
+) -> None:
+    """This process's root logger, at INFO: JSON lines on stdout (`structured`), or readable lines on stderr or, with
+    `path`, appended to that file (the `relaunch up` process: its terminal is for the story, not for log lines).
 
     Idempotent. Replaces an earlier call's handler and any plain StreamHandler (basicConfig's, functions-framework's
     own when LOG_EXECUTION_ID is set), which would print every line a second time; other handlers stay.
     """
-    handler = _Console("stdout") if structured else _Console("stderr")
+    handler: logging.Handler = _Console("stdout") if structured else _Console("stderr")
+    if path is not None and not structured:
+        handler = _File(path, encoding="utf-8")
     handler.setFormatter(JsonLines(project, secrets) if structured else ReadableLines(secrets))
     root = logging.getLogger()
     for old in list(root.handlers):
-        if isinstance(old, _Console) or type(old) is logging.StreamHandler:
+        if isinstance(old, _Console | _File) or type(old) is logging.StreamHandler:
             root.removeHandler(old)
+            old.close()
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    logging.captureWarnings(path is not None)  # a library's warning belongs in the file, not amid the story

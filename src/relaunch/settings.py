@@ -66,6 +66,25 @@ def _secret(description: str) -> SecretStr | None:
     return Field(default=None, description=description)
 
 
+# The embedded stack's servers in the order RELAUNCH_PORT_BASE numbers them: every function (FunctionName's order,
+# tests/unit/test_stack_ports.py holds the two together), then the local endpoint.
+PORT_ORDER = (
+    "github_webhook",
+    "wandb_webhook",
+    "orchestrator",
+    "drift_alert",
+    "schedule_tick",
+    "build_status",
+    "vertex_job",
+    "reconcile",
+    "endpoint",
+)
+
+
+def _port(what: str) -> int | None:
+    return Field(default=None, ge=1, le=65535, description=f"Embedded stack: the fixed port of {what}")
+
+
 class Settings(BaseSettings):
     """Everything the composition root needs; each field maps to RELAUNCH_<NAME>."""
 
@@ -93,8 +112,45 @@ class Settings(BaseSettings):
         description="Local agent: run each job in private PID and mount namespaces that hide the stack from it"
         " (auto: where this machine allows it; required: refuse to start the agent without it; off)",
     )
+    python_envs_dir: Path | None = Field(
+        default=None,
+        description="Local build: where the commits' Python environments are kept, one per hash of declared"
+        " dependencies (default: RELAUNCH_HOME/envs); stacks that share it build each environment once. Outside"
+        " RELAUNCH_HOME, a sandboxed job sees it read-only",
+    )
     reconcile_interval_s: float = Field(
         default=30.0, gt=0, description="Embedded stack: seconds between reconcile ticks on relaunch-reconcile"
+    )
+    # -- embedded stack's ports (unset: the OS picks a free one at each start) -----------------------------------
+    port_base: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535 - len(PORT_ORDER) + 1,
+        description="Embedded stack: the first fixed port; the functions get PORT_BASE+0.. in the order "
+        + ", ".join(PORT_ORDER)
+        + " (the endpoint last); a RELAUNCH_PORT_<NAME> setting wins over it",
+    )
+    port_github_webhook: int | None = _port("github_webhook")
+    port_wandb_webhook: int | None = _port("wandb_webhook")
+    port_orchestrator: int | None = _port("orchestrator")
+    port_drift_alert: int | None = _port("drift_alert")
+    port_schedule_tick: int | None = _port("schedule_tick")
+    port_build_status: int | None = _port("build_status")
+    port_vertex_job: int | None = _port("vertex_job")
+    port_reconcile: int | None = _port("reconcile")
+    port_endpoint: int | None = _port("the local endpoint server")
+    # -- retention (`relaunch gc`, and reconcile once per interval) ---------------------------------------------
+    retain_workspaces: int = Field(
+        default=20, ge=0, description="Finished runs whose checkout and outputs are kept, newest first"
+    )
+    retain_body_days: float = Field(
+        default=30.0, ge=0, description="Days an inbox row keeps its raw body (the row itself stays)"
+    )
+    retain_versions: int = Field(
+        default=10, ge=1, description="Newest model versions kept per pipeline, besides every aliased or served one"
+    )
+    retain_gc_interval_s: float = Field(
+        default=3600.0, ge=0, description="Seconds between reconcile's housekeeping passes (0: reconcile never does)"
     )
     price_file: Path | None = Field(
         default=None, description="YAML/JSON price table merged over the built-in one (`relaunch cost`)"
@@ -245,6 +301,11 @@ class Settings(BaseSettings):
     @property
     def workspaces_dir(self) -> Path:
         return self.home / "workspaces"
+
+    @property
+    def envs_dir(self) -> Path:
+        """The checkouts' Python environments, one per hash of declared dependencies (the agent's too)."""
+        return self.python_envs_dir or self.home / "envs"
 
     @property
     def artifacts_dir(self) -> Path:

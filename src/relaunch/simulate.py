@@ -7,7 +7,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import requests
 
@@ -17,15 +17,53 @@ from relaunch.triggers.signing import github_signature, wandb_signature
 ZERO_SHA = "0" * 40
 
 
+class SimulateError(ValueError):
+    """What a user asked to send cannot be built (not a repository, no such branch): said in one line."""
+
+
 def git(repo: Path, *args: str) -> str:
     """Run git in `repo` and return its stdout (raises on failure)."""
     done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True)
     return done.stdout.strip()
 
 
+def _commit_or_none(repo: Path, name: str) -> str | None:
+    """The commit `name` names in `repo`, or None (`--end-of-options`: a name is never read as an option)."""
+    argv = ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", "--end-of-options", f"{name}^{{commit}}"]
+    done = subprocess.run(argv, capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
+
+
+def repository_head(repo: Path) -> str:
+    """The commit HEAD names in the local repository `repo`; SimulateError saying why there is none."""
+    if not repo.is_dir():
+        raise SimulateError(f"--repo-dir {repo} does not exist or is not a folder")
+    inside = subprocess.run(["git", "-C", str(repo), "rev-parse", "--git-dir"], capture_output=True, text=True)
+    if inside.returncode != 0:
+        raise SimulateError(f"--repo-dir {repo} is not a git repository (run `git init` and commit there first)")
+    head = _commit_or_none(repo, "HEAD")
+    if head is None:
+        raise SimulateError(f"--repo-dir {repo} has no commit yet: commit something first")
+    return head
+
+
+def branch_commit(repo: Path, branch: str, flag: str) -> str:
+    """The commit a local branch of `repo` points at; SimulateError naming the branches there are."""
+    found = _commit_or_none(repo, f"refs/heads/{branch}")
+    if found is None:
+        names = git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/").split()
+        raise SimulateError(f"{flag} {branch!r}: no such branch in {repo} (branches: {', '.join(names) or 'none'})")
+    return found
+
+
 def push_payload(repo: Path, *, full_name: str, branch: str = "main", before: str | None = None) -> dict[str, Any]:
     """A push payload for the repo's HEAD, shaped as GitHub sends it (see tests/samples/github/push.*.json)."""
-    after = git(repo, "rev-parse", "HEAD")
+    after = repository_head(repo)
+    if before is not None:  # any name git resolves (HEAD~1, a tag): the payload carries its full SHA
+        resolved = _commit_or_none(repo, before)
+        if resolved is None:
+            raise SimulateError(f"--before {before[:80]!r} is not a commit in {repo}")
+        before = resolved
     shas = git(repo, "rev-list", "--reverse", f"{before}..{after}" if before else after).split()
     commits = [_commit(repo, sha, full_name) for sha in shas[-20:]]  # GitHub lists at most 20 commits
     owner, name = full_name.split("/", 1)
@@ -114,7 +152,8 @@ def pull_request_payload(
     repo: Path, *, full_name: str, base: str = "main", action: str = "opened", number: int = 1
 ) -> dict[str, Any]:
     """A pull_request payload whose head is the repo's HEAD (see tests/samples/github/pull_request.*.json)."""
-    head_sha, head_ref = git(repo, "rev-parse", "HEAD"), git(repo, "rev-parse", "--abbrev-ref", "HEAD")
+    head_sha, head_ref = repository_head(repo), git(repo, "rev-parse", "--abbrev-ref", "HEAD")
+    base_sha = branch_commit(repo, base, "--base") if base != head_ref else head_sha
     repository = _repository(full_name, repo.resolve().as_uri(), base)
     user = {"login": "relaunch-demo", "type": "User"}
     return {
@@ -135,7 +174,7 @@ def pull_request_payload(
             "base": {
                 "label": f"{full_name.split('/')[0]}:{base}",
                 "ref": base,
-                "sha": git(repo, "rev-parse", base) if base != head_ref else head_sha,
+                "sha": base_sha,
                 "user": user,
                 "repo": repository,
             },
@@ -162,6 +201,8 @@ def wandb_payload(
     event_type: str, artifact: str, *, alias: str = "", author: str = "relaunch-demo", artifact_id: str | None = None
 ) -> dict[str, Any]:
     """The body W&B renders from the README's payload template for an artifact event (with the version's id)."""
+    if artifact.count("/") != 2 or not artifact.partition(":")[2]:
+        raise SimulateError(f"--artifact {artifact[:120]!r} is not entity/project/name:version")
     entity, project, rest = artifact.split("/", 2)
     payload = {
         "event_type": event_type,
@@ -175,6 +216,59 @@ def wandb_payload(
     if artifact_id is not None:  # ${artifact_version}: pins the version an alias named when the event was sent
         payload["artifact_version"] = f"wandb-artifact://_id/{artifact_id}"
     return payload
+
+
+@runtime_checkable
+class LocalWandb(Protocol):
+    """What simulate does to the local artifact store before it sends an event, as W&B does before its automation."""
+
+    def log(self, collection: str, source: Path) -> str: ...
+
+    def resolve(self, ref: str) -> str: ...
+
+    def set_alias(self, ref: str, alias: str) -> None: ...
+
+    def version_id(self, ref: str) -> str: ...
+
+
+def local_wandb_event(
+    store: object, event_type: str, artifact: str, *, alias: str = "", model_dir: Path | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """The payload W&B would send for `event_type` on `artifact`, after doing on the store what the event says.
+
+    `--model-dir` logs a new version first; an alias event sets the alias on the version first, so the alias the
+    event names exists. The payload names the version's id (`artifact_version`), as the README's template does:
+    that id tells the alias moving to another version from the same event sent again. Also the notes to print.
+    """
+    collection, _, version = artifact.partition(":")
+    if collection.count("/") != 2:
+        raise SimulateError(f"--artifact {artifact[:120]!r} is not entity/project/name[:vN]")
+    if not isinstance(store, LocalWandb):
+        raise SimulateError("--model-dir and alias events need the local artifact store (RELAUNCH_ARTIFACTS=local)")
+    notes: list[str] = []
+    try:
+        ref = _local_version(store, collection, version, model_dir, notes)
+        if event_type != "ADD_ARTIFACT_ALIAS":
+            return wandb_payload(event_type, ref, artifact_id=store.version_id(ref)), notes
+        store.set_alias(ref, alias)
+    except ValueError as exc:  # no such version, an invalid alias: the store says which, in one line
+        raise SimulateError(str(exc)) from None
+    notes.append(f"alias {alias} -> {ref}")
+    named = f"{collection}:{alias}"  # W&B renders an alias event's version string with the alias
+    return wandb_payload(event_type, named, alias=alias, artifact_id=store.version_id(ref)), notes
+
+
+def _local_version(store: LocalWandb, collection: str, version: str, model_dir: Path | None, notes: list[str]) -> str:
+    """The concrete version the event is about: a new one logged from `model_dir`, or the one `version` names."""
+    if model_dir is None:
+        if not version:
+            raise SimulateError(f"--artifact {collection!r} needs :vN (or --model-dir to log a new version)")
+        return store.resolve(f"{collection}:{version}")
+    if not model_dir.is_dir():
+        raise SimulateError(f"--model-dir {model_dir} is not a folder")
+    ref = store.log(collection, model_dir)
+    notes.append(f"logged {model_dir} as {ref}")
+    return ref
 
 
 def send_wandb(url: str, payload: dict[str, Any], *, token: str | None, secret: str | None = None) -> requests.Response:

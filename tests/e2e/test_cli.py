@@ -162,9 +162,9 @@ def _listening(port: int) -> bool:
         ["drift", "--pipeline", "digits"],
         ["schedule", "--pipeline", "digits"],
         ["wandb", "--artifact", "e/p/n:v0"],
-        ["build", "--run", "r1"],
+        ["cloudbuild", "--run", "r1"],
     ],
-    ids=["pr", "dispatch", "drift", "schedule", "wandb", "build"],
+    ids=["pr", "dispatch", "drift", "schedule", "wandb", "cloudbuild"],
 )
 def test_every_simulate_kind_without_a_stack_says_how_to_start_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: list[str]

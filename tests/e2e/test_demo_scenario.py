@@ -19,7 +19,9 @@ pytestmark = pytest.mark.e2e
 def outcome(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     home = tmp_path_factory.mktemp("home")
     out = io.StringIO()
-    result = scenario(home, out)
+    with pytest.MonkeyPatch.context() as patch:  # its own environments, as a first demo has: the first push builds
+        patch.delenv("RELAUNCH_PYTHON_ENVS_DIR", raising=False)
+        result = scenario(home, out)
     return result, App(Settings(home=home)), out.getvalue()
 
 
@@ -102,3 +104,25 @@ def test_runs_lists_both_runs_and_shows_a_timeline(
     assert main(["runs", "show", result.rejected.id]) == 0
     shown = capsys.readouterr().out
     assert "github.check_run" in shown and "gated -> rejected" in shown
+
+
+def test_the_commits_environment_trains_and_an_unchanged_one_costs_nothing_on_the_next_push(outcome) -> None:  # type: ignore[no-untyped-def]
+    import warnings
+
+    import joblib
+    import sklearn
+    from sklearn.exceptions import InconsistentVersionWarning as VersionWarning
+
+    from relaunch.settings import SKLEARN_SERVING_VERSION
+
+    result, app, text = outcome
+    (built,) = [e for e in app.store.timeline(result.promoted.id) if e.message.startswith("environment ")]
+    (reused,) = [e for e in app.store.timeline(result.rejected.id) if e.message.startswith("environment ")]
+    assert ": built in" in built.message and built.message.endswith("from requirements.txt")
+    assert reused.message == f"environment {built.data['environment']}: reused" and built.message in text
+    # Trained with the example's pinned scikit-learn (unpickling names the version that pickled it), not relaunch's.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        joblib.load(Path(app.registry.champion("digits").artifact_uri.removeprefix("file://")) / "model.joblib")
+    pickled_by = {w.message.original_sklearn_version for w in caught if isinstance(w.message, VersionWarning)}
+    assert {v.rsplit(".", 1)[0] for v in pickled_by or {sklearn.__version__}} == {SKLEARN_SERVING_VERSION}

@@ -7,13 +7,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from relaunch.adapters.local.pyenv import PythonEnvironments
 from relaunch.adapters.local.stack import EmbeddedStack
 from relaunch.bootstrap import App, embedded_stack
 from relaunch.cli import main
@@ -110,16 +110,19 @@ def test_github_push_skip_pull_request_and_dispatch(world, capsys) -> None:  # t
     git(repo, "checkout", "-q", "main")
     manual, review = finished(runs_of(dispatch)[0]), finished(runs_of(pr)[0])
     assert manual.state is RunState.PROMOTED and manual.trigger.sha == git(repo, "rev-parse", "HEAD")
-    assert review.state is RunState.REJECTED and "evaluation-only" in review.reason
+    assert review.state is RunState.EVALUATED and review.reason.startswith("gate ")  # its verdict beside it
     statuses = [e for e in App(Settings()).store.timeline(review.id) if e.kind == "github.status"]
     assert statuses and {e.data["sha"] for e in statuses} == {git(repo, "rev-parse", "feature")}
     assert main(["runs", "--json"]) == 0 and "pull_request" in capsys.readouterr().out
 
 
 def test_a_wandb_artifact_is_fetched_evaluated_promoted_and_aliased(world, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    model = tmp_path / "model"
+    model, code = tmp_path / "model", tmp_path / "code"
+    shutil.copytree(EXAMPLE, code)  # trained in the environment the example declares, as its evaluation runs in
+    prepared = PythonEnvironments(Settings().envs_dir).prepare(code)
+    python = Settings().envs_dir / str(prepared.hash) / "bin" / "python"
     env = {**os.environ, "AIP_MODEL_DIR": str(model)}
-    subprocess.run([sys.executable, "train.py"], cwd=EXAMPLE, env=env, check=True, capture_output=True, timeout=120)
+    subprocess.run([str(python), "train.py"], cwd=code, env=env, check=True, capture_output=True, timeout=120)
     out = simulate(capsys, "wandb", "--artifact", "acme/digits/digits-model", "--model-dir", str(model))
     assert "logged" in out and "acme/digits/digits-model:v0" in out
     run = finished(runs_of(out.splitlines()[-1])[0])
@@ -140,7 +143,7 @@ def test_pubsub_paths_dead_letters_inbox_and_replay(world, capsys) -> None:  # t
     store = App(Settings()).store
     scheduled = finished(store.get_delivery(tick).run_ids[0])  # type: ignore[union-attr]
     assert scheduled.trigger.kind == "schedule" and scheduled.state.terminal
-    build = key_of(simulate(capsys, "build", "--run", scheduled.id, "--status", "SUCCESS"))
+    build = key_of(simulate(capsys, "cloudbuild", "--run", scheduled.id, "--status", "SUCCESS"))
     assert delivered(build).startswith("accepted")
     App(Settings()).bus.publish("relaunch-drift", {"incident": "not an object"})
     deadline = time.monotonic() + 30

@@ -69,7 +69,9 @@ def test_relaunch_cost_summarises_spend_and_savings(home: Path, capsys: pytest.C
     assert main(["cost", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     total = summary["total"]
-    assert (total["runs"], total["trainings"], total["superseded"], total["skipped"]) == (3, 3, 1, 1)
+    # trained: the two whose training finished; the superseded run's 600 s are spent but it never trained
+    assert (total["runs"], total["trained"], total["superseded"], total["skipped"]) == (3, 2, 1, 1)
+    assert total["job_seconds"] == pytest.approx(3600 + 600 + 1800)
     assert total["gpu_hours"] == pytest.approx(1 + 600 / 3600 + 0.5)
     # median finished training 2700 s: the superseded run saved 2700 - 600 s, the skipped push 2700 s
     assert total["gpu_hours_saved"] == pytest.approx((2100 + 2700) / 3600)

@@ -24,9 +24,10 @@ from sklearn.datasets import load_digits
 from relaunch.adapters.local.endpoint import EndpointNotFound, HttpEndpoint
 from relaunch.adapters.local.endpoint_server import EndpointServer
 from relaunch.adapters.local.endpoint_state import FAULT_FILE
+from relaunch.domain.health import HealthLimits
 from relaunch.domain.model import EndpointHealth, ModelVersion
 from relaunch.domain.ports import Endpoint, TransientError
-from relaunch.domain.rollout import CanaryRollout, HealthLimits, advance, health_since, plan, start
+from relaunch.domain.rollout import CanaryRollout, advance, health_since, plan, start
 
 TRAIN = Path(__file__).resolve().parents[2] / "examples" / "digits" / "train.py"
 

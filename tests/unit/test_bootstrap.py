@@ -47,7 +47,8 @@ def test_the_stack_supervises_and_builds_no_adapter_of_its_own() -> None:
     }
     assert "relaunch.bootstrap" not in imported  # the composition root hands it its wiring: bootstrap.App
     adapters = {name for name in imported if name.startswith("relaunch.adapters.")}
-    assert adapters <= {"relaunch.adapters.local.periodic", "relaunch.adapters.local.state_folder"}
+    own = {f"relaunch.adapters.local.{name}" for name in ("periodic", "state_folder", "stack_ports")}  # no adapter
+    assert adapters <= own
 
 
 def test_the_embedded_stack_is_wired_by_the_app_of_its_settings(tmp_path: Path) -> None:

@@ -12,9 +12,9 @@ from relaunch.domain.cost import (
     LedgerEntry,
     PriceTable,
     UnknownPrice,
+    entry_cost,
     estimate,
     ledger_entry,
-    render,
     skipped_entry,
     summarize,
 )
@@ -139,7 +139,10 @@ def test_summary_counts_spend_and_what_coalescing_and_skips_saved() -> None:
     summary = summarize(entries)
     hourly_t4 = 0.2185 + 0.4025
     total = summary.total
-    assert (total.runs, total.trainings, total.superseded, total.skipped) == (6, 5, 1 + 1, 1)
+    # trained: the three whose training ran to completion; the cancelled and the failed training only spent
+    assert (total.runs, total.trained, total.superseded, total.skipped) == (6, 3, 1 + 1, 1)
+    assert total.job_seconds == pytest.approx(3600 + 1800 + 5400 + 600 + 60 + 3 * 360)
+    assert total.job_seconds_saved == pytest.approx(3600 + 3000 + 3600)
     assert total.gpu_hours == pytest.approx((3600 + 1800 + 5400 + 600 + 60) / 3600)
     assert total.usd == pytest.approx(total.gpu_hours * hourly_t4 + 3 * 0.1 * 0.2185)
     assert total.gpu_hours_saved == pytest.approx((3600 + 3000 + 3600) / 3600)
@@ -167,13 +170,19 @@ def test_savings_need_a_finished_training_and_unpriced_types_are_noted() -> None
     ]
 
 
-def test_render_prints_one_line_per_group_and_the_notes() -> None:
-    entries = [
-        ledger_entry(run(RunState.PROMOTED, train_s=3600, evaluate_s=0), T4, CPU),
-        ledger_entry(run(RunState.SUPERSEDED, pipeline="iris"), T4, CPU),
-    ]
-    text = render(summarize(entries))
-    lines = text.splitlines()
-    assert lines[0].split()[:2] == ["runs", "trained"]
-    assert [line.split()[0] for line in lines[1:]] == ["pipeline", "pipeline", "trigger", "total", "note:"]
-    assert "1.00" in lines[1] and "0.62" in lines[1]  # digits: 1 GPU-hour, $0.62
+def test_an_evaluated_pull_request_that_trained_counts_as_trained_whatever_its_state() -> None:
+    pr = run(RunState.REJECTED, "pull_request", train_s=100, evaluate_s=20)
+    entry = ledger_entry(pr, T4, CPU).model_copy(update={"outcome": "evaluated"})  # a state this module never names
+    summary = summarize([entry])
+    assert (summary.total.trained, summary.total.superseded, summary.total.gpu_hours_saved) == (1, 0, 0)
+    assert summary.by_trigger["pull_request"].job_seconds == pytest.approx(120)
+
+
+def test_one_entry_costs_its_training_and_its_evaluation() -> None:
+    entry = ledger_entry(run(RunState.PROMOTED, train_s=2.5, evaluate_s=3.0), CPU, CPU)
+    spend = entry_cost(entry)
+    assert spend.job_seconds == 5.5 and spend.gpu_hours == 0 and spend.usd == pytest.approx(0.2185 * 5.5 / 3600)
+    gpu = entry_cost(ledger_entry(run(RunState.PROMOTED, train_s=1800, evaluate_s=60), T4, CPU))
+    assert gpu.gpu_hours == pytest.approx(0.5) and gpu.notes == []
+    odd = entry_cost(ledger_entry(run(RunState.PROMOTED, train_s=60, evaluate_s=0), MachineSpec(machine_type="x"), CPU))
+    assert odd.usd == 0 and odd.notes == ["no price for machine type 'x'; add it to the price file"]

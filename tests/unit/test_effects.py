@@ -27,6 +27,7 @@ RUN = "digits-0a1b2c3d4e"
         (effects.notify_status("gate", "failure"), "notify:gate:failure"),
         (effects.notify_rollout("set_traffic"), "notify:rollout:set_traffic"),
         (effects.rollout_wait("baking"), "rollout:wait:baking"),
+        (effects.rollout_look(1700000012.5), "rollout:look:1700000012.500"),
         (effects.endpoint_operation("deploy", "v2"), "endpoint-op:deploy:v2"),
         (effects.alias_moved("production"), "alias:production"),
         (effects.build(RUN), "digits-0a1b2c3d4e:build"),

@@ -43,7 +43,8 @@ class World:
         self.service = IngestService(self.store, self.bus, lambda: self.specs, clock=lambda: self.now)
 
     def wandb(self, event_type: str, artifact: str, alias: str = "") -> tuple[int, dict[str, Any]]:
-        body = json.dumps(wandb_payload(event_type, artifact, alias=alias)).encode()
+        version_id = "QXJ0aWZhY3Q6MQ==" if alias else None  # an alias event names its version, as the template does
+        body = json.dumps(wandb_payload(event_type, artifact, alias=alias, artifact_id=version_id)).encode()
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
         reply = self.service.wandb(parse_wandb(headers, body, token=TOKEN, secret=None), headers, body)
         return reply.status, reply.body

@@ -29,6 +29,15 @@ def test_the_home_is_hidden_and_only_the_jobs_own_folders_come_back() -> None:
     assert not mount_plan(HOME, WORK, RUN, as_root=True).user_ns
 
 
+def test_environments_under_the_home_bind_only_the_jobs_own_and_shared_ones_all_read_only() -> None:
+    own = HOME / "envs" / "abc"
+    plan = mount_plan(HOME, WORK, RUN, as_root=True, environment=own, envs_dir=HOME / "envs")
+    assert plan.read_only == (RUN / "inputs", own)  # the others stay under the hidden home
+    shared = Path("/var/cache/relaunch-envs")
+    plan = mount_plan(HOME, WORK, RUN, as_root=True, environment=shared / "abc", envs_dir=shared)
+    assert plan.read_only == (RUN / "inputs", shared)  # not hidden with the home: every one read-only
+
+
 def test_folders_outside_the_home_are_not_hidden_so_not_bound() -> None:
     plan = mount_plan(HOME, Path("/checkouts/digits-1"), Path("/data/runs/digits-1"), as_root=True)
     assert (plan.keep, plan.read_only) == ((), ())

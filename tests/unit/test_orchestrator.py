@@ -243,7 +243,7 @@ def test_a_pull_request_run_is_gated_but_never_promoted_and_reports_on_its_head(
     w.start(run)
     w.finish(run, "train")
     done = w.evaluate(run, GOOD)
-    assert done.state is RunState.REJECTED and "evaluation-only" in done.reason
+    assert done.state is RunState.EVALUATED and done.reason == "gate passed (evaluation only: not promoted)"
     assert w.endpoint.calls == [] and "digits" not in w.registry.champions
     assert {n.sha for n in w.notifier.sent} == {"a" * 40}
     assert ("gate", "success") in [(n.stage, n.state) for n in w.notifier.sent]

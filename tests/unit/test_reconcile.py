@@ -7,8 +7,9 @@ import time
 from typing import Any
 
 from relaunch.adapters.local import stack
+from relaunch.domain.health import HealthLimits
 from relaunch.domain.model import EndpointHealth, RunState
-from relaunch.domain.rollout import BlueGreenRollout, CanaryRollout, HealthLimits
+from relaunch.domain.rollout import BlueGreenRollout, CanaryRollout
 from relaunch.service import reconcile
 from relaunch.service.reconcile import ReconcileService, Timeouts, stage_timeout
 from tests.unit.test_orchestrator import GOOD, SPEC, World
@@ -172,7 +173,8 @@ def test_per_stage_timeouts_follow_the_spec() -> None:
     rolling = CANARY.rollout.give_up_s + t.deploying_s + 600  # type: ignore[union-attr]
     assert stage_timeout(RunState.ROLLING_OUT, CANARY, t) == rolling
     blue_green = SPEC.model_copy(update={"rollout": BlueGreenRollout(smoke=[[0]], rollback_window_s=900)})
-    assert stage_timeout(RunState.ROLLING_OUT, blue_green, t) == 900 + t.deploying_s + 600
+    held = 4 * 900  # on_no_traffic: hold may keep the window open up to max_window_s (default 4 x the window)
+    assert stage_timeout(RunState.ROLLING_OUT, blue_green, t) == held + t.deploying_s + 600
     assert stage_timeout(RunState.RECEIVED, SPEC, t) is None and stage_timeout(RunState.PROMOTED, SPEC, t) is None
 
 

@@ -6,6 +6,7 @@ version left pointing at `runs/<id>/model` could be overwritten by any later pus
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -31,11 +32,18 @@ class FlakyRegistry(FakeRegistry):
         super().__init__()
         self.failures = 1
 
-    def register(self, pipeline: str, run_id: str, artifact_uri: str, metrics: dict[str, float]) -> ModelVersion:
+    def register(
+        self,
+        pipeline: str,
+        run_id: str,
+        artifact_uri: str,
+        metrics: dict[str, float],
+        metadata: Mapping[str, str] | None = None,
+    ) -> ModelVersion:
         if self.failures:
             self.failures -= 1
             raise TransientError("Vertex AI unavailable")
-        return super().register(pipeline, run_id, artifact_uri, metrics)
+        return super().register(pipeline, run_id, artifact_uri, metrics, metadata)
 
 
 class RollWorld:

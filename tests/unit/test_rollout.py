@@ -7,22 +7,20 @@ import json
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
+from relaunch.domain.health import HealthLimits, assess
 from relaunch.domain.model import EndpointHealth, ModelVersion, RolloutProgress
 from relaunch.domain.rollout import (
     BlueGreenRollout,
     CanaryRollout,
     DirectRollout,
-    HealthLimits,
     Rollout,
     RolloutAction,
     advance,
-    assess,
     health_since,
     plan,
-    smoke_instances,
-    smoke_verdict,
     start,
 )
+from relaunch.domain.smoke import smoke_instances, smoke_verdict
 from tests.fakes import FakeEndpoint
 
 EP = "digits"
@@ -161,26 +159,26 @@ def test_canary_slow_p95_rolls_back() -> None:
     assert action.kind == "roll_back" and "p95 latency 900 ms > 500 ms" in action.reason
 
 
-def test_canary_with_too_little_traffic_keeps_baking_then_gives_up() -> None:
-    strategy = CanaryRollout(bake_s=600)  # gives up after 4 x 600 s
+def test_canary_with_too_little_traffic_is_held_then_rolled_back() -> None:
+    strategy = CanaryRollout(bake_s=600)  # on_no_traffic: hold, for up to 4 x 600 s
     progress, endpoint = baking(strategy)
     quiet = failing(requests=5, errors=0)
     progress, action = step(strategy, progress, endpoint, now=700, health=quiet)
-    assert action.kind == "wait" and "only 5 requests (< 20 to judge)" in action.reason
-    assert action.until is not None and 700 < action.until <= 2400
+    assert action.kind == "hold" and "too little traffic in 700 s (5 requests, 20 needed): held" in action.reason
+    assert action.until == 2400
     assert endpoint.traffic(EP) == {"v1": 90, "v2": 10}
     progress, action = step(strategy, progress, endpoint, now=2400, health=quiet)
-    assert action.kind == "roll_back" and "never got enough traffic" in action.reason
+    assert action.kind == "roll_back" and "held until max_bake_s (2400 s), then rolled back" in action.reason
     assert endpoint.traffic(EP) == {"v1": 100}
 
 
-def test_canary_without_traffic_promotes_only_when_allowed() -> None:
-    strategy = CanaryRollout(bake_s=60, health=HealthLimits(allow_no_traffic=True))
+def test_canary_without_traffic_promotes_only_when_the_spec_says_so() -> None:
+    strategy = CanaryRollout(bake_s=60, on_no_traffic="promote")
     progress, endpoint = baking(strategy)
     _, early = step(strategy, progress, endpoint, now=30, health=None)
     assert early.kind == "wait"
     _, action = step(strategy, progress, endpoint, now=61, health=None)
-    assert action.kind == "promote" and "allow_no_traffic" in action.reason
+    assert action.kind == "promote" and "no health figures in 61 s: promoted (on_no_traffic: promote)" in action.reason
 
 
 def test_canary_of_a_first_model_goes_straight_to_full_traffic() -> None:

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from relaunch.config_files import load_spec
+from relaunch.domain.health import HealthLimits
 from relaunch.domain.model import Check, Decision, Delivery, EndpointHealth, PipelineRun, RunState, Trigger
 from relaunch.domain.ports import TransientError
-from relaunch.domain.rollout import BlueGreenRollout, CanaryRollout, HealthLimits, RolloutAction
+from relaunch.domain.rollout import BlueGreenRollout, CanaryRollout, RolloutAction
 from relaunch.domain.spec import PipelineSpec
 from relaunch.service.rollout_step import NothingToRollBack, RolloutStep, report_for
 from tests.fakes import FakeBlobs, FakeEndpoint, FakeNotifier, FakeRegistry, FakeStore

@@ -26,7 +26,7 @@ _PLACEHOLDER = re.compile(r"\$\{(RELAUNCH_[A-Z0-9_]+)\}")
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `launch-queue apply`."""
     queue = sub.add_parser("launch-queue", help="manage the W&B Launch queue relaunch pushes training jobs to")
-    actions = queue.add_subparsers(metavar="ACTION")
+    actions = queue.add_subparsers(metavar="ACTION", help="what to do with the queue")
     apply = actions.add_parser("apply", help="create the queue or update its config (a second apply changes nothing)")
     apply.add_argument("--file", type=Path, default=DEFAULT_FILE, help="the queue config (default: %(default)s)")
     apply.set_defaults(func=cmd_apply)

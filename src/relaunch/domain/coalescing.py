@@ -22,6 +22,9 @@ The policy, decided here:
   store (`arbitrate` decides, the step applies). A run closes itself only in favour of the live head (same commit:
   redundant) or of a newer push (the newest push is never closed this way), and only a run that took the head
   supersedes others, so no interleaving of two runs' decisions can close every run of a commit.
+- Drift cooldown: a drift run *starts* the pipeline's drift cooldown if it trained (it reached `evaluating`: a
+  model came out of training) or may still train (it is active). One that ended before training (a failed clone,
+  build or training, a supersession) trained nothing, so the retry after the fix is not suppressed.
 - Debounce: a run younger than `debounce_s` waits before building; a newer push arriving meanwhile supersedes it before
   it costs a build. `debounce_until` tells the orchestrator how long to hold it in `received` (the reconcile tick, or a
   delayed command, nudges it afterwards).
@@ -114,6 +117,31 @@ def debounce_until(run: PipelineRun, debounce_s: float, now: float) -> float | N
         return None
     until = run.created_at + debounce_s
     return until if now < until else None
+
+
+# Where a run stands once its training produced a model (a failed run that got there has an `evaluate` job).
+TRAINED = frozenset(
+    {
+        RunState.EVALUATING,
+        RunState.GATED,
+        RunState.ROLLING_OUT,
+        RunState.PROMOTED,
+        RunState.REJECTED,
+        RunState.ROLLED_BACK,
+    }
+)
+
+
+def starts_cooldown(run: PipelineRun) -> bool:
+    """Whether this run holds its pipeline's drift cooldown: a drift run that trained or may still train."""
+    if run.trigger.kind != "drift":
+        return False
+    return run.state in TRAINED or "evaluate" in run.jobs or not run.state.terminal
+
+
+def cooldown_start(runs: Iterable[PipelineRun]) -> float | None:
+    """When the newest run holding the drift cooldown started (None: nothing holds it)."""
+    return max((run.created_at for run in runs if starts_cooldown(run)), default=None)
 
 
 def _older(candidate: PipelineRun, new: PipelineRun) -> bool:

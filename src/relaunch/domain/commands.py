@@ -88,8 +88,32 @@ class LabelApproval(_Command):
     label: str
 
 
+class LookAtRollout(_Command):
+    """Plan the run's rollout again: its wait ends at `not_before` (a bake's or a window's end, a hold's max).
+
+    The local bus delivers it at `not_before`. Pub/Sub cannot delay a message: it is published only once the time
+    is at most LOOK_HOLD_S away, and the orchestrator function holds it until then (see `hold_s`).
+    """
+
+    type: Literal["look_at_rollout"] = "look_at_rollout"
+    not_before: float = Field(allow_inf_nan=False)
+
+
+# How long the orchestrator function may hold an early look: more than the GCP reconcile tick's minute (so some tick
+# always publishes the look in time), far less than the function's 540 s timeout.
+LOOK_HOLD_S = 90.0
+
+
+def hold_s(command: object, now: float) -> float:
+    """How long to hold `command` before handling it: an early look until its time, at most LOOK_HOLD_S. Pure."""
+    if not isinstance(command, LookAtRollout):
+        return 0.0
+    return min(max(command.not_before - now, 0.0), LOOK_HOLD_S)
+
+
 Command = Annotated[
-    StartRun | JobFinished | JobNoticed | BuildFinished | ReportSkip | LabelApproval, Field(discriminator="type")
+    StartRun | JobFinished | JobNoticed | BuildFinished | ReportSkip | LabelApproval | LookAtRollout,
+    Field(discriminator="type"),
 ]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
 

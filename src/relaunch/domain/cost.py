@@ -6,8 +6,12 @@ entry.model_dump(mode="json"))`, first write wins, so a retried step records it 
 the entry because the spec may change later. A superseded run whose training was cancelled mid-way must carry the
 seconds it did train in `run.stage_durations["train"]` (from the cancelled job's status) before it is recorded.
 Ingest records a `skipped_entry` for a push that a path filter skipped (a push that would otherwise have trained).
-`relaunch cost` reads the entries back and prints `render(summarize(entries, prices))`, the prices read by
+`relaunch cost` reads the entries back and shows `summarize(entries, prices)` (relaunch.cli.render), the prices read by
 `config_files.load_prices(settings.price_file)`.
+
+Trained means the training job ran to completion and produced a model (recorded as `LedgerEntry.trained`), whatever
+came after: promoted, rejected, evaluated only, rolled back, or superseded after it trained. A training that failed or
+was cancelled part-way is not trained; the compute it used is still spent, and counted.
 """
 
 from __future__ import annotations
@@ -124,13 +128,14 @@ class LedgerEntry(BaseModel):
     at: float
     train_machine: MachineSpec
     train_s: float = Field(default=0.0, ge=0, description="Seconds training ran, all attempts (0: never trained)")
-    trained: bool = Field(default=False, description="Training finished successfully")
+    trained: bool = Field(default=False, description="Training ran to completion (a model was produced)")
     evaluate_machine: MachineSpec = Field(default_factory=MachineSpec)
     evaluate_s: float = Field(default=0.0, ge=0)
 
 
 def ledger_entry(run: PipelineRun, train: MachineSpec, evaluate: MachineSpec) -> LedgerEntry:
-    """The ledger entry of a finished run (evaluation is only submitted once training succeeded)."""
+    """The ledger entry of a finished run. Evaluation is only submitted once training succeeded, so a run with both
+    jobs trained; a W&B run evaluates an artifact and trains nothing."""
     return LedgerEntry(
         run_id=run.id,
         pipeline=run.pipeline,
@@ -152,15 +157,26 @@ def skipped_entry(pipeline: str, trigger_kind: str, at: float, train: MachineSpe
     )
 
 
-class CostRow(BaseModel):
-    """Totals of a group of ledger entries."""
+class Spend(BaseModel):
+    """What some job time cost: seconds of jobs, GPU-hours (accelerators x replicas x hours) and USD."""
 
-    runs: int = 0
-    trainings: int = 0
-    superseded: int = 0
-    skipped: int = 0
+    job_seconds: float = 0.0
     gpu_hours: float = 0.0
     usd: float = 0.0
+    notes: list[str] = Field(default_factory=list, description="Types the price table lacks (their USD is not counted)")
+
+
+class CostRow(BaseModel):
+    """Totals of a group of ledger entries, in exact numbers: the CLI picks the units a reader sees."""
+
+    runs: int = 0
+    trained: int = Field(default=0, description="Runs whose training ran to completion")
+    superseded: int = 0
+    skipped: int = 0
+    job_seconds: float = Field(default=0.0, description="Seconds of training and evaluation jobs, all attempts")
+    gpu_hours: float = 0.0
+    usd: float = 0.0
+    job_seconds_saved: float = Field(default=0.0, description="Training seconds coalescing and skips did not spend")
     gpu_hours_saved: float = 0.0
     usd_saved: float = 0.0
 
@@ -182,38 +198,36 @@ def summarize(entries: Iterable[LedgerEntry], prices: PriceTable = DEFAULT_PRICE
     summary = CostSummary()
     notes: set[str] = set()
     for entry in entries:
-        spent = _priced(entry.train_machine, entry.train_s, prices, notes)
-        evaluated = _priced(entry.evaluate_machine, entry.evaluate_s, prices, notes)
-        saved = (0.0, 0.0)
+        spent = entry_cost(entry, prices)
+        notes.update(spent.notes)
+        saved = Spend()
         if entry.outcome in ("superseded", "skipped") and not entry.trained:
             median = medians.get(entry.pipeline)
             if median is None:
                 notes.add(f"{entry.pipeline}: no finished training yet, savings not estimated")
             else:
-                saved = _priced(entry.train_machine, max(0.0, median - entry.train_s), prices, notes)
+                saved = _priced(entry.train_machine, max(0.0, median - entry.train_s), prices)
+                notes.update(saved.notes)
         for row in (
             summary.by_pipeline.setdefault(entry.pipeline, CostRow()),
             summary.by_trigger.setdefault(entry.trigger_kind, CostRow()),
             summary.total,
         ):
-            _add(row, entry, spent, evaluated, saved)
+            _add(row, entry, spent, saved)
     summary.notes = sorted(notes)
     return summary
 
 
-def render(summary: CostSummary) -> str:
-    """A plain-text table of the summary."""
-    head = f"{'':<24}{'runs':>6}{'trained':>8}{'supers.':>8}{'skipped':>8}{'GPU-h':>9}{'USD':>10}{'GPU-h saved':>13}"
-    lines = [head + f"{'USD saved':>11}"]
-    groups = [("pipeline", summary.by_pipeline), ("trigger", summary.by_trigger), ("", {"total": summary.total})]
-    for label, rows in groups:
-        for name, r in sorted(rows.items()):
-            title = f"{label} {name}".strip()[:23]
-            lines.append(
-                f"{title:<24}{r.runs:>6}{r.trainings:>8}{r.superseded:>8}{r.skipped:>8}{r.gpu_hours:>9.2f}"
-                f"{r.usd:>10.2f}{r.gpu_hours_saved:>13.2f}{r.usd_saved:>11.2f}"
-            )
-    return "\n".join(lines + [f"note: {n}" for n in summary.notes]) + "\n"
+def entry_cost(entry: LedgerEntry, prices: PriceTable = DEFAULT_PRICES) -> Spend:
+    """What one run (or skipped push) spent on training and evaluation; an unpriced type costs no USD and a note."""
+    train = _priced(entry.train_machine, entry.train_s, prices)
+    evaluate = _priced(entry.evaluate_machine, entry.evaluate_s, prices)
+    return Spend(
+        job_seconds=train.job_seconds + evaluate.job_seconds,
+        gpu_hours=train.gpu_hours + evaluate.gpu_hours,
+        usd=train.usd + evaluate.usd,
+        notes=sorted({*train.notes, *evaluate.notes}),
+    )
 
 
 def _median_train_s(entries: list[LedgerEntry]) -> dict[str, float]:
@@ -224,31 +238,26 @@ def _median_train_s(entries: list[LedgerEntry]) -> dict[str, float]:
     return {pipeline: statistics.median(values) for pipeline, values in durations.items()}
 
 
-def _priced(machine: MachineSpec, seconds: float, prices: PriceTable, notes: set[str]) -> tuple[float, float]:
-    """(gpu_hours, usd); an unpriced type counts its GPU-hours, no dollars, and a note."""
+def _priced(machine: MachineSpec, seconds: float, prices: PriceTable) -> Spend:
+    """The spend of `seconds` on `machine`; an unpriced type counts its GPU-hours, no dollars, and a note."""
     if seconds <= 0:
-        return 0.0, 0.0
+        return Spend()
     try:
         line = estimate(machine, seconds, prices)
     except UnknownPrice as exc:
-        notes.add(str(exc))
         gpus = machine.accelerator_count * machine.replica_count if machine.accelerator_type else 0
-        return gpus * seconds / 3600, 0.0
-    return line.gpu_hours, line.usd
+        return Spend(job_seconds=seconds, gpu_hours=gpus * seconds / 3600, notes=[str(exc)])
+    return Spend(job_seconds=seconds, gpu_hours=line.gpu_hours, usd=line.usd)
 
 
-def _add(
-    row: CostRow,
-    entry: LedgerEntry,
-    spent: tuple[float, float],
-    evaluated: tuple[float, float],
-    saved: tuple[float, float],
-) -> None:
+def _add(row: CostRow, entry: LedgerEntry, spent: Spend, saved: Spend) -> None:
     row.runs += entry.run_id is not None
-    row.trainings += entry.train_s > 0
+    row.trained += entry.trained
     row.superseded += entry.outcome == "superseded"
     row.skipped += entry.outcome == "skipped"
-    row.gpu_hours += spent[0] + evaluated[0]
-    row.usd += spent[1] + evaluated[1]
-    row.gpu_hours_saved += saved[0]
-    row.usd_saved += saved[1]
+    row.job_seconds += spent.job_seconds
+    row.gpu_hours += spent.gpu_hours
+    row.usd += spent.usd
+    row.job_seconds_saved += saved.job_seconds
+    row.gpu_hours_saved += saved.gpu_hours
+    row.usd_saved += saved.usd

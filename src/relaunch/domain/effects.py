@@ -19,6 +19,8 @@ Effects in the store's ledger, keyed (run id, step); first write wins:
 | `notify:rollout:failed`       | service/rollout_step           | the post of a rollout failed before acting    |
 | `rollout:queued`              | service/rollout_step           | the note that a rollout waits for another     |
 | `rollout:wait:<phase>`        | service/rollout_step           | the note that a rollout phase waits           |
+| `rollout:wait:<phase>:held`   | service/rollout_step           | the note that a quiet window is held          |
+| `rollout:look:<at>`           | service/rollout_step           | the look at a rollout scheduled for time `at` |
 | `endpoint-op:<action>:<ver>`  | service/rollout_step           | the endpoint operation (deploy, undeploy) of  |
 |                               |                                | a version running past one call: its name     |
 
@@ -75,6 +77,11 @@ def notify_rollout(action_kind: str) -> str:
 def rollout_wait(phase: str) -> str:
     """The ledger step of the note that a rollout waits in `phase` (`rollout:wait:<phase>`)."""
     return f"rollout:wait:{phase}"
+
+
+def rollout_look(at: float) -> str:
+    """The ledger step of the look at a run's rollout scheduled for UNIX time `at` (`rollout:look:<at, ms>`)."""
+    return f"rollout:look:{at:.3f}"
 
 
 def endpoint_operation(action: str, version: str) -> str:

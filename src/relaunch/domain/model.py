@@ -22,6 +22,7 @@ class RunState(str, enum.Enum):  # noqa: UP042 (StrEnum would change str(state),
     ROLLING_OUT = "rolling_out"
     PROMOTED = "promoted"
     REJECTED = "rejected"
+    EVALUATED = "evaluated"  # an evaluation-only run (a pull request) was gated: its verdict is the outcome
     ROLLED_BACK = "rolled_back"
     FAILED = "failed"
     SUPERSEDED = "superseded"
@@ -32,7 +33,14 @@ class RunState(str, enum.Enum):  # noqa: UP042 (StrEnum would change str(state),
 
 
 TERMINAL_STATES = frozenset(
-    {RunState.PROMOTED, RunState.REJECTED, RunState.ROLLED_BACK, RunState.FAILED, RunState.SUPERSEDED}
+    {
+        RunState.PROMOTED,
+        RunState.REJECTED,
+        RunState.EVALUATED,
+        RunState.ROLLED_BACK,
+        RunState.FAILED,
+        RunState.SUPERSEDED,
+    }
 )
 
 TriggerKind = Literal["push", "pull_request", "manual", "drift", "schedule", "wandb"]
@@ -172,6 +180,9 @@ class PipelineRun(BaseModel):
     content_key: str | None = Field(
         default=None, description="What the run would do (pipeline, trigger kind, commit): the store keeps one run each"
     )
+    model_digest: str | None = Field(
+        default=None, description="Digest of the candidate's model files, once the gate passed (None: unknown)"
+    )
 
 
 class TimelineEntry(BaseModel):
@@ -195,6 +206,7 @@ class Delivery(BaseModel):
     body: str = ""
     outcome: str = "accepted"
     run_ids: list[str] = Field(default_factory=list)
+    body_dropped_at: float | None = Field(default=None, description="When retention dropped the body (kept row)")
 
 
 class DeadLetter(BaseModel):
@@ -273,6 +285,8 @@ class BuildResult(BaseModel):
     build_id: str
     image: str | None = None
     sha: str | None = Field(default=None, description="The commit built (resolved from the ref when the run had none)")
+    environment: str | None = Field(default=None, description="The hash of the Python environment its jobs run with")
+    environment_note: str = Field(default="", description="How the build came by that environment, for the timeline")
 
 
 class ModelVersion(BaseModel):
@@ -288,6 +302,10 @@ class ModelVersion(BaseModel):
     created_at: float = Field(default_factory=time.time)
     resource_name: str | None = Field(
         default=None, description="The backend's own name for it, e.g. projects/P/locations/L/models/M@3 on Vertex"
+    )
+    metadata: dict[str, str] = Field(
+        default_factory=dict,
+        description="Where it came from (trigger, commit, run, time, content digest): see domain/provenance.py",
     )
 
 

@@ -6,9 +6,9 @@ command), ValueError for a permanent refusal (the run fails with the message), C
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from relaunch.domain.model import (
     BuildResult,
@@ -22,6 +22,7 @@ from relaunch.domain.model import (
     PipelineRun,
     TimelineEntry,
 )
+from relaunch.domain.retention import StoredBody
 
 
 class ConflictError(Exception):
@@ -61,6 +62,9 @@ class Runs(Protocol):
     def active_runs(self, pipeline: str) -> list[PipelineRun]:
         """The pipeline's runs not yet in a terminal state, oldest first."""
 
+    def runs_since(self, pipeline: str, since: float) -> list[PipelineRun]:
+        """The pipeline's runs created at or after `since`, newest first (the drift cooldown's window)."""
+
 
 class Timeline(Protocol):
     """Each run's history, read back in the order it was written (never by the entries' own `at`)."""
@@ -91,6 +95,17 @@ class Inbox(Protocol):
 
     def list_deliveries(self, limit: int = 50) -> list[Delivery]:
         """Inbox rows, newest first (by `received_at`)."""
+
+
+class InboxBodies(Protocol):
+    """Retention of inbox bodies: an old row keeps its key, source, outcome and runs, and loses its body."""
+
+    def stored_bodies(self, received_before: float) -> list[StoredBody]:
+        """Rows received before the time that still hold a body, oldest first (the bodies themselves not read)."""
+
+    def drop_bodies(self, keys: Sequence[str], received_before: float) -> int:
+        """Empty the body of each row of `keys` received before the time, marking it dropped (`body_dropped_at`);
+        the bytes freed. Idempotent: a row already without its body, or younger, is left alone."""
 
 
 class EffectLedger(Protocol):
@@ -142,15 +157,23 @@ class IngestStore(Inbox, Runs, DeadLetters, Protocol):
     """What ingestion needs: the inbox, the runs a delivery starts or nudges, and dead letters for what it refuses."""
 
 
-class RunStore(Inbox, Runs, Timeline, EffectLedger, DeadLetters, Lanes, Protocol):
+class RunStore(Inbox, InboxBodies, Runs, Timeline, EffectLedger, DeadLetters, Lanes, Protocol):
     """The whole store, as an adapter implements it: each handler asks only for the concerns it uses."""
 
 
 class Bus(Protocol):
     """Publishes messages to a topic (Pub/Sub semantics: at-least-once delivery to subscribers)."""
 
-    def publish(self, topic: str, data: dict[str, Any], attributes: dict[str, str] | None = None) -> str:
-        """Durably enqueue; returns the message id."""
+    def publish(
+        self,
+        topic: str,
+        data: dict[str, Any],
+        attributes: dict[str, str] | None = None,
+        *,
+        not_before: float | None = None,
+    ) -> str:
+        """Durably enqueue; returns the message id. `not_before` (UNIX time): deliver no sooner, where the bus can
+        delay a message (the local bus can; Pub/Sub cannot, and only passes the time on as an attribute)."""
 
 
 class ImageBuilder(Protocol):
@@ -196,8 +219,18 @@ class BlobStore(Protocol):
 class ModelRegistry(Protocol):
     """Registered model versions per pipeline, with a movable champion alias."""
 
-    def register(self, pipeline: str, run_id: str, artifact_uri: str, metrics: dict[str, float]) -> ModelVersion:
-        """Register the run's model; registering the same run again returns the same version."""
+    def register(
+        self,
+        pipeline: str,
+        run_id: str,
+        artifact_uri: str,
+        metrics: dict[str, float],
+        metadata: Mapping[str, str] | None = None,
+    ) -> ModelVersion:
+        """Register the run's model with its provenance (`metadata`); the same run again returns the same version."""
+
+    def content_digest(self, artifact_uri: str) -> str | None:
+        """A digest of a model folder's files, to tell a model identical to a registered one (None: cannot tell)."""
 
     def champion(self, pipeline: str) -> ModelVersion | None: ...
 
@@ -258,6 +291,17 @@ class FetchedArtifact:
     artifact_id: str | None = None  # the backend's id of the version (W&B's "QXJ0aWZhY3Q6..."), when it has one
     reported_metrics: dict[str, float] = field(default_factory=dict)  # the producer's summary: shown, never gated on
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class VersionPruning(ModelRegistry, Protocol):
+    """A registry that can also list and delete versions (housekeeping); the caller decides which may go."""
+
+    def list_versions(self, pipeline: str) -> list[ModelVersion]:
+        """All versions of the pipeline, oldest first."""
+
+    def delete_version(self, pipeline: str, version: str) -> bool:
+        """Delete the version's entry and files; False if it is not registered. ValueError for the champion."""
 
 
 class ArtifactSource(Protocol):

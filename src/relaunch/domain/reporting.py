@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from relaunch.domain.model import Notification
+from relaunch.domain.model import Notification, PipelineRun, RunState, TimelineEntry
 
 GITHUB_DESCRIPTION_LIMIT = 140
 CHECK_OUTPUT_LIMIT = 65535  # output.summary and output.text of a check run
@@ -91,12 +91,49 @@ def deployment(n: Notification) -> dict[str, Any] | None:
     }
 
 
-def deployment_status(n: Notification, target_url: str | None = None) -> dict[str, Any]:
-    """The body of POST /repos/{owner}/{repo}/deployments/{id}/statuses for this notification."""
-    body: dict[str, Any] = {"state": DEPLOYMENT_STATES[n.state], "description": truncate(n.description)}
+def deployment_state(n: Notification, previous: str | None = None) -> str:
+    """GitHub's deployment state for a deploy notification, given the deployment's last one (`previous`).
+
+    A deployment that had succeeded and is now rolled back (by hand, or in a blue-green rollback window) no longer
+    serves: GitHub calls that `inactive`, and a `failure` would misstate a rollout that did succeed.
+    """
+    if n.state == "failure" and previous == "success":
+        return "inactive"
+    return DEPLOYMENT_STATES[n.state]
+
+
+def deployment_status(n: Notification, target_url: str | None = None, *, previous: str | None = None) -> dict[str, Any]:
+    """The body of POST /repos/{owner}/{repo}/deployments/{id}/statuses (`previous`: see deployment_state)."""
+    body: dict[str, Any] = {"state": deployment_state(n, previous), "description": truncate(n.description)}
     if url := n.target_url or target_url:
         body["target_url"] = url
     return body
+
+
+def state_label(run: PipelineRun) -> str:
+    """The run's state as a user reads it: an evaluated run carries its gate verdict ("evaluated (gate passed)").
+
+    An evaluation-only run's outcome is the verdict itself, so the state alone would hide what the gate said.
+    """
+    if run.state is not RunState.EVALUATED or run.decision is None:
+        return run.state.value
+    return f"{run.state.value} (gate {'passed' if run.decision.promote else 'failed'})"
+
+
+def deployment_entry(n: Notification, status: dict[str, Any], deployment_id: int | None) -> TimelineEntry:
+    """The timeline's record of one deployment status (`deployment_id` None: the embedded profile sends none)."""
+    environment, version = n.endpoint or "", n.model_version or "a model"
+    where = f"deployment {deployment_id}" if deployment_id is not None else "deployment"
+    data = {
+        "id": deployment_id,
+        "environment": environment,
+        "status": status["state"],
+        "ref": n.sha,
+        "model_version": n.model_version,
+        "description": status["description"],
+    }
+    message = f"{where} of {version} to {environment}: {status['state']}: {status['description']}"
+    return TimelineEntry(kind="deployment", message=message, data=data)
 
 
 def worth_announcing(n: Notification) -> bool:

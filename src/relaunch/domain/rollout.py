@@ -6,7 +6,8 @@ The orchestrator keeps a `RolloutProgress` on the run and loops:
     apply the action through the Endpoint port          # every action is idempotent to re-apply
     progress = advance(progress, action, now)           # pure; saved on the run
 
-until the action is `wait` (the reconcile tick plans again; health can fail before `until`) or `done`.
+until the action is `wait` or `hold` (planned again at `until`, or sooner by the reconcile tick: health can fail
+before `until`) or `done`.
 A crash between applying an action and saving the progress re-plans the same action from the saved progress, and
 applying it twice is harmless: deploying a deployed version is a no-op, a split is absolute, undeploying an absent
 version is a no-op, a smoke test only reads.
@@ -14,14 +15,13 @@ version is a no-op, a smoke test only reads.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from relaunch.domain.health import HealthLimits, assess, quiet_words
 from relaunch.domain.model import EndpointHealth, RolloutPhase, RolloutProgress
 
 
@@ -29,15 +29,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class HealthLimits(_Strict):
-    """When a new version counts as unhealthy; below `min_requests` its health is unknown."""
-
-    max_error_rate: float = Field(default=0.01, ge=0, le=1, description="Largest tolerated share of failed requests")
-    max_p95_latency_ms: float = Field(default=500.0, gt=0, description="Largest tolerated 95th percentile latency")
-    min_requests: int = Field(default=20, ge=0, description="Requests needed before health is judged at all")
-    allow_no_traffic: bool = Field(
-        default=False, description="Promote a canary whose bake ended without min_requests (never, by default)"
-    )
+NoTraffic = Literal["promote", "hold", "roll_back"]
+NO_TRAFFIC_HELP = (
+    "A judged window (canary bake, blue-green rollback window) that ends with fewer than health.min_requests: "
+    "promote, roll_back, or hold (keep the split and wait for traffic up to the max, then roll back)"
+)
 
 
 class DirectRollout(_Strict):
@@ -55,9 +51,10 @@ class CanaryRollout(_Strict):
     max_bake_s: float | None = Field(
         default=None,
         gt=0,
-        description="Roll back if health is still unknown this long after baking began (default 4 x bake_s, >= 240 s)",
+        description="How long on_no_traffic: hold waits for traffic after baking began (default 4 x bake_s, >= 240 s)",
     )
     health: HealthLimits = Field(default_factory=HealthLimits)
+    on_no_traffic: NoTraffic = Field(default="hold", description=NO_TRAFFIC_HELP)
 
     @property
     def give_up_s(self) -> float:
@@ -72,7 +69,17 @@ class BlueGreenRollout(_Strict):
         description="Instances to predict as a smoke test, or a JSON file of them relative to the repo"
     )
     rollback_window_s: float = Field(default=1800.0, ge=0, description="Seconds the previous version stays deployed")
+    max_window_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="How long on_no_traffic: hold keeps the window open for traffic (default 4 x the window, >= 240 s)",
+    )
     health: HealthLimits = Field(default_factory=HealthLimits)
+    on_no_traffic: NoTraffic = Field(default="hold", description=NO_TRAFFIC_HELP)
+
+    @property
+    def give_up_s(self) -> float:
+        return self.max_window_s if self.max_window_s is not None else 4 * max(self.rollback_window_s, 60.0)
 
     @field_validator("smoke")
     @classmethod
@@ -89,7 +96,10 @@ class BlueGreenRollout(_Strict):
 
 Rollout = Annotated[DirectRollout | CanaryRollout | BlueGreenRollout, Field(discriminator="strategy")]
 
-ActionKind = Literal["deploy", "set_traffic", "smoke_test", "promote", "wait", "undeploy_previous", "roll_back", "done"]
+ActionKind = Literal[
+    "deploy", "set_traffic", "smoke_test", "promote", "wait", "hold", "undeploy_previous", "roll_back", "done"
+]
+WAITS: frozenset[str] = frozenset({"wait", "hold"})
 Outcome = Literal["promoted", "rolled_back", "failed"]
 TERMINAL_PHASES: frozenset[str] = frozenset({"done", "rolled_back", "failed"})
 
@@ -101,6 +111,7 @@ class RolloutAction(BaseModel):
     - set_traffic / promote: set the split `traffic` (promote: the new version takes 100%; move the champion alias)
     - smoke_test: predict the smoke instances with `version` alone, then `advance(..., smoke=...)` with the verdict
     - wait: nothing until `until` (a health failure may still end the wait sooner: re-plan on every tick)
+    - hold: a wait for traffic after the judged window ended too quiet (on_no_traffic: hold), at most until `until`
     - undeploy_previous: undeploy `version`, which takes no traffic any more
     - roll_back: set `traffic` if it names a version, then undeploy `version` (the new one); champion alias back
     - done: the rollout ended with `outcome`
@@ -115,14 +126,6 @@ class RolloutAction(BaseModel):
     until: float | None = None
     outcome: Outcome | None = None
     reason: str = ""
-
-
-@dataclass(frozen=True)
-class HealthVerdict:
-    """Health of a version against the limits: healthy, unhealthy or unknown (too little traffic), with why."""
-
-    state: Literal["healthy", "unhealthy", "unknown"]
-    detail: str
 
 
 def unsupported(strategy: DirectRollout | CanaryRollout | BlueGreenRollout, can_address_versions: bool) -> str | None:
@@ -147,24 +150,6 @@ def start(new_version: str, previous_version: str | None, now: float) -> Rollout
 def health_since(progress: RolloutProgress) -> float:
     """Where the health window of the current phase starts (the canary's or the switch's beginning)."""
     return progress.phase_started_at
-
-
-def assess(health: EndpointHealth | None, limits: HealthLimits) -> HealthVerdict:
-    """Judge a version's health; fail early once its errors exceed what `min_requests` could still absorb."""
-    if health is None:
-        return HealthVerdict("unknown", "no health figures")
-    seen = f"{health.errors} errors in {health.requests} requests"
-    allowed = limits.max_error_rate * max(health.requests, limits.min_requests)
-    if health.errors > allowed:
-        return HealthVerdict("unhealthy", f"error rate {health.error_rate:.1%} > {limits.max_error_rate:.1%} ({seen})")
-    if health.requests < max(limits.min_requests, 1):
-        return HealthVerdict("unknown", f"only {health.requests} requests (< {limits.min_requests} to judge)")
-    if health.p95_ms is not None and health.p95_ms > limits.max_p95_latency_ms:
-        return HealthVerdict(
-            "unhealthy", f"p95 latency {health.p95_ms:.0f} ms > {limits.max_p95_latency_ms:.0f} ms ({seen})"
-        )
-    p95 = "n/a" if health.p95_ms is None else f"{health.p95_ms:.0f} ms"
-    return HealthVerdict("healthy", f"error rate {health.error_rate:.1%}, p95 {p95} ({seen})")
 
 
 def plan(
@@ -193,7 +178,7 @@ def advance(
     progress: RolloutProgress, action: RolloutAction, now: float, smoke: tuple[bool, str] | None = None
 ) -> RolloutProgress:
     """The progress once `action` has been applied; a smoke test needs its verdict `smoke` (passed, detail)."""
-    if action.kind == "wait" or action.next_phase == progress.phase:
+    if action.kind in WAITS or action.next_phase == progress.phase:
         return progress
     update: dict[str, Any] = {"phase": action.next_phase}
     if action.kind == "smoke_test":
@@ -250,14 +235,9 @@ def _bake(
         return _wait(progress, bake_end, f"baking until the bake time ends: {verdict.detail}")
     if verdict.state == "healthy":
         return _promote(progress, f"canary healthy after {strategy.bake_s:g}s: {verdict.detail}", "promoted", deployed)
-    if strategy.health.allow_no_traffic:
-        why = f"bake ended without enough traffic (allow_no_traffic): {verdict.detail}"
-        return _promote(progress, why, "promoted", deployed)
-    give_up = progress.phase_started_at + strategy.give_up_s
-    if now >= give_up:
-        why = f"never got enough traffic to judge {progress.new_version} in {strategy.give_up_s:g}s: {verdict.detail}"
-        return roll_back(progress, why, deployed)
-    return _wait(progress, min(give_up, now + min(max(strategy.bake_s, 1.0), 60.0)), f"keep baking: {verdict.detail}")
+    return _quiet_end(
+        strategy, progress, now, health, deployed, lambda why: _promote(progress, why, "promoted", deployed)
+    )
 
 
 def _blue_green(
@@ -284,8 +264,41 @@ def _blue_green(
         window_end = progress.phase_started_at + strategy.rollback_window_s
         if now < window_end:
             return _wait(progress, window_end, f"rollback window open: {verdict.detail}")
-        return _finish(progress, f"rollback window closed: {verdict.detail}")
+        if verdict.state == "healthy":
+            return _finish(progress, f"rollback window closed: {verdict.detail}")
+        return _quiet_end(strategy, progress, now, health, deployed, lambda why: _finish(progress, why))
     return _finish(progress)
+
+
+def _quiet_end(
+    strategy: CanaryRollout | BlueGreenRollout,
+    progress: RolloutProgress,
+    now: float,
+    health: EndpointHealth | None,
+    deployed: Collection[str] | None,
+    promote: Callable[[str], RolloutAction],
+) -> RolloutAction:
+    """The judged window ended without enough traffic: one rule, `on_no_traffic`, for every strategy.
+
+    `hold` waits for traffic (a healthy or unhealthy verdict on a later plan decides) up to the max, then rolls
+    back: a version nobody judged never stays the champion unless the spec says `promote`.
+    """
+    quiet = quiet_words(health, strategy.health, now - progress.phase_started_at)
+    rule = strategy.on_no_traffic
+    if rule == "promote":
+        return promote(f"{quiet}: promoted (on_no_traffic: promote)")
+    if rule == "roll_back":
+        return roll_back(progress, f"{quiet} (on_no_traffic: roll_back)", deployed)
+    give_up, most = progress.phase_started_at + strategy.give_up_s, f"{strategy.give_up_s:g} s"
+    if isinstance(strategy, CanaryRollout):
+        limit, meanwhile = "max_bake_s", f"{progress.new_version} keeps {strategy.percent}%"
+    else:
+        limit, meanwhile = "max_window_s", f"{progress.previous_version or 'nothing'} stays deployed"
+    if now >= give_up:
+        why = f"{quiet}: held until {limit} ({most}), then rolled back (on_no_traffic: hold)"
+        return roll_back(progress, why, deployed)
+    why = f"{quiet}: held (on_no_traffic: hold) for up to {most}, while {meanwhile}"
+    return RolloutAction(kind="hold", next_phase=progress.phase, until=give_up, reason=why)
 
 
 def _previous(progress: RolloutProgress, deployed: Collection[str] | None) -> str | None:
@@ -345,31 +358,3 @@ def _done(progress: RolloutProgress) -> RolloutAction:
     elif progress.phase == "rolled_back":
         outcome = "rolled_back"
     return RolloutAction(kind="done", next_phase=progress.phase, outcome=outcome, reason=progress.reason or outcome)
-
-
-def smoke_instances(strategy: BlueGreenRollout, read_text: Callable[[str], str]) -> list[Any]:
-    """The smoke instances: inline, or read from the repo file through `read_text(relative_path)`.
-
-    The file holds a JSON list of instances or a Vertex predict body `{"instances": [...]}`.
-    """
-    if isinstance(strategy.smoke, list):
-        return list(strategy.smoke)
-    try:
-        loaded = json.loads(read_text(strategy.smoke))
-    except ValueError as exc:
-        raise ValueError(f"rollout.smoke: {strategy.smoke} is not valid JSON: {exc}") from None
-    instances = loaded.get("instances") if isinstance(loaded, dict) else loaded
-    if not isinstance(instances, list) or not instances:
-        raise ValueError(f"rollout.smoke: {strategy.smoke} must hold a non-empty list of instances")
-    return instances
-
-
-def smoke_verdict(sent: int, answer: Mapping[str, Any] | None, error: str | None = None) -> tuple[bool, str]:
-    """Whether a smoke test passed: no error, one prediction per instance."""
-    if error is not None:
-        return False, f"prediction failed: {error}"
-    predictions = (answer or {}).get("predictions")
-    if not isinstance(predictions, list) or len(predictions) != sent:
-        count = len(predictions) if isinstance(predictions, list) else "no"
-        return False, f"{count} predictions for {sent} instances"
-    return True, f"{sent} instances predicted"

@@ -12,10 +12,11 @@ TRANSITIONS: dict[RunState, frozenset[RunState]] = {
     S.BUILDING: frozenset({S.TRAINING, S.EVALUATING, S.FAILED, S.SUPERSEDED}),  # evaluating: W&B runs
     S.TRAINING: frozenset({S.EVALUATING, S.FAILED, S.SUPERSEDED}),
     S.EVALUATING: frozenset({S.GATED, S.FAILED, S.SUPERSEDED}),
-    S.GATED: frozenset({S.ROLLING_OUT, S.REJECTED, S.FAILED}),
+    S.GATED: frozenset({S.ROLLING_OUT, S.REJECTED, S.EVALUATED, S.FAILED}),  # evaluated: evaluation-only runs
     S.ROLLING_OUT: frozenset({S.PROMOTED, S.ROLLED_BACK, S.FAILED}),
     S.PROMOTED: frozenset({S.ROLLED_BACK}),  # `relaunch rollback` of the serving version, by hand
     S.REJECTED: frozenset(),
+    S.EVALUATED: frozenset(),
     S.ROLLED_BACK: frozenset(),
     S.FAILED: frozenset(),
     S.SUPERSEDED: frozenset(),

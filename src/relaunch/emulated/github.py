@@ -158,6 +158,8 @@ class FakeGitHub:
             return 200, self._list_deployments(m, query), {}
         if method == "POST" and (m := _DEPLOYMENT_STATUSES.match(path)):
             return self._deployment_status(m, body)
+        if method == "GET" and (m := _DEPLOYMENT_STATUSES.match(path)):
+            return self._deployment_statuses(m)
         if method == "GET" and (m := _PERMISSION.match(path)):
             return self._permission(m)
         if method == "GET" and (m := _COMPARE.match(path)):
@@ -222,6 +224,15 @@ class FakeGitHub:
         with self.lock:
             self.deployment_statuses[deployment_id].append(answer)
         return 201, answer, {}
+
+    def _deployment_statuses(self, m: re.Match[str]) -> tuple[int, Any, dict]:
+        """GitHub's "List deployment statuses": the deployment's statuses, newest first."""
+        with self.lock:
+            found = self.deployment_statuses.get(int(m["id"]))
+            listed = None if found is None else list(reversed(found))
+        if listed is None:
+            return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, {}
+        return 200, listed, {}
 
     def _permission(self, m: re.Match[str]) -> tuple[int, Any, dict]:
         """GitHub's shape (docs: "Get repository permissions for a user"): base role, role name, the user."""

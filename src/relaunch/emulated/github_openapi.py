@@ -45,11 +45,13 @@ def example(operation: str, status: str, name: str) -> dict[str, Any]:
 
 # Read-only operations the notifier needs that the cut does not carry, with their documented query parameters.
 # "List deployments", https://docs.github.com/rest/deployments/deployments#list-deployments (no request body).
+# "List deployment statuses", https://docs.github.com/rest/deployments/statuses#list-deployment-statuses (no body).
 # "Get repository permissions for a user", https://docs.github.com/rest/collaborators/collaborators (no query, no body).
 # "Compare two commits", https://docs.github.com/rest/commits/commits#compare-two-commits (basehead is BASE...HEAD).
 # "Get a repository", https://docs.github.com/rest/repos/repos#get-a-repository (no query, no body).
 SUPPLEMENT = {
     "GET /repos/{owner}/{repo}/deployments": {"sha", "ref", "task", "environment", "per_page", "page"},
+    "GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses": {"per_page", "page"},
     "GET /repos/{owner}/{repo}/collaborators/{username}/permission": set(),
     "GET /repos/{owner}/{repo}/compare/{basehead}": {"per_page", "page"},
     "GET /repos/{owner}/{repo}": set(),

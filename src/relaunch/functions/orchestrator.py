@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import functions_framework
 from cloudevents.http import CloudEvent
 from pydantic import ValidationError
 
 from relaunch import bootstrap, logs
-from relaunch.domain.commands import COMMANDS_TOPIC, parse_command
+from relaunch.domain.commands import COMMANDS_TOPIC, hold_s, parse_command
 from relaunch.domain.effects import pubsub_delivery
 from relaunch.domain.model import FunctionName, Source
 from relaunch.functions.pubsub_entry import receive
@@ -43,6 +44,7 @@ def orchestrator(cloud_event: CloudEvent) -> None:
             run_id=command.run_id,
             pipeline=getattr(command, "pipeline", None),  # report_skip and label_approval carry it; the rest name a run
         )
+        time.sleep(hold_s(command, time.time()))  # Pub/Sub delivers a look at a rollout at once: due at its time
         settle(f"command {cloud_event['id']!r}", lambda: app.orchestrator.handle(command))
         log.info("command %s for run %s: handled", command.type, command.run_id)
     except (TriggerError, ValidationError, UnknownRun) as exc:

@@ -8,6 +8,7 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from relaunch import bootstrap
+from relaunch.housekeeping import on_reconcile
 from relaunch.service.reconcile import ReconcileService
 
 log = logging.getLogger(__name__)
@@ -16,7 +17,8 @@ log = logging.getLogger(__name__)
 @functions_framework.cloud_event
 def reconcile(cloud_event: CloudEvent) -> None:
     """Any tick will do (its content is ignored): reconciling twice changes nothing, so redeliveries are harmless."""
-    report = ReconcileService(bootstrap.app().orchestrator).run()
+    app = bootstrap.app()
+    report = ReconcileService(app.orchestrator, housekeeping=on_reconcile(app)).run()
     log.info(
         "reconcile %r: %d runs, advanced %s, timed out %s, errors %s",
         cloud_event["id"],

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from relaunch.domain.champion_age import Relation, as_relation, judge
 from relaunch.domain.model import ModelVersion, PipelineRun, RunState, TimelineEntry
 from relaunch.domain.ports import CommitHistory, ModelRegistry, Runs
+from relaunch.domain.provenance import same_commit_as
 from relaunch.domain.spec import PipelineSpec
 from relaunch.domain.states import transition
 from relaunch.service.coalesce_step import Notify
@@ -23,7 +24,7 @@ S = RunState
 
 @dataclass
 class GateStep:
-    """Moves a gated run to rolling_out or rejected through the store, the registry and the commit history."""
+    """Moves a gated run to rolling_out, rejected or evaluated through the store, the registry and the history."""
 
     store: Runs
     registry: ModelRegistry
@@ -33,17 +34,28 @@ class GateStep:
     def run(self, run: PipelineRun, spec: PipelineSpec, history: CommitHistory | None) -> PipelineRun:
         """The gated run, moved on (`history` None: no age check, as in unit tests without commits)."""
         assert run.decision is not None
+        if run.trigger.evaluate_only:  # the verdict is the outcome: neither "rejected" nor a rollout
+            return self._move(run, S.EVALUATED, evaluated_reason(run.decision.promote, run.decision.reasons))
         if not run.decision.promote:
             return self._move(run, S.REJECTED, "; ".join(run.decision.reasons))
-        if run.trigger.evaluate_only:
-            return self._move(run, S.REJECTED, "evaluation-only run: not promoted")
         current = self.registry.champion(run.pipeline)
         if (current.version if current else None) != run.champion_version:
             why = f"champion changed since evaluation ({run.champion_version} -> {current and current.version})"
             rejected = self._move(run, S.REJECTED, why + "; re-run to evaluate against the new champion")
             self.notify(rejected, "deploy", "failure", f"Not rolled out: {why}")  # the gate had said "passed"
             return rejected
-        return self._unless_older(run, spec, current, history)
+        digest = self.registry.content_digest(run.model_uri) if run.model_uri else None
+        if current is not None and digest is not None and current.metadata.get("content_digest") == digest:
+            return self._identical(run, spec, current)
+        return self._unless_older(run.model_copy(update={"model_digest": digest}), spec, current, history)
+
+    def _identical(self, run: PipelineRun, spec: PipelineSpec, champion: ModelVersion) -> PipelineRun:
+        """A model whose files are the champion's: registering it again would add a version that changes nothing."""
+        why = f"identical to champion {champion.version} (same model files): nothing to roll out"
+        rejected = self._move(run, S.REJECTED, why)
+        serves = f"Not rolled out: identical to champion {champion.version}, which serves {spec.endpoint}"
+        self.notify(rejected, "deploy", "success", serves)  # the commit's model does serve: its twin is the champion
+        return rejected
 
     def _unless_older(
         self, run: PipelineRun, spec: PipelineSpec, champion: ModelVersion | None, history: CommitHistory | None
@@ -70,7 +82,17 @@ class GateStep:
 
     def _move(self, run: PipelineRun, target: RunState, reason: str = "", *notes: TimelineEntry) -> PipelineRun:
         moved, entry = transition(run, target, reason, now=self.clock())
+        if target is S.ROLLING_OUT and (same := same_commit_as(run, self.registry.champion(run.pipeline))):
+            what = (
+                f"same commit as champion {same} ({(run.trigger.sha or '')[:7]}): new data or a new training, not code"
+            )
+            notes = (*notes, TimelineEntry(kind="info", message=what))
         return self.store.save_run(moved, (entry, *notes))
+
+
+def evaluated_reason(passed: bool, reasons: list[str]) -> str:
+    """Why an evaluation-only run ended: its verdict, and what failed when it did."""
+    return "gate passed (evaluation only: not promoted)" if passed else "gate failed: " + "; ".join(reasons)
 
 
 def _relation(history: CommitHistory, run: PipelineRun, champion: PipelineRun) -> tuple[Relation, str]:

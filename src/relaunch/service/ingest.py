@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from relaunch.domain import effects
+from relaunch.domain.coalescing import cooldown_start
 from relaunch.domain.commands import COMMANDS_TOPIC, Command, StartRun
 from relaunch.domain.evaluator import SUFFIX as EVALUATOR_SUFFIX
 from relaunch.domain.model import Delivery, Source
@@ -37,7 +38,6 @@ from relaunch.triggers.wandb import WandbEvent, WandbIgnored
 
 log = logging.getLogger(__name__)
 FAILED = "failed"  # an inbox outcome: the delivery was kept but not acted on; replay it once the cause is fixed
-RECENT_RUNS = 500  # how far back the drift cooldown looks for the pipeline's last drift run
 
 
 @dataclass(frozen=True)
@@ -256,6 +256,6 @@ class IngestService:
     def _publish(self, command: Command) -> None:
         self._bus.publish(self._commands_topic, command.model_dump(), {"run_id": command.run_id})
 
-    def _last_drift(self, pipeline: str) -> float | None:
-        runs = self._store.list_runs(pipeline=pipeline, limit=RECENT_RUNS)
-        return max((r.created_at for r in runs if r.trigger.kind == "drift"), default=None)
+    def _last_drift(self, pipeline: str, since: float) -> float | None:
+        """When the newest drift run holding the cooldown started, among the pipeline's runs since `since`."""
+        return cooldown_start(self._store.runs_since(pipeline, since))

@@ -54,10 +54,14 @@ def plan_drift(
     alert: DriftAlert,
     specs: Mapping[str, PipelineSpec],
     key: str,
-    last_drift_run: Callable[[str], float | None],
+    last_drift_run: Callable[[str, float], float | None],
     now: float,
 ) -> Plan:
-    """A full retrain of each pipeline the alert names, unless its drift policy says no (with the reason)."""
+    """A full retrain of each pipeline the alert names, unless its drift policy says no (with the reason).
+
+    `last_drift_run(pipeline, since)` is when the newest drift run that holds the cooldown (see
+    domain.coalescing.starts_cooldown) started, looking back to `since`.
+    """
     if alert.state == "closed":
         return ignored(f"alert {alert.alert_id} is closed")
     targets = route_drift(specs.values(), alert.pipeline, alert.endpoint, alert.monitoring_job)
@@ -70,7 +74,7 @@ def plan_drift(
         return ignored(f"the alert names {named}: no pipeline matches")
     runs, skipped = [], {}
     for spec in targets:
-        why = drift_skip_reason(spec, alert, last_drift_run(spec.name), now)
+        why = drift_skip_reason(spec, alert, last_drift_run(spec.name, now - spec.drift.cooldown_s), now)
         run = why or head_run(spec, key, "drift", reason=alert.summary)
         if isinstance(run, str):
             skipped[spec.name] = run
@@ -88,7 +92,8 @@ def drift_skip_reason(spec: PipelineSpec, alert: DriftAlert, last_run_at: float 
     if SEVERITY_RANK[severity] < SEVERITY_RANK[policy.min_severity]:
         return f"severity {severity} is below {policy.min_severity}"
     if last_run_at is not None and now - last_run_at < policy.cooldown_s:
-        return f"cooldown: the last drift run started {now - last_run_at:.0f}s ago (cooldown {policy.cooldown_s:.0f}s)"
+        ago, cooldown = f"{now - last_run_at:.0f}s ago", f"{policy.cooldown_s:.0f}s"
+        return f"cooldown: the last drift run that trained (or may still train) started {ago} (cooldown {cooldown})"
     return None
 
 

@@ -6,6 +6,7 @@ is re-read as verified at receipt (triggers.verify.skip_verification), never re-
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +34,15 @@ NO_LIMIT = 2**62  # a stored body was already within the limit when it arrived
 
 
 def reparse(delivery: Delivery) -> Any:
-    """The event a stored delivery carries, parsed again; a TriggerError if it never was parseable."""
+    """The event a stored delivery carries, parsed again; a TriggerError if it never was parseable, or if retention
+    dropped its body."""
+    if delivery.body_dropped_at is not None:
+        day = time.strftime("%Y-%m-%d", time.localtime(delivery.body_dropped_at))
+        raise Malformed(
+            f"delivery {delivery.key}: its body was dropped on {day} by retention (RELAUNCH_RETAIN_BODY_DAYS):"
+            " it cannot be replayed",
+            field="body",
+        )
     body = delivery.body.encode("utf-8")
     if delivery.source == Source.GITHUB:
         return parse_verified_github(skip_verification("github", delivery.headers, body, AT_RECEIPT, max_body=NO_LIMIT))

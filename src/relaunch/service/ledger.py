@@ -31,6 +31,12 @@ def record_skip(store: EffectLedger, key: str, spec: PipelineSpec, *, at: float)
     return entry
 
 
+def of_run(store: EffectLedger, run_id: str) -> LedgerEntry | None:
+    """The entry a run recorded when it ended (None: still running, or ended before the ledger existed)."""
+    raw = store.get_effect(run_id, Effect.COST)
+    return None if raw is None else LedgerEntry.model_validate(raw)
+
+
 def read(store: EffectLedger, pipeline: str | None = None) -> list[LedgerEntry]:
     """Every recorded entry (of one pipeline), oldest first."""
     entries = [LedgerEntry.model_validate(raw) for raw in store.list_effects(Effect.COST)]

@@ -77,6 +77,7 @@ class Deps:
     permissions: RepoPermissions | None = None  # who may approve a fork's run (None: nobody, only the CLI)
     history: CommitHistory | None = None  # commit ages; bootstrap always sets it (None: no age check, unit tests)
     clock: Callable[[], float] = time.time  # when state changes happen (the domain reads no clock)
+    look_at: Callable[[str, float], bool] | None = None  # schedules a look at a waiting rollout (rollout_looks.py)
 
 
 Step = Callable[[PipelineRun, PipelineSpec], PipelineRun | None]
@@ -111,6 +112,7 @@ class Orchestrator:
             deps.blobs,
             artifact_root=deps.artifact_root,
             clock=deps.clock,
+            look_at=deps.look_at,
         )
         self._inputs = EvaluationInputs(deps.store, deps.builder, deps.blobs, deps.artifact_root)
 
@@ -176,7 +178,8 @@ class Orchestrator:
         run, free = self._coalescer.admit(run, spec)
         if not free:  # superseded as redundant (terminal), or held for its lane or its debounce (None: wait)
             return run if run.state.terminal else None
-        self._notify(run, "build", "pending", f"Building {_short(run.trigger.sha or run.trigger.ref)}")
+        what = _short(run.trigger.sha) if run.trigger.sha else run.trigger.ref  # a ref-only run: its whole ref
+        self._notify(run, "build", "pending", f"Building {what or 'unknown'}")
         return self._move(run, S.BUILDING)
 
     def _building(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
@@ -190,6 +193,8 @@ class Orchestrator:
                 self._save(run.model_copy(update={"build_id": result.build_id}), note)
             return None
         run = self._with_resolved_sha(run, result.sha)
+        if told := result.environment_note:  # the jobs' Python environment: built, reused or none declared
+            run = self._save(run, TimelineEntry(kind="info", message=told, data={"environment": result.environment}))
         self._notify(run, "build", "success", f"Built {_short(run.trigger.sha)}")
         built = run.model_copy(update={"image": result.image, "build_id": result.build_id})
         try:
@@ -287,8 +292,7 @@ class Orchestrator:
             return self._fail(run, "gate", f"evaluation output unusable: {exc}")
         decision = decide(candidate, champion, spec.gate, run.champion_version, n_examples=n_examples)
         moved = self._move(run, S.GATED, decision=decision, stage_durations=durations, retry_at=None)
-        verdict = "passed" if decision.promote else "failed"
-        summary = f"Gate {verdict}: " + "; ".join(decision.reasons)
+        summary = gate_summary(decision.promote, decision.reasons, evaluate_only=run.trigger.evaluate_only)
         report = report_markdown(
             decision, pipeline=run.pipeline, candidate_label=_short(run.trigger.sha), evaluator=run.evaluator_sha
         )
@@ -377,6 +381,14 @@ class Orchestrator:
             report=report,
             reasons=run.decision.reasons if run.decision else [],
         )
+
+
+def gate_summary(passed: bool, reasons: list[str], *, evaluate_only: bool) -> str:
+    """The gate status's description: a pull request's says it is never promoted, whatever the verdict."""
+    verdict = "passed" if passed else "failed"
+    if evaluate_only:
+        verdict += " (evaluation only: not promoted)" if passed else " (evaluation only)"
+    return f"Gate {verdict}: " + "; ".join(reasons)
 
 
 def _short(sha: str | None) -> str:

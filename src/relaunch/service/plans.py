@@ -24,11 +24,14 @@ class Plan:
 
     @property
     def outcome(self) -> str:
-        """The inbox's line for it: the outcome, with the reason when there is one."""
+        """The inbox's line for it: the outcome, with the reason when there is one and every pipeline skipped."""
         outcome = str(self.body.get("outcome", "accepted"))
         reason = self.body.get("reason")
+        skipped = "; ".join(f"{name}: {why}" for name, why in self.body.get("skipped", {}).items())
         if not reason and outcome == "skipped":
-            reason = "; ".join(f"{name}: {why}" for name, why in self.body.get("skipped", {}).items())
+            reason = skipped
+        elif skipped:  # runs started for some pipelines: the row still says why the others were not
+            return f"{outcome}; skipped: {skipped}"
         return f"{outcome}: {reason}" if reason else outcome
 
 

@@ -3,7 +3,8 @@
 For every run not yet in a terminal state:
 - a run stuck in its state past that stage's timeout ends, with the reason (a rollout is rolled back first; a job
   still running is cancelled so it stops costing);
-- a rolling-out run is re-planned (a canary whose bake ended is promoted; a failing one is rolled back early);
+- a rolling-out run is re-planned (a failing canary is rolled back before its bake ends; a bake that ended is
+  decided here only if its own look, scheduled at its end, was lost);
 - a run that has heard nothing for `poll_after_s` is advanced, which asks the ports (job and build status) what
   happened: events do get lost.
 
@@ -66,10 +67,8 @@ def stage_timeout(state: RunState, spec: PipelineSpec, t: Timeouts = Timeouts())
         return t.margin_s
     if state is S.ROLLING_OUT:
         strategy = spec.rollout
-        if isinstance(strategy, CanaryRollout):
+        if isinstance(strategy, CanaryRollout | BlueGreenRollout):  # a quiet window may be held up to its max
             return strategy.give_up_s + t.deploying_s + t.margin_s
-        if isinstance(strategy, BlueGreenRollout):
-            return strategy.rollback_window_s + t.deploying_s + t.margin_s
         return t.deploying_s + t.margin_s
     return None
 
@@ -89,15 +88,21 @@ class ReconcileReport:
     timed_out: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)  # not taken up: the tick's budget was spent
+    housekeeping: str | None = None  # what this tick's housekeeping pass did (most ticks run none)
 
 
 class ReconcileService:
     """Runs one reconcile pass over every pipeline's active runs."""
 
     def __init__(
-        self, orchestrator: Orchestrator, clock: Callable[[], float] = time.time, timeouts: Timeouts = Timeouts()
+        self,
+        orchestrator: Orchestrator,
+        clock: Callable[[], float] = time.time,
+        timeouts: Timeouts = Timeouts(),
+        housekeeping: Callable[[float], str | None] | None = None,
     ) -> None:
-        self.orch, self.clock, self.timeouts = orchestrator, clock, timeouts
+        """`housekeeping(budget_s)` runs after the runs, at most once per its interval; it says what it did."""
+        self.orch, self.clock, self.timeouts, self.housekeeping = orchestrator, clock, timeouts, housekeeping
         self._deferred: list[str] = []  # what the last tick left for lack of time: first in line on this one
 
     def run(self) -> ReconcileReport:
@@ -120,7 +125,19 @@ class ReconcileService:
         self._deferred = report.deferred
         if report.deferred:
             log.warning("reconcile tick out of time: %d runs left for the next tick", len(report.deferred))
+        self._keep_house(report, self.timeouts.tick_budget_s - (self.clock() - began))
         return report
+
+    def _keep_house(self, report: ReconcileReport, budget_s: float) -> None:
+        """Housekeeping in what is left of the tick's budget; its trouble never fails the tick."""
+        if self.housekeeping is None or budget_s <= 0:
+            return
+        try:
+            report.housekeeping = self.housekeeping(budget_s)
+        except Exception as exc:  # noqa: BLE001 (the next interval tries again)
+            report.housekeeping = f"failed: {type(exc).__name__}: {exc}"
+        if report.housekeeping:
+            log.info("housekeeping: %s", report.housekeeping)
 
     def _reconcile(self, run: PipelineRun, report: ReconcileReport) -> None:
         spec = self.orch.d.specs().get(run.pipeline)

@@ -7,6 +7,10 @@ no report. Rollbacks by hand (`relaunch rollback`) and the reconciler's aborts g
 A deployment or undeployment may outlive the function applying it (minutes on Vertex AI): the endpoint hands back
 the running operation's name, recorded in the effect ledger under `endpoint-op:<action>:<version>`; the run waits,
 and the next command or reconcile tick re-plans the same action, which polls that operation instead of starting one.
+
+A wait ends at a time the plan knows (a bake's or a window's end, a hold's max): the step asks `look_at` to bring a
+`look_at_rollout` command at that time, once per (run, time), so the decision is taken at its deadline rather than
+on the next reconcile tick (which stays the backstop, and still sees health fail before the deadline).
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ from relaunch.domain.model import (
     TimelineEntry,
 )
 from relaunch.domain.ports import BlobStore, Endpoint, ModelRegistry, Notifier, StepStore, TransientError
+from relaunch.domain.provenance import version_metadata
 from relaunch.domain.rollout import BlueGreenRollout, RolloutAction
+from relaunch.domain.smoke import smoke_instances, smoke_verdict
 from relaunch.domain.spec import PipelineSpec
 from relaunch.domain.states import can_transition, transition
 from relaunch.service.notices import Notices, status_note
@@ -69,7 +75,7 @@ def report_for(action: RolloutAction, phase: str, endpoint: str) -> tuple[Status
         return "pending", f"Smoke test of {v}: {action.reason}"
     if action.kind == "promote":
         state: StatusState = "success" if action.next_phase == "promoted" else "pending"
-        return state, f"{v} serves 100% of {endpoint}" + ("" if state == "success" else f": {action.reason}")
+        return state, f"{v} serves 100% of {endpoint}: {action.reason}"
     if action.kind == "roll_back":
         return "failure", f"Rolled back: {action.reason}"
     if phase == "holding":  # blue-green: the rollback window closed, the promotion is final
@@ -90,9 +96,11 @@ class RolloutStep:
         clock: Callable[[], float] = time.time,
         *,
         artifact_root: str,
+        look_at: Callable[[str, float], bool] | None = None,
     ) -> None:
+        """`look_at(run_id, at)` schedules a look at the run's rollout at `at`; False: too far ahead, ask later."""
         self.store, self.registry, self.endpoint, self.notifier, self.blobs = store, registry, endpoint, notifier, blobs
-        self.clock, self.artifact_root = clock, artifact_root
+        self.clock, self.artifact_root, self.look_at = clock, artifact_root, look_at
         self.notices = Notices(store, notifier)
 
     def run(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
@@ -105,8 +113,8 @@ class RolloutStep:
         while True:
             assert run.rollout is not None
             action = self._plan(run.rollout, spec)
-            if action.kind == "wait":
-                self._note_once(run, effects.rollout_wait(run.rollout.phase), f"waiting: {action.reason}")
+            if action.kind in policy.WAITS:
+                self._wait(run, spec, action)
                 return None
             if action.kind == "done":
                 return self._end(run, spec, action)
@@ -116,6 +124,22 @@ class RolloutStep:
             except _Pending as pending:
                 self._note_once(run, effects.rollout_wait(phase), f"waiting: {pending}")
                 return None
+
+    def _wait(self, run: PipelineRun, spec: PipelineSpec, action: RolloutAction) -> None:
+        """Say once why the rollout waits (a hold on GitHub too: it is a decision), and look again at its end."""
+        assert run.rollout is not None
+        data = {"until": action.until}
+        if action.kind == "hold":
+            self._note_once(run, effects.rollout_wait(f"{run.rollout.phase}:held"), action.reason, data)
+            key, version = effects.notify_rollout("hold"), run.rollout.new_version
+            self._send(run, spec.endpoint, "pending", action.reason, key, version)
+        else:
+            self._note_once(run, effects.rollout_wait(run.rollout.phase), f"waiting: {action.reason}", data)
+        if action.until is None or self.look_at is None:
+            return
+        key = effects.rollout_look(action.until)
+        if self.store.get_effect(run.id, key) is None and self.look_at(run.id, action.until):
+            self.store.put_effect(run.id, key, {"not_before": action.until})
 
     def abort(self, run: PipelineRun, spec: PipelineSpec, reason: str) -> PipelineRun:
         """Roll a rolling-out run back now (stuck past its timeout, or by hand) and end it."""
@@ -165,7 +189,8 @@ class RolloutStep:
             model = self.blobs.copy_tree(run.model_uri, dest)
         except ValueError as exc:
             return self._end_with(run, spec, S.FAILED, f"model not copied to the registry: {exc}")
-        version = self.registry.register(run.pipeline, run.id, model, run.decision.candidate)
+        provenance = version_metadata(run, champion, at=self.clock())  # what is new, even for an unchanged commit
+        version = self.registry.register(run.pipeline, run.id, model, run.decision.candidate, provenance)
         serving = {v: p for v, p in self.endpoint.traffic(spec.endpoint).items() if p > 0 and v != version.version}
         previous = champion.version if champion and champion.version in serving else None
         if previous is None and serving:
@@ -233,14 +258,14 @@ class RolloutStep:
     def _smoke(self, run: PipelineRun, spec: PipelineSpec, version: str) -> tuple[bool, str]:
         assert isinstance(spec.rollout, BlueGreenRollout)
         try:
-            instances = policy.smoke_instances(spec.rollout, lambda path: self._read_repo(run, path))
+            instances = smoke_instances(spec.rollout, lambda path: self._read_repo(run, path))
         except (OSError, ValueError) as exc:
             return False, f"no smoke instances: {exc}"
         try:
             answer = self.endpoint.predict(spec.endpoint, instances, version=version)
         except (ValueError, TransientError) as exc:  # a 5xx from the new version is what a smoke test is for
-            return policy.smoke_verdict(len(instances), None, str(exc))
-        return policy.smoke_verdict(len(instances), answer)
+            return smoke_verdict(len(instances), None, str(exc))
+        return smoke_verdict(len(instances), answer)
 
     def _read_repo(self, run: PipelineRun, path: str) -> str:
         if not run.image:
@@ -269,9 +294,9 @@ class RolloutStep:
         assert run.rollout is not None and action.outcome is not None
         self._report(run, spec.endpoint, action, run.rollout.phase, None)
         target = ENDS[action.outcome]
+        # The version was registered before the rollout began: the run keeps it whether it was promoted or rolled back.
         updates: dict[str, Any] = {"rollout": policy.advance(run.rollout, action, self.clock())}
-        if target is S.PROMOTED:
-            updates["model_version"] = run.rollout.new_version
+        updates["model_version"] = run.rollout.new_version
         return self._end_with(run, spec, target, action.reason, **updates)
 
     def _end_with(
@@ -307,9 +332,9 @@ class RolloutStep:
             run.id, key, lambda: status_note(run, "deploy", state, text, endpoint=endpoint, model_version=shown)
         )
 
-    def _note_once(self, run: PipelineRun, key: str, message: str) -> None:
+    def _note_once(self, run: PipelineRun, key: str, message: str, data: dict[str, Any] | None = None) -> None:
         if self.store.get_effect(run.id, key) is None:
-            self.store.append_timeline(run.id, TimelineEntry(kind="rollout", message=message))
+            self.store.append_timeline(run.id, TimelineEntry(kind="rollout", message=message, data=data or {}))
             self.store.put_effect(run.id, key, {"message": message})
 
     def _deployed(self, spec: PipelineSpec) -> Collection[str]:

@@ -20,9 +20,10 @@ relaunch reads the template the README documents:
      "artifact_collection_name": "${artifact_collection_name}", "alias": "${alias}", "entity_name": "${entity_name}",
      "project_name": "${project_name}", "event_author": "${event_author}"}
 
-plus, optionally, `"artifact_version": "${artifact_version}"`: the docs render `${artifact_version_string}` of an
-alias event as "entity/project/name:<alias>", so only that reference tells "production moved to v4" from a
-redelivery of "production moved to v3".
+plus `"artifact_version": "${artifact_version}"`: the docs render `${artifact_version_string}` of an alias event as
+"entity/project/name:<alias>", so only that reference tells "production moved to v4" from a redelivery of
+"production moved to v3". An alias event whose version string names the alias must carry it (a 422 otherwise: acting
+on it could only either run twice on a redelivery or drop a real move as one); other events may omit it.
 
 The artifact acted on is the one the routing fields name. `${artifact_version_string}` must name exactly
 `${entity_name}/${project_name}/${artifact_collection_name}` (a mismatch is a 422 naming artifact_version_string
@@ -91,8 +92,8 @@ class WandbEvent:
     @property
     def dedupe_key(self) -> str:
         """Same event redelivered, same key (W&B sends no delivery id); another alias or version, another key."""
-        # An alias event may render artifact as "e/p/name:production": moving the alias to a newer version would
-        # then look like a redelivery. ${artifact_version} names the version itself, so it joins the key when sent.
+        # An alias event renders artifact as "e/p/name:production" however often the alias moves; ${artifact_version}
+        # names the version itself (the parser requires it there), so it joins the key: a move is a new key.
         parts = (self.kind, self.artifact, self.alias or "", *((self.artifact_ref,) if self.artifact_ref else ()))
         return wandb_delivery(hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest())
 
@@ -175,6 +176,14 @@ def _event(data: dict[str, Any], event_type: str, kind: WandbKind) -> WandbEvent
             f"artifact_version_string names alias {version!r} but the event added alias {alias!r}",
             field="artifact_version_string",
         )
+    artifact_ref = _artifact_ref(data)
+    if kind == "alias_added" and not is_concrete(version) and artifact_ref is None:
+        raise Unprocessable(
+            f"artifact_version is required when artifact_version_string names the alias ({artifact[:120]!r}): "
+            "without the version's id a move of the alias is indistinguishable from a redelivery (put "
+            '"artifact_version": "${artifact_version}" in the payload template)',
+            field="artifact_version",
+        )
     return WandbEvent(
         event_type=event_type,
         kind=kind,
@@ -184,7 +193,7 @@ def _event(data: dict[str, Any], event_type: str, kind: WandbKind) -> WandbEvent
         entity=routing[0],
         project=routing[1],
         author=_text(data, "event_author") or None,
-        artifact_ref=_artifact_ref(data),
+        artifact_ref=artifact_ref,
     )
 
 

@@ -183,3 +183,14 @@ def test_model_ids_follow_vertex_rules() -> None:
     assert model_id_for("digits") == "relaunch-digits"
     long = model_id_for("a" * 63)
     assert len(long) == 63 and long != model_id_for("a" * 62 + "b")
+
+
+def test_a_versions_provenance_rides_in_its_description_and_its_trigger_in_a_label(
+    vertex: FakeVertex, registry: VertexRegistry
+) -> None:
+    meta = {"trigger": "drift", "commit": "a" * 40, "run_id": "digits-aaaa", "same_commit_as": "v1"}
+    version = registry.register("digits", "digits-aaaa", artifact("digits-aaaa"), {"accuracy": 0.97}, meta)
+    (sent,) = bodies(vertex, "POST", UPLOAD)
+    assert sent["model"]["labels"]["relaunch-trigger"] == "drift"
+    assert version.metadata == meta and registry.get("digits", "v1") == version
+    assert registry.content_digest(artifact("digits-aaaa")) is None  # Vertex: identical models are not told apart

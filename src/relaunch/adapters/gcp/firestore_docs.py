@@ -72,4 +72,5 @@ def delivery_from(doc: dict[str, Any]) -> Delivery:
         body=doc["body"],
         outcome=doc["outcome"],
         run_ids=list(doc["run_ids"]),
+        body_dropped_at=doc.get("body_dropped_at"),
     )

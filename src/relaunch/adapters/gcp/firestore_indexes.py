@@ -35,7 +35,8 @@ class Index:
         return f"{self.collection_group(prefix)} ({', '.join(f'{name} {order}' for name, order in self.fields)})"
 
 
-# list_runs(pipeline=...): the runs of one pipeline, newest first (drift cooldown, rollback, `relaunch runs --pipeline`)
+# list_runs(pipeline=...) and runs_since: one pipeline's runs, newest first (rollback, `relaunch runs --pipeline`;
+# the drift cooldown's window)
 RUNS_OF_PIPELINE = Index("runs", (("pipeline", "ASCENDING"), ("created_at", "DESCENDING")))
 REQUIRED_INDEXES: tuple[Index, ...] = (RUNS_OF_PIPELINE,)
 

@@ -33,6 +33,7 @@ from relaunch.adapters.gcp.firestore_docs import (
 from relaunch.adapters.gcp.firestore_indexes import RUNS_OF_PIPELINE, index_errors
 from relaunch.domain.model import DeadLetter, Delivery, PipelineRun, RunState, TimelineEntry
 from relaunch.domain.ports import ConflictError, Recorded
+from relaunch.domain.retention import StoredBody
 
 
 class FirestoreRunStore:
@@ -146,6 +147,38 @@ class FirestoreRunStore:
         with google_errors("listing deliveries"):
             return [delivery_from(snapshot.to_dict() or {}) for snapshot in query.stream()]
 
+    def stored_bodies(self, received_before: float) -> list[StoredBody]:
+        """Rows received before the time that still hold a body, oldest first (a range on one field: no index).
+
+        Firestore cannot filter on a body's length: every old row is read, those already emptied included.
+        """
+        from google.cloud.firestore import FieldFilter
+
+        query = self._collection("inbox").where(filter=FieldFilter("received_at", "<", received_before))
+        with google_errors("listing inbox bodies"):
+            docs = [snapshot.to_dict() or {} for snapshot in query.order_by("received_at").stream()]
+        return [
+            StoredBody(doc["key"], doc["source"], doc["received_at"], doc["outcome"], len(doc["body"].encode()))
+            for doc in docs
+            if doc.get("body")
+        ]
+
+    def drop_bodies(self, keys: Sequence[str], received_before: float) -> int:
+        """Empty each row's body in a transaction of its own (a row read and written together); the bytes freed."""
+        from google.cloud import firestore
+
+        @firestore.transactional
+        def drop(transaction: Any, ref: Any) -> int:
+            snapshot = ref.get(transaction=transaction)
+            doc = (snapshot.to_dict() or {}) if snapshot.exists else {}
+            if not doc.get("body") or doc["received_at"] >= received_before:
+                return 0
+            transaction.update(ref, {"body": "", "body_truncated": False, "body_dropped_at": time.time()})
+            return len(doc["body"].encode())
+
+        with google_errors("dropping inbox bodies"):
+            return sum(int(drop(self._client.transaction(), self._inbox_ref(key))) for key in keys)
+
     # -- runs -------------------------------------------------------------------------------------------------
 
     def get_run(self, run_id: str) -> PipelineRun | None:
@@ -187,6 +220,19 @@ class FirestoreRunStore:
             query = query.where(filter=FieldFilter("pipeline", "==", pipeline))
         query = query.order_by("created_at", direction=Query.DESCENDING).limit(limit)
         with google_errors("listing runs"), index_errors("listing runs", RUNS_OF_PIPELINE, self.prefix):
+            return [PipelineRun.model_validate_json(snapshot.get("json")) for snapshot in query.stream()]
+
+    def runs_since(self, pipeline: str, since: float) -> list[PipelineRun]:
+        """The pipeline's runs created at or after `since`, newest first (the index RUNS_OF_PIPELINE serves it)."""
+        from google.cloud.firestore import FieldFilter, Query
+
+        query = self._collection("runs").where(filter=FieldFilter("pipeline", "==", pipeline))
+        query = query.where(filter=FieldFilter("created_at", ">=", since))
+        query = query.order_by("created_at", direction=Query.DESCENDING)
+        with (
+            google_errors(f"listing recent runs of {pipeline}"),
+            index_errors("listing recent runs", RUNS_OF_PIPELINE, self.prefix),
+        ):
             return [PipelineRun.model_validate_json(snapshot.get("json")) for snapshot in query.stream()]
 
     def active_runs(self, pipeline: str) -> list[PipelineRun]:

@@ -2,6 +2,10 @@
 
 Publishing waits for the server's message id (bounded by a timeout), so a caller that answers 2xx knows the command
 is durable. A failed or timed-out publish raises TransientError: the webhook answers 5xx and its sender retries.
+
+Pub/Sub has no delayed delivery: a message published with `not_before` is delivered at once, carrying the time in
+the attribute `relaunch-not-before`; its publisher sends it only when that time is near, and its receiver holds it
+until then (a look at a rollout: domain/commands.py).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ FUTURE_GRACE_S = 5.0
 # Pub/Sub's rule for topic and subscription ids.
 _RESOURCE_ID = re.compile(r"[A-Za-z][-A-Za-z0-9._~%+]{2,254}")
 DEAD_LETTER_ATTEMPTS = range(5, 101)  # what Pub/Sub accepts for max_delivery_attempts
+NOT_BEFORE = "relaunch-not-before"  # the attribute saying when a message is due (UNIX seconds)
 
 
 def resource_id(value: str, field: str) -> str:
@@ -55,14 +60,24 @@ class PubSubBus:
     def topic_path(self, topic: str) -> str:
         return str(self._publisher.topic_path(self.project, resource_id(topic, "topic")))
 
-    def publish(self, topic: str, data: dict[str, Any], attributes: dict[str, str] | None = None) -> str:
-        """Publish `data` as JSON; returns the server's message id once the message is stored."""
+    def publish(
+        self,
+        topic: str,
+        data: dict[str, Any],
+        attributes: dict[str, str] | None = None,
+        *,
+        not_before: float | None = None,
+    ) -> str:
+        """Publish `data` as JSON; returns the server's message id once the message is stored. Delivered at once:
+        `not_before` only travels as the attribute NOT_BEFORE."""
         path = self.topic_path(topic)
         try:
             payload = json.dumps(data, separators=(",", ":")).encode()
         except (TypeError, ValueError) as exc:
             raise ValueError(f"data: not JSON-serialisable: {exc}") from exc
-        attributes = attributes or {}
+        attributes = dict(attributes or {})
+        if not_before is not None:
+            attributes[NOT_BEFORE] = f"{not_before:.3f}"
         for name, value in attributes.items():
             if not isinstance(value, str):
                 raise ValueError(f"attributes.{name}: must be a string, got {type(value).__name__}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from relaunch.adapters.gcp.vertex_common import VertexService, call, label_value, require, running_operation, wait
@@ -66,8 +67,16 @@ class VertexRegistry(VertexService):
 
     # -- ModelRegistry ----------------------------------------------------------------------------------------
 
-    def register(self, pipeline: str, run_id: str, artifact_uri: str, metrics: dict[str, float]) -> ModelVersion:
-        """Upload the run's model as a new version of the pipeline's model, unless the run already has one."""
+    def register(
+        self,
+        pipeline: str,
+        run_id: str,
+        artifact_uri: str,
+        metrics: dict[str, float],
+        metadata: Mapping[str, str] | None = None,
+    ) -> ModelVersion:
+        """Upload the run's model as a new version of the pipeline's model, unless the run already has one; its
+        provenance (`metadata`) rides in the version description, the trigger kind also in a label."""
         if not artifact_uri.startswith("gs://"):
             raise ValueError(f"artifact_uri must be a gs:// URI for Vertex AI, got {artifact_uri!r}")
         try:
@@ -85,7 +94,7 @@ class VertexRegistry(VertexService):
                 raise TransientError(f"Vertex AI upload of a version of {pipeline}: {running} still running")
         request: dict[str, Any] = {
             "parent": self.parent,
-            "model": self._model(pipeline, run_id, artifact_uri, metrics),
+            "model": self._model(pipeline, run_id, artifact_uri, metrics, dict(metadata or {})),
         }
         if model_exists:
             request["parent_model"] = self.model_name(pipeline)
@@ -101,9 +110,14 @@ class VertexRegistry(VertexService):
             run_id=run_id,
             metrics=metrics,
             resource_name=f"{uploaded.model}@{uploaded.model_version_id}",
+            metadata=dict(metadata or {}),
         )
         self._evaluate(found, run_id, metrics)
         return found
+
+    def content_digest(self, artifact_uri: str) -> str | None:
+        """None: the registry reads no Cloud Storage, so an identical model is registered (its metadata says so)."""
+        return None
 
     def champion(self, pipeline: str) -> ModelVersion | None:
         """The version carrying the champion alias, if any."""
@@ -167,17 +181,24 @@ class VertexRegistry(VertexService):
         request = {"name": version.resource_name, "version_aliases": aliases}
         call(self.client, "merge_version_aliases", request, f"set aliases {aliases} on {version.resource_name}")
 
-    def _model(self, pipeline: str, run_id: str, artifact_uri: str, metrics: dict[str, float]) -> Any:
+    def _model(
+        self, pipeline: str, run_id: str, artifact_uri: str, metrics: dict[str, float], metadata: dict[str, str]
+    ) -> Any:
         from google.cloud import aiplatform_v1 as v1
 
-        described = json.dumps({"run_id": run_id, "metrics": metrics}, sort_keys=True)
+        described = json.dumps(
+            {"run_id": run_id, "metrics": metrics, **({"metadata": metadata} if metadata else {})}, sort_keys=True
+        )
+        labels = {RUN_LABEL: label_value(run_id), "relaunch-pipeline": label_value(pipeline)}
+        if metadata.get("trigger"):
+            labels["relaunch-trigger"] = label_value(metadata["trigger"])
         return v1.Model(
             display_name=model_id_for(pipeline),
             description=f"relaunch pipeline {pipeline}",
             version_description=_DESCRIPTION_PREFIX + described,
             artifact_uri=artifact_uri,
             container_spec=v1.ModelContainerSpec(image_uri=self.serving_image),
-            labels={RUN_LABEL: label_value(run_id), "relaunch-pipeline": label_value(pipeline)},
+            labels=labels,
         )
 
 
@@ -192,6 +213,7 @@ def _version_of(pipeline: str, model: Any) -> ModelVersion:
         metrics={str(k): float(v) for k, v in (described.get("metrics") or {}).items()},
         created_at=stamp.timestamp() if stamp else 0.0,
         resource_name=f"{model.name}@{model.version_id}",
+        metadata={str(k): str(v) for k, v in (described.get("metadata") or {}).items()},
     )
 
 

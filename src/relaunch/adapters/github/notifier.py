@@ -14,14 +14,22 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from itertools import islice
 from typing import Any
 
 from pydantic import SecretStr
 
 from relaunch.adapters.github.client import GitHubApp, credentials, pygithub_auth
-from relaunch.domain.model import Notification
-from relaunch.domain.reporting import check_run, commit_status, deployment, deployment_status, run_url
+from relaunch.domain.model import Notification, TimelineEntry
+from relaunch.domain.reporting import (
+    check_run,
+    commit_status,
+    deployment,
+    deployment_entry,
+    deployment_status,
+    run_url,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +51,11 @@ class GitHubNotifier:
         public_url: str | None = None,
         seconds_between_writes: float = 1.0,
         seconds_between_requests: float = 0.25,
+        timeline: Callable[[str, TimelineEntry], None] | None = None,
     ) -> None:
         """`token`: a token (`app_token` says whether it is an App installation's), or the App installation to act
-        as, which also gets check runs."""
+        as, which also gets check runs. `timeline` (the store's append_timeline) records each deployment status
+        GitHub accepted, with its deployment id, on the run's timeline."""
         who = credentials(token)
         if who is None:
             raise ValueError("GitHubNotifier: token is empty")
@@ -58,6 +68,7 @@ class GitHubNotifier:
         self._app_token = app_token or isinstance(who, GitHubApp)
         self._public_url = public_url
         self._throttle = (seconds_between_requests, seconds_between_writes)
+        self._timeline = timeline
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -100,7 +111,11 @@ class GitHubNotifier:
             return
         existing = self._find_deployment(repo, n)
         target = existing if existing is not None else repo.create_deployment(**body)
-        target.create_status(**deployment_status(n, self._target(n)))
+        previous = _last_state(existing) if existing is not None and n.state == "failure" else None
+        status = deployment_status(n, self._target(n), previous=previous)
+        target.create_status(**status)
+        if self._timeline is not None:
+            self._timeline(n.run_id, deployment_entry(n, status, target.id))
 
     def _find_deployment(self, repo: Any, n: Notification) -> Any:
         """This run's deployment of this commit to this environment, if an earlier notification created it."""
@@ -147,6 +162,12 @@ class GitHubNotifier:
             (n.sha or "")[:7],
             (what.replace(secret, "**********") if secret else what)[:500],
         )
+
+
+def _last_state(found: Any) -> str | None:
+    """The deployment's newest status (GitHub lists them newest first): a failure after a success makes it inactive."""
+    newest = next(iter(found.get_statuses()), None)
+    return str(newest.state) if newest is not None else None
 
 
 def _message(exc: Exception) -> str:

@@ -22,33 +22,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from relaunch import logs
 from relaunch.adapters.local.agent_jobs import JobTable
 from relaunch.adapters.local.environment import job_environment
+from relaunch.adapters.local.pyenv import environment_of
 from relaunch.adapters.local.sandbox import JobSandbox
 from relaunch.domain.model import JobRequest, JobState, JobStatus
 
 log = logging.getLogger(__name__)
 
-# Runs a job's command after asking Linux to SIGKILL it when the agent's process dies (even by SIGKILL), so a crashed
-# agent never leaves a job writing into a run's folders while the restarted agent retries it.
-_DIE_WITH_AGENT = """
-import ctypes, os, signal, sys
-try:
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-except (OSError, AttributeError):
-    pass
-if os.getppid() != int(sys.argv[1]):
-    sys.exit(137)  # the agent died before the line above took effect
-try:
-    os.execvp(sys.argv[2], sys.argv[2:])
-except OSError as exc:
-    sys.stderr.write(f"could not start {sys.argv[2]!r}: {exc}\\n")
-    sys.exit(127)
-"""
+# Runs each job under a supervisor that ends everything the job started (setsid'd and orphaned processes included)
+# when the job ends, when it is stopped, and when this agent's process dies, even by SIGKILL: a crashed agent never
+# leaves a job writing into a run's folders while the restarted agent retries it.
+SUPERVISOR = Path(__file__).with_name("job_supervisor.py")
 
 OnFinished = Callable[[JobRequest, JobStatus], None]
 TAIL_LINES = 20
-_TERM_GRACE_S = 1.0
+_TERM_GRACE_S = 1.0  # the supervisor's: SIGTERM to the job's tree, SIGKILL after this
+_SUPERVISOR_MARGIN_S = 5.0  # then the supervisor itself has this long to finish before it is SIGKILLed
 _MAX_NOTIFY_BACKOFF_S = 5.0
 
 
@@ -78,9 +69,11 @@ class LocalAgent:
         on_finished: OnFinished | None = None,
         poll_interval: float = 0.05,
         sandbox: JobSandbox | None = None,
+        environments: Path | None = None,
     ) -> None:
         self.jobs = JobTable(db_path)
         self.sandbox = sandbox
+        self.environments = environments  # where the builder keeps checkouts' Python environments (None: not used)
         self.logs_dir = Path(logs_dir)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         self.max_concurrent = max_concurrent
@@ -187,23 +180,27 @@ class LocalAgent:
         try:
             proc = self._spawn(request, job_id, attempt)
         except (OSError, ValueError) as exc:  # ValueError: a run id the sandbox cannot make a folder of
-            self.jobs.finish(job_id, attempt, "failed", f"could not start {request.command!r}: {exc}")
+            self._finish(request, job_id, attempt, "failed", f"could not start {request.command!r}: {exc}")
             return
         self.jobs.set_pid(job_id, proc.pid)
+        _about(request)
+        log.info("%s job %s (attempt %d) started: %s", request.step, job_id, attempt, shlex.join(request.command))
         deadline = time.monotonic() + request.timeout_s
         self._running[job_id] = _Running(request, job_id, attempt, proc, deadline)
 
     def _spawn(self, request: JobRequest, job_id: str, attempt: int) -> subprocess.Popen[bytes]:
         # Not this process's environment: a job runs code from any push, so it gets an allowlist and no secret.
-        env = job_environment(request.env, self.max_concurrent, request.output_dir)
-        sandbox = self.sandbox.prefix_for(request.image, request.run_id) if self.sandbox else []
+        python_env = environment_of(Path(request.image), self.environments) if self.environments else None
+        env = job_environment(request.env, self.max_concurrent, request.output_dir, python_env)
+        sandbox = self.sandbox.prefix_for(request.image, request.run_id, python_env) if self.sandbox else []
         with self.log_path(job_id).open("ab") as out:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             header = f"--- attempt {attempt} at {stamp} in {request.image}: {shlex.join(request.command)}\n"
             out.write(header.encode())
             out.flush()
             return subprocess.Popen(
-                [sys.executable, "-c", _DIE_WITH_AGENT, str(os.getpid()), *sandbox, *request.command],
+                [sys.executable, "-I", str(SUPERVISOR), str(os.getpid()), str(_TERM_GRACE_S), "--", *sandbox]
+                + request.command,
                 cwd=request.image,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -218,8 +215,8 @@ class LocalAgent:
             if not self._still_ours(run):
                 _terminate_all([run.proc])
             elif run.proc.poll() is None and time.monotonic() > run.deadline:
-                _terminate_all([run.proc], grace_s=0)
-                self.jobs.finish(job_id, run.attempt, "failed", f"timed out after {run.request.timeout_s:g}s")
+                _terminate_all([run.proc])
+                self._finish(run.request, job_id, run.attempt, "failed", f"timed out after {run.request.timeout_s:g}s")
             elif run.proc.returncode is None:
                 continue
             else:
@@ -233,11 +230,17 @@ class LocalAgent:
 
     def _classify(self, run: _Running, returncode: int) -> None:
         if returncode == 0:
-            self.jobs.finish(run.job_id, run.attempt, "succeeded", "exited with code 0")
+            state, message = "succeeded", "exited with code 0"
         elif returncode < 0:
-            self.jobs.finish(run.job_id, run.attempt, "failed", f"killed by signal {_signal_name(-returncode)}")
+            state, message = "failed", f"killed by signal {_signal_name(-returncode)}"
         else:
-            self.jobs.finish(run.job_id, run.attempt, "failed", f"exited with code {returncode}")
+            state, message = "failed", f"exited with code {returncode}"
+        self._finish(run.request, run.job_id, run.attempt, state, message)
+
+    def _finish(self, request: JobRequest, job_id: str, attempt: int, state: str, message: str) -> None:
+        if self.jobs.finish(job_id, attempt, state, message):
+            _about(request)
+            log.info("%s job %s (attempt %d) %s: %s", request.step, job_id, attempt, state, message)
 
     def deliver_completions(self) -> None:
         """Hand each finished, not yet notified job to `on_finished`, retrying a failed call with backoff."""
@@ -278,6 +281,12 @@ class LocalAgent:
         return "\n".join(text.splitlines()[-lines:])
 
 
+def _about(request: JobRequest) -> None:
+    """The lines that follow are about this job's run (the agent's one loop handles one job at a time)."""
+    logs.begin(None)
+    logs.bind(run_id=request.run_id)
+
+
 def _request_of(row: sqlite3.Row) -> JobRequest:
     return JobRequest.model_validate_json(row["request"])
 
@@ -297,11 +306,12 @@ def _signal_group(pid: int, signum: int) -> None:
         pass
 
 
-def _terminate_all(procs: list[subprocess.Popen[bytes]], grace_s: float = _TERM_GRACE_S) -> None:
-    """SIGTERM each process group, SIGKILL what is left after the grace period, and reap."""
+def _terminate_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each job's group: its supervisor ends the job's whole tree within its grace. A supervisor still there
+    after that and a margin is SIGKILLed with its group (it should never come to that), and every one is reaped."""
     for proc in procs:
-        _signal_group(proc.pid, signal.SIGTERM if grace_s > 0 else signal.SIGKILL)
-    deadline = time.monotonic() + grace_s
+        _signal_group(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + _TERM_GRACE_S + _SUPERVISOR_MARGIN_S
     for proc in procs:
         try:
             proc.wait(timeout=max(0.0, deadline - time.monotonic()))

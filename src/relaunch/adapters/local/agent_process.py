@@ -32,9 +32,17 @@ class AgentProcess:
     """Starts and stops the agent's process; it dies with the process that started it (PR_SET_PDEATHSIG)."""
 
     def __init__(
-        self, db_path: Path, logs_dir: Path, max_concurrent: int, sandbox: SandboxMode, home: Path, runs_dir: Path
+        self,
+        db_path: Path,
+        logs_dir: Path,
+        max_concurrent: int,
+        sandbox: SandboxMode,
+        home: Path,
+        runs_dir: Path,
+        envs_dir: Path,
     ) -> None:
         self._argv = [str(db_path), str(logs_dir), str(max_concurrent), sandbox, str(home), str(runs_dir)]
+        self._argv.append(str(envs_dir))
         self._sandbox = sandbox
         self._log = Path(logs_dir) / "agent.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -44,7 +52,7 @@ class AgentProcess:
         """The agent of the embedded stack `s` configures."""
         root = (s.artifact_root or str(s.artifacts_dir)).removeprefix("file://")
         runs = Path(root) / "runs" if "://" not in root else s.artifacts_dir / "runs"  # remote outputs: none here
-        return cls(s.agent_path, s.logs_dir, s.max_concurrent_jobs, s.job_sandbox, s.home, runs)
+        return cls(s.agent_path, s.logs_dir, s.max_concurrent_jobs, s.job_sandbox, s.home, runs, s.envs_dir)
 
     def start(self) -> None:
         """Start the agent (from the thread that lives as long as the stack: the death signal follows that thread).
@@ -106,7 +114,7 @@ def _die_with_parent(parent: int) -> None:
 
 def main(argv: list[str]) -> int:
     """Run the agent's loop until SIGTERM (from the stack, or from Linux when the stack dies)."""
-    db, logs, max_concurrent, mode, home, runs, parent = argv
+    db, logs, max_concurrent, mode, home, runs, envs, parent = argv
     _die_with_parent(int(parent))
     configure_logging(structured=False)  # a local process: readable lines, in the stack's agent log
     stop: list[int] = []
@@ -116,11 +124,14 @@ def main(argv: list[str]) -> int:
     why_not = probe() if mode != "off" else None
     log.log(logging.INFO if why_not is None else logging.WARNING, describe(sandbox_mode, why_not))
     try:
-        sandbox = choose(sandbox_mode, Path(home), Path(runs), why_not)
+        sandbox = choose(sandbox_mode, Path(home), Path(runs), why_not, envs_dir=Path(envs))
     except SandboxUnavailable as exc:
         log.error("%s", exc)
         return 3
-    agent = LocalAgent(Path(db), Path(logs), max_concurrent=int(max_concurrent), sandbox=sandbox)
+    # Settings.envs_dir: where the builder made the checkouts' environments.
+    agent = LocalAgent(
+        Path(db), Path(logs), max_concurrent=int(max_concurrent), sandbox=sandbox, environments=Path(envs)
+    )
     agent.run_forever(lambda: bool(stop))
     return 0
 

@@ -1,11 +1,15 @@
 """Local stand-in for W&B artifacts: `entity/project/name:vN` is the folder root/entity/project/name/vN/.
 
 Each version folder holds the model files (and optionally `metadata.json`); `root/entity/project/name/aliases.json`
-maps aliases to versions. `log` adds a folder as the next version, as `wandb.log_artifact` would.
+maps aliases to versions. `log` adds a folder as the next version, as `wandb.log_artifact` would. Each version has
+an id shaped as W&B's (base64 of "Artifact:<number>"), derived from its name: W&B's `${artifact_version}` carries it,
+and a fetch reports it, so an event can pin the version an alias named when it was sent.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
@@ -41,11 +45,21 @@ class LocalArtifacts:
         path = source / METADATA
         metadata = dict(json.loads(path.read_text())) if path.exists() else {}
         reported = metadata.get("reported_metrics")
+        concrete = f"{self._collection_name(ref)}:{source.name}"  # the version copied, never the alias asked for
         return FetchedArtifact(
-            ref=f"{self._collection_name(ref)}:{source.name}",  # the version copied, never the alias asked for
+            ref=concrete,
             reported_metrics=_numbers(reported) if isinstance(reported, dict) else {},
             metadata=metadata,
+            artifact_id=_version_id(concrete),
         )
+
+    def resolve(self, ref: str) -> str:
+        """The concrete `entity/project/name:vN` that `ref` (a version or an alias) names now; ValueError if none."""
+        return f"{self._collection_name(ref)}:{self._version_dir(ref).name}"
+
+    def version_id(self, ref: str) -> str:
+        """W&B's kind of id of the version `ref` names now (what its `${artifact_version}` carries)."""
+        return _version_id(self.resolve(ref))
 
     def set_alias(self, ref: str, alias: str) -> None:
         """Point `alias` at the concrete version `ref` names (moving it off any other version); idempotent."""
@@ -95,6 +109,12 @@ class LocalArtifacts:
         if not isinstance(version, str) or not _VERSION.match(version) or not (collection / version).is_dir():
             raise ValueError(f"artifact {ref} does not exist under {self.root}")
         return collection / version
+
+
+def _version_id(concrete: str) -> str:
+    """The id of version `entity/project/name:vN`, shaped as W&B's ("QXJ0aWZhY3Q6..." is "Artifact:<number>")."""
+    number = int(hashlib.sha256(concrete.encode()).hexdigest()[:12], 16)
+    return base64.b64encode(f"Artifact:{number}".encode()).decode()
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

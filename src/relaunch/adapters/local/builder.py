@@ -1,4 +1,5 @@
-"""Local image builder: the "image" of a run is a clean checkout of its exact commit (or of its ref's head).
+"""Local image builder: the "image" of a run is a clean checkout of its exact commit (or of its ref's head), with
+the Python environment its dependency file declares (adapters/local/pyenv.py), as a Dockerfile would install them.
 
 Every SHA and ref is checked before git runs, every git call ends its options (`--`, or `--end-of-options` where `--`
 would mean paths), and git may speak only https, ssh and file, and never prompts.
@@ -13,6 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from relaunch.adapters.local.pyenv import PythonEnvironments
 from relaunch.domain.gitnames import is_sha, run_ref_problem
 from relaunch.domain.model import BuildResult, PipelineRun, Trigger
 
@@ -22,21 +24,38 @@ GIT_ENV = {"GIT_ALLOW_PROTOCOL": "https:ssh:file", "GIT_TERMINAL_PROMPT": "0"}
 
 
 class BuildError(ValueError):
-    """The commit cannot be checked out (bad URL, unknown SHA or ref): permanent for this run."""
+    """The commit cannot be checked out (bad URL, unknown SHA or ref) or its dependencies cannot be installed:
+    permanent for this run."""
 
 
 class GitCheckoutBuilder:
-    """Clones the run's repository and checks out its commit into a workspace folder."""
+    """Clones the run's repository, checks out its commit into a workspace folder and prepares its environment.
 
-    def __init__(self, workspaces: Path) -> None:
-        self._root = workspaces
+    Without `environments` a checkout is all (its jobs run with relaunch's own interpreter).
+    """
+
+    def __init__(self, workspaces: Path, environments: PythonEnvironments | None = None) -> None:
+        self._root, self._environments = workspaces, environments
 
     def build(self, run: PipelineRun, key: str) -> BuildResult:
-        """Check out the commit once per key; later calls return the same folder and commit."""
+        """Check out the commit and prepare its environment; later calls return the same folder, commit and hash."""
         build_id = "checkout-" + hashlib.sha256(key.encode()).hexdigest()[:12]
+        dest, sha = self._checked_out(run)
+        if self._environments is None:
+            return BuildResult(build_id=build_id, image=str(dest), sha=sha)
+        try:
+            prepared = self._environments.prepare(dest)
+        except ValueError as exc:  # the commit's dependency file refused, or its installation failed
+            raise BuildError(str(exc)) from None
+        return BuildResult(
+            build_id=build_id, image=str(dest), sha=sha, environment=prepared.hash, environment_note=prepared.note
+        )
+
+    def _checked_out(self, run: PipelineRun) -> tuple[Path, str]:
+        """The run's checkout folder and commit, cloned once (a concurrent attempt's checkout is as good)."""
         dest = self._root / run.id
         if (dest / MARKER).exists():
-            return BuildResult(build_id=build_id, image=str(dest), sha=(dest / MARKER).read_text().strip())
+            return dest, (dest / MARKER).read_text().strip()
         if not run.trigger.clone_url or not (run.trigger.sha or run.trigger.ref):
             raise BuildError(f"run {run.id} has no clone URL, or neither a commit nor a ref to check out")
         _check_names(run.trigger)
@@ -56,7 +75,7 @@ class GitCheckoutBuilder:
                 sha = (dest / MARKER).read_text().strip()  # a concurrent attempt won: use its checkout
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        return BuildResult(build_id=build_id, image=str(dest), sha=sha)
+        return dest, sha
 
 
 def _check_names(trigger: Trigger) -> None:
@@ -72,7 +91,7 @@ def _check_names(trigger: Trigger) -> None:
 
 def _checkout(clone: Path, trigger: Trigger) -> str:
     """Clone, check out the run's commit (or its ref's head) detached, and return that commit."""
-    _git("clone", "--quiet", "--no-checkout", "--", str(trigger.clone_url), str(clone))
+    _clone(str(trigger.clone_url), clone)
     if trigger.pr_number is not None and not (trigger.sha and _verified(clone, trigger.sha)):
         # A fork's commit is on no branch of the base repository; GitHub serves each PR's head as refs/pull/N/head.
         _git("-C", str(clone), "fetch", "--quiet", "--", "origin", f"refs/pull/{trigger.pr_number}/head")
@@ -80,6 +99,23 @@ def _checkout(clone: Path, trigger: Trigger) -> str:
     # `git checkout --detach X --` still reads an X of "--orphan=..." as an option; switch takes it after `--`.
     _git("-C", str(clone), "switch", "--quiet", "--detach", "--", sha)
     return sha
+
+
+def _clone(url: str, dest: Path) -> None:
+    """Clone without checkout; a failure says, in one line, which spec field chose the URL and how to fix it."""
+    proc = subprocess.run(
+        ["git", "clone", "--quiet", "--no-checkout", "--", url, str(dest)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=git_env(),
+    )
+    if proc.returncode != 0:
+        said = " ".join(proc.stderr.split())[-300:]
+        raise BuildError(
+            f"git clone of {url[:200]} failed: {said}; set the pipeline spec's source.clone_url to where the code is"
+            " (file:///PATH for a repository on this machine; unset, it is https://github.com/<source.repo>.git)"
+        )
 
 
 def _resolve(clone: Path, ref: str) -> str:

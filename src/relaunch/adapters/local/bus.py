@@ -62,22 +62,21 @@ def fields_of(row: sqlite3.Row) -> dict[str, Any]:
     return fields
 
 
-def _enqueue(conn: sqlite3.Connection, messages: Sequence[tuple[str, str, str, float]]) -> list[str]:
-    """Messages (topic, data, attributes, published_at) with one delivery per subscription each; their ids.
+def _enqueue(conn: sqlite3.Connection, messages: Sequence[tuple[str, str, str, float, float]]) -> list[str]:
+    """Messages (topic, data, attributes, published_at, due_at) with one delivery per subscription each, first
+    pushed at `due_at`; their ids.
 
     One executemany per table: inside the transaction the new AUTOINCREMENT ids are consecutive, ending at the
     last insert's rowid.
     """
-    conn.executemany("INSERT INTO bus_messages (topic, data, attributes, published_at) VALUES (?, ?, ?, ?)", messages)
+    rows = [message[:4] for message in messages]
+    conn.executemany("INSERT INTO bus_messages (topic, data, attributes, published_at) VALUES (?, ?, ?, ?)", rows)
     last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
     ids = range(last - len(messages) + 1, last + 1)
     conn.executemany(
         "INSERT INTO bus_deliveries (message_id, subscription, next_attempt_at)"
         " SELECT ?, name, ? FROM bus_subscriptions WHERE topic = ?",
-        [
-            (message_id, published_at, topic)
-            for message_id, (topic, _, _, published_at) in zip(ids, messages, strict=True)
-        ],
+        [(message_id, due_at, topic) for message_id, (topic, _, _, _, due_at) in zip(ids, messages, strict=True)],
     )
     return [str(message_id) for message_id in ids]
 
@@ -89,7 +88,7 @@ class SqliteBus:
         self.path = Path(path)
         init_schema(self.path, SCHEMA)
         self._pool = ConnectionPool(self.path)
-        self._publish: GroupCommit[tuple[str, str, str, float], str] = GroupCommit(self._pool.writer, _enqueue)
+        self._publish: GroupCommit[tuple[str, str, str, float, float], str] = GroupCommit(self._pool.writer, _enqueue)
 
     def close(self) -> None:
         """Close the connections this bus opened."""
@@ -103,12 +102,22 @@ class SqliteBus:
             (name, topic, push_url),
         )
 
-    def publish(self, topic: str, data: dict[str, Any], attributes: dict[str, str] | None = None) -> str:
-        """Durably enqueue one delivery per subscription of the topic; returns the message id.
+    def publish(
+        self,
+        topic: str,
+        data: dict[str, Any],
+        attributes: dict[str, str] | None = None,
+        *,
+        not_before: float | None = None,
+    ) -> str:
+        """Durably enqueue one delivery per subscription of the topic, pushed from `not_before` on (default: now);
+        returns the message id.
 
         Concurrent publishes of this process share one transaction (group commit); each returns once committed.
         """
-        return self._publish.submit((topic, json.dumps(data), json.dumps(attributes or {}), time.time()))
+        now = time.time()
+        due = now if not_before is None else max(now, not_before)
+        return self._publish.submit((topic, json.dumps(data), json.dumps(attributes or {}), now, due))
 
     def pending_count(self) -> int:
         """Deliveries not yet acknowledged nor dead (in flight included)."""

@@ -48,19 +48,39 @@ class MountPlan:
         return json.dumps({**paths, **lists, "user_ns": self.user_ns})
 
 
-def mount_plan(home: Path, workdir: Path, run_dir: Path, *, as_root: bool) -> MountPlan:
-    """The plan for one job (absolute paths): hide `home`, keep those of `workdir` and `run_dir` that lie under it."""
-    for name, path in (("home", home), ("workdir", workdir), ("run_dir", run_dir)):
+def mount_plan(
+    home: Path,
+    workdir: Path,
+    run_dir: Path,
+    *,
+    as_root: bool,
+    environment: Path | None = None,
+    envs_dir: Path | None = None,
+) -> MountPlan:
+    """The plan for one job (absolute paths): hide `home`, keep those of `workdir` and `run_dir` that lie under it.
+
+    The job's Python `environment`, if any, is bound back read-only: a job cannot change what the next job of the
+    same dependencies imports. Environments kept outside the home (`envs_dir`, shared by several stacks) are not
+    hidden with it, so the whole folder is read-only to the job: it may read other environments (public packages),
+    never change one.
+    """
+    named: tuple[tuple[str, Path], ...] = (("home", home), ("workdir", workdir), ("run_dir", run_dir))
+    named += (("environment", environment),) if environment is not None else ()
+    for name, path in named:
         if not path.is_absolute() or ".." in path.parts:
             raise ValueError(f"sandbox {name} must be an absolute path without '..', got {str(path)[:200]!r}")
     if home == Path(home.anchor):
         raise ValueError("sandbox home must not be the root folder: the job would see nothing at all")
-    for name, path in (("workdir", workdir), ("run_dir", run_dir)):
+    for name, path in named[1:]:
         if path == home or path in home.parents:
             raise ValueError(f"sandbox {name} {str(path)[:200]!r} would show the whole home {str(home)[:200]!r}")
     keep = tuple(p for p in (workdir, run_dir) if home in p.parents)  # the rest is not hidden, nothing to keep
     inputs = run_dir / "inputs"
-    return MountPlan(home, keep, (inputs,) if home in inputs.parents else (), workdir, user_ns=not as_root)
+    shared = envs_dir if envs_dir is not None and envs_dir != home and home not in envs_dir.parents else None
+    read_only = ((inputs,) if home in inputs.parents else ()) + ((shared,) if shared is not None else ())
+    if environment is not None and (shared is None or shared not in environment.parents):
+        read_only += (environment,)
+    return MountPlan(home, keep, read_only, workdir, user_ns=not as_root)
 
 
 def command_prefix(plan: MountPlan, python: str = sys.executable) -> list[str]:
@@ -81,14 +101,19 @@ class JobSandbox:
 
     home: Path
     runs_dir: Path
+    envs_dir: Path | None = None  # the builder's environments (under the home unless RELAUNCH_PYTHON_ENVS_DIR)
 
-    def prefix_for(self, workdir: str, run_id: str) -> list[str]:
-        """The command prefix for a job in `workdir` of run `run_id`; creates the run's folders to bind them."""
+    def prefix_for(self, workdir: str, run_id: str, environment: Path | None = None) -> list[str]:
+        """The command prefix for a job in `workdir` of run `run_id` (with its Python `environment`, if any);
+        creates the run's folders to bind them."""
         run_dir = run_folder(self.runs_dir, run_id)
         # inputs/ too, even empty: bound read-only, a training job cannot plant a "champion" there for the evaluation.
         (run_dir / "inputs").mkdir(mode=0o700, parents=True, exist_ok=True)
         # Real paths: a kept folder must lie under the hidden home as the mounts see it, symlinks resolved.
-        plan = mount_plan(self.home, Path(os.path.realpath(workdir)), Path(os.path.realpath(run_dir)), as_root=_root())
+        real_env = Path(os.path.realpath(environment)) if environment is not None else None
+        work, run = Path(os.path.realpath(workdir)), Path(os.path.realpath(run_dir))
+        envs = Path(os.path.realpath(self.envs_dir)) if self.envs_dir is not None else None
+        plan = mount_plan(self.home, work, run, as_root=_root(), environment=real_env, envs_dir=envs)
         return command_prefix(plan)
 
 
@@ -128,7 +153,9 @@ def probe() -> str | None:
     return None
 
 
-def choose(mode: SandboxMode, home: Path, runs_dir: Path, why_not: str | None) -> JobSandbox | None:
+def choose(
+    mode: SandboxMode, home: Path, runs_dir: Path, why_not: str | None, *, envs_dir: Path | None = None
+) -> JobSandbox | None:
     """The sandbox jobs get for `mode`, given the probe's answer; SandboxUnavailable when required but impossible."""
     if mode == "off":
         return None
@@ -136,7 +163,7 @@ def choose(mode: SandboxMode, home: Path, runs_dir: Path, why_not: str | None) -
         if mode == "required":
             raise SandboxUnavailable(f"RELAUNCH_JOB_SANDBOX=required, but jobs cannot be sandboxed here: {why_not}")
         return None
-    return JobSandbox(home.resolve(), runs_dir.resolve())
+    return JobSandbox(home.resolve(), runs_dir.resolve(), envs_dir.resolve() if envs_dir is not None else None)
 
 
 def describe(mode: SandboxMode, why_not: str | None) -> str:

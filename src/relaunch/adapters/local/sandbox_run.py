@@ -56,8 +56,9 @@ def hide_home(plan: dict[str, object]) -> None:
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     home = str(plan["hide"])
     _mount("tmpfs", home, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=64k")
-    for path in keep:
+    for path in keep + read_only:  # mount points: the tmpfs is empty (a kept folder may hold a read-only one)
         os.makedirs(path, mode=0o700, exist_ok=True)
+    for path in keep:
         _mount(f"/proc/self/fd/{fds[path]}", path, None, MS_BIND | MS_REC)
     _remount_read_only(home)  # the job cannot plant files where the stack would look
     for path in read_only:

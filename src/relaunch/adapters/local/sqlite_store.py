@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from relaunch import logs
 from relaunch.adapters.content import split_held
 from relaunch.adapters.local.group_commit import GroupCommit
 from relaunch.adapters.local.sqlite import ConnectionPool, init_schema, write_transaction
 from relaunch.domain.model import TERMINAL_STATES, DeadLetter, Delivery, PipelineRun, TimelineEntry
 from relaunch.domain.ports import ConflictError, Recorded
+from relaunch.domain.retention import StoredBody
+from relaunch.domain.story import Cursor, DeliveryRow, EntryRow
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -27,7 +33,7 @@ CREATE TABLE IF NOT EXISTS timeline (
 CREATE INDEX IF NOT EXISTS timeline_by_run ON timeline (run_id, seq);
 CREATE TABLE IF NOT EXISTS inbox (
     key TEXT PRIMARY KEY, source TEXT NOT NULL, received_at REAL NOT NULL, headers TEXT NOT NULL,
-    body TEXT NOT NULL, outcome TEXT NOT NULL, run_ids TEXT NOT NULL);
+    body TEXT NOT NULL, outcome TEXT NOT NULL, run_ids TEXT NOT NULL, body_dropped_at REAL);
 CREATE INDEX IF NOT EXISTS inbox_by_received ON inbox (received_at);
 CREATE TABLE IF NOT EXISTS effects (
     run_id TEXT NOT NULL, step TEXT NOT NULL, result TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (run_id, step));
@@ -125,6 +131,7 @@ def _delivery(row: sqlite3.Row) -> Delivery:
         body=row["body"],
         outcome=row["outcome"],
         run_ids=json.loads(row["run_ids"]),
+        body_dropped_at=row["body_dropped_at"],
     )
 
 
@@ -135,6 +142,7 @@ class SqliteRunStore:
         self.path = Path(path)
         init_schema(self.path, SCHEMA)
         self._pool = ConnectionPool(self.path)
+        _add_body_dropped_at(self._pool)
         self._inbox: GroupCommit[tuple[Delivery, Sequence[PipelineRun]], Recorded] = GroupCommit(
             self._pool.writer, _record_deliveries
         )
@@ -164,6 +172,25 @@ class SqliteRunStore:
         sql = "SELECT * FROM inbox ORDER BY received_at DESC, rowid DESC LIMIT ?"
         return [_delivery(row) for row in self._pool.get().execute(sql, (limit,))]
 
+    def stored_bodies(self, received_before: float) -> list[StoredBody]:
+        """Rows received before the time that still hold a body, oldest first (their sizes, not their bodies)."""
+        sql = (
+            "SELECT key, source, received_at, outcome, length(CAST(body AS BLOB)) AS size FROM inbox"
+            " WHERE received_at < ? AND body != '' ORDER BY received_at, rowid"
+        )
+        return [StoredBody(**dict(row)) for row in self._pool.get().execute(sql, (received_before,))]
+
+    def drop_bodies(self, keys: Sequence[str], received_before: float) -> int:
+        """Empty the bodies of those rows received before the time (in one transaction); the bytes freed."""
+        where = f"key IN ({_marks(keys)}) AND received_at < ? AND body != ''"
+        with write_transaction(self._pool.writer()) as conn:
+            sql = f"SELECT COALESCE(SUM(length(CAST(body AS BLOB))), 0) FROM inbox WHERE {where}"
+            size = int(conn.execute(sql, (*keys, received_before)).fetchone()[0]) if keys else 0
+            if keys:
+                sql = f"UPDATE inbox SET body = '', body_dropped_at = ? WHERE {where}"
+                conn.execute(sql, (time.time(), *keys, received_before))
+        return size
+
     def get_run(self, run_id: str) -> PipelineRun | None:
         """The run with this id, if any."""
         row = self._pool.get().execute("SELECT json FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -189,6 +216,10 @@ class SqliteRunStore:
             if not updated:
                 raise _stale(conn, run)
             _insert_entries(conn, run.id, entries)
+        about = "" if logs.bound().get("run_id") == run.id else f" of run {run.id}"  # a line's run= may be another
+        for entry in entries:  # the run's story in the log of whichever process moved it
+            if entry.kind == "state":
+                log.info("state%s: %s", about, entry.message)
         return saved
 
     def list_runs(self, pipeline: str | None = None, limit: int = 50) -> list[PipelineRun]:
@@ -203,6 +234,13 @@ class SqliteRunStore:
         sql = f"SELECT json FROM runs WHERE pipeline = ? AND state NOT IN ({marks}) ORDER BY created_at, rowid"
         params = (pipeline, *(s.value for s in TERMINAL_STATES))
         return [PipelineRun.model_validate_json(row["json"]) for row in self._pool.get().execute(sql, params)]
+
+    def runs_since(self, pipeline: str, since: float) -> list[PipelineRun]:
+        """The pipeline's runs created at or after `since`, newest first (through the index runs_by_pipeline)."""
+        sql = "SELECT json FROM runs WHERE pipeline = ? AND created_at >= ? ORDER BY created_at DESC, rowid DESC"
+        return [
+            PipelineRun.model_validate_json(row["json"]) for row in self._pool.get().execute(sql, (pipeline, since))
+        ]
 
     def timeline(self, run_id: str) -> list[TimelineEntry]:
         """The run's history, oldest first (in the order it was written)."""
@@ -260,6 +298,47 @@ class SqliteRunStore:
         """Dead letters, newest first."""
         sql = "SELECT id, at, source, reason, payload FROM dead_letters ORDER BY id DESC LIMIT ?"
         return [DeadLetter(**{**dict(row), "id": str(row["id"])}) for row in self._pool.get().execute(sql, (limit,))]
+
+
+def _add_body_dropped_at(pool: ConnectionPool) -> None:
+    """An inbox made before retention existed gains its column (SQLite has no ADD COLUMN IF NOT EXISTS)."""
+    with write_transaction(pool.writer()) as conn:
+        if "body_dropped_at" not in {row["name"] for row in conn.execute("PRAGMA table_info(inbox)")}:
+            conn.execute("ALTER TABLE inbox ADD COLUMN body_dropped_at REAL")
+
+
+class StoryFeed:
+    """What `relaunch up` follows in the store it shares with the stack: what was written after a cursor, read through
+    the primary keys (timeline.seq, the inbox's rowid), so each look costs what is new, not the whole history."""
+
+    def __init__(self, store: SqliteRunStore) -> None:
+        self._pool = store._pool
+
+    def head(self) -> Cursor:
+        """Where the story stands now (a follower started now shows only what comes next)."""
+        conn = self._pool.get()
+        delivery = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM inbox").fetchone()[0]
+        entry = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM timeline").fetchone()[0]
+        return Cursor(delivery=int(delivery), entry=int(entry))
+
+    def after(self, cursor: Cursor, limit: int = 500) -> tuple[list[DeliveryRow], list[EntryRow]]:
+        """Deliveries and timeline entries written after `cursor`, oldest first, at most `limit` of each."""
+        conn = self._pool.get()
+        sql = "SELECT rowid AS seq, * FROM inbox WHERE rowid > ? ORDER BY rowid LIMIT ?"
+        deliveries = [DeliveryRow(row["seq"], _delivery(row)) for row in conn.execute(sql, (cursor.delivery, limit))]
+        sql = (
+            "SELECT t.seq, t.run_id, t.at, t.kind, t.message, t.data, COALESCE(r.pipeline, '') AS pipeline"
+            " FROM timeline t LEFT JOIN runs r ON r.id = t.run_id WHERE t.seq > ? ORDER BY t.seq LIMIT ?"
+        )
+        entries = [
+            EntryRow(row["seq"], row["run_id"], row["pipeline"], _entry(row))
+            for row in conn.execute(sql, (cursor.entry, limit))
+        ]
+        return deliveries, entries
+
+
+def _entry(row: sqlite3.Row) -> TimelineEntry:
+    return TimelineEntry(at=row["at"], kind=row["kind"], message=row["message"], data=json.loads(row["data"]))
 
 
 def _stale(conn: sqlite3.Connection, run: PipelineRun) -> Exception:

@@ -9,6 +9,7 @@ SQLite bus and its dispatcher.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from relaunch.adapters.local.periodic import Periodic
+from relaunch.adapters.local.stack_ports import ENDPOINT, claim, plan
 from relaunch.adapters.local.state_folder import (
     StackAlreadyRunning,
     make_private,
@@ -37,6 +39,8 @@ from relaunch.handoff import SECRETS_FD_VARIABLE, hand_over
 from relaunch.settings import Settings, child_environment, secret_values
 
 __all__ = ["EmbeddedStack", "StackAlreadyRunning", "free_port", "with_local_secrets"]
+
+log = logging.getLogger(__name__)
 
 FUNCTIONS = tuple(name.value for name in FunctionName)
 # The topic each CloudEvent function is subscribed to on the local bus (as Eventarc triggers are on GCP).
@@ -95,7 +99,7 @@ class StackBus:
 class StackWiring(Protocol):
     """What runs beside the functions, for one version of the stack's settings (bootstrap.App implements it)."""
 
-    def endpoint_server(self, host: str) -> LocalServer: ...
+    def endpoint_server(self, host: str, port: int = 0) -> LocalServer: ...
 
     def stack_bus(self, routes: Mapping[str, tuple[str, str]]) -> StackBus:
         """The bus, pushing each topic of `routes` (function name -> (topic, URL)) to its function."""
@@ -153,13 +157,16 @@ class EmbeddedStack:
         self._umask = os.umask(PRIVATE_UMASK)
         make_private(home)
         (home / "logs" / "functions").mkdir(parents=True, exist_ok=True)
-        self._endpoint = self.wiring(self.settings).endpoint_server(self.host)
+        ports = plan(self.settings, [*self.functions, ENDPOINT])
+        for name, port in ports.items():  # every fixed port before anything starts: one clear error, no half stack
+            claim(self.host, port, name)
+        self._endpoint = self.wiring(self.settings).endpoint_server(self.host, ports[ENDPOINT])
         self._endpoint.start()
         self.settings = self.settings.model_copy(update={"home": home, "endpoint_url": self._endpoint.url})
         if not self.settings.insecure_dev_mode:
             self.settings = with_local_secrets(self.settings)
         env = self._function_env()
-        self._procs = [self._spawn(name, env) for name in self.functions]
+        self._procs = [self._spawn(name, env, ports[name]) for name in self.functions]
         for proc in self._procs:
             wait_for_port(proc, timeout)
         topics = {**SUBSCRIPTIONS, FunctionName.ORCHESTRATOR: self.settings.pubsub_commands_topic}
@@ -179,6 +186,8 @@ class EmbeddedStack:
             self._ticker = ReconcileTimer(wired.bus, self.settings.reconcile_interval_s)
             self._ticker.start()
         self._write_state()
+        for name, url in self.urls.items():
+            log.info("%s listens on %s", name, url)
         return self
 
     def url_of(self, name: str) -> str:
@@ -203,6 +212,8 @@ class EmbeddedStack:
             self._endpoint.stop()
         if self._close_bus is not None:
             self._close_bus()
+        if self._procs:
+            log.info("stopped %d functions, the agent, the bus and the endpoint", len(self._procs))
         self._procs, self._agent, self._dispatcher, self._endpoint, self._close_bus = [], None, None, None, None
         state = self.settings.home / "stack.json"
         if state.exists() and owner_pid(state) == os.getpid():
@@ -221,9 +232,9 @@ class EmbeddedStack:
         # Secrets never travel in an environment (readable for the process's life): _spawn hands them over.
         return {**child_environment(self.settings), "PYTHONUNBUFFERED": "1", "RELAUNCH_STACK_PID": str(os.getpid())}
 
-    def _spawn(self, name: str, env: dict[str, str]) -> FunctionProcess:
+    def _spawn(self, name: str, env: dict[str, str], port: int) -> FunctionProcess:
         log_path = self.settings.home / "logs" / "functions" / f"{name}.log"
-        return spawn_function(name, env, secret_values(self.settings), log_path, self.host)
+        return spawn_function(name, env, secret_values(self.settings), log_path, self.host, port)
 
     def _write_state(self) -> None:
         state = {"pid": os.getpid(), "urls": self.urls, "started_at": time.time()}
@@ -248,12 +259,17 @@ class ReconcileTimer(Periodic):
 
 
 def spawn_function(
-    entry_point: str, env: Mapping[str, str], secrets: Mapping[str, str], log_path: Path, host: str = "127.0.0.1"
+    entry_point: str,
+    env: Mapping[str, str],
+    secrets: Mapping[str, str],
+    log_path: Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
 ) -> FunctionProcess:
-    """One function under functions-framework in a process of its own, on a free port of `host`, logging to
-    `log_path`; `secrets` (setting name -> value) are handed over on a descriptor, never in its environment, and the
-    process dies with the one that started it."""
-    port = free_port(host)
+    """One function under functions-framework in a process of its own, on `port` of `host` (0: a free one), logging
+    to `log_path`; `secrets` (setting name -> value) are handed over on a descriptor, never in its environment, and
+    the process dies with the one that started it."""
+    port = port or free_port(host)
     argv = [sys.executable, "-c", _LAUNCHER, "--target", entry_point, "--source", str(ENTRY_SOURCE)]
     argv += ["--host", host, "--port", str(port)]
     secrets_fd = hand_over(dict(secrets))

@@ -11,12 +11,12 @@ from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from relaunch.bootstrap import reporting
 from relaunch.service.spec_cache import SpecCache
 from relaunch.settings import Settings, reveal
 
 if TYPE_CHECKING:
     from relaunch.adapters.gcp.pubsub_bus import PubSubBus
-    from relaunch.adapters.github.client import GitHubApp
     from relaunch.adapters.local.stack import EmbeddedStack as EmbeddedStack  # demo.py names it through here
     from relaunch.adapters.local.stack import StackBus
     from relaunch.domain.model import JobRequest, JobStatus
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         RunStore,
         TrainingBackend,
     )
+    from relaunch.domain.story import StorySource
     from relaunch.service.ingest import IngestService
     from relaunch.service.orchestrator import Orchestrator
 
@@ -163,8 +164,9 @@ class App:
                 clone_app=clone_app,
             )
         from relaunch.adapters.local.builder import GitCheckoutBuilder
+        from relaunch.adapters.local.pyenv import PythonEnvironments
 
-        return GitCheckoutBuilder(s.workspaces_dir)
+        return GitCheckoutBuilder(s.workspaces_dir, PythonEnvironments(s.envs_dir))
 
     @property
     def artifact_root(self) -> str:
@@ -184,26 +186,17 @@ class App:
     @cached_property
     def notifier(self) -> Notifier:
         """The timeline always (`relaunch runs show` reads it), plus GitHub and Slack when configured."""
-        from relaunch.adapters.fanout import FanoutNotifier
-        from relaunch.adapters.local.notifier import TimelineNotifier
+        return reporting.notifier(self.settings, self.store)
 
-        s = self.settings
-        notifiers: list[Notifier] = [TimelineNotifier(self.store)]
-        github = self._github_identity()
-        if github:
-            from relaunch.adapters.github.notifier import GitHubNotifier
+    @cached_property
+    def permissions(self) -> RepoPermissions:
+        """Who may approve a fork's run: GitHub's answer when a token is configured, else nobody (CLI only)."""
+        return reporting.permissions(self.settings)
 
-            notifiers.append(
-                GitHubNotifier(
-                    github, base_url=s.github_api_url, app_token=s.github_token_is_app, public_url=s.public_url
-                )
-            )
-        slack = reveal(s.slack_webhook_url)
-        if slack:
-            from relaunch.adapters.slack import SlackNotifier
-
-            notifiers.append(SlackNotifier(slack))
-        return FanoutNotifier(notifiers) if len(notifiers) > 1 else notifiers[0]
+    @cached_property
+    def history(self) -> CommitHistory:
+        """How two commits stand: git from a local cache, or GitHub's compare API."""
+        return reporting.history(self.settings)
 
     @cached_property
     def apply_launch_queue(self) -> Callable[[dict[str, object]], str]:
@@ -245,39 +238,11 @@ class App:
         )
 
     @cached_property
-    def permissions(self) -> RepoPermissions:
-        """Who may approve a fork's run: GitHub's answer when a token is configured, else nobody (CLI only)."""
-        github = self._github_identity()
-        if github:
-            from relaunch.adapters.github.permissions import GitHubPermissions
-
-            return GitHubPermissions(github, base_url=self.settings.github_api_url)
-        from relaunch.adapters.local.permissions import NobodyPermissions
-
-        return NobodyPermissions()
-
-    @cached_property
-    def history(self) -> CommitHistory:
-        """How two commits stand: git from a local cache, or GitHub's compare API (the token is optional for public
-        repositories, where GitHub allows a few dozen anonymous requests an hour)."""
-        if self.settings.adapter("history") == "github":
-            from relaunch.adapters.github.history import GitHubHistory
-
-            return GitHubHistory(self._github_identity(), base_url=self.settings.github_api_url)
-        from relaunch.adapters.local.history import LocalGitHistory
-
-        return LocalGitHistory(self.settings.workspaces_dir / ".history")
-
-    def _github_identity(self) -> str | GitHubApp | None:
-        """Who the GitHub adapters act as: the token, or the GitHub App installation (Settings allows one of them)."""
-        from relaunch.adapters.github.client import identity
-
-        return identity(self.settings)
-
-    @cached_property
     def orchestrator(self) -> Orchestrator:
         from relaunch.service.orchestrator import Deps, Orchestrator
+        from relaunch.service.rollout_looks import RolloutLooks
 
+        s = self.settings
         deps = Deps(
             store=self.store,
             builder=self.builder,
@@ -292,16 +257,18 @@ class App:
             promote_alias=self.settings.wandb_promote_alias,
             permissions=self.permissions,
             history=self.history,
+            look_at=RolloutLooks(lambda: self.bus, s.pubsub_commands_topic, bus_delays=s.adapter("bus") != "pubsub"),
         )
         return Orchestrator(deps)
 
     # -- what the embedded stack's supervisor runs beside its functions (adapters/local/stack.py starts and stops it)
 
-    def endpoint_server(self, host: str) -> LocalServer:
-        """The local serving endpoint, on a port the OS picks when it starts; its state lives in the stack's home."""
+    def endpoint_server(self, host: str, port: int = 0) -> LocalServer:
+        """The local serving endpoint on `port` (0: one the OS picks when it starts); its state lives in the stack's
+        home."""
         from relaunch.adapters.local.endpoint_server import EndpointServer
 
-        return EndpointServer(self.settings.endpoint_state_path, host=host, port=0)
+        return EndpointServer(self.settings.endpoint_state_path, host=host, port=port)
 
     def stack_bus(self, routes: Mapping[str, tuple[str, str]]) -> StackBus:
         """The bus the settings choose, pushing each topic of `routes` (function name -> (topic, URL)) to its function,
@@ -334,6 +301,12 @@ class App:
             bus.close()
             raise
         return bus
+
+    def story_feed(self) -> StorySource | None:
+        """What `relaunch up` follows: deliveries and timeline entries after a cursor (None: a store not SQLite)."""
+        from relaunch.adapters.local.sqlite_store import SqliteRunStore, StoryFeed
+
+        return StoryFeed(self.store) if isinstance(self.store, SqliteRunStore) else None
 
     def agent_process(self) -> Background:
         """The local agent in a process of its own, holding no secret (its jobs run code any push brought)."""
