@@ -22,6 +22,7 @@ def policy(settings: Settings) -> RetentionPolicy:
         workspaces=settings.retain_workspaces,
         body_days=settings.retain_body_days,
         versions=settings.retain_versions,
+        env_idle_days=settings.retain_env_days,
     )
 
 
@@ -34,7 +35,14 @@ def housekeeping(app: App) -> Housekeeping:
     if not app.artifact_root.startswith("gs://"):
         folders["artifacts"] = Path(app.artifact_root) / "runs"
     registry = app.registry if isinstance(app.registry, VersionPruning) else None  # the local one; Vertex's: later
-    return Housekeeping(app.store, policy(s), folders=folders, registry=registry, pipelines=lambda: _pipelines(app))
+    return Housekeeping(
+        app.store,
+        policy(s),
+        folders=folders,
+        registry=registry,
+        environments=app.prunable_environments(),
+        pipelines=lambda: _pipelines(app),
+    )
 
 
 def on_reconcile(app: App) -> Callable[[float], str | None]:

@@ -149,6 +149,12 @@ class Settings(BaseSettings):
     retain_versions: int = Field(
         default=10, ge=1, description="Newest model versions kept per pipeline, besides every aliased or served one"
     )
+    retain_env_days: float = Field(
+        default=14.0,
+        ge=0,
+        description="Days a commit's Python environment (local build) is kept unused once no kept checkout names it;"
+        " environments shared outside RELAUNCH_HOME (RELAUNCH_PYTHON_ENVS_DIR) are never collected",
+    )
     retain_gc_interval_s: float = Field(
         default=3600.0, ge=0, description="Seconds between reconcile's housekeeping passes (0: reconcile never does)"
     )

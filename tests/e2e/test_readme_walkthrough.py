@@ -23,6 +23,7 @@ COMMAND_TIMEOUT_S = 180.0
 
 
 def _env(tmp: Path) -> dict[str, str]:
+    # A reader's shell: no setting, not even the suite's shared environments (the first push builds its own).
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELAUNCH_")}
     bin_dir = str(Path(sys.executable).parent)  # the `relaunch` console script of this interpreter's install
     env.update({"PATH": bin_dir + os.pathsep + env.get("PATH", ""), "NO_COLOR": "1", "HOME": str(tmp / "home")})

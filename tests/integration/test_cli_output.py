@@ -3,6 +3,7 @@ terminal, and outside text shown inert (issue 17)."""
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -109,6 +110,15 @@ def test_runs_show_says_each_thing_once_and_never_none(store_home: Path, capsys:
     assert re.search(r"^reason +build failed: no clone URL$", out, re.M)
     assert "manual refs/heads/main" in out
     assert "      boom" in out.splitlines()[-1]  # the job log's tail, indented under its entry
+
+
+def test_runs_show_without_an_id_shows_the_newest_run(store_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["runs", "show"]) == 0
+    newest = capsys.readouterr().out.splitlines()[0].split()[0]
+    assert main(["runs", "--json", "--limit", "1"]) == 0
+    assert newest == json.loads(capsys.readouterr().out)[0]["id"]
+    assert main(["runs", "show", "--pipeline", "no-such-pipeline"]) == 1
+    assert "no runs of pipeline no-such-pipeline yet" in capsys.readouterr().out
 
 
 def test_a_promoted_run_whose_reason_is_its_state_prints_the_state_once(

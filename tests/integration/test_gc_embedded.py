@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,7 +52,8 @@ def test_gc_lists_then_deletes_and_runs_and_replay_still_answer(home: Path) -> N
 
     done = relaunch(home, "gc", **policy)
     assert done.returncode == 0, done.stderr
-    assert f"deleted workspace {runs[0].id}" in done.stdout and "freed 6 items" in done.stdout
+    assert done.stdout.split()[0] == "DELETED" and "freed 6 items" in done.stdout
+    assert re.search(rf"^workspace +{runs[0].id} +[0-9.]+ KiB +run ", done.stdout, re.M), done.stdout
     assert sorted(p.name for p in (home / "workspaces").iterdir() if not p.name.startswith(".")) == []
     assert not (home / "artifacts" / "runs" / runs[0].id).exists()
     assert relaunch(home, "gc", **policy).stdout.strip() == "nothing to collect"

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         Bus,
         CommitHistory,
         Endpoint,
+        EnvironmentPruning,
         ImageBuilder,
         LocalServer,
         ModelRegistry,
@@ -301,6 +302,15 @@ class App:
             bus.close()
             raise
         return bus
+
+    def prunable_environments(self) -> EnvironmentPruning | None:
+        """The local build's environments for housekeeping: only this stack's own (a shared folder serves others)."""
+        s = self.settings
+        if s.adapter("builder") != "local" or s.home.resolve() not in s.envs_dir.resolve().parents:
+            return None
+        from relaunch.adapters.local.pyenv import PrunableEnvironments
+
+        return PrunableEnvironments(s.envs_dir, s.workspaces_dir)
 
     def story_feed(self) -> StorySource | None:
         """What `relaunch up` follows: deliveries and timeline entries after a cursor (None: a store not SQLite)."""

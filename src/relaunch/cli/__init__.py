@@ -69,7 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     runs = sub.add_parser("runs", help="list runs, or `runs show RUN` for one with its timeline")
     runs.add_argument("action", nargs="?", choices=["list", "show"], default="list", help="list (default) or show one")
-    runs.add_argument("run_id", nargs="?", help="the run to show (its id, as `runs` lists it)")
+    runs.add_argument(
+        "run_id", nargs="?", help="the run to show (its id, as `runs` lists it; default: the newest, of --pipeline)"
+    )
     runs.add_argument("--pipeline", help="only runs of this pipeline")
     runs.add_argument("--limit", type=int, default=20, help="at most this many runs, newest first (default 20)")
     runs.add_argument("--json", action="store_true", help="machine-readable output")

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from relaunch.cli import render
+from relaunch.cli.terminal import show
 from relaunch.service.gc import GcReport, human_bytes
 from relaunch.settings import Settings
 from relaunch.textsafe import safe_line
@@ -55,10 +57,9 @@ def as_json(report: GcReport) -> dict[str, object]:
 
 
 def print_report(report: GcReport) -> None:
-    """One line per removal, then what was kept on purpose, then the total."""
-    verb = "would delete" if report.dry_run else "deleted"
-    for r in report.removals:
-        print(f"{verb} {r.kind:9} {safe_line(r.name)[:60]:60} {human_bytes(r.size):>9}  {safe_line(r.reason)}")
+    """A table of the removals, then what was kept on purpose, then the total."""
+    if report.removals:
+        show(render.removals_table(report.removals, "WOULD DELETE" if report.dry_run else "DELETED"))
     for line in report.kept:
         print(f"kept: {safe_line(line)}")
     for line in report.errors:

@@ -20,6 +20,8 @@ from rich.text import Text
 from relaunch.domain.cost import CostSummary, LedgerEntry, Spend
 from relaunch.domain.model import DeadLetter, Delivery, PipelineRun, TimelineEntry
 from relaunch.domain.reporting import state_label
+from relaunch.domain.retention import Removal
+from relaunch.service.gc import human_bytes
 from relaunch.textsafe import safe_line
 
 # By value, so a state this module does not know (a newer one) still renders, unstyled.
@@ -157,6 +159,15 @@ def cost_view(summary: CostSummary) -> Group:
             )
     notes = [text(f"note: {note}", "yellow") for note in summary.notes]
     return Group(table, *notes)
+
+
+def removals_table(removals: Iterable[Removal], verb: str) -> Table:
+    """`relaunch gc`: what goes (or would), its size and why; names whole, however long."""
+    table = _table(verb, "NAME", "SIZE", "WHY")
+    table.columns[2].justify = "right"
+    for r in removals:
+        table.add_row(text(r.kind), text(r.name), text(human_bytes(r.size)), text(r.reason))
+    return table
 
 
 def _table(*headers: str) -> Table:

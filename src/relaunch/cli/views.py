@@ -31,10 +31,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return 0 if args.action == "list" else 1
     app = bootstrap.App(settings)
     if args.action == "show":
-        if not args.run_id:
-            print("relaunch: `runs show` needs a RUN id", file=sys.stderr)
-            return 2
-        return _show_run(app, args.run_id, as_json=args.json)
+        run_id = args.run_id or _newest(app, args.pipeline)
+        if run_id is None:
+            print(f"relaunch: no runs{f' of pipeline {safe_line(args.pipeline)}' if args.pipeline else ''} yet")
+            return 1
+        return _show_run(app, run_id, as_json=args.json)
     runs = app.store.list_runs(pipeline=args.pipeline, limit=args.limit)
     if args.json:
         print(json.dumps([r.model_dump(mode="json") for r in runs], indent=2))
@@ -47,6 +48,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
             costs[run.id] = cost.entry_cost(entry, prices)
     show(render.runs_table(runs, costs))
     return 0
+
+
+def _newest(app: bootstrap.App, pipeline: str | None) -> str | None:
+    """`runs show` with no id: the newest run (of `pipeline`), as `git show` shows HEAD."""
+    newest = app.store.list_runs(pipeline=pipeline, limit=1)
+    return newest[0].id if newest else None
 
 
 def _show_run(app: bootstrap.App, run_id: str, *, as_json: bool) -> int:

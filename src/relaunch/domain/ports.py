@@ -22,7 +22,7 @@ from relaunch.domain.model import (
     PipelineRun,
     TimelineEntry,
 )
-from relaunch.domain.retention import StoredBody
+from relaunch.domain.retention import EnvFolder, StoredBody
 
 
 class ConflictError(Exception):
@@ -302,6 +302,19 @@ class VersionPruning(ModelRegistry, Protocol):
 
     def delete_version(self, pipeline: str, version: str) -> bool:
         """Delete the version's entry and files; False if it is not registered. ValueError for the champion."""
+
+
+class EnvironmentPruning(Protocol):
+    """The local build's Python environments, as housekeeping lists and deletes them."""
+
+    def environments(self) -> list[EnvFolder]:
+        """Every complete environment with its size and last use."""
+
+    def named_by_checkouts(self) -> dict[str, str]:
+        """Checkout folder name -> the environment hash it names."""
+
+    def delete_idle(self, name: str, idle_since: float) -> bool:
+        """Delete it unless a build used it after `idle_since` (atomically with builds); True once it is gone."""
 
 
 class ArtifactSource(Protocol):

@@ -9,6 +9,8 @@ The rules, and what they never touch:
   (they are rare, and the operator's evidence).
 - a model version is kept if it is among the pipeline's `versions` newest, the champion, deployed on an endpoint,
   named by a run still in flight, or what `relaunch rollback` would put back.
+- a commit's Python environment (the local build's) is kept while a kept checkout names it, and until it was last
+  used `env_idle_days` ago: the next push of the same dependencies then costs nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class RetentionPolicy:
     body_days: float = 30.0  # inbox bodies older than this are dropped (the row stays)
     versions: int = 10  # newest versions of each pipeline kept whatever points at them (at least 1)
     orphan_grace_s: float = 3600.0  # a folder of no known run is left alone this long
+    env_idle_days: float = 14.0  # a Python environment no kept checkout names goes after this long unused
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,15 @@ class RunFolder:
     name: str
     size: int
     mtime: float
+
+
+@dataclass(frozen=True)
+class EnvFolder:
+    """A commit's Python environment on disk: its hash, what it weighs, and when a build last used it."""
+
+    name: str
+    size: int
+    last_used: float
 
 
 @dataclass(frozen=True)
@@ -60,7 +72,7 @@ class StoredBody:
 class Removal:
     """One thing housekeeping deletes (or would, in a dry run), and why."""
 
-    kind: Literal["workspace", "artifacts", "body", "version"]
+    kind: Literal["workspace", "artifacts", "body", "version", "environment"]
     name: str  # folder name, delivery key, or pipeline:version
     size: int
     reason: str
@@ -107,6 +119,19 @@ def folders_to_delete(
             continue
         removals.append(Removal(folder.kind, folder.name, folder.size, why))
     return removals
+
+
+def environments_to_delete(
+    policy: RetentionPolicy, envs: Iterable[EnvFolder], named: Collection[str], now: float
+) -> list[Removal]:
+    """The environments to delete: named by no checkout that stays, and unused for `policy.env_idle_days`."""
+    idle_since = now - policy.env_idle_days * DAY_S
+    days = f"{policy.env_idle_days:g}"
+    return [
+        Removal("environment", env.name, env.size, f"no kept checkout uses it, unused for over {days} days")
+        for env in envs
+        if env.name not in named and env.last_used <= idle_since
+    ]
 
 
 def may_delete_folder(policy: RetentionPolicy, name: str, run: PipelineRun | None, mtime: float, now: float) -> bool:

@@ -1,4 +1,5 @@
-"""Housekeeping: apply the retention policy (domain/retention.py) to run folders, inbox bodies and model versions.
+"""Housekeeping: apply the retention policy (domain/retention.py) to run folders, inbox bodies, model versions and
+the local build's Python environments.
 
 Deleting is idempotent and safe beside running work: a folder's run is read again right before the folder goes
 (a terminal state is final, and a run that starts during a pass has an id no listed folder bears); a folder is
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from relaunch.domain import retention
-from relaunch.domain.ports import RunStore, VersionPruning
+from relaunch.domain.ports import EnvironmentPruning, RunStore, VersionPruning
 from relaunch.domain.retention import Removal, RetentionPolicy, RunFolder
 
 log = logging.getLogger(__name__)
@@ -65,10 +66,12 @@ class Housekeeping:
         *,
         folders: Mapping[Literal["workspace", "artifacts"], Path] = {},
         registry: VersionPruning | None = None,
+        environments: EnvironmentPruning | None = None,
         pipelines: Callable[[], Sequence[Pipeline]] = list,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store, self.policy, self.folders, self.registry = store, policy, dict(folders), registry
+        self.environments = environments
         self.pipelines, self.clock = pipelines, clock
         self._deadline: float | None = None
 
@@ -84,7 +87,7 @@ class Housekeeping:
         """
         report = GcReport(dry_run=dry_run)
         self._deadline = None if budget_s is None else self.clock() + budget_s
-        for part in (self._folders, self._bodies, self._versions):
+        for part in (self._folders, self._environments, self._bodies, self._versions):  # checkouts before their envs
             try:
                 part(report)
             except Exception as exc:  # noqa: BLE001 (a dependency down: the next pass tries again)
@@ -138,6 +141,21 @@ class Housekeeping:
                 return True  # another pass took it first
         shutil.rmtree(trash, ignore_errors=True)
         return True
+
+    # -- the local build's Python environments ---------------------------------------------------------------
+
+    def _environments(self, report: GcReport) -> None:
+        if self.environments is None:
+            return
+        gone = {r.name for r in report.removals if r.kind == "workspace"}  # in a dry run too: as if deleted
+        named = {env for checkout, env in self.environments.named_by_checkouts().items() if checkout not in gone}
+        now = self.clock()
+        for removal in retention.environments_to_delete(self.policy, self.environments.environments(), named, now):
+            idle_since = now - self.policy.env_idle_days * retention.DAY_S
+            if report.dry_run or self.environments.delete_idle(removal.name, idle_since):
+                report.removals.append(removal)
+            else:
+                report.kept.append(f"environment {removal.name}: a build used it just now")
 
     # -- inbox bodies -----------------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ uv's cache alone first (`--offline`), then the index, so a set of packages insta
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +35,7 @@ from relaunch.domain.dependencies import (
     environment_hash,
     is_environment_hash,
 )
+from relaunch.domain.retention import EnvFolder
 from relaunch.textsafe import safe_block
 
 MARKER = ".relaunch-environment"  # in a checkout: the hash of its environment, or NONE
@@ -81,11 +84,13 @@ class PythonEnvironments:
         """Make the environment unless it exists; the seconds it took, or None when it was there."""
         final = self.root / digest
         if (final / RECORD).exists():
-            return None
+            with _locked(self.root / f"{digest}.lock", fcntl.LOCK_SH):  # not while housekeeping deletes it
+                if _used(final):
+                    return None
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / f"{digest}.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # a concurrent build of this hash finishes first; then it is there
-            if (final / RECORD).exists():
+            if _used(final):
                 return None
             for stale in self.root.glob(f".{digest}.*"):  # left by a build that died: nobody else holds the lock
                 shutil.rmtree(stale, ignore_errors=True)
@@ -140,6 +145,63 @@ class PythonEnvironments:
         return message
 
 
+class PrunableEnvironments(PythonEnvironments):
+    """The environments, as housekeeping sees them: each one's size and last use, the hashes checkouts name, and a
+    deletion that never races a build reusing the same environment (both hold its lock file)."""
+
+    def __init__(self, root: Path, workspaces: Path, *, uv: str | None = None) -> None:
+        super().__init__(root, uv=uv)
+        self.workspaces = Path(workspaces)
+
+    def environments(self) -> list[EnvFolder]:
+        """Every complete environment (a build's temporary folder starts with a dot and is its builder's)."""
+        try:
+            entries = [e for e in os.scandir(self.root) if is_environment_hash(e.name) and e.is_dir()]
+        except FileNotFoundError:
+            return []
+        found = []
+        for entry in entries:
+            try:
+                last_used = os.stat(Path(entry.path) / RECORD).st_mtime
+            except FileNotFoundError:
+                continue  # being deleted
+            found.append(EnvFolder(entry.name, _disk_size(Path(entry.path)), last_used))
+        return found
+
+    def named_by_checkouts(self) -> dict[str, str]:
+        """Checkout folder -> the environment hash its marker names (checkouts that name none are left out)."""
+        named = {}
+        try:
+            checkouts = [e for e in os.scandir(self.workspaces) if e.is_dir(follow_symlinks=False)]
+        except FileNotFoundError:
+            return {}
+        for entry in checkouts:
+            try:
+                with open(Path(entry.path) / MARKER, "rb") as fh:
+                    text = fh.read(64).decode("ascii", errors="replace").strip()
+            except OSError:
+                continue
+            if is_environment_hash(text):
+                named[entry.name] = text
+        return named
+
+    def delete_idle(self, name: str, idle_since: float) -> bool:
+        """Delete environment `name` unless it was used after `idle_since` (checked under its lock); True if gone."""
+        if not is_environment_hash(name):
+            raise ValueError(f"{name[:40]!r} is not an environment hash")
+        final = self.root / name
+        with _locked(self.root / f"{name}.lock", fcntl.LOCK_EX):
+            try:
+                if os.stat(final / RECORD).st_mtime > idle_since:
+                    return False
+            except FileNotFoundError:
+                return True
+            trash = self.root / f".{name}.deleted-{os.getpid()}"
+            final.rename(trash)  # atomic: a builder that takes the lock next builds it again
+        shutil.rmtree(trash, ignore_errors=True)  # the lock file stays: a builder may hold it open
+        return True
+
+
 def environment_of(checkout: Path, root: Path) -> Path | None:
     """The environment a checkout's jobs run with (None: relaunch's own interpreter); ValueError if it names none.
 
@@ -156,6 +218,34 @@ def environment_of(checkout: Path, root: Path) -> Path | None:
     if not is_environment_hash(text) or not (Path(root) / text / RECORD).is_file():
         raise ValueError(f"the checkout's environment {text[:40]!r} is not one this stack built")
     return Path(root) / text
+
+
+@contextlib.contextmanager
+def _locked(path: Path, mode: int) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as lock:
+        fcntl.flock(lock, mode)
+        yield
+
+
+def _used(env: Path) -> bool:
+    """Mark a complete environment used now (its record's mtime is its last use); False if it is not there."""
+    try:
+        os.utime(env / RECORD)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _disk_size(path: Path) -> int:
+    total = 0
+    for folder, _dirs, files in os.walk(path):
+        for file in files:
+            try:
+                total += os.lstat(os.path.join(folder, file)).st_size
+            except OSError:
+                continue
+    return total
 
 
 def _find_uv() -> str:
