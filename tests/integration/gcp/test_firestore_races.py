@@ -13,7 +13,7 @@ import pytest
 
 from relaunch.adapters.gcp.firestore_store import FirestoreRunStore
 from relaunch.domain.model import Delivery, PipelineRun, RunState, TimelineEntry, Trigger
-from relaunch.domain.ports import ConflictError, Recorded
+from relaunch.domain.ports import ConflictError, Recorded, TransientError
 
 ROUNDS = 6
 STATES = [RunState.BUILDING, RunState.TRAINING, RunState.EVALUATING]
@@ -90,6 +90,20 @@ def test_two_orchestrators_racing_on_a_run_exactly_one_wins_each_round(
     assert len(set(messages)) == len(messages)
 
 
+def redelivered(instance: FirestoreRunStore, run_id: str, result: object) -> Recorded:
+    """The writer's answer, with a transient failure delivered again (at most 5 times) as GitHub retries a 5xx."""
+    for _ in range(5):
+        if isinstance(result, Recorded):
+            return result
+        if not isinstance(result, TransientError):
+            raise AssertionError(f"{run_id}: {result!r}")
+        try:
+            result = instance.record_delivery(Delivery(key="github:same-delivery", source="github"), [make_run(run_id)])
+        except TransientError as exc:
+            result = exc
+    raise AssertionError(f"{run_id}: still failing after 5 deliveries: {result!r}")
+
+
 def test_concurrent_deliveries_of_one_key_record_it_once(
     store: FirestoreRunStore, instances: list[FirestoreRunStore]
 ) -> None:
@@ -100,7 +114,10 @@ def test_concurrent_deliveries_of_one_key_record_it_once(
 
         return write
 
-    results = [bool(r) for r in run_together([record(instance, f"r{i}") for i, instance in enumerate(instances)])]
+    raced = run_together([record(instance, f"r{i}") for i, instance in enumerate(instances)])
+    # A writer that lost the race by contention answers a transient error (the webhook's 503): GitHub delivers again.
+    # Any other exception fails the test; bool() of an exception object would count it as a recording.
+    results = [bool(redelivered(instances[i], f"r{i}", r)) for i, r in enumerate(raced)]
 
     assert sorted(results) == [False, False, False, True], results
     [run] = store.list_runs()

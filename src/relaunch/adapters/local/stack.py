@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from relaunch.adapters.local.listeners import holds_listener, listening_inodes
 from relaunch.adapters.local.periodic import Periodic
 from relaunch.adapters.local.stack_ports import ENDPOINT, claim, plan
 from relaunch.adapters.local.state_folder import (
@@ -167,8 +168,15 @@ class EmbeddedStack:
             self.settings = with_local_secrets(self.settings)
         env = self._function_env()
         self._procs = [self._spawn(name, env, ports[name]) for name in self.functions]
-        for proc in self._procs:
-            wait_for_port(proc, timeout)
+        for i, proc in enumerate(self._procs):
+            for attempt in range(3):
+                try:
+                    wait_for_port(self._procs[i], timeout)
+                    break
+                except PortLost:
+                    if ports[proc.name] or attempt == 2:  # a fixed port is the user's to free
+                        raise
+                    self._procs[i] = self._spawn(proc.name, env, 0)  # another free port
         topics = {**SUBSCRIPTIONS, FunctionName.ORCHESTRATOR: self.settings.pubsub_commands_topic}
         routes: dict[str, tuple[str, str]] = {
             name: (topic, self.url_of(name)) for name, topic in topics.items() if name in self.urls
@@ -289,17 +297,26 @@ def spawn_function(
     return FunctionProcess(name=entry_point, port=port, process=proc, host=host)
 
 
+class PortLost(RuntimeError):
+    """A function exited while another program listened on its port: the free port was taken before it bound it."""
+
+
 def wait_for_port(proc: FunctionProcess, timeout: float) -> None:
-    """Until the function listens; its early exit or a timeout is a RuntimeError."""
+    """Until the function itself listens (not another program on its port); its early exit or a timeout is a
+    RuntimeError, PortLost when another program holds the port."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.process.poll() is not None:
+            if listening_inodes(proc.port):
+                raise PortLost(f"function {proc.name}: port {proc.port} was taken by another program before it bound")
             raise RuntimeError(f"function {proc.name} exited with {proc.process.returncode} (see its log)")
         try:
             with socket.create_connection((proc.host, proc.port), timeout=0.2):
-                return
+                if holds_listener(proc.process.pid, proc.port):
+                    return
         except OSError:
-            time.sleep(0.02)
+            pass
+        time.sleep(0.02)
     raise RuntimeError(f"function {proc.name} did not listen on port {proc.port} within {timeout:.0f}s")
 
 
