@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from relaunch.adapters.content import split_held
+from relaunch.domain.environments import PromotionRecord
 from relaunch.domain.model import (
     BuildResult,
     DeadLetter,
@@ -37,6 +38,7 @@ class FakeStore:
         self.dead: list[tuple[str, str, str]] = []
         self.contents: dict[str, str] = {}
         self.lanes: dict[str, str] = {}
+        self.promotion_records: list[PromotionRecord] = []  # in the order they were kept
 
     def record_delivery(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> Recorded:
         if delivery.key in self.deliveries:
@@ -139,6 +141,15 @@ class FakeStore:
 
     def dead_letter(self, source: str, reason: str, payload: str) -> None:
         self.dead.append((source, reason, payload))
+
+    def record_promotion(self, record: PromotionRecord) -> None:
+        key = (record.pipeline, record.environment, record.run_id, record.kind, record.version)
+        if all((r.pipeline, r.environment, r.run_id, r.kind, r.version) != key for r in self.promotion_records):
+            self.promotion_records.append(record)
+
+    def promotions(self, pipeline: str, environment: str | None = None, limit: int = 50) -> list[PromotionRecord]:
+        mine = [r for r in self.promotion_records if r.pipeline == pipeline and environment in (None, r.environment)]
+        return sorted(mine[::-1], key=lambda r: r.at, reverse=True)[:limit]  # a tie: the later write first
 
 
 class FakeBus:
@@ -290,6 +301,7 @@ class FakeRegistry:
         self.versions: dict[str, list[ModelVersion]] = {}
         self.champions: dict[str, str] = {}
         self.digests: dict[str, str] = {}  # model folder -> the digest content_digest answers (absent: None)
+        self.aliases: dict[tuple[str, str], str] = {}  # (pipeline, environment) -> version
 
     def register(
         self,
@@ -328,6 +340,15 @@ class FakeRegistry:
 
     def content_digest(self, artifact_uri: str) -> str | None:
         return self.digests.get(artifact_uri)
+
+    def alias(self, pipeline: str, name: str) -> ModelVersion | None:
+        held = self.aliases.get((pipeline, name))
+        return self.get(pipeline, held) if held else None
+
+    def set_alias(self, pipeline: str, name: str, version: str) -> None:
+        if self.get(pipeline, version) is None:
+            raise KeyError(version)
+        self.aliases[(pipeline, name)] = version
 
 
 class FakeEndpoint:

@@ -76,6 +76,8 @@ LAYERS: dict[str, int] = {
     "functions": 6,
     "deploy": 6,
     "demo": 6,
+    "demo_sweep": 6,
+    "demo_environments": 6,
     "emulated": 6,
     "doctor": 6,
     "housekeeping": 6,
@@ -187,7 +189,8 @@ def test_adapters_never_use_the_service_layer() -> None:
 
 
 def test_entry_points_reach_adapters_only_through_bootstrap() -> None:
-    for path in [*modules_in("functions"), *modules_in("cli"), PKG / "demo.py", PKG / "simulate.py"]:
+    demos = [PKG / "demo.py", PKG / "demo_sweep.py", PKG / "demo_environments.py", PKG / "simulate.py"]
+    for path in [*modules_in("functions"), *modules_in("cli"), *demos]:
         bad = hits(imports_of(path), ("relaunch.adapters",))
         assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
 

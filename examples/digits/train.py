@@ -2,6 +2,10 @@
 
 A gs:// AIP_MODEL_DIR (what Vertex AI sets) is written through Vertex's Cloud Storage FUSE mount (see storage.py).
 
+In a sweep's trial (RELAUNCH_TRIAL_PARAMS set, a JSON object of C and max_iter over params.json), a fifth of the
+training rows is held back as the validation split: the model is fitted on the rest and its validation accuracy is
+appended to $RELAUNCH_TRIAL_METRICS as {"step": 1, "val_accuracy": x}. evaluate.py's held-out split is never touched.
+
 RELAUNCH_SMOKE=1 makes it a smoke run (what relaunch's reusable GitHub workflow does before any paid training):
 the first RELAUNCH_SMOKE_ROWS training rows (default 100), at most RELAUNCH_SMOKE_STEPS solver iterations
 (default 20); the model is written as usual. Any error still exits non-zero.
@@ -18,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import joblib
-from dataset import split
+from dataset import SEED, split
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from storage import local_dir
@@ -30,6 +35,8 @@ HERE = Path(__file__).resolve().parent
 KNOWN_PARAMS = {"C", "max_iter", "fault"}
 FAULT_FILE = "relaunch_fault.json"  # read by the local endpoint: makes this model fail or slow down when served
 SMOKE_DEFAULTS = {"RELAUNCH_SMOKE_ROWS": 100, "RELAUNCH_SMOKE_STEPS": 20}
+TRIAL_PARAMS = {"C", "max_iter"}  # what a sweep may choose
+VALIDATION_SIZE = 0.2  # of the training rows: a trial is scored on them, never on evaluate.py's held-out split
 
 
 def load_params(path: Path = HERE / "params.json") -> dict[str, Any]:
@@ -39,6 +46,33 @@ def load_params(path: Path = HERE / "params.json") -> dict[str, Any]:
     if unknown:
         sys.exit(f"error: unknown parameter(s) in {path.name}: {sorted(unknown)}; known: {sorted(KNOWN_PARAMS)}")
     return params
+
+
+def trial_params(env: dict[str, str]) -> dict[str, Any] | None:
+    """A sweep trial's parameters (RELAUNCH_TRIAL_PARAMS, a JSON object), or None outside a sweep."""
+    raw = env.get("RELAUNCH_TRIAL_PARAMS")
+    if raw is None:
+        return None
+    try:
+        params = json.loads(raw)
+    except ValueError:
+        sys.exit("error: RELAUNCH_TRIAL_PARAMS is not JSON")
+    if not isinstance(params, dict) or set(params) - TRIAL_PARAMS:
+        sys.exit(f"error: RELAUNCH_TRIAL_PARAMS must be an object of {sorted(TRIAL_PARAMS)}")
+    if not env.get("RELAUNCH_TRIAL_METRICS"):
+        sys.exit("error: RELAUNCH_TRIAL_METRICS is not set; it names the file the trial reports to")
+    return params
+
+
+def report_trial(path: str, model: Pipeline, x_val: Any, y_val: Any) -> float:
+    """Score the trial on its validation rows and append the objective to the sweep's report file."""
+    accuracy = float(model.score(x_val, y_val))
+    report = Path(path)
+    report.parent.mkdir(parents=True, exist_ok=True)
+    with report.open("a") as f:
+        f.write(json.dumps({"step": 1, "val_accuracy": accuracy}) + "\n")
+    print(f"validation accuracy {accuracy:.4f} on {len(y_val)} rows (reported to the sweep)", flush=True)
+    return accuracy
 
 
 def build_model(params: dict[str, Any]) -> Pipeline:
@@ -92,10 +126,16 @@ def main() -> None:
         sys.exit("error: AIP_MODEL_DIR is not set; it names the directory the model is written to")
     out = local_dir("AIP_MODEL_DIR", model_dir)  # before training: a wrong folder fails in a second, not a run
     params = load_params()
+    trial = trial_params(dict(os.environ))
+    params = {**params, **trial} if trial is not None else params
     smoke = smoke_settings(dict(os.environ))
     run = launch_run(dict(os.environ))
     print(f"params: {json.dumps(params, sort_keys=True)}", flush=True)
     x_train, _, y_train, _ = split()
+    if trial is not None:  # the held-out split stays for the gate's evaluation; validation comes out of training
+        x_train, x_val, y_train, y_val = train_test_split(
+            x_train, y_train, test_size=VALIDATION_SIZE, random_state=SEED, stratify=y_train
+        )
     if smoke:
         params, x_train, y_train = smoke_slice(smoke, params, x_train, y_train)
     print(f"training on {len(y_train)} examples", flush=True)
@@ -104,6 +144,8 @@ def main() -> None:
         model = build_model(params).fit(x_train, y_train)
     train_accuracy = float(model.score(x_train, y_train))
     print(f"trained in {time.perf_counter() - started:.2f}s, train accuracy {train_accuracy:.4f}", flush=True)
+    if trial is not None:
+        report_trial(os.environ["RELAUNCH_TRIAL_METRICS"], model, x_val, y_val)
     out.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, out / "model.joblib")
     summary = {

@@ -110,7 +110,7 @@ class Narrator:
         if step is None or step not in run.jobs or now - self._last_progress < (1.0 if spinner is None else 0.25):
             return
         self._last_progress = now
-        line = job_progress(step, self.app.backend.status(run.jobs[step]), time.time())
+        line = job_progress(step, self.app.training.status(run.jobs[step]), time.time())  # a sweep too
         if spinner is None:
             self.say(f"  … {line}")
         else:
@@ -251,13 +251,13 @@ def run_scenario(target: DemoTarget, example: Path, repo_dir: Path, out: TextIO)
     narrator.say(target.describe())
     repo = make_repo(example, repo_dir)
     narrator.say(f"throwaway repo {repo} at {git(repo, 'rev-parse', '--short', 'HEAD')}")
-    first = _push_and_follow(target, narrator, repo, before=None)
+    first = push_and_follow(target, narrator, repo, before=None)
     _expect(first.state is RunState.PROMOTED, f"first run ended {first.state.value}: {first.reason}")
     before = git(repo, "rev-parse", "HEAD")
     (repo / "params.json").write_text(json.dumps(WORSE_PARAMS, indent=2) + "\n")
     git(repo, "commit", "-qam", "Regularise much harder (C=0.0001)")
     narrator.say(f"committed a worse model: params.json -> {WORSE_PARAMS}")
-    second = _push_and_follow(target, narrator, repo, before=before)
+    second = push_and_follow(target, narrator, repo, before=before)
     _expect(second.state is RunState.REJECTED, f"second run ended {second.state.value}, expected rejected")
     narrator.say(f"gate rejected {second.id}: {second.reason}")
     truth, answer = _predict(target, narrator)
@@ -269,7 +269,8 @@ def run_scenario(target: DemoTarget, example: Path, repo_dir: Path, out: TextIO)
     return DemoOutcome(promoted=first, rejected=second, truth=truth, answer=answer)
 
 
-def _push_and_follow(target: DemoTarget, narrator: Narrator, repo: Path, before: str | None) -> PipelineRun:
+def push_and_follow(target: DemoTarget, narrator: Narrator, repo: Path, before: str | None) -> PipelineRun:
+    """Push the repository's HEAD to the target's webhook and follow the one run it starts to its end."""
     payload = push_payload(repo, full_name=DEMO_REPO, before=before)
     target.pushed(payload["after"])
     reply = send_github(target.webhook_url, "push", payload, target.webhook_secret)

@@ -203,3 +203,62 @@ def assert_no_duplicate_status(app: App, runs: list[PipelineRun], report: str) -
         assert not twice, f"run {run.id} ({run.state.value}) posted statuses more than once: {twice}; {report}"
         if run.state is RunState.PROMOTED:
             assert statuses[("relaunch/deploy", "success")] == 1, f"run {run.id}: {statuses}; {report}"
+
+
+SWEEP_TRIALS = 6
+
+
+def trial_rows(home: Path) -> list[tuple[str, str, float | None]]:
+    """(key, state, finished_at) of every trial job the agent was given."""
+    with sqlite3.connect(home / "agent.db") as db:
+        rows = db.execute("SELECT key, state, finished_at FROM jobs WHERE key LIKE '%:trial:%'").fetchall()
+    return [(str(key), str(state), finished) for key, state, finished in rows]
+
+
+def wait_for_trials(home: Path, done: int, where: str) -> list[tuple[str, str, float | None]]:
+    deadline = time.monotonic() + SETTLE_S
+    while True:
+        rows = trial_rows(home)
+        if sum(state == "succeeded" for _, state, _ in rows) >= done:
+            return rows
+        if time.monotonic() > deadline:
+            pytest.fail(f"{where}: {done} trials never succeeded: {rows}")
+        time.sleep(0.05)
+
+
+def test_kill9_mid_sweep_loses_no_finished_trial_and_runs_none_twice(tmp_path: Path, home: Path) -> None:
+    from relaunch.demo_sweep import SWEEP, with_sweep
+
+    specs = demo_specs(ROOT / "pipelines", tmp_path / "pipelines", tmp_path / "digits")
+    with_sweep(specs / "digits.yaml")
+    spec_text = (specs / "digits.yaml").read_text().replace(f"max_trials: {SWEEP['max_trials']}", "max_trials: 6")
+    (specs / "digits.yaml").write_text(spec_text)
+    env = {**os.environ, "RELAUNCH_HOME": str(home), "RELAUNCH_PIPELINES_DIR": str(specs)}
+    env["RELAUNCH_GITHUB_WEBHOOK_SECRET"] = SECRET
+    repo = make_repo(tmp_path / "digits")
+    stack = StackProcess(env, home, tmp_path / "up.log").start()
+    app = App(Settings(home=home))
+    finished_before: dict[str, float | None] = {}
+    try:
+        reply = deliver(stack, push_payload(repo, full_name=REPO, before=None), "sweep-crash")
+        assert reply.status_code == 202, reply.text
+        for done in (1, 3):  # kill -9 with a trial or more finished and others running, twice
+            rows = wait_for_trials(home, done, "sweep")
+            finished_before |= {key: at for key, state, at in rows if state == "succeeded"}
+            killed = stack.kill9()
+            assert not killed.surviving_jobs, f"trial jobs outlived the kill: {killed.surviving_jobs}"
+            stack.start()
+        [run] = wait_until_settled(app, 1, "sweep")
+    finally:
+        code = stack.stop()
+    assert code == 0
+    assert run.state is RunState.PROMOTED, f"{run.state.value}: {run.reason}"
+    rows = trial_rows(home)
+    assert Counter(key for key, _, _ in rows) == Counter({key for key, _, _ in rows}), rows  # each key once
+    for key, at in finished_before.items():  # a trial that had finished was never run again
+        assert (key, "succeeded", at) in rows, f"{key} changed after the kill: {rows}"
+        assert not [k for k, _, _ in rows if k.startswith(key + ":")], f"{key} ran again: {rows}"
+    trials = [e.data for e in app.store.timeline(run.id) if e.kind == "trial"]
+    numbers = [t["trial"] for t in trials]
+    assert sorted(numbers) == list(range(SWEEP_TRIALS)), f"trials on the timeline: {numbers}"  # none lost, none twice
+    assert sum(t["state"] == "succeeded" for t in trials) >= len(finished_before)

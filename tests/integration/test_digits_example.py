@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -142,3 +143,33 @@ def test_the_evaluation_reads_and_writes_gs_folders_through_the_mount(on_vertex:
 def test_a_gs_model_dir_without_its_bucket_mounted_fails_naming_both(on_vertex: dict[str, Any]) -> None:
     code, _, err = on_vertex["results"]["unmounted"]
     assert code != 0 and "AIP_MODEL_DIR" in err and "gs://bucket" in err and "not mounted" in err, err
+
+
+def test_a_sweep_trial_reads_its_parameters_and_reports_validation_rows_the_evaluation_never_sees(
+    tmp_path: Path,
+) -> None:
+    sys.path.insert(0, str(EXAMPLE))
+    try:
+        from dataset import split
+    finally:
+        sys.path.remove(str(EXAMPLE))
+    report = tmp_path / "trial" / "trial_metrics.jsonl"
+    env = {**train_env(tmp_path / "model", "r1"), "RELAUNCH_TRIAL_PARAMS": '{"C": 0.5, "max_iter": 300}'}
+    code, out, err = finish(start(EXAMPLE, "train.py", {**env, "RELAUNCH_TRIAL_METRICS": str(report)}))
+    assert code == 0, err
+    summary = read(tmp_path / "model", "training_summary.json")
+    assert summary["params"]["C"] == 0.5 and summary["params"]["max_iter"] == 300
+    x_train, _, _, _ = split()  # the held-out split evaluate.py scores on stays out: validation is training's
+    validation = math.ceil(len(x_train) * 0.2)
+    assert summary["n_train"] == len(x_train) - validation and f"on {validation} rows" in out
+    [line] = report.read_text().splitlines()
+    reported = json.loads(line)
+    assert reported["step"] == 1 and 0.9 < reported["val_accuracy"] <= 1.0
+
+
+def test_a_bad_trial_parameter_fails_in_one_line(tmp_path: Path) -> None:
+    env = {**train_env(tmp_path / "model", "r1"), "RELAUNCH_TRIAL_METRICS": str(tmp_path / "r.jsonl")}
+    for bad in ('{"fault": {"error_rate": 1}}', "[1]", "not json"):
+        code, _, err = finish(start(EXAMPLE, "train.py", {**env, "RELAUNCH_TRIAL_PARAMS": bad}))
+        assert code == 1 and err.strip().startswith("error: RELAUNCH_TRIAL_PARAMS"), err
+        assert "Traceback" not in err

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,7 +49,9 @@ def test_the_stack_supervises_and_builds_no_adapter_of_its_own() -> None:
     }
     assert "relaunch.bootstrap" not in imported  # the composition root hands it its wiring: bootstrap.App
     adapters = {name for name in imported if name.startswith("relaunch.adapters.")}
-    own = {f"relaunch.adapters.local.{name}" for name in ("periodic", "state_folder", "stack_ports")}  # no adapter
+    own = {
+        f"relaunch.adapters.local.{name}" for name in ("periodic", "state_folder", "stack_ports", "listeners")
+    }  # no adapter
     assert adapters <= own
 
 
@@ -55,3 +59,14 @@ def test_the_embedded_stack_is_wired_by_the_app_of_its_settings(tmp_path: Path) 
     built = bootstrap.embedded_stack(settings(tmp_path), functions=("github_webhook",))
     assert built.wiring is bootstrap.App and built.functions == ("github_webhook",)
     assert bootstrap.embedded_stack(settings(tmp_path)).functions == stack.FUNCTIONS
+
+
+def test_the_local_training_backend_loads_optuna_only_for_a_sweep(tmp_path: Path) -> None:
+    code = (
+        "import sys; from relaunch.bootstrap import App; from relaunch.settings import Settings\n"
+        f"app = App(Settings(home={str(tmp_path)!r}))\n"
+        "assert app.training.sweeps.owns('sweep-0123') and not app.training.sweeps.owns('job-1')\n"
+        "print('optuna' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "False", done.stderr  # about 0.8 s of imports an orchestrator never needs otherwise

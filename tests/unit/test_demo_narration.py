@@ -41,6 +41,11 @@ class FakeApp:
     store: FakeStore
     backend: FakeBackend
 
+    @property
+    def training(self) -> FakeBackend:
+        """What the orchestrator trains with (App.training): the narrator asks it, so a sweep's id is known too."""
+        return self.backend
+
 
 class Terminal(io.StringIO):
     """A stream that says it is a terminal, as a person's would."""

@@ -118,6 +118,16 @@ class App:
         return LocalAgent(s.agent_path, s.logs_dir, max_concurrent=s.max_concurrent_jobs)
 
     @cached_property
+    def training(self) -> TrainingBackend:
+        """What the orchestrator trains with: the backend's jobs and, on the local agent, sweeps of them (Optuna)."""
+        if self.settings.adapter("training") != "local":
+            return self.backend  # no sweeps on Vertex and W&B yet: a spec with `sweep:` fails its run saying so
+        from relaunch.adapters.local.sweeps_lazy import LazySweeps
+        from relaunch.service.sweep_step import JobsAndSweeps
+
+        return JobsAndSweeps(self.backend, LazySweeps(self.backend, self.settings.home / "sweeps"))
+
+    @cached_property
     def registry(self) -> ModelRegistry:
         s = self.settings
         if s.adapter("registry") == "vertex":
@@ -247,7 +257,7 @@ class App:
         deps = Deps(
             store=self.store,
             builder=self.builder,
-            backend=self.backend,
+            backend=self.training,
             blobs=self.blobs,
             registry=self.registry,
             endpoint=self.endpoint,

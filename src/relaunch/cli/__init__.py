@@ -1,20 +1,18 @@
-"""The `relaunch` command line: up, demo, runs, simulate, inbox, replay, rollback, approve, doctor, cost, deploy,
-launch-queue."""
+"""The `relaunch` command line: up, demo, runs, simulate, inbox, replay, rollback, approve, reject, doctor, cost,
+deploy, launch-queue."""
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from relaunch import bootstrap
-from relaunch.cli import gc, launch_queue, simulate, up
+from relaunch.cli import approvals, environments, gc, launch_queue, simulate, up
 from relaunch.cli.arguments import SuggestingParser
 from relaunch.cli.running import running_url
 from relaunch.cli.secret_env import without_secrets_in_environment
@@ -66,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
         help="local: the embedded stack; gcp-emulated: the GCP adapters and SDKs on Google's emulators and local "
         "stand-ins of Vertex AI, Cloud Build, Cloud Storage and GitHub (needs gcloud's emulators and Java)",
     )
+    demo.add_argument("--sweep", action="store_true", help="the sweep variant: a handful of trials, the best promoted")
+    demo.add_argument(
+        "--environments",
+        action="store_true",
+        help="the environments variant: two models climb staging then production, production rolls back alone",
+    )
     demo.set_defaults(func=cmd_demo)
     runs = sub.add_parser("runs", help="list runs, or `runs show RUN` for one with its timeline")
     runs.add_argument("action", nargs="?", choices=["list", "show"], default="list", help="list (default) or show one")
@@ -99,10 +103,10 @@ def _parser() -> argparse.ArgumentParser:
     replay.set_defaults(func=cmd_replay)
     rollback = sub.add_parser("rollback", help="move a pipeline's traffic and champion back to the previous model")
     rollback.add_argument("pipeline", help="the pipeline whose latest rollout is undone")
+    rollback.add_argument("--env", help="the environment to roll back (default: the last, e.g. production)")
     rollback.set_defaults(func=cmd_rollback)
-    approve = sub.add_parser("approve", help="let a run awaiting approval (a fork's pull request) build its head")
-    approve.add_argument("run_id", help="the run awaiting approval, as `relaunch runs` lists it")
-    approve.set_defaults(func=cmd_approve)
+    approvals.add_parser(sub)
+    environments.add_parser(sub)
     doctor = sub.add_parser("doctor", help="check the configuration and say exactly what is missing (no side effects)")
     doctor.set_defaults(func=cmd_doctor)
     cost = sub.add_parser("cost", help="GPU-hours and USD per pipeline and trigger kind, and what coalescing saved")
@@ -142,7 +146,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo scenario."""
     from relaunch.demo import run_demo
 
+    if args.environments and (args.sweep or args.profile != "local"):
+        print("relaunch demo: --environments runs alone, on the local profile", file=sys.stderr)
+        return 2
     without_secrets_in_environment(args)
+    if args.environments:
+        from relaunch.demo_environments import run_environments_demo
+
+        return run_environments_demo(home=args.home)
     if args.profile == "gcp-emulated":
         from relaunch.emulated.demo_gcp import run_gcp_demo
 
@@ -150,6 +161,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print("relaunch demo: --home applies to the local profile only", file=sys.stderr)
             return 2
         return run_gcp_demo()
+    if args.sweep:
+        from relaunch.demo_sweep import run_sweep_demo
+
+        return run_sweep_demo(home=args.home)
     return run_demo(home=args.home)
 
 
@@ -184,7 +199,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"endpoint_url": running_url(settings, "endpoint")})
     app = bootstrap.App(settings)
     try:
-        run = app.orchestrator.roll_back(args.pipeline)
+        run = app.orchestrator.roll_back(args.pipeline, args.env)
     except NothingToRollBack as exc:
         print(f"relaunch: nothing to roll back: {safe_line(exc)}", file=sys.stderr)
         return 1
@@ -195,30 +210,3 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     print(f"{safe_line(run.id)}: {safe_line(run.reason)}")
     print(f"champion: {safe_line(champion.version) if champion else 'none'}")
     return 0
-
-
-def cmd_approve(args: argparse.Namespace) -> int:
-    """Approve a fork's run for its head commit, as the OS user at this terminal; the stack then builds it."""
-    from relaunch.domain.commands import StartRun
-    from relaunch.service.approval_step import NotAwaiting, approve_by_operator
-
-    settings = Settings()
-    if no_store_yet(settings):
-        print(f"relaunch: no runs: {settings.store_path} does not exist", file=sys.stderr)
-        return 1
-    app = bootstrap.App(settings)
-    try:
-        run = approve_by_operator(app.store, args.run_id, by=f"{_os_user()} (relaunch approve)", at=time.time())
-    except NotAwaiting as exc:
-        print(f"relaunch: {exc.args[0]}", file=sys.stderr)
-        return 1
-    app.bus.publish(settings.pubsub_commands_topic, StartRun(run_id=run.id).model_dump(), {"run_id": run.id})
-    print(f"{run.id}: approved for {run.trigger.sha}; it builds next")
-    return 0
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no login name and no passwd entry (a bare container)
-        return "unknown OS user"

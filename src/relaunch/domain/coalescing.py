@@ -44,6 +44,11 @@ SUPERSEDABLE = frozenset(
 SUPERSEDING_KINDS = frozenset({"push", "pull_request"})
 
 
+def supersedable(run: PipelineRun) -> bool:
+    """Whether a newer push makes the run pointless: never once past the gate (a decided run waiting to roll out)."""
+    return run.state in SUPERSEDABLE and run.decision is None
+
+
 @dataclass(frozen=True)
 class Supersession:
     """A run to stop: cancel `jobs`, move it to `superseded`, report `reason`."""
@@ -83,14 +88,14 @@ def coalesce(new: PipelineRun, active: Iterable[PipelineRun]) -> CoalescePlan:
     if key is None:
         return CoalescePlan()
     same_lane = sorted(
-        (r for r in active if r.id != new.id and r.state in SUPERSEDABLE and lane(r) == key and _older(r, new)),
+        (r for r in active if r.id != new.id and supersedable(r) and lane(r) == key and _older(r, new)),
         key=lambda r: (r.created_at, r.id),
     )
     newer = [
         r
         for r in active
         if r.id != new.id
-        and r.state in SUPERSEDABLE
+        and supersedable(r)
         and r.trigger.kind in SUPERSEDING_KINDS
         and lane(r) == key
         and _older(new, r)
@@ -171,7 +176,7 @@ def arbitrate(new: PipelineRun, active: Iterable[PipelineRun], head: PipelineRun
         return LaneMove("go", CoalescePlan())
     if plan.superseded_by is not None:  # a newer push of the lane exists: it, or a newer one, is never closed here
         return LaneMove("close", other=plan.superseded_by)
-    live = head if head is not None and head.state in SUPERSEDABLE and lane(head) == lane(new) else None
+    live = head if head is not None and supersedable(head) and lane(head) == lane(new) else None
     if live is None:
         # Nobody builds the lane: take it. A duplicate_of from the snapshot is not trusted (that run may be closing
         # in our favour); a run admitted before lanes had heads is still waited for.

@@ -72,7 +72,7 @@ class ReportSkip(_Command):
 
 
 class LabelApproval(_Command):
-    """The approval label was added to a fork's pull request: approve its runs at `sha` if `login` may write.
+    """An approval label was added to a pull request: decide its waiting runs if `login` may write.
 
     `login` is who GitHub says added the label; their permission is asked of GitHub's API, never read from a
     payload. `run_id` is the run this delivery would have started (it starts none): the runs waiting are found by
@@ -86,6 +86,10 @@ class LabelApproval(_Command):
     sha: str
     login: str
     label: str
+    verdict: Literal["approved", "rejected"] = "approved"
+    for_build: bool = True  # the label decides a fork's wait to build at `sha`
+    for_promotion: bool = False  # the label decides gated runs at `sha` or `merge_sha` waiting to roll out
+    merge_sha: str | None = None  # the merged pull request's commit on its base branch
 
 
 class LookAtRollout(_Command):

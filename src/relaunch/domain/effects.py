@@ -56,6 +56,7 @@ class Effect(StrEnum):
     """The ledger steps that are the same for every run (a StrEnum: stored as the plain string)."""
 
     APPROVAL = "approval"
+    PROMOTION_APPROVAL = "approval:promotion"  # the verdict on a gated run (approve or reject)
     COST = "cost"
     FETCH = "fetch"
     NOTIFY_SKIP = "notify:skip"

@@ -43,8 +43,8 @@ def assess(health: EndpointHealth | None, limits: HealthLimits) -> HealthVerdict
     allowed = limits.max_error_rate * max(health.requests, limits.min_requests)
     if health.errors > allowed:
         return HealthVerdict("unhealthy", f"error rate {health.error_rate:.1%} > {limits.max_error_rate:.1%} ({seen})")
-    if health.requests < max(limits.min_requests, 1):
-        return HealthVerdict("unknown", f"only {health.requests} requests (< {limits.min_requests} to judge)")
+    if health.requests < (needed := max(limits.min_requests, 1)):
+        return HealthVerdict("unknown", f"only {health.requests} requests (< {needed} to judge)")
     if health.p95_ms is not None and health.p95_ms > limits.max_p95_latency_ms:
         return HealthVerdict(
             "unhealthy", f"p95 latency {health.p95_ms:.0f} ms > {limits.max_p95_latency_ms:.0f} ms ({seen})"

@@ -14,7 +14,7 @@ class RunState(str, enum.Enum):  # noqa: UP042 (StrEnum would change str(state),
     """Where a pipeline run stands."""
 
     RECEIVED = "received"
-    AWAITING_APPROVAL = "awaiting_approval"  # a fork's PR: nothing is built until someone with write access approves
+    AWAITING_APPROVAL = "awaiting_approval"  # before building (a fork's PR) or rolling out (gate.approval): `awaiting`
     BUILDING = "building"
     TRAINING = "training"
     EVALUATING = "evaluating"
@@ -173,6 +173,10 @@ class PipelineRun(BaseModel):
     retry_at: float | None = Field(default=None, description="When the current training retry may start")
     waiting_for: str | None = Field(default=None, description="Run of the same lane a received run waits for")
     hold_until: float | None = Field(default=None, description="A debounced received run builds after this time")
+    awaiting: str | None = Field(  # what an approval lets go on: build, promotion, or environment:NAME (entering it)
+        default=None, pattern=r"^(build|promotion|environment:[a-z][a-z0-9-]{0,30})$", description="What waits"
+    )
+    approval_deadline: float | None = Field(default=None, description="When a wait for approval expires (None: never)")
     rollout: RolloutProgress | None = Field(default=None, description="Where the run's rollout stands, once it began")
     evaluator_sha: str | None = Field(default=None, description="The commit whose evaluator scores the candidate")
     evaluator_image: str | None = Field(default=None, description="The evaluator's image (or checkout) once built")
@@ -309,7 +313,7 @@ class ModelVersion(BaseModel):
     )
 
 
-Stage = Literal["build", "train", "evaluate", "gate", "deploy"]
+Stage = Literal["build", "train", "evaluate", "gate", "approval", "deploy"]
 StatusState = Literal["pending", "success", "failure", "error"]
 
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from relaunch.domain.environments import PromotionRecord
 from relaunch.domain.model import (
     BuildResult,
     DeadLetter,
@@ -237,6 +238,28 @@ class ModelRegistry(Protocol):
     def set_champion(self, pipeline: str, version: str) -> None: ...
 
     def get(self, pipeline: str, version: str) -> ModelVersion | None: ...
+
+
+@runtime_checkable
+class EnvironmentAliases(Protocol):
+    """One alias per environment (`staging`, `production`) on a pipeline's registered versions."""
+
+    def alias(self, pipeline: str, name: str) -> ModelVersion | None:
+        """The version carrying the alias, if any."""
+
+    def set_alias(self, pipeline: str, name: str, version: str) -> None:
+        """Move the alias to `version` (KeyError if it is not registered)."""
+
+
+@runtime_checkable
+class PromotionHistory(Protocol):
+    """Every promotion into (or rollback in) an environment, kept for its history."""
+
+    def record_promotion(self, record: PromotionRecord) -> None:
+        """Keep the record; the same (run, environment, kind, version) again changes nothing."""
+
+    def promotions(self, pipeline: str, environment: str | None = None, limit: int = 50) -> list[PromotionRecord]:
+        """The pipeline's records (of one environment), newest first."""
 
 
 class Endpoint(Protocol):

@@ -18,6 +18,7 @@ CONTEXTS = {
     "train": "relaunch/train",
     "evaluate": "relaunch/evaluate",
     "gate": "relaunch/gate",
+    "approval": "relaunch/approval",
     "deploy": "relaunch/deploy",
 }
 
@@ -143,7 +144,7 @@ def worth_announcing(n: Notification) -> bool:
     """
     if n.state == "pending":
         return False
-    return n.stage in ("gate", "deploy") or n.state in ("failure", "error")
+    return n.stage in ("gate", "approval", "deploy") or n.state in ("failure", "error")
 
 
 def verdict(n: Notification) -> str:
@@ -152,5 +153,7 @@ def verdict(n: Notification) -> str:
         return "gate passed" if n.state == "success" else "gate failed"
     if n.stage == "deploy" and n.state == "success":
         return f"{n.model_version or 'model'} promoted"
+    if n.stage == "approval" and n.state in ("success", "failure"):
+        return "approved" if n.state == "success" else "not approved"
     word = {"pending": "in progress", "success": "succeeded", "failure": "failed", "error": "errored"}[n.state]
     return f"{n.stage} {word}"

@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from relaunch.domain.gitnames import clone_url_problem, name_problem, repo_problem
 from relaunch.domain.model import MachineSpec
 from relaunch.domain.rollout import DirectRollout, Rollout
+from relaunch.domain.spec_approval import ApprovalRule
+from relaunch.domain.spec_environments import WithEnvironments
+from relaunch.domain.spec_sweep import SweepSpec
 
 
 class _Strict(BaseModel):
@@ -117,7 +120,7 @@ class EvaluateSpec(JobSpec):
         return value
 
 
-class GatePolicy(_Strict):
+class GatePolicy(ApprovalRule, _Strict):
     """The eval gate: absolute floors, bounded regression against the champion, a paired test that can fail it."""
 
     floors: dict[str, float] = Field(default_factory=dict, description="metric -> minimum (higher is better)")
@@ -186,7 +189,7 @@ class PullRequestPolicy(_Strict):
     )
 
 
-class PipelineSpec(_Strict):
+class PipelineSpec(WithEnvironments, _Strict):
     """One pipeline: what it watches, how it trains and evaluates, how it is gated and rolled out."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$", description="Lower-case id, used in run ids and labels")
@@ -204,6 +207,7 @@ class PipelineSpec(_Strict):
     pull_requests: PullRequestPolicy = Field(
         default_factory=PullRequestPolicy, description="How pull requests, and those from forks, are treated"
     )
+    sweep: SweepSpec | None = Field(default=None, description="A hyperparameter search instead of one training")
 
 
 class SpecError(ValueError):

@@ -8,12 +8,15 @@ S = RunState
 
 TRANSITIONS: dict[RunState, frozenset[RunState]] = {
     S.RECEIVED: frozenset({S.AWAITING_APPROVAL, S.BUILDING, S.TRAINING, S.EVALUATING, S.FAILED, S.SUPERSEDED}),
-    S.AWAITING_APPROVAL: frozenset({S.BUILDING, S.REJECTED, S.SUPERSEDED}),  # approved, refused, a newer head
+    # approved (a fork: build; a gated run: roll out), refused or expired, a newer head or a newer gated run
+    S.AWAITING_APPROVAL: frozenset({S.BUILDING, S.ROLLING_OUT, S.REJECTED, S.SUPERSEDED}),
     S.BUILDING: frozenset({S.TRAINING, S.EVALUATING, S.FAILED, S.SUPERSEDED}),  # evaluating: W&B runs
     S.TRAINING: frozenset({S.EVALUATING, S.FAILED, S.SUPERSEDED}),
     S.EVALUATING: frozenset({S.GATED, S.FAILED, S.SUPERSEDED}),
-    S.GATED: frozenset({S.ROLLING_OUT, S.REJECTED, S.EVALUATED, S.FAILED}),  # evaluated: evaluation-only runs
-    S.ROLLING_OUT: frozenset({S.PROMOTED, S.ROLLED_BACK, S.FAILED}),
+    # evaluated: evaluation-only runs; awaiting_approval: gate.approval: required
+    S.GATED: frozenset({S.ROLLING_OUT, S.AWAITING_APPROVAL, S.REJECTED, S.EVALUATED, S.FAILED}),
+    # awaiting_approval: promoted into an environment, the next one needs an approval
+    S.ROLLING_OUT: frozenset({S.PROMOTED, S.ROLLED_BACK, S.FAILED, S.AWAITING_APPROVAL}),
     S.PROMOTED: frozenset({S.ROLLED_BACK}),  # `relaunch rollback` of the serving version, by hand
     S.REJECTED: frozenset(),
     S.EVALUATED: frozenset(),

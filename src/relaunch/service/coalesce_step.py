@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from relaunch.domain.coalescing import SUPERSEDABLE, arbitrate, debounce_until, duplicate_reason, lane, lane_name
+from relaunch.domain.coalescing import arbitrate, debounce_until, duplicate_reason, lane, lane_name, supersedable
 from relaunch.domain.model import PipelineRun, RunState, Stage, StatusState, TimelineEntry
 from relaunch.domain.ports import CoalesceStore, ConflictError, Runs, TrainingBackend
 from relaunch.domain.spec import PipelineSpec
@@ -76,7 +76,7 @@ class Coalescer:
         """Cancel the older run's jobs and move it to `superseded`; None if it is gone, done, or not older."""
         for _ in range(MAX_RACES):
             other = self.store.get_run(run_id)
-            if other is None or other.state not in SUPERSEDABLE or (other.created_at, other.id) >= _age(by):
+            if other is None or not supersedable(other) or (other.created_at, other.id) >= _age(by):
                 return None
             durations = self._cancel_jobs(other)
             moved, entry = transition(other, RunState.SUPERSEDED, reason, now=self.clock())

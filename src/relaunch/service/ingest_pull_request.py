@@ -1,10 +1,10 @@
-"""What a pull_request delivery leads to: evaluation-only runs, none for an unapproved fork, approval requests. Pure."""
+"""What a pull_request delivery leads to: evaluation-only runs, none for an unapproved fork, verdicts by label. Pure."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from relaunch.domain.approval import fork_ignored
+from relaunch.domain.approval import APPROVE_LABEL, REJECT_LABEL, fork_ignored
 from relaunch.domain.commands import LabelApproval
 from relaunch.domain.routing import route_pull_request, run_id_for
 from relaunch.domain.spec import PipelineSpec
@@ -51,26 +51,39 @@ def plan_pull_request(event: PullRequestEvent, specs: Mapping[str, PipelineSpec]
 
 
 def plan_label(event: PullRequestEvent, specs: Mapping[str, PipelineSpec], key: str) -> Plan:
-    """A label on a fork's pull request: ask the orchestrator to approve its waiting runs, if it is the spec's."""
-    if not event.from_fork:
-        return ignored("label on a pull request from the same repository: it needs no approval")
+    """An approval label on a pull request: ask the orchestrator to decide the runs it names, if its sender may."""
     if event.sender is None:
         return ignored("label added by an unknown sender: no approval")
     routing = route_pull_request(specs.values(), event.repo, event.base_ref)
-    commands = [
-        LabelApproval(
-            run_id=run_id_for(spec.name, key),
-            pipeline=spec.name,
-            repo=event.repo,
-            pr_number=event.number,
-            sha=event.head_sha,
-            login=event.sender,
-            label=spec.pull_requests.approval_label,
-        )
-        for spec in routing.matched
-        if spec.pull_requests.forks == "on_approval" and event.label == spec.pull_requests.approval_label
-    ]
+    commands = [c for spec in routing.matched if (c := _label_command(event, spec, key, event.sender)) is not None]
     if not commands:
-        return ignored("the label added is no watching pipeline's approval label (pull_requests.approval_label)")
+        return ignored(
+            f"the label added is neither {APPROVE_LABEL}, {REJECT_LABEL} nor a watching pipeline's fork approval label "
+            "(pull_requests.approval_label)"
+        )
     body = {"outcome": "approval requested", "pipelines": [c.pipeline for c in commands], "by": event.sender}
     return Plan(202, body, commands=commands)
+
+
+def _label_command(event: PullRequestEvent, spec: PipelineSpec, key: str, sender: str) -> LabelApproval | None:
+    """What the label decides for one pipeline: a fork's build (its approval label) or a gated run (approve/reject)."""
+    fork_label = spec.pull_requests.approval_label
+    for_build = (
+        event.from_fork and spec.pull_requests.forks == "on_approval" and event.label in (fork_label, REJECT_LABEL)
+    )
+    for_promotion = event.label in (APPROVE_LABEL, REJECT_LABEL)
+    if not (for_build or for_promotion) or event.label is None:
+        return None
+    return LabelApproval(
+        run_id=run_id_for(spec.name, key),
+        pipeline=spec.name,
+        repo=event.repo,
+        pr_number=event.number,
+        sha=event.head_sha,
+        login=sender,
+        label=event.label,
+        verdict="rejected" if event.label == REJECT_LABEL else "approved",
+        for_build=for_build,
+        for_promotion=for_promotion,
+        merge_sha=event.merge_sha,
+    )

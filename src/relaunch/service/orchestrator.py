@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from relaunch import logs
 from relaunch.domain import effects
-from relaunch.domain.approval import needs_approval
+from relaunch.domain.approval import awaited
 from relaunch.domain.commands import Command, LabelApproval, ReportSkip
 from relaunch.domain.gate import decide, report_markdown
 from relaunch.domain.jobs import RunPaths, eval_request, train_request
@@ -45,11 +45,12 @@ from relaunch.service import ledger
 from relaunch.service.approval_step import Approvals
 from relaunch.service.artifact_pin import fetch_pinned, move_alias
 from relaunch.service.coalesce_step import Coalescer, save_after_submit
+from relaunch.service.environment_step import EnvironmentRollouts
 from relaunch.service.evaluate_step import EvaluationInputs
 from relaunch.service.gate_step import GateStep
 from relaunch.service.notices import Notices, status_note
 from relaunch.service.retry_step import Retrier, with_attempt_seconds
-from relaunch.service.rollout_step import NothingToRollBack, RolloutStep
+from relaunch.service.sweep_step import SweepStep
 
 log = logging.getLogger(__name__)
 S = RunState
@@ -99,12 +100,12 @@ class Orchestrator:
         }
         self.notices = Notices(deps.store, deps.notifier)
         self._coalescer = Coalescer(deps.store, deps.backend, self._notify, self._ended, clock=deps.clock)
-        self.approvals = Approvals(
-            deps.store, deps.permissions, self.notices.send, self._coalescer.supersede, deps.clock
-        )
+        approving = (self.notices.send, self._coalescer.supersede, deps.clock, self._notify, self._ended, deps.look_at)
+        self.approvals = Approvals(deps.store, deps.permissions, *approving)
         self._gate = GateStep(deps.store, deps.registry, self._notify, clock=deps.clock)
         self._retrier = Retrier(deps.store, deps.backend, self._fail, clock=deps.clock)
-        self.rollout = RolloutStep(
+        self._sweeps = SweepStep(deps.store, deps.backend, deps.blobs, clock=deps.clock)  # a spec's `sweep:`
+        self.rollout = EnvironmentRollouts(  # a pipeline with environments climbs them, one rollout in each
             deps.store,
             deps.registry,
             deps.endpoint,
@@ -164,15 +165,14 @@ class Orchestrator:
             )  # a training this push did not pay for
 
     def _received(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
-        if needs_approval(run):  # a fork's code: never built without an approval of this very head commit
-            self.approvals.withdraw_older(run)
-            if not self.approvals.approved(run):
-                self.approvals.hold(run, spec)
-                return None  # until an approval (label or `relaunch approve`) nudges it
-        return self._admitted(run, spec)
+        return self._admitted(run, spec) if self.approvals.may_build(run, spec) else None  # a fork's run waits
 
     def _awaiting(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
-        return self._admitted(run, spec) if self.approvals.approved(run) else None
+        if (ended := self.approvals.decided(run, spec)) is not None or self.rollout.awaits(run, spec):
+            return ended or self.rollout.run(run, spec)  # rejected or expired; or waits to enter an environment
+        if not self.approvals.approved(run):
+            return None  # still waiting (a verdict, or the deadline, nudges it)
+        return self._gated(run, spec) if awaited(run) == "promotion" else self._admitted(run, spec)
 
     def _admitted(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
         run, free = self._coalescer.admit(run, spec)
@@ -210,7 +210,7 @@ class Orchestrator:
         paths = self._paths(built)
         if built.trigger.artifact:
             return self._evaluate_artifact(built, spec, paths)
-        job_id = self.d.backend.submit(train_request(built, spec, built.image or "", paths))
+        job_id = self._sweeps.submit(built, spec, paths)  # one job, or the sweep of many
         moved = save_after_submit(
             self.d.store,
             self.d.backend,
@@ -251,7 +251,7 @@ class Orchestrator:
         return moved
 
     def _training(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
-        status = self.d.backend.status(run.jobs["train"])
+        status = self._sweeps.status(run, spec, self._paths(run))
         if not status.done:
             return None
         if status.state != "succeeded":  # one policy for every backend: retry infrastructure, fail fast on code
@@ -293,13 +293,14 @@ class Orchestrator:
         decision = decide(candidate, champion, spec.gate, run.champion_version, n_examples=n_examples)
         moved = self._move(run, S.GATED, decision=decision, stage_durations=durations, retry_at=None)
         summary = gate_summary(decision.promote, decision.reasons, evaluate_only=run.trigger.evaluate_only)
-        report = report_markdown(
-            decision, pipeline=run.pipeline, candidate_label=_short(run.trigger.sha), evaluator=run.evaluator_sha
-        )
+        label = self._sweeps.label(run, _short(run.trigger.sha))  # a sweep's: which trial won, of how many
+        report = report_markdown(decision, pipeline=run.pipeline, candidate_label=label, evaluator=run.evaluator_sha)
         self._notify(moved, "gate", "success" if decision.promote else "failure", summary, report)
         return moved
 
-    def _gated(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun:
+    def _gated(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
+        if run.state is S.GATED and self.approvals.at_gate(run, spec):
+            return None  # gate.approval: waits for a verdict, then the gate's checks run against the champion then
         return self._gate.run(run, spec, self.d.history)  # history read here: tests set it on the built Deps
 
     def _rolling_out(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
@@ -308,12 +309,9 @@ class Orchestrator:
             move_alias(self.d.store, self.d.artifacts, moved, self.d.promote_alias)
         return moved
 
-    def roll_back(self, pipeline: str) -> PipelineRun:
-        """`relaunch rollback`: undo the pipeline's latest rollout (NothingToRollBack if there is none)."""
-        spec = self.d.specs().get(pipeline)
-        if spec is None:
-            raise NothingToRollBack(f"no pipeline {pipeline!r} (pipelines: {', '.join(sorted(self.d.specs()))})")
-        ended = self.rollout.roll_back_by_hand(pipeline, spec)
+    def roll_back(self, pipeline: str, env: str | None = None) -> PipelineRun:
+        """`relaunch rollback [--env ENV]`: undo the latest rollout there (NothingToRollBack if there is none)."""
+        ended = self.rollout.roll_back_named(pipeline, self.d.specs(), env)
         self._ended(ended)
         return ended
 

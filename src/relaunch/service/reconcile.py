@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 
 from relaunch.domain.commands import RECONCILE_TOPIC  # noqa: F401  (re-exported)
 from relaunch.domain.model import PipelineRun, RunState, Stage, TimelineEntry
-from relaunch.domain.rollout import BlueGreenRollout, CanaryRollout
+from relaunch.domain.rollout import BlueGreenRollout, CanaryRollout, Rollout
 from relaunch.domain.spec import PipelineSpec
+from relaunch.domain.sweep import rounds
 from relaunch.service.orchestrator import Orchestrator
 
 log = logging.getLogger(__name__)
@@ -60,17 +61,21 @@ def stage_timeout(state: RunState, spec: PipelineSpec, t: Timeouts = Timeouts())
     if state is S.BUILDING:
         return t.building_s
     if state is S.TRAINING:
-        return spec.train.timeout_s * (1 + spec.train.max_retries) + t.margin_s
+        return spec.train.timeout_s * (1 + spec.train.max_retries) * rounds(spec.sweep) + t.margin_s  # per trial
     if state is S.EVALUATING:
         return spec.evaluate.timeout_s * (1 + spec.evaluate.max_retries) + t.margin_s
     if state is S.GATED:
         return t.margin_s
-    if state is S.ROLLING_OUT:
-        strategy = spec.rollout
-        if isinstance(strategy, CanaryRollout | BlueGreenRollout):  # a quiet window may be held up to its max
-            return strategy.give_up_s + t.deploying_s + t.margin_s
-        return t.deploying_s + t.margin_s
+    if state is S.ROLLING_OUT:  # a climb through environments rolls out in each and bakes before the next
+        rollouts = [e.rollout for e in spec.environments] or [spec.rollout]
+        return sum(e.min_bake_s for e in spec.environments) + sum(_rollout_s(r, t) for r in rollouts)
     return None
+
+
+def _rollout_s(strategy: Rollout, t: Timeouts) -> float:
+    if isinstance(strategy, CanaryRollout | BlueGreenRollout):  # a quiet window may be held up to its max
+        return strategy.give_up_s + t.deploying_s + t.margin_s
+    return t.deploying_s + t.margin_s
 
 
 def entered_at(run: PipelineRun, timeline: Sequence[TimelineEntry]) -> float:

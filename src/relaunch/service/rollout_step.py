@@ -103,8 +103,11 @@ class RolloutStep:
         self.clock, self.artifact_root, self.look_at = clock, artifact_root, look_at
         self.notices = Notices(store, notifier)
 
-    def run(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
-        """Advance the rollout as far as it goes now: the run once terminal, None while it waits."""
+    def run(self, run: PipelineRun, spec: PipelineSpec, *, final: bool = True) -> PipelineRun | None:
+        """Advance the rollout as far as it goes now: the run once terminal, None while it waits.
+
+        Not `final` (an environment before the last): a promotion ends the rollout but not the run, which climbs on.
+        """
         if run.rollout is None:
             begun = self._begin(run, spec)
             if begun is None or begun.state.terminal:
@@ -117,7 +120,7 @@ class RolloutStep:
                 self._wait(run, spec, action)
                 return None
             if action.kind == "done":
-                return self._end(run, spec, action)
+                return self._end(run, spec, action, final=final)
             phase = run.rollout.phase
             try:
                 run = self._apply_and_save(run, spec, action)
@@ -290,13 +293,16 @@ class RolloutStep:
         run = self._apply_and_save(run, spec, action)
         return run if run.state is S.FAILED else self._end_with(run, spec, S.ROLLED_BACK, reason)
 
-    def _end(self, run: PipelineRun, spec: PipelineSpec, action: RolloutAction) -> PipelineRun:
+    def _end(self, run: PipelineRun, spec: PipelineSpec, action: RolloutAction, *, final: bool = True) -> PipelineRun:
         assert run.rollout is not None and action.outcome is not None
         self._report(run, spec.endpoint, action, run.rollout.phase, None)
         target = ENDS[action.outcome]
         # The version was registered before the rollout began: the run keeps it whether it was promoted or rolled back.
         updates: dict[str, Any] = {"rollout": policy.advance(run.rollout, action, self.clock())}
         updates["model_version"] = run.rollout.new_version
+        if target is S.PROMOTED and not final:  # promoted in this environment: the run goes on to the next one
+            note = TimelineEntry(kind="rollout", message=f"{action.reason or 'promoted'} on {spec.endpoint}")
+            return self.store.save_run(run.model_copy(update=updates), [note])
         return self._end_with(run, spec, target, action.reason, **updates)
 
     def _end_with(

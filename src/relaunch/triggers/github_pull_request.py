@@ -35,6 +35,7 @@ class PullRequestEvent:
     author: str | None
     sender: str | None  # who acted (e.g. added the label): GitHub's word, covered by its signature
     label: str | None = None  # the label added or removed, for `labeled` and `unlabeled`
+    merge_sha: str | None = None  # the merged pull request's commit on its base (None until it is merged)
 
     @property
     def from_fork(self) -> bool:
@@ -62,7 +63,15 @@ def parse_pull_request(data: dict[str, Any], delivery_id: str) -> PullRequestEve
         author=optional(data, "pull_request.user.login", str),
         sender=_login(optional(data, "sender.login", str), "sender.login"),
         label=_label(data) if action in ("labeled", "unlabeled") else None,
+        merge_sha=_merge_sha(data),
     )
+
+
+def _merge_sha(data: dict[str, Any]) -> str | None:
+    """The merge commit, only once merged: before, GitHub's merge_commit_sha is a test merge nobody pushed."""
+    field = "pull_request.merge_commit_sha"
+    value = optional(data, field, str)
+    return check_sha(value, field) if value is not None and optional(data, "pull_request.merged", bool) else None
 
 
 def _full_name(value: str, field: str) -> str:

@@ -130,6 +130,9 @@ def test_only_verdicts_finished_rollouts_and_failures_reach_the_channel(slack: F
         "gate: success",
         "gate: failure",
         "gate: error",
+        "approval: success",  # who approved (or rejected, below) a gated run: news, as the verdict is
+        "approval: failure",
+        "approval: error",
         "deploy: success",
         "deploy: failure",
         "deploy: error",

@@ -6,6 +6,7 @@ import json
 from typing import Any
 from urllib.parse import quote
 
+from relaunch.domain.environments import PromotionRecord
 from relaunch.domain.model import Delivery, PipelineRun, TimelineEntry
 
 MAX_ID_BYTES = 1500  # Firestore's limit on a document id
@@ -74,3 +75,24 @@ def delivery_from(doc: dict[str, Any]) -> Delivery:
         run_ids=list(doc["run_ids"]),
         body_dropped_at=doc.get("body_dropped_at"),
     )
+
+
+def promotion_id(record: PromotionRecord) -> str:
+    """One document per (pipeline, environment, run, kind, version): the second write of the same record is refused."""
+    parts = (record.pipeline, record.environment, record.run_id, record.kind, record.version)
+    joined = ":".join(doc_id(part, field="promotion key") for part in parts)  # ':' is escaped inside each part
+    if len(joined) > MAX_ID_BYTES:
+        raise ValueError(
+            f"promotion key is too long for a Firestore document id ({len(joined)} > {MAX_ID_BYTES} bytes)"
+        )
+    return joined
+
+
+def promotion_doc(record: PromotionRecord) -> dict[str, Any]:
+    """The record's queried fields next to the whole record as JSON (what `promotions` returns, exactly)."""
+    return {
+        "pipeline": record.pipeline,
+        "environment": record.environment,
+        "at": record.at,
+        "json": record.model_dump_json(),
+    }

@@ -38,7 +38,13 @@ class Index:
 # list_runs(pipeline=...) and runs_since: one pipeline's runs, newest first (rollback, `relaunch runs --pipeline`;
 # the drift cooldown's window)
 RUNS_OF_PIPELINE = Index("runs", (("pipeline", "ASCENDING"), ("created_at", "DESCENDING")))
-REQUIRED_INDEXES: tuple[Index, ...] = (RUNS_OF_PIPELINE,)
+# promotions(pipeline) and promotions(pipeline, environment): a pipeline's (environment's) history, newest first
+# (`relaunch history`, `relaunch status`, a rollback in one environment)
+PROMOTIONS_OF_PIPELINE = Index("promotions", (("pipeline", "ASCENDING"), ("at", "DESCENDING")))
+PROMOTIONS_OF_ENVIRONMENT = Index(
+    "promotions", (("environment", "ASCENDING"), ("pipeline", "ASCENDING"), ("at", "DESCENDING"))
+)
+REQUIRED_INDEXES: tuple[Index, ...] = (RUNS_OF_PIPELINE, PROMOTIONS_OF_PIPELINE, PROMOTIONS_OF_ENVIRONMENT)
 
 
 @contextmanager

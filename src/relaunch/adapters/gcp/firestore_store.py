@@ -8,6 +8,7 @@ Layout, under a collection prefix P (default "relaunch"):
   P_lanes/{lane}               the run of a lane allowed to build; moved by compare-and-set
   P_effects/{run}:{step}       one side effect; create() makes the first write win
   P_dead_letters/{auto}        newest first by server timestamp
+  P_promotions/{p:env:run:kind:version}  one promotion into (or rollback in) an environment; create(): first wins
 Document ids are percent-escaped keys, so "github:abc", "pubsub:drift_alert:1" or "a/b" are all valid ids.
 Queries need the composite indexes of firestore_indexes.REQUIRED_INDEXES in production (`relaunch deploy` creates
 them); the emulator needs none.
@@ -28,9 +29,17 @@ from relaunch.adapters.gcp.firestore_docs import (
     delivery_from,
     doc_id,
     entry_doc,
+    promotion_doc,
+    promotion_id,
     run_doc,
 )
-from relaunch.adapters.gcp.firestore_indexes import RUNS_OF_PIPELINE, index_errors
+from relaunch.adapters.gcp.firestore_indexes import (
+    PROMOTIONS_OF_ENVIRONMENT,
+    PROMOTIONS_OF_PIPELINE,
+    RUNS_OF_PIPELINE,
+    index_errors,
+)
+from relaunch.domain.environments import PromotionRecord
 from relaunch.domain.model import DeadLetter, Delivery, PipelineRun, RunState, TimelineEntry
 from relaunch.domain.ports import ConflictError, Recorded
 from relaunch.domain.retention import StoredBody
@@ -300,6 +309,31 @@ class FirestoreRunStore:
         data.update(payload=payload, payload_truncated=truncated)
         with google_errors(f"dead-lettering a message from {source}"):
             self._collection("dead_letters").document().create(data)
+
+    # -- promotion history ------------------------------------------------------------------------------------
+
+    def record_promotion(self, record: PromotionRecord) -> None:
+        """Keep an environment's promotion or rollback (first write wins: a redelivered command changes nothing)."""
+        from google.api_core.exceptions import AlreadyExists
+
+        ref = self._collection("promotions").document(promotion_id(record))
+        with google_errors(f"recording the promotion of {record.version} into {record.environment}"):
+            try:
+                ref.create(promotion_doc(record))
+            except AlreadyExists:
+                pass
+
+    def promotions(self, pipeline: str, environment: str | None = None, limit: int = 50) -> list[PromotionRecord]:
+        """The pipeline's records (of one environment), newest first (through PROMOTIONS_OF_PIPELINE/_ENVIRONMENT)."""
+        from google.cloud.firestore import FieldFilter, Query
+
+        query = self._collection("promotions").where(filter=FieldFilter("pipeline", "==", pipeline))
+        index = PROMOTIONS_OF_PIPELINE
+        if environment is not None:
+            query, index = query.where(filter=FieldFilter("environment", "==", environment)), PROMOTIONS_OF_ENVIRONMENT
+        query = query.order_by("at", direction=Query.DESCENDING).limit(limit)
+        with google_errors(f"listing promotions of {pipeline}"), index_errors("listing promotions", index, self.prefix):
+            return [PromotionRecord.model_validate_json(snapshot.get("json")) for snapshot in query.stream()]
 
     # -- lanes ------------------------------------------------------------------------------------------------
 

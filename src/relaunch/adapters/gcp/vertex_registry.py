@@ -125,16 +125,24 @@ class VertexRegistry(VertexService):
 
     def set_champion(self, pipeline: str, version: str) -> None:
         """Move the champion alias to `version` (KeyError if it is not registered)."""
+        self.set_alias(pipeline, CHAMPION, version)
+
+    def alias(self, pipeline: str, name: str) -> ModelVersion | None:
+        """The version carrying an environment's version alias (`staging`, `production`), if any."""
+        return self._get_ref(pipeline, name)
+
+    def set_alias(self, pipeline: str, name: str, version: str) -> None:
+        """Move a version alias to `version` (KeyError if it is not registered)."""
         target = self.get(pipeline, version)
         if target is None:
             raise KeyError(f"{pipeline} has no version {version!r}")
-        current = self.champion(pipeline)
+        current = self._get_ref(pipeline, name)
         if current is not None and current.version == version:
             return
         # Off the old holder first: an alias names one version of a model, so adding it first could be refused.
         if current is not None:
-            self._merge(current, [f"-{CHAMPION}"])
-        self._merge(target, [CHAMPION])
+            self._merge(current, [f"-{name}"])
+        self._merge(target, [name])
 
     def get(self, pipeline: str, version: str) -> ModelVersion | None:
         """The version ("v3"), or None if there is no such version."""

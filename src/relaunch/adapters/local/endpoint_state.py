@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import random
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ import numpy as np
 from relaunch.adapters.local.endpoint_guard import inside
 from relaunch.adapters.local.endpoint_stats import Stats
 
+log = logging.getLogger(__name__)
 MODEL_FILE = "model.joblib"
 FAULT_FILE = "relaunch_fault.json"
 
@@ -227,7 +230,7 @@ class ServingState:
         if model is None:
             path = self._model_file(artifact_uri)
             try:
-                model = joblib.load(path)
+                model = _load(path, artifact_uri)
             except Exception as exc:
                 raise ApiError(on_error, f"cannot load {MODEL_FILE} from {artifact_uri}: {exc}") from exc
             self._models[artifact_uri] = model
@@ -294,3 +297,33 @@ def _instances(instances: Any) -> np.ndarray[Any, Any]:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _load(path: str, artifact_uri: str) -> Any:
+    """joblib.load, with what unpickling warned about said once in the log instead of on the stack's terminal.
+
+    A model trained in its commit's environment (scikit-learn 1.6 for the example, as Vertex serves it) is served
+    here by relaunch's own scikit-learn: the mismatch is a fact worth one log line per model, not three tracebacks.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = joblib.load(path)
+    found = [(w, _sklearn_versions(w.message)) for w in caught]
+    for trained, served in sorted({pair for _, pair in found if pair is not None}):
+        log.warning(
+            "%s: pickled by scikit-learn %s, served by %s (the local endpoint serves every model with relaunch's"
+            " own environment)",
+            artifact_uri,
+            trained,
+            served,
+        )
+    for w, pair in found:
+        if pair is None:
+            log.warning("%s: %s: %s", artifact_uri, w.category.__name__, w.message)
+    return model
+
+
+def _sklearn_versions(message: object) -> tuple[str, str] | None:
+    """(trained with, served by) of scikit-learn's InconsistentVersionWarning; None for any other warning."""
+    trained = getattr(message, "original_sklearn_version", None)
+    return None if trained is None else (str(trained), str(getattr(message, "current_sklearn_version", "?")))

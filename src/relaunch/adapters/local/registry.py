@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS versions (
     UNIQUE (pipeline, run_id)
 );
 CREATE TABLE IF NOT EXISTS champions (pipeline TEXT PRIMARY KEY, version TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS aliases (
+    pipeline TEXT NOT NULL, alias TEXT NOT NULL, version TEXT NOT NULL, PRIMARY KEY (pipeline, alias));
 """
 
 
@@ -134,6 +136,24 @@ class LocalRegistry:
                 (pipeline, version),
             )
 
+    def alias(self, pipeline: str, name: str) -> ModelVersion | None:
+        """The version an environment's alias (`staging`, `production`) points at, if any."""
+        with self._db.connection() as conn:
+            query = "SELECT version FROM aliases WHERE pipeline = ? AND alias = ?"
+            row = conn.execute(query, (pipeline, name)).fetchone()
+        return None if row is None else self.get(pipeline, row["version"])
+
+    def set_alias(self, pipeline: str, name: str, version: str) -> None:
+        """Point an environment's alias at `version` (KeyError if it is not registered)."""
+        if self.get(pipeline, version) is None:
+            raise KeyError(f"{pipeline} has no version {version!r}")
+        with self._db.connection() as conn:
+            conn.execute(
+                "INSERT INTO aliases VALUES (?, ?, ?)"
+                " ON CONFLICT (pipeline, alias) DO UPDATE SET version = excluded.version",
+                (pipeline, name, version),
+            )
+
     def get(self, pipeline: str, version: str) -> ModelVersion | None:
         with self._db.connection() as conn:
             row = conn.execute(
@@ -157,6 +177,9 @@ class LocalRegistry:
             row = conn.execute("SELECT version FROM champions WHERE pipeline = ?", (pipeline,)).fetchone()
             if row is not None and row["version"] == version:
                 raise ValueError(f"{pipeline} {version} is the champion: it cannot be deleted")
+            query = "SELECT alias FROM aliases WHERE pipeline = ? AND version = ?"
+            if held := conn.execute(query, (pipeline, version)).fetchone():
+                raise ValueError(f"{pipeline} {version} serves {held['alias']}: it cannot be deleted")
             query = "DELETE FROM versions WHERE pipeline = ? AND version = ? RETURNING artifact_uri"
             deleted = conn.execute(query, (pipeline, version)).fetchone()
         if deleted is None:

@@ -14,6 +14,7 @@ from relaunch import logs
 from relaunch.adapters.content import split_held
 from relaunch.adapters.local.group_commit import GroupCommit
 from relaunch.adapters.local.sqlite import ConnectionPool, init_schema, write_transaction
+from relaunch.domain.environments import PromotionRecord
 from relaunch.domain.model import TERMINAL_STATES, DeadLetter, Delivery, PipelineRun, TimelineEntry
 from relaunch.domain.ports import ConflictError, Recorded
 from relaunch.domain.retention import StoredBody
@@ -42,6 +43,9 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     payload TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS content (key TEXT PRIMARY KEY, run_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS lanes (lane TEXT PRIMARY KEY, run_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS promotions (
+    pipeline TEXT NOT NULL, environment TEXT NOT NULL, run_id TEXT NOT NULL, kind TEXT NOT NULL, version TEXT NOT NULL,
+    at REAL NOT NULL, json TEXT NOT NULL, PRIMARY KEY (pipeline, environment, run_id, kind, version));
 """
 
 
@@ -271,6 +275,18 @@ class SqliteRunStore:
         """The results of side effect `step` across all runs, oldest first."""
         sql = "SELECT result FROM effects WHERE step = ? ORDER BY at, rowid"
         return [json.loads(row["result"]) for row in self._pool.get().execute(sql, (step,))]
+
+    def record_promotion(self, record: PromotionRecord) -> None:
+        """Keep an environment's promotion or rollback (first write wins)."""
+        key = (record.pipeline, record.environment, record.run_id, record.kind, record.version)
+        sql = "INSERT OR IGNORE INTO promotions VALUES (?, ?, ?, ?, ?, ?, ?)"
+        self._pool.get().execute(sql, (*key, record.at, record.model_dump_json()))
+
+    def promotions(self, pipeline: str, environment: str | None = None, limit: int = 50) -> list[PromotionRecord]:
+        """The pipeline's promotion records (of one environment), newest first."""
+        sql = "SELECT json FROM promotions WHERE pipeline = ? AND environment = COALESCE(?, environment)"
+        rows = self._pool.get().execute(sql + " ORDER BY at DESC, rowid DESC LIMIT ?", (pipeline, environment, limit))
+        return [PromotionRecord.model_validate_json(row["json"]) for row in rows]
 
     def dead_letter(self, source: str, reason: str, payload: str) -> None:
         """Keep a message that will never be processed, with the reason."""
