@@ -10,6 +10,13 @@ Hypothesis's timing checks (a 200 ms deadline per example, "input generation is 
 are, and with the workers sharing them a clean-clone CI run failed one on a generator that is fast alone. Speed is
 measured in benchmarks/, never in tests: the suite's profile turns both off, and keeps every other health check.
 
+A test that runs a function in-process configures the root logger as the function does (a handler on stderr): each
+test gets the root logger back as it found it, so a later test's warnings are not printed by an earlier test's
+handler (seen: a log-capture test on the same worker found another test's lines on its stderr).
+
+A test module whose tests share a module-scoped fixture (a running stack, a demo's outcome) is one group too: spread
+over four workers, its fixture ran up to four times (the demo scenario's 35 s twice in one run).
+
 The commits' Python environments (the local build's) are shared by every stack the suite starts, as
 RELAUNCH_PYTHON_ENVS_DIR lets stacks share them: the digits example's environment is installed and byte-compiled once
 per machine, not once per test home (about 13 s of CPU each). A test about building one sets its own folder.
@@ -17,8 +24,10 @@ per machine, not once per test home (about 13 s of CPU each). A test about build
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,8 +48,33 @@ EMULATOR_USERS = (
 )
 
 
+@pytest.fixture(autouse=True)
+def _root_logger_as_found() -> Iterator[None]:
+    """Removes the handlers relaunch's own logging added during the test (pytest's capture handlers are its own)."""
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in before and type(handler).__module__ == "relaunch.logs":
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(level)
+    logging.captureWarnings(False)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         where = item.path.relative_to(TESTS).as_posix() if item.path.is_relative_to(TESTS) else ""
         if where.startswith(EMULATOR_USERS):
             item.add_marker(pytest.mark.xdist_group("gcloud-emulators"))
+        elif _shares_a_module_fixture(item):  # one worker runs the module: its fixture (a stack, a demo) runs once
+            item.add_marker(pytest.mark.xdist_group(where))
+
+
+def _shares_a_module_fixture(item: pytest.Item) -> bool:
+    """Whether the test uses a module- or class-scoped fixture (spread over workers, each would build it again)."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(defs and defs[-1].scope in ("module", "class") for defs in info.name2fixturedefs.values())

@@ -5,6 +5,11 @@ A gs:// AIP_MODEL_DIR (what Vertex AI sets) is written through Vertex's Cloud St
 In a sweep's trial (RELAUNCH_TRIAL_PARAMS set, a JSON object of C and max_iter over params.json), a fifth of the
 training rows is held back as the validation split: the model is fitted on the rest and its validation accuracy is
 appended to $RELAUNCH_TRIAL_METRICS as {"step": 1, "val_accuracy": x}. evaluate.py's held-out split is never touched.
+In a Vertex AI tuning trial the parameters come as command-line arguments (`--C=0.5 --max_iter=300`) and the
+objective is reported as the cloudml-hypertune library does, without needing it: one JSON line in
+$CLOUD_ML_HP_METRIC_FILE (default /tmp/hypertune/output.metrics), which Vertex reads as the trial's measurement.
+In a W&B sweep's trial on Launch the parameters come as arguments too; the objective goes to the W&B run's summary
+and the model to $RELAUNCH_TRIAL_OUTPUT/$WANDB_RUN_ID (the sweep's trials share one AIP_MODEL_DIR).
 
 RELAUNCH_SMOKE=1 makes it a smoke run (what relaunch's reusable GitHub workflow does before any paid training):
 the first RELAUNCH_SMOKE_ROWS training rows (default 100), at most RELAUNCH_SMOKE_STEPS solver iterations
@@ -14,6 +19,7 @@ the first RELAUNCH_SMOKE_ROWS training rows (default 100), at most RELAUNCH_SMOK
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -37,6 +43,7 @@ FAULT_FILE = "relaunch_fault.json"  # read by the local endpoint: makes this mod
 SMOKE_DEFAULTS = {"RELAUNCH_SMOKE_ROWS": 100, "RELAUNCH_SMOKE_STEPS": 20}
 TRIAL_PARAMS = {"C", "max_iter"}  # what a sweep may choose
 VALIDATION_SIZE = 0.2  # of the training rows: a trial is scored on them, never on evaluate.py's held-out split
+HYPERTUNE_FILE = "/tmp/hypertune/output.metrics"  # cloudml-hypertune's default; Vertex may name another
 
 
 def load_params(path: Path = HERE / "params.json") -> dict[str, Any]:
@@ -48,8 +55,11 @@ def load_params(path: Path = HERE / "params.json") -> dict[str, Any]:
     return params
 
 
-def trial_params(env: dict[str, str]) -> dict[str, Any] | None:
-    """A sweep trial's parameters (RELAUNCH_TRIAL_PARAMS, a JSON object), or None outside a sweep."""
+def trial_params(env: dict[str, str], argv: list[str]) -> dict[str, Any] | None:
+    """A sweep trial's parameters (Vertex's --NAME=VALUE arguments, or RELAUNCH_TRIAL_PARAMS, a JSON object), or
+    None outside a sweep."""
+    if argv:
+        return vertex_trial_params(argv)
     raw = env.get("RELAUNCH_TRIAL_PARAMS")
     if raw is None:
         return None
@@ -64,13 +74,50 @@ def trial_params(env: dict[str, str]) -> dict[str, Any] | None:
     return params
 
 
-def report_trial(path: str, model: Pipeline, x_val: Any, y_val: Any) -> float:
-    """Score the trial on its validation rows and append the objective to the sweep's report file."""
+def vertex_trial_params(argv: list[str]) -> dict[str, Any]:
+    """The parameters Vertex AI passes a tuning trial, as `--NAME=VALUE` arguments (numbers here)."""
+    params: dict[str, Any] = {}
+    for arg in argv:
+        name, _, value = arg.removeprefix("--").partition("=")
+        if not arg.startswith("--") or name not in TRIAL_PARAMS:
+            sys.exit(
+                f"error: unknown trial argument {arg.partition('=')[0][:60]}; a Vertex AI trial may set "
+                f"{sorted(TRIAL_PARAMS)}"
+            )
+        try:
+            number = float(value)
+        except ValueError:
+            sys.exit(f"error: trial argument --{name} must be a number, got {value[:60]!r}")
+        if not math.isfinite(number):
+            sys.exit(f"error: trial argument --{name} must be a finite number, got {value[:60]!r}")
+        params[name] = int(number) if number.is_integer() and name == "max_iter" else number
+    return params
+
+
+def report_trial(env: dict[str, str], model: Pipeline, x_val: Any, y_val: Any, run: Any | None) -> float:
+    """Score the trial on its validation rows and report the objective: appended to the local sweep's report file,
+    in the W&B run's summary under W&B Launch, or on Vertex AI written as cloudml-hypertune writes it (its whole
+    queue, here one line, rewritten each time)."""
     accuracy = float(model.score(x_val, y_val))
-    report = Path(path)
+    if run is not None:
+        run.summary["val_accuracy"] = accuracy
+        print(f"validation accuracy {accuracy:.4f} on {len(y_val)} rows (reported to the W&B sweep)", flush=True)
+        return accuracy
+    local = env.get("RELAUNCH_TRIAL_METRICS")
+    report = Path(local or env.get("CLOUD_ML_HP_METRIC_FILE") or HYPERTUNE_FILE)
     report.parent.mkdir(parents=True, exist_ok=True)
-    with report.open("a") as f:
-        f.write(json.dumps({"step": 1, "val_accuracy": accuracy}) + "\n")
+    if local:
+        with report.open("a") as f:
+            f.write(json.dumps({"step": 1, "val_accuracy": accuracy}) + "\n")
+    else:
+        line = {
+            "timestamp": time.time(),
+            "trial": env.get("CLOUD_ML_TRIAL_ID", "0"),
+            "val_accuracy": str(accuracy),
+            "global_step": "1",
+            "checkpoint_path": "",
+        }
+        report.write_text(json.dumps(line, sort_keys=True) + "\n")
     print(f"validation accuracy {accuracy:.4f} on {len(y_val)} rows (reported to the sweep)", flush=True)
     return accuracy
 
@@ -124,9 +171,14 @@ def main() -> None:
     model_dir = os.environ.get("AIP_MODEL_DIR")
     if not model_dir:
         sys.exit("error: AIP_MODEL_DIR is not set; it names the directory the model is written to")
-    out = local_dir("AIP_MODEL_DIR", model_dir)  # before training: a wrong folder fails in a second, not a run
+    trials, wandb_run = os.environ.get("RELAUNCH_TRIAL_OUTPUT"), os.environ.get("WANDB_RUN_ID", "")
+    if trials and not wandb_run.replace("-", "").replace("_", "").isalnum():
+        sys.exit("error: RELAUNCH_TRIAL_OUTPUT is set but WANDB_RUN_ID is not a W&B run id")
+    if trials:  # a W&B sweep's trial: its trials share the resource arguments, so each writes under its run id
+        model_dir = f"{trials.rstrip('/')}/{wandb_run}/model"
+    out = local_dir("RELAUNCH_TRIAL_OUTPUT" if trials else "AIP_MODEL_DIR", model_dir)  # fails in a second, not a run
     params = load_params()
-    trial = trial_params(dict(os.environ))
+    trial = trial_params(dict(os.environ), sys.argv[1:])
     params = {**params, **trial} if trial is not None else params
     smoke = smoke_settings(dict(os.environ))
     run = launch_run(dict(os.environ))
@@ -145,7 +197,7 @@ def main() -> None:
     train_accuracy = float(model.score(x_train, y_train))
     print(f"trained in {time.perf_counter() - started:.2f}s, train accuracy {train_accuracy:.4f}", flush=True)
     if trial is not None:
-        report_trial(os.environ["RELAUNCH_TRIAL_METRICS"], model, x_val, y_val)
+        report_trial(dict(os.environ), model, x_val, y_val, run)
     out.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, out / "model.joblib")
     summary = {

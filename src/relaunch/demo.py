@@ -10,6 +10,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,14 +68,16 @@ class Narrator:
     def say(self, text: str) -> None:
         self._write(f"[{time.monotonic() - self.t0:7.2f}s] {text}")
 
-    def follow(self, run_id: str, timeout: float = 300.0) -> PipelineRun:
-        """Print the run's new timeline entries until it reaches a terminal state."""
+    def follow(
+        self, run_id: str, timeout: float = 300.0, until: Callable[[PipelineRun], bool] | None = None
+    ) -> PipelineRun:
+        """Print the run's new timeline entries until it reaches a terminal state (or `until` holds)."""
         deadline = time.monotonic() + timeout
         with self._spinner(run_id) as spinner:
             while time.monotonic() < deadline:
                 run = self.app.store.get_run(run_id)
                 self._print_new(run_id)
-                if run is not None and run.state.terminal:
+                if run is not None and (run.state.terminal or (until is not None and until(run))):
                     return run
                 if run is not None:
                     self._progress(run, spinner)
@@ -269,8 +272,14 @@ def run_scenario(target: DemoTarget, example: Path, repo_dir: Path, out: TextIO)
     return DemoOutcome(promoted=first, rejected=second, truth=truth, answer=answer)
 
 
-def push_and_follow(target: DemoTarget, narrator: Narrator, repo: Path, before: str | None) -> PipelineRun:
-    """Push the repository's HEAD to the target's webhook and follow the one run it starts to its end."""
+def push_and_follow(
+    target: DemoTarget,
+    narrator: Narrator,
+    repo: Path,
+    before: str | None,
+    until: Callable[[PipelineRun], bool] | None = None,
+) -> PipelineRun:
+    """Push the repository's HEAD to the target's webhook and follow the one run it starts to its end (or `until`)."""
     payload = push_payload(repo, full_name=DEMO_REPO, before=before)
     target.pushed(payload["after"])
     reply = send_github(target.webhook_url, "push", payload, target.webhook_secret)
@@ -280,7 +289,7 @@ def push_and_follow(target: DemoTarget, narrator: Narrator, repo: Path, before: 
     _expect(reply.status_code == 202, f"webhook answered {reply.status_code}: {reply.text}")
     runs = reply.json().get("runs") or []
     _expect(len(runs) == 1, f"expected one run, got {runs}")
-    return narrator.follow(runs[0])
+    return narrator.follow(runs[0], until=until)
 
 
 def _predict(target: DemoTarget, narrator: Narrator) -> tuple[list[int], dict[str, Any]]:

@@ -2,9 +2,11 @@
 
 Two pushes of the digits example each start a run that climbs: into staging (its own endpoint, `digits-staging`),
 then, once the model has served staging for BAKE_S seconds and answered the smoke predictions there, into production
-(the `digits` endpoint). Neither environment asks for an approval, so the story runs unattended. Production is then
-rolled back to the first model through the service call `relaunch rollback digits --env production` makes, while
-staging keeps serving the second; the story ends with what `relaunch status digits` prints.
+(the `digits` endpoint). Production requires an approval: each run waits in awaiting_approval once its bake in
+staging is over, and the demo approves it as an operator would, with `relaunch approve RUN` (the command itself, run
+against the stack's home). Production is then rolled back to the first model through the service call `relaunch
+rollback digits --env production` makes, while staging keeps serving the second; the story ends with what `relaunch
+status digits` prints.
 """
 
 from __future__ import annotations
@@ -106,6 +108,7 @@ def environments_specs(source: Path, dest: Path, repo: Path | str) -> Path:
             "rollout": {"strategy": "direct"},
             "min_bake_s": BAKE_S,
             "smoke": smoke,
+            "approval": "required",
         },
     ]
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
@@ -118,12 +121,13 @@ def _story(target: EmbeddedTarget, example: Path, repo_dir: Path, out: TextIO, s
     narrator.say(target.describe())
     repo = make_repo(example, repo_dir)
     narrator.say(f"throwaway repo {repo}; climbing staging ({ENDPOINTS['staging']}), a {BAKE_S:.0f} s bake, production")
-    first = _climb(app, narrator, push_and_follow(target, narrator, repo, before=None))
+    first = _climb(app, narrator, _approved(target, narrator, push_and_follow(target, narrator, repo, None, _waits)))
     before_sha = git(repo, "rev-parse", "HEAD")
     (repo / "params.json").write_text(json.dumps(BETTER_PARAMS, indent=2) + "\n")
     git(repo, "commit", "-qam", f"Regularise a little more (C={BETTER_PARAMS['C']})")
     narrator.say(f"committed a better model: params.json -> {BETTER_PARAMS}")
-    second = _climb(app, narrator, push_and_follow(target, narrator, repo, before=before_sha))
+    second = push_and_follow(target, narrator, repo, before_sha, _waits)
+    second = _climb(app, narrator, _approved(target, narrator, second))
     before, after, answers = _roll_back_production(
         app, narrator, new=str(second.model_version), old=str(first.model_version)
     )
@@ -135,6 +139,19 @@ def _story(target: EmbeddedTarget, example: Path, repo_dir: Path, out: TextIO, s
     wall = time.monotonic() - started
     narrator.say(f"done in {wall:.1f}s")
     return EnvironmentsOutcome(first, second, before, after, answers, status, wall)
+
+
+def _waits(run: PipelineRun) -> bool:
+    """Whether the run waits for an approval (the narrator follows a run until it does)."""
+    return run.state is RunState.AWAITING_APPROVAL
+
+
+def _approved(target: EmbeddedTarget, narrator: Narrator, run: PipelineRun) -> PipelineRun:
+    """Approve the run's entry into production with `relaunch approve`, then follow it to its end."""
+    _expect(run.awaiting == "environment:production", f"run {run.id} ended {run.state.value}: {run.reason}")
+    narrator.say(f"production requires an approval: relaunch approve {run.id}")
+    narrator.say(f"relaunch approve: {cli(target.stack.settings, 'approve', run.id).strip()}")
+    return narrator.follow(run.id)
 
 
 def _roll_back_production(
@@ -199,9 +216,14 @@ def _answer(app: bootstrap.App, endpoint: str) -> str | None:
 
 def cli_status(settings: Settings) -> str:
     """What `relaunch status digits` prints for this stack (the command itself, run against its home and specs)."""
+    return cli(settings, "status", PIPELINE)
+
+
+def cli(settings: Settings, *args: str) -> str:
+    """What `relaunch ARGS` prints, run against this stack's home and specs; DemoFailed if it fails."""
     env = {**os.environ, "RELAUNCH_HOME": str(settings.home), "RELAUNCH_PIPELINES_DIR": str(settings.pipelines_dir)}
     done = subprocess.run(
-        [sys.executable, "-m", "relaunch", "status", PIPELINE],
+        [sys.executable, "-m", "relaunch", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -209,7 +231,7 @@ def cli_status(settings: Settings) -> str:
         check=False,
     )
     if done.returncode != 0:
-        raise DemoFailed(f"relaunch status {PIPELINE} exited {done.returncode}: {safe_line(done.stderr.strip())}")
+        raise DemoFailed(f"relaunch {' '.join(args)} exited {done.returncode}: {safe_line(done.stderr.strip())}")
     return done.stdout
 
 

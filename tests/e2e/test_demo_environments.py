@@ -55,6 +55,15 @@ def test_two_models_climb_staging_then_production_and_production_rolls_back_alon
     assert any(c.startswith("served staging 3 s") for c in production_v2.checks), production_v2.checks
     assert any(c.startswith("smoke: ") for c in production_v2.checks), production_v2.checks
 
+    # Production required an approval: each run waited for it, and `relaunch approve` let it in.
+    for run in (outcome.first, outcome.second):
+        states = [e.data.get("to") for e in app.store.timeline(run.id) if e.kind == "state"]
+        waited = states.index("awaiting_approval")
+        assert states[waited:][:3] == ["awaiting_approval", "rolling_out", "promoted"], states
+        assert f"relaunch approve: {run.id}: approved for {run.trigger.sha}; it enters production next" in printed
+    approvers = [r.approved_by for r in history.promotions("digits", "production") if r.kind == "promoted"]
+    assert len(approvers) == 2 and all(a.endswith(" (relaunch approve)") for a in approvers), approvers
+
     # Before the rollback both environments served v2; after it, production serves v1 and staging still v2.
     assert outcome.before == {"staging": ("v2", {"v2": 100}), "production": ("v2", {"v2": 100})}
     assert outcome.after == {"staging": ("v2", {"v2": 100}), "production": ("v1", {"v1": 100})}

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def seen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The scenario's outcome and narration, and what the stand-ins and the store held at its end."""
     for kind in ("pubsub", "firestore"):
-        emulators.started_or_skip(kind).stop()  # skips (or fails where required) with the reason, before any work
+        emulators.skip_unless_installed(kind)  # skips (or fails where required) with the reason, before any work
     found: dict[str, Any] = {}
 
     def inspect(target: GcpTarget) -> None:

@@ -126,3 +126,16 @@ def test_the_commits_environment_trains_and_an_unchanged_one_costs_nothing_on_th
         joblib.load(Path(app.registry.champion("digits").artifact_uri.removeprefix("file://")) / "model.joblib")
     pickled_by = {w.message.original_sklearn_version for w in caught if isinstance(w.message, VersionWarning)}
     assert {v.rsplit(".", 1)[0] for v in pickled_by or {sklearn.__version__}} == {SKLEARN_SERVING_VERSION}
+
+
+def test_the_champion_is_served_in_the_environment_it_was_trained_in(outcome) -> None:  # type: ignore[no-untyped-def]
+    """The version's metadata names its build's environment, and the endpoint deployed it with that environment (a
+    predictor worker of it answers: no scikit-learn other than the one that pickled the model unpickles it)."""
+    import json
+
+    result, app, _ = outcome
+    (built,) = [e for e in app.store.timeline(result.promoted.id) if e.message.startswith("environment ")]
+    assert app.registry.champion("digits").metadata["python_environment"] == built.data["environment"]
+    state = json.loads(app.settings.endpoint_state_path.read_text())
+    deployed = {d["version"]: d.get("python_environment") for d in state["endpoints"]["digits"]["deployed"]}
+    assert deployed == {"v1": built.data["environment"]}

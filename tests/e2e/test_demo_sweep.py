@@ -30,3 +30,15 @@ def test_the_sweep_demo_promotes_the_best_trial_and_costs_the_sum_of_its_trials(
     best = max(outcome.trials, key=lambda t: (t["objective"], -t["trial"]))
     assert f"trial {best['trial']} won" in printed and f"trial {best['trial']} of 4 trials" in printed
     assert "sweep: 4 trials in" in printed and "sum of the trials'" in printed
+
+
+def test_the_sweep_variant_is_not_silently_dropped_on_the_gcp_path(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--sweep --profile gcp-emulated` ran the plain GCP story, without a sweep and without a word."""
+    from relaunch.cli import main
+    from relaunch.emulated import demo_gcp
+
+    monkeypatch.setattr(demo_gcp, "run_gcp_demo", lambda *a, **k: pytest.fail("ran the demo without its sweep"))
+    assert main(["demo", "--sweep", "--profile", "gcp-emulated"]) == 2
+    assert capsys.readouterr().err == "relaunch demo: --sweep runs on the local profile\n"

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Literal
 
 from relaunch.adapters.local.pyenv import MARKER, RECORD, PrunableEnvironments
+from relaunch.adapters.local.registry import LocalRegistry
 from relaunch.domain.dependencies import Declared
 from relaunch.domain.model import Delivery, PipelineRun, RunState, Trigger
 from relaunch.domain.retention import DAY_S, RetentionPolicy
-from relaunch.service.gc import Housekeeping
+from relaunch.service.gc import Housekeeping, Pipeline
 from tests.fakes import FakeStore
 
 NOW = 1000 * DAY_S
@@ -63,3 +64,24 @@ def test_an_environment_a_build_reused_meanwhile_is_not_deleted(tmp_path: Path) 
     assert (tmp_path / "envs" / OLD / RECORD).is_file()
     assert pruning.delete_idle(NAMED, idle_since=NOW - 14 * DAY_S)  # idle: deleted, whole
     assert not (tmp_path / "envs" / NAMED).exists() and not list((tmp_path / "envs").glob(f".{NAMED}*"))
+
+
+def test_an_environment_a_registered_version_was_trained_in_is_kept(tmp_path: Path) -> None:
+    _world(tmp_path)
+    pruning = PrunableEnvironments(tmp_path / "envs", tmp_path / "no-checkouts")  # no checkout names any
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.joblib").write_bytes(b"m")
+    registry = LocalRegistry(tmp_path / "registry")
+    registry.register("digits", "r0", str(model), {"accuracy": 0.9}, {"python_environment": OLD})
+    store = FakeStore()
+    gc = Housekeeping(
+        store,
+        RetentionPolicy(),
+        registry=registry,
+        environments=pruning,
+        pipelines=lambda: [Pipeline("digits", set)],
+        clock=lambda: NOW,
+    )
+    removed = {r.name for r in gc.collect(dry_run=True).removals if r.kind == "environment"}
+    assert removed == {NAMED}  # both idle and named by no checkout; OLD is v1's (the endpoint serves v1 in it)

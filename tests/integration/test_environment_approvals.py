@@ -172,7 +172,8 @@ def test_the_gate_approval_and_an_environment_approval_are_two_verdicts() -> Non
     assert run.state is RunState.AWAITING_APPROVAL and run.awaiting == "environment:production"
     approve_by_operator(w.store, run.id, by="bob", at=w.now)
     assert w.nudge(run.id).state is RunState.PROMOTED
-    assert [r.approved_by for r in w.store.promotions("digits")] == ["bob", "gate (no approval required)"]
+    production, staging = w.store.promotions("digits")
+    assert (production.approved_by, staging.approved_by) == ("bob", "ada (at the gate)")
 
 
 def test_the_first_environment_may_require_an_approval_too() -> None:

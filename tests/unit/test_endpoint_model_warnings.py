@@ -1,5 +1,5 @@
-"""A model pickled by another scikit-learn (the commit's environment) is served with one log line saying so, not
-three warnings on the stack's terminal (seen in `relaunch demo` once training ran in the commit's environment)."""
+"""A model pickled by another scikit-learn and served in-process (its version names no usable training environment)
+is served with one log line saying so, not three warnings on the stack's terminal."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import warnings
 import pytest
 from sklearn.exceptions import InconsistentVersionWarning
 
-from relaunch.adapters.local import endpoint_state
+from relaunch.adapters.local import predictor
 
 
 def test_a_version_mismatch_is_one_log_line_and_nothing_on_stderr(
@@ -26,15 +26,15 @@ def test_a_version_mismatch_is_one_log_line_and_nothing_on_stderr(
         warnings.warn("something else", UserWarning, stacklevel=1)
         return "model"
 
-    monkeypatch.setattr(endpoint_state.joblib, "load", load)
+    monkeypatch.setattr(predictor.joblib, "load", load)
     with warnings.catch_warnings():
         warnings.simplefilter("default")  # as the stack runs: a warning would reach stderr
-        with caplog.at_level(logging.WARNING, logger=endpoint_state.__name__):
-            assert endpoint_state._load("/r/v1/model.joblib", "file:///r/v1") == "model"
+        with caplog.at_level(logging.WARNING, logger=predictor.__name__):
+            assert predictor._load("/r/v1/model.joblib", "file:///r/v1") == "model"
     lines = [r.getMessage() for r in caplog.records]
     assert lines == [
-        "file:///r/v1: pickled by scikit-learn 1.6.1, served by 1.9.1 (the local endpoint serves every model with"
-        " relaunch's own environment)",
+        "file:///r/v1: pickled by scikit-learn 1.6.1, served in-process by 1.9.1 (the version names no usable"
+        " training environment)",
         "file:///r/v1: UserWarning: something else",
     ]
     assert capsys.readouterr().err == ""

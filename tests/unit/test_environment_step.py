@@ -237,3 +237,19 @@ def test_the_orchestrator_holds_a_climbing_run_for_approval_then_promotes_it_aft
     assert [r.environment for r in w.store.promotions("digits")] == ["production", "staging"]
     with pytest.raises(NothingToRollBack, match="v1 was the first model in staging"):
         orch.roll_back("digits", "staging")
+
+
+def test_an_approval_given_at_the_gate_is_named_by_the_first_environments_record() -> None:
+    """gate.approval: required, approved by ada at the gate: the records named "gate (no approval required)"."""
+    from relaunch.domain.approval import approval_record
+    from relaunch.domain.effects import Effect
+
+    w = World()
+    envs = [STAGING, {"name": "production", "endpoint": "digits"}]
+    spec = PipelineSpec.model_validate({**RAW, "gate": {**RAW["gate"], "approval": "required"}, "environments": envs})
+    run = w.gated(1)
+    w.store.put_effect(run.id, Effect.PROMOTION_APPROVAL, approval_record("ada", "cli", f"{1:040d}", "operator", at=1))
+    done = w.roll(run.id, spec)
+    assert done is not None and done.state is RunState.PROMOTED
+    production, staging = w.store.promotions("digits")
+    assert (staging.approved_by, production.approved_by) == ("ada (at the gate)", "ada (at the gate)")

@@ -91,3 +91,16 @@ def test_hyperband_early_stopping_has_its_resources(tmp_path: Path) -> None:
     spec = load(tmp_path, SWEEP.replace("{type: median, startup_trials: 2}", "{type: hyperband, max_resource: 9}"))
     stopping = spec.sweep.early_stopping  # type: ignore[attr-defined]
     assert stopping.type == "hyperband" and stopping.min_resource == 1 and stopping.reduction_factor == 3
+
+
+def test_categorical_values_that_read_alike_on_a_command_line_are_refused_when_the_spec_loads(tmp_path: Path) -> None:
+    """1 and "1" both reach a trial as `--depth=1` (Vertex passes arguments as text): one value, refused at load, not
+    when a Vertex sweep starts."""
+    text = SWEEP.replace("values: [lbfgs, saga]", "values: [1, '1']")
+    with pytest.raises(SpecError, match=r"sweep\.parameters\.solver.*1 and '1' read alike"):
+        load(tmp_path, text)
+
+
+def test_a_boolean_and_its_text_read_alike_too(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="True and 'true' read alike"):
+        load(tmp_path, SWEEP.replace("values: [lbfgs, saga]", "values: [true, 'true']"))

@@ -7,8 +7,8 @@ repeats the champion's commit; a model whose files are identical to the champion
 
 from __future__ import annotations
 
-from relaunch.domain.model import ModelVersion, RunState
-from relaunch.domain.provenance import version_metadata
+from relaunch.domain.model import ModelVersion, RunState, TimelineEntry
+from relaunch.domain.provenance import built_environment, version_metadata
 from tests.unit.test_orchestrator import GOOD, World
 
 S = RunState
@@ -65,3 +65,25 @@ def test_metadata_of_a_new_commit_names_no_earlier_version_and_skips_what_is_unk
         "ref": "refs/heads/main",
         "artifact": "acme/digits/model:v2",
     }
+
+
+def test_the_python_environment_the_build_made_is_in_the_version_metadata() -> None:
+    """The local endpoint serves a version with the environment it was trained in: the build's timeline names it."""
+    w = World()
+    run = w.new_run(4)
+    w.start(run)
+    w.store.append_timeline(run.id, TimelineEntry(kind="info", message="env", data={"environment": "0" * 16}))
+    w.store.append_timeline(run.id, TimelineEntry(kind="info", message="env", data={"environment": "ab12" * 4}))
+    w.finish(run, "train")
+    w.evaluate(run, BETTER, GOOD)
+    (v1,) = w.registry.versions["digits"]
+    assert v1.metadata["python_environment"] == "ab12" * 4  # the latest build's (a retried build says it again)
+
+
+def test_no_environment_or_a_malformed_one_is_left_out() -> None:
+    entries = [TimelineEntry(kind="info", message="environment: none declared", data={"environment": None})]
+    assert built_environment(entries) is None
+    assert built_environment([TimelineEntry(kind="info", message="x", data={"environment": "../../etc"})]) is None
+    assert built_environment([]) is None
+    run = World().new_run(5)
+    assert "python_environment" not in version_metadata(run, None, at=0.0, python_environment=None)

@@ -119,13 +119,10 @@ class App:
 
     @cached_property
     def training(self) -> TrainingBackend:
-        """What the orchestrator trains with: the backend's jobs and, on the local agent, sweeps of them (Optuna)."""
-        if self.settings.adapter("training") != "local":
-            return self.backend  # no sweeps on Vertex and W&B yet: a spec with `sweep:` fails its run saying so
-        from relaunch.adapters.local.sweeps_lazy import LazySweeps
-        from relaunch.service.sweep_step import JobsAndSweeps
+        """What the orchestrator trains with: the backend's jobs and its sweeps (relaunch.bootstrap.training)."""
+        from relaunch.bootstrap.training import with_sweeps
 
-        return JobsAndSweeps(self.backend, LazySweeps(self.backend, self.settings.home / "sweeps"))
+        return with_sweeps(self.settings.adapter("training"), self.backend, self.settings.home / "sweeps")
 
     @cached_property
     def registry(self) -> ModelRegistry:
@@ -279,7 +276,8 @@ class App:
         home."""
         from relaunch.adapters.local.endpoint_server import EndpointServer
 
-        return EndpointServer(self.settings.endpoint_state_path, host=host, port=port)
+        s = self.settings  # a version names the environment it was trained in: served with it, from envs_dir
+        return EndpointServer(s.endpoint_state_path, host=host, port=port, envs_dir=s.envs_dir)
 
     def stack_bus(self, routes: Mapping[str, tuple[str, str]]) -> StackBus:
         """The bus the settings choose, pushing each topic of `routes` (function name -> (topic, URL)) to its function,

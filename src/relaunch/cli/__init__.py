@@ -64,7 +64,9 @@ def _parser() -> argparse.ArgumentParser:
         help="local: the embedded stack; gcp-emulated: the GCP adapters and SDKs on Google's emulators and local "
         "stand-ins of Vertex AI, Cloud Build, Cloud Storage and GitHub (needs gcloud's emulators and Java)",
     )
-    demo.add_argument("--sweep", action="store_true", help="the sweep variant: a handful of trials, the best promoted")
+    demo.add_argument(
+        "--sweep", action="store_true", help="the sweep variant (local profile): a handful of trials, the best promoted"
+    )
     demo.add_argument(
         "--environments",
         action="store_true",
@@ -148,6 +150,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if args.environments and (args.sweep or args.profile != "local"):
         print("relaunch demo: --environments runs alone, on the local profile", file=sys.stderr)
+        return 2
+    if args.sweep and args.profile != "local":  # Vertex's tuning jobs are tested at the HTTP boundary instead
+        print("relaunch demo: --sweep runs on the local profile", file=sys.stderr)
         return 2
     without_secrets_in_environment(args)
     if args.environments:

@@ -92,6 +92,18 @@ class WithEnvironments(BaseModel):
     def _coherent(cls, value: list[EnvironmentSpec]) -> list[EnvironmentSpec]:
         return check_environments(value)
 
+    @model_validator(mode="after")
+    def _no_run_on_an_environments_alias(self) -> WithEnvironments:
+        """relaunch moves each environment's W&B alias itself: a spec that starts a run when one is added would loop."""
+        wandb = getattr(getattr(self, "source", None), "wandb", None)
+        looping = [e.name for e in self.environments if wandb is not None and e.name in wandb.aliases]
+        if looping:
+            raise ValueError(
+                f"source.wandb.aliases: {looping[0]} is the alias relaunch moves when a model enters environment "
+                f"{looping[0]}: a run started by it would start again on its own move"
+            )
+        return self
+
     @model_validator(mode="before")
     @classmethod
     def _last_environment_is_the_endpoint(cls, data: Any) -> Any:

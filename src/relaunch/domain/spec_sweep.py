@@ -63,6 +63,13 @@ class IntParam(_Strict):
 Scalar = Annotated[str, Field(max_length=200)] | bool | int | float
 
 
+def argument_text(value: Scalar) -> str:
+    """A value as a trial's command line carries it (`--NAME=VALUE`, Vertex AI's categorical values are text)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 class CategoricalParam(_Strict):
     """A parameter taking one of a list of values."""
 
@@ -75,6 +82,11 @@ class CategoricalParam(_Strict):
             raise ValueError("values must be finite")
         if len(set(map(repr, self.values))) != len(self.values):
             raise ValueError("values must be distinct")
+        texts = [argument_text(v) for v in self.values]  # how Vertex AI carries them, and a trial reads them
+        alike = [v for v in self.values if texts.count(argument_text(v)) > 1]
+        if alike:
+            shown = " and ".join(repr(v) for v in alike[:2])
+            raise ValueError(f"values must differ as text: {shown} read alike on a trial's command line")
         return self
 
 

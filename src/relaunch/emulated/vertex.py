@@ -3,10 +3,10 @@
 It records every request (method, path, query, JSON body) and answers as Vertex AI v1 does: resources as JSON with
 server-assigned names (carrying the project *number*, as the real API does), long-running Operations with `name`,
 `done`, `metadata` and a `response` carrying its `@type`, errors as Google JSON errors. Covered: CustomJobs
-(create, get, list with a label filter, cancel), models (upload, get by version or alias, listVersions,
-mergeVersionAliases, evaluations import and list), endpoints (create, get, list by display_name, deployModel,
-undeployModel, PATCH traffic, predict routed by the split), and Cloud Monitoring's `projects.timeSeries.list`
-(filtered, paged) over `time_series`.
+(create, get, list with a label filter, cancel), HyperparameterTuningJobs (the same four, trials simulated: see
+vertex_tuning), models (upload, get by version or alias, listVersions, mergeVersionAliases, evaluations import and
+list), endpoints (create, get, list by display_name, deployModel, undeployModel, PATCH traffic, predict routed by
+the split), and Cloud Monitoring's `projects.timeSeries.list` (filtered, paged) over `time_series`.
 
 Every request body is checked against the schema the aiplatform v1 discovery document names as the method's
 `request` (discovery/aiplatform.v1.requests.json); a body it does not allow is answered 400 INVALID_ARGUMENT naming
@@ -30,6 +30,7 @@ from relaunch.emulated.vertex_endpoints import VertexEndpoints
 from relaunch.emulated.vertex_jobs import VertexJobs
 from relaunch.emulated.vertex_runner import JobRunner
 from relaunch.emulated.vertex_state import TYPE, ApiError, Refusal, filter_terms, filtered, now
+from relaunch.emulated.vertex_tuning import VertexTuning
 
 __all__ = ["TYPE", "ApiError", "FakeVertex", "JobRunner", "Refusal", "VertexServer", "now"]
 
@@ -42,6 +43,8 @@ _V1 = "GoogleCloudAiplatformV1"
 REQUEST_SCHEMAS: dict[tuple[str, str, int, str], tuple[str, str]] = {
     ("POST", "customJobs", 1, ""): (f"{_V1}CustomJob", "custom_job"),
     ("POST", "customJobs", 2, "cancel"): (f"{_V1}CancelCustomJobRequest", ""),
+    ("POST", "hyperparameterTuningJobs", 1, ""): (f"{_V1}HyperparameterTuningJob", "hyperparameter_tuning_job"),
+    ("POST", "hyperparameterTuningJobs", 2, "cancel"): (f"{_V1}CancelHyperparameterTuningJobRequest", ""),
     ("POST", "models", 1, "upload"): (f"{_V1}UploadModelRequest", ""),
     ("POST", "models", 2, "mergeVersionAliases"): (f"{_V1}MergeVersionAliasesRequest", ""),
     ("POST", "models", 3, "import"): (f"{_V1}ImportModelEvaluationRequest", ""),
@@ -53,7 +56,7 @@ REQUEST_SCHEMAS: dict[tuple[str, str, int, str], tuple[str, str]] = {
 }
 
 
-class FakeVertex(VertexJobs, VertexEndpoints):
+class FakeVertex(VertexJobs, VertexTuning, VertexEndpoints):
     """The stand-in's behaviour (see VertexState for its options); `handle` answers one HTTP request."""
 
     def handle(self, method: str, raw_path: str, body: Any) -> tuple[int, Any]:
@@ -95,6 +98,10 @@ class FakeVertex(VertexJobs, VertexEndpoints):
             ("GET", "customJobs", 1, ""): lambda: {"customJobs": filtered(self.jobs.values(), query)},
             ("GET", "customJobs", 2, ""): lambda: self._get(self.jobs, resource),
             ("POST", "customJobs", 2, "cancel"): lambda: self._cancel_job(resource),
+            ("POST", "hyperparameterTuningJobs", 1, ""): lambda: self._create_tuning_job(project, loc, body),
+            ("GET", "hyperparameterTuningJobs", 1, ""): lambda: self._list_tuning_jobs(query),
+            ("GET", "hyperparameterTuningJobs", 2, ""): lambda: self._get_tuning_job(resource),
+            ("POST", "hyperparameterTuningJobs", 2, "cancel"): lambda: self._cancel_tuning_job(resource),
             ("POST", "models", 1, "upload"): lambda: self._upload(loc, body),
             ("GET", "models", 2, ""): lambda: self._model_version(resource),
             ("GET", "models", 2, "listVersions"): lambda: self._list_versions(parts[1], query),

@@ -7,6 +7,7 @@ behaviour to it and `vertex.FakeVertex` puts them together behind the HTTP route
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import threading
 import time
@@ -83,6 +84,8 @@ class VertexState:
     requests: list[Recorded] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tuning_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # HyperparameterTuningJobs (vertex_tuning)
+    tuning_objective: Callable[[dict[str, Any]], float | None] = field(default=lambda params: default_objective(params))
     models: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # model id -> version id -> Model
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     evaluations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # "model@version" -> ModelEvaluations
@@ -91,6 +94,7 @@ class VertexState:
     series_page_size: int = 0  # >0: timeSeries.list answers in pages of this size
     predict_error: tuple[int, str] | None = None  # the error every predict answers with
     _failures: list[_Failure] = field(default_factory=list)
+    _tuning_projects: dict[str, str] = field(default_factory=dict)  # tuning job -> the project its trials run in
     _uploading: dict[str, list[str]] = field(default_factory=dict)  # model id -> version ids whose upload runs
     _loaded: dict[Path, tuple[float, Any]] = field(default_factory=dict)  # model.joblib path -> (mtime, model)
     _ids: Any = field(default_factory=lambda: itertools.count(1001))
@@ -211,3 +215,9 @@ def filtered(items: Any, query: dict[str, list[str]]) -> list[dict[str, Any]]:
         return item.get({"display_name": "displayName"}.get(key, key))
 
     return [dict(i) for i in items if all(value(i, k) == v for k, v in wanted)]
+
+
+def default_objective(params: dict[str, Any]) -> float | None:
+    """The simulated objective: higher for numeric parameters nearer 1 (so the best trial is predictable)."""
+    numbers = [float(v) for v in params.values() if isinstance(v, int | float) and not isinstance(v, bool)]
+    return round(1.0 / (1.0 + sum(abs(math.log10(abs(v) or 1e-9)) for v in numbers)), 6)

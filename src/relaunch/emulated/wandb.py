@@ -1,11 +1,12 @@
 """A local stand-in for the W&B API: GraphQL at POST /graphql plus file downloads, with the state behind them.
 
 It records every GraphQL operation (name and variables) and answers the minimal valid response for the operations
-the wandb SDK sends for Launch queues, runs and artifacts (wandb_queues.py, wandb_artifacts.py). W&B publishes no
-GraphQL schema, so what the installed SDK itself asks is the description requests are held to: an unknown operation
-gets a GraphQL error, so does a query selecting a field no query of the installed wandb SDK selects
-(wandb_graphql.py reads them from the SDK), unless relaunch's W&B Launch adapter names it in `BEYOND_SDK` (the
-README says why each is safe). Each such refusal is also kept in `refused`, so a test can assert none happened.
+the wandb SDK sends for Launch queues, runs, sweeps and artifacts (wandb_queues.py, wandb_sweeps.py,
+wandb_artifacts.py). W&B publishes no GraphQL schema, so what the installed SDK itself asks is the description
+requests are held to: an unknown operation gets a GraphQL error, so does a query selecting a field no query of the
+installed wandb SDK selects (wandb_graphql.py reads them from the SDK; wandb_sweeps.py records the one mutation the
+SDK assembles at run time), unless relaunch's W&B Launch adapter names it in `BEYOND_SDK` (the README says why each
+is safe). Each such refusal is also kept in `refused`, so a test can assert none happened.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from relaunch.adapters.wandb.launch import BEYOND_SDK
-from relaunch.emulated import wandb_queues  # noqa: F401  (registers the queue and run operations)
+from relaunch.emulated import (
+    wandb_queues,  # noqa: F401  (registers the queue and run operations)
+    wandb_sweeps,  # registers the sweep operations
+)
 from relaunch.emulated.loopback import loopback_server
 from relaunch.emulated.wandb_artifacts import manifest
 from relaunch.emulated.wandb_graphql import GraphQLSyntaxError, refused, sdk_paths
@@ -77,7 +81,7 @@ class FakeWandb(WandbState):
 
 def unknown_fields(query: str) -> list[str]:
     """W&B-style errors for each field of `query` no wandb SDK query selects (or for a document it cannot read)."""
-    allowed = sdk_paths() | {tuple(path.split(".")) for path in BEYOND_SDK}
+    allowed = sdk_paths() | wandb_sweeps.built_paths() | {tuple(path.split(".")) for path in BEYOND_SDK}
     try:
         paths = refused(query, allowed)
     except GraphQLSyntaxError as exc:

@@ -62,6 +62,7 @@ class WandbState:
     queues: set[tuple[str, str]] = field(default_factory=set)  # (entity, name) of the Launch queues that exist
     queue_configs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # what upsertRunQueue set
     projects: set[tuple[str, str]] = field(default_factory=set)  # (entity, name) created through the API
+    sweeps: dict[str, dict[str, Any]] = field(default_factory=dict)  # by sweep name (wandb_sweeps.py)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     # -- what tests read ---------------------------------------------------------------------------------------

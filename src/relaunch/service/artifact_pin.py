@@ -13,8 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from relaunch.domain.effects import Effect, alias_moved
-from relaunch.domain.model import PipelineRun, TimelineEntry
+from relaunch.domain.environments import record_key
+from relaunch.domain.model import PipelineRun, RunState, TimelineEntry
 from relaunch.domain.ports import ArtifactSource, FetchedArtifact, StepStore
+from relaunch.domain.spec import PipelineSpec
 from relaunch.triggers.wandb import ARTIFACT_PATTERN, artifact_id_of, is_concrete
 
 
@@ -89,18 +91,38 @@ def fetch_pinned(store: StepStore, source: ArtifactSource, run: PipelineRun, des
 
 
 def move_alias(store: StepStore, artifacts: Callable[[], ArtifactSource], run: PipelineRun, alias: str) -> None:
-    """Point `alias` at the promoted run's pinned W&B version, once; a refusal is noted, never un-promotes."""
+    """Point `alias` at the run's pinned W&B version, once; a refusal is noted once, and never un-promotes."""
     artifact, step = run.trigger.artifact, alias_moved(alias)
     if not artifact or store.get_effect(run.id, step) is not None:
         return
     if not is_pinned(artifact):  # re-resolving an alias could promote an unevaluated version
-        why = f"alias not moved: {artifact} names no concrete version (the run was never pinned)"
-        store.append_timeline(run.id, TimelineEntry(kind="warning", message=why))
+        _refused(store, run.id, f"{artifact} names no concrete version (the run was never pinned)")
         return
     try:
         artifacts().set_alias(artifact, alias)  # TransientError propagates: retried
     except ValueError as exc:
+        store.put_effect(run.id, step, {"refused": str(exc)})
         store.append_timeline(run.id, TimelineEntry(kind="warning", message=f"alias not moved: {exc}"))
         return
     store.append_timeline(run.id, TimelineEntry(kind="info", message=f"W&B alias {alias} -> {artifact}"))
     store.put_effect(run.id, step, {"artifact": artifact})
+
+
+def move_aliases(
+    store: StepStore, artifacts: Callable[[], ArtifactSource], run: PipelineRun, spec: PipelineSpec, promote_alias: str
+) -> None:
+    """W&B's registry follows the run: each environment it entered gets that environment's alias (`staging`,
+    `production`) on the run's pinned version, and a promoted run the promote alias; each alias once."""
+    if not run.trigger.artifact:
+        return
+    entered = [e.name for e in spec.environments if store.get_effect(run.id, record_key(e.name)) is not None]
+    promoted = [promote_alias] if run.state is RunState.PROMOTED else []
+    for alias in dict.fromkeys([*entered, *promoted]):
+        move_alias(store, artifacts, run, alias)
+
+
+def _refused(store: StepStore, run_id: str, why: str) -> None:
+    """Say once that no alias moves for this run (its artifact names no concrete version)."""
+    if store.get_effect(run_id, "alias:refused") is None:
+        store.append_timeline(run_id, TimelineEntry(kind="warning", message=f"alias not moved: {why}"))
+        store.put_effect(run_id, "alias:refused", {"why": why})

@@ -149,7 +149,7 @@ class EnvironmentRollouts(RolloutStep):
             replaced=run.rollout.previous_version,
             run_id=run.id,
             sha=run.trigger.sha,
-            approved_by=_approver(approval, run),
+            approved_by=_approver(approval, self.store.get_effect(run.id, Effect.PROMOTION_APPROVAL), run),
             checks=[str(c) for c in checks.get("checks", [])],
             at=self.clock(),
         )
@@ -303,7 +303,7 @@ class EnvironmentRollouts(RolloutStep):
             replaced=replaced if replaced is not None else (rollout.previous_version if rollout else None),
             run_id=run.id,
             sha=run.trigger.sha,
-            approved_by=_approver(gate, run),
+            approved_by=_approver(gate, None, run),  # the one environment: the gate approval is its entry
             at=self.clock(),
         )
 
@@ -337,6 +337,11 @@ class EnvironmentRollouts(RolloutStep):
         return spec.model_copy(update={"endpoint": env.endpoint, "rollout": env.rollout})
 
 
-def _approver(record: dict[str, Any] | None, run: PipelineRun) -> str:
-    """Who let the run in: the person whose approval covers its commit, else the gate (no approval was needed)."""
-    return str(record["by"]) if record is not None and approves(record, run) else "gate (no approval required)"
+def _approver(entry: dict[str, Any] | None, promotion: dict[str, Any] | None, run: PipelineRun) -> str:
+    """Who let the run in: the person whose approval of this entry covers its commit, else the one who approved its
+    promotion at the gate (gate.approval), else the gate alone (no approval was needed)."""
+    if entry is not None and approves(entry, run):
+        return str(entry["by"])
+    if promotion is not None and approves(promotion, run):
+        return f"{promotion['by']} (at the gate)"
+    return "gate (no approval required)"

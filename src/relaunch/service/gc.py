@@ -149,6 +149,7 @@ class Housekeeping:
             return
         gone = {r.name for r in report.removals if r.kind == "workspace"}  # in a dry run too: as if deleted
         named = {env for checkout, env in self.environments.named_by_checkouts().items() if checkout not in gone}
+        named |= self._served_environments()  # a registered version is served (or rolled back to) in its own
         now = self.clock()
         for removal in retention.environments_to_delete(self.policy, self.environments.environments(), named, now):
             idle_since = now - self.policy.env_idle_days * retention.DAY_S
@@ -156,6 +157,17 @@ class Housekeeping:
                 report.removals.append(removal)
             else:
                 report.kept.append(f"environment {removal.name}: a build used it just now")
+
+    def _served_environments(self) -> set[str]:
+        """The environments registered versions were trained in: the local endpoint serves each version in its own."""
+        if self.registry is None:
+            return set()
+        return {
+            env
+            for pipeline in self.pipelines()
+            for version in self.registry.list_versions(pipeline.name)
+            if (env := version.metadata.get("python_environment"))
+        }
 
     # -- inbox bodies -----------------------------------------------------------------------------------------
 

@@ -43,7 +43,7 @@ from relaunch.domain.spec import PipelineSpec
 from relaunch.domain.states import transition
 from relaunch.service import ledger
 from relaunch.service.approval_step import Approvals
-from relaunch.service.artifact_pin import fetch_pinned, move_alias
+from relaunch.service.artifact_pin import fetch_pinned, move_aliases
 from relaunch.service.coalesce_step import Coalescer, save_after_submit
 from relaunch.service.environment_step import EnvironmentRollouts
 from relaunch.service.evaluate_step import EvaluationInputs
@@ -169,7 +169,7 @@ class Orchestrator:
 
     def _awaiting(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
         if (ended := self.approvals.decided(run, spec)) is not None or self.rollout.awaits(run, spec):
-            return ended or self.rollout.run(run, spec)  # rejected or expired; or waits to enter an environment
+            return ended or self._rolling_out(run, spec)  # rejected or expired; or waits to enter an environment
         if not self.approvals.approved(run):
             return None  # still waiting (a verdict, or the deadline, nudges it)
         return self._gated(run, spec) if awaited(run) == "promotion" else self._admitted(run, spec)
@@ -305,8 +305,8 @@ class Orchestrator:
 
     def _rolling_out(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
         moved = self.rollout.run(run, spec)  # None: baking or in a rollback window, the reconcile tick re-plans
-        if moved is not None and moved.state is S.PROMOTED and self.d.artifacts is not None:
-            move_alias(self.d.store, self.d.artifacts, moved, self.d.promote_alias)
+        if self.d.artifacts is not None:  # W&B's aliases follow the environments entered and the promotion
+            move_aliases(self.d.store, self.d.artifacts, moved or run, spec, self.d.promote_alias)
         return moved
 
     def roll_back(self, pipeline: str, env: str | None = None) -> PipelineRun:

@@ -32,7 +32,7 @@ from relaunch.domain.model import (
     TimelineEntry,
 )
 from relaunch.domain.ports import BlobStore, Endpoint, ModelRegistry, Notifier, StepStore, TransientError
-from relaunch.domain.provenance import version_metadata
+from relaunch.domain.provenance import built_environment, version_metadata
 from relaunch.domain.rollout import BlueGreenRollout, RolloutAction
 from relaunch.domain.smoke import smoke_instances, smoke_verdict
 from relaunch.domain.spec import PipelineSpec
@@ -192,7 +192,8 @@ class RolloutStep:
             model = self.blobs.copy_tree(run.model_uri, dest)
         except ValueError as exc:
             return self._end_with(run, spec, S.FAILED, f"model not copied to the registry: {exc}")
-        provenance = version_metadata(run, champion, at=self.clock())  # what is new, even for an unchanged commit
+        built = built_environment(self.store.timeline(run.id))  # the endpoint serves it with the same packages
+        provenance = version_metadata(run, champion, at=self.clock(), python_environment=built)  # what is new
         version = self.registry.register(run.pipeline, run.id, model, run.decision.candidate, provenance)
         serving = {v: p for v, p in self.endpoint.traffic(spec.endpoint).items() if p > 0 and v != version.version}
         previous = champion.version if champion and champion.version in serving else None

@@ -10,14 +10,19 @@ from pathlib import Path
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "digits"
 
 
-def train(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+def train(tmp_path: Path, args: list[str] | None = None, **env: str) -> tuple[subprocess.CompletedProcess[str], Path]:
     wandb_dir = tmp_path / "wandb"
     base = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "RELAUNCH_"))}
     base |= {"AIP_MODEL_DIR": str(tmp_path / "model"), "RELAUNCH_SMOKE": "1", "RELAUNCH_RUN_ID": "run-7"}
     base |= {"WANDB_DIR": str(wandb_dir), "WANDB_CONFIG_DIR": str(tmp_path / "config"), "WANDB_SILENT": "true"}
     base |= {"WANDB_ERROR_REPORTING": "false", "NETRC": str(tmp_path / "netrc"), "PYTHONDONTWRITEBYTECODE": "1"}
     done = subprocess.run(
-        [sys.executable, "train.py"], cwd=EXAMPLE, env={**base, **env}, capture_output=True, text=True, timeout=240
+        [sys.executable, "train.py", *(args or [])],
+        cwd=EXAMPLE,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     return done, wandb_dir
 

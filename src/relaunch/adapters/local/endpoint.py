@@ -36,6 +36,8 @@ class HttpEndpoint:
         """Deploy the version at 0% traffic (100% if it is the first); deploying it again is a no-op. Done when it
         returns (the server loads the model in the request): there is never an operation to poll."""
         body = {"version": model.version, "artifact_uri": model.artifact_uri}
+        if env := model.metadata.get("python_environment"):  # served with the packages it was trained with
+            body["python_environment"] = env
         self._call("POST", f"{endpoint}:deploy", body, self._auth())
 
     def set_traffic(self, endpoint: str, split: dict[str, int]) -> None:

@@ -8,6 +8,9 @@ Who may call (see endpoint_guard): every request needs a loopback Host; every PO
 Origin (only browsers send one, and no browser page has business here: even :predict, whose calls count into the
 health figures that roll a canary back or forward); :deploy, :setTraffic and :undeploy need
 `Authorization: Bearer <token>`, the token being the file at `token_path` (created 0600 on start if absent).
+
+:deploy may name the version's `python_environment` (the hash of the environment it was trained in, under
+`envs_dir`): the version is then served by a worker of that environment (see endpoint_state), stopped with the server.
 """
 
 from __future__ import annotations
@@ -57,11 +60,13 @@ class EndpointServer:
         seed: int | None = None,
         registry_dir: Path | None = None,
         token_path: Path | None = None,
+        envs_dir: Path | None = None,
     ) -> None:
         home = Path(state_path).absolute().parent  # absolute: a later chdir must not move the registry
         self.registry_dir = Path(registry_dir).absolute() if registry_dir is not None else home / "registry"
         self.token_path = Path(token_path).absolute() if token_path is not None else home / "secrets" / TOKEN_FILE
-        self.state = ServingState(state_path, seed=seed, registry_dir=self.registry_dir)
+        envs = Path(envs_dir).absolute() if envs_dir is not None else None
+        self.state = ServingState(state_path, seed=seed, registry_dir=self.registry_dir, envs_dir=envs)
         self.host = host
         self.port = port
         self._server: ThreadingHTTPServer | None = None
@@ -98,6 +103,7 @@ class EndpointServer:
         if self._thread is not None:
             self._thread.join(timeout=3)
         self._server, self._thread = None, None
+        self.state.close()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -132,7 +138,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiError(400, "'version' must be a non-empty string when given")
             return self.state.predict(name, body.get("instances"), self.headers.get(ROUTE_KEY_HEADER), version)
         if verb == "deploy":
-            return self.state.deploy(name, _text(body, "version"), _text(body, "artifact_uri"))
+            given = (_text(body, "version"), _text(body, "artifact_uri"), body.get("python_environment"))
+            return self.state.deploy(name, *given)
         if verb == "setTraffic":
             return self.state.set_traffic(name, body.get("split"))
         if verb == "undeploy":

@@ -9,7 +9,10 @@ Faults, for tests and the demo: a `relaunch_fault.json` file in a model's folder
 much slower, the two ways a bad model fails in production. It is read on every prediction (cached by mtime), so a
 test may add or remove it while the version serves. Training code can write it to simulate a bad release.
 
-Models are pickles (loading one runs its code), so they load only from files inside the registry's folder.
+Models are pickles (loading one runs its code), so they load only from files inside the registry's folder. A version
+deployed with its `python_environment` (the hash of the environment it was trained in) is loaded and predicted by a
+worker of that environment (adapters/local/predictor.py), so the scikit-learn that pickled it unpickles it; one
+without is served in-process, by relaunch's own packages.
 """
 
 from __future__ import annotations
@@ -21,16 +24,16 @@ import os
 import random
 import threading
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 
 from relaunch.adapters.local.endpoint_guard import inside
 from relaunch.adapters.local.endpoint_stats import Stats
+from relaunch.adapters.local.predictor import Predictor, Predictors
+from relaunch.domain.dependencies import is_environment_hash
 
 log = logging.getLogger(__name__)
 MODEL_FILE = "model.joblib"
@@ -54,14 +57,18 @@ class _Fault:
 
 class ServingState:
     """Endpoints with their deployed versions and traffic splits; every change is written to `state_path`.
-    Models load only from `registry_dir` (RuntimeError at start if the state file names a path outside it)."""
+    Models load only from `registry_dir` (RuntimeError at start if the state file names a path outside it), in the
+    worker of their environment under `envs_dir` when they name one (in-process without `envs_dir`)."""
 
-    def __init__(self, state_path: Path, seed: int | None = None, *, registry_dir: Path) -> None:
+    def __init__(
+        self, state_path: Path, seed: int | None = None, *, registry_dir: Path, envs_dir: Path | None = None
+    ) -> None:
         self.state_path = Path(state_path)
         self.registry_dir = Path(registry_dir)
+        self.predictors = Predictors(envs_dir)
+        self._loaded: dict[tuple[str, str | None], tuple[Predictor, str]] = {}
         self._lock = threading.RLock()
         self._rng = random.Random(seed)
-        self._models: dict[str, Any] = {}
         self._faults: dict[str, tuple[int, _Fault]] = {}
         self._started_at = time.time()
         self._stats: dict[tuple[str, str], Stats] = {}
@@ -88,20 +95,24 @@ class ServingState:
                 "stats": stats,
             }
 
-    def deploy(self, name: str, version: str, artifact_uri: str) -> dict[str, Any]:
-        """Deploy at 0% (100% if it is the only version); the same version and artifact again is a no-op."""
+    def deploy(self, name: str, version: str, artifact_uri: str, python_environment: Any = None) -> dict[str, Any]:
+        """Deploy at 0% (100% if it is the only version), loading it in its environment's worker when it names one;
+        the same version and artifact again is a no-op."""
         if not version or not artifact_uri:
             raise ApiError(400, "deploy needs a non-empty 'version' and 'artifact_uri'")
-        self._model(artifact_uri, on_error=400)
+        if python_environment is not None and not _is_hash(python_environment):
+            raise ApiError(400, "'python_environment' must be an environment hash (16 hex digits)")
+        self._load(artifact_uri, python_environment, on_error=400)
         with self._lock:
             endpoint = self._endpoints.setdefault(name, {"deployed": [], "split": {}})
             current = {d["version"]: d["artifact_uri"] for d in endpoint["deployed"]}
             if version in current and current[version] != artifact_uri:
                 raise ApiError(409, f"version {version} is already deployed from {current[version]}")
             if version not in current:
-                endpoint["deployed"].append(
-                    {"version": version, "artifact_uri": artifact_uri, "deployed_at": time.time()}
-                )
+                deployed = {"version": version, "artifact_uri": artifact_uri, "deployed_at": time.time()}
+                if python_environment is not None:
+                    deployed["python_environment"] = python_environment
+                endpoint["deployed"].append(deployed)
                 endpoint["split"][version] = 100 if len(endpoint["deployed"]) == 1 else 0
                 self._save()
             return self.describe(name)
@@ -135,14 +146,16 @@ class ServingState:
         """Route one request by the split (or to `version`, even at 0%, for smoke tests) and predict with it."""
         rows = _instances(instances)
         with self._lock:
-            version, artifact_uri = self._pinned(name, version) if version else self._route(name, route_key)
+            deployed = self._pinned(name, version) if version else self._route(name, route_key)
+            version, artifact_uri = deployed["version"], deployed["artifact_uri"]
             if (name, version) not in self._stats:
                 self._stats[(name, version)] = self._new_stats(name, version)
             stats = self._stats[(name, version)]
         started = time.perf_counter()
         try:
             self._inject_fault(artifact_uri)
-            predictions = np.asarray(self._model(artifact_uri, on_error=500).predict(rows)).tolist()
+            predictor, path = self._load(artifact_uri, deployed.get("python_environment"), on_error=500)
+            predictions = predictor.predict(path, artifact_uri, rows)
         except Exception as exc:
             with self._lock:
                 stats.record(failed=True, latency_ms=(time.perf_counter() - started) * 1000)
@@ -163,7 +176,7 @@ class ServingState:
                 stats = self._new_stats(name, version)
             return stats.window(version, since, time.time())
 
-    def _route(self, name: str, route_key: str | None) -> tuple[str, str]:
+    def _route(self, name: str, route_key: str | None) -> dict[str, Any]:
         endpoint = self._endpoint(name)
         weighted = [(d, endpoint["split"].get(d["version"], 0)) for d in endpoint["deployed"]]
         weighted = [(d, pct) for d, pct in weighted if pct > 0]
@@ -175,18 +188,18 @@ class ServingState:
             point = self._rng.randrange(100)
         for deployed, pct in weighted:
             if point < pct:
-                return deployed["version"], deployed["artifact_uri"]
+                return deployed
             point -= pct
-        return weighted[-1][0]["version"], weighted[-1][0]["artifact_uri"]
+        return weighted[-1][0]
 
     def _new_stats(self, name: str, version: str) -> Stats:
         """Counting starts when the version was deployed, or when this server started if that was later."""
         return Stats(started_at=max(self._started_at, _deployed_at(self._endpoint(name), version)))
 
-    def _pinned(self, name: str, version: str) -> tuple[str, str]:
+    def _pinned(self, name: str, version: str) -> dict[str, Any]:
         for deployed in self._endpoint(name)["deployed"]:
             if deployed["version"] == version:
-                return version, deployed["artifact_uri"]
+                return dict(deployed)
         raise ApiError(404, f"version {version} is not deployed on endpoint {name}")
 
     def _inject_fault(self, artifact_uri: str) -> None:
@@ -224,17 +237,26 @@ class ServingState:
             raise ApiError(404, f"endpoint {name} not found")
         return endpoint
 
-    def _model(self, artifact_uri: str, *, on_error: int) -> Any:
-        """The model in `artifact_uri`, loaded once; a load failure becomes an ApiError with code `on_error`."""
-        model = self._models.get(artifact_uri)
-        if model is None:
-            path = self._model_file(artifact_uri)
-            try:
-                model = _load(path, artifact_uri)
-            except Exception as exc:
-                raise ApiError(on_error, f"cannot load {MODEL_FILE} from {artifact_uri}: {exc}") from exc
-            self._models[artifact_uri] = model
-        return model
+    def _load(self, artifact_uri: str, environment: str | None, *, on_error: int) -> tuple[Predictor, str]:
+        """The predictor with the model in `artifact_uri` loaded (once), and its checked path; a load failure is an
+        ApiError with code `on_error`. The path is checked here, before any worker is started or sent it (a restarted
+        worker loads it again on its first prediction)."""
+        loaded = self._loaded.get((artifact_uri, environment))
+        if loaded is not None:
+            return loaded
+        path = self._model_file(artifact_uri)
+        try:
+            predictor = self.predictors.for_environment(environment)
+            predictor.load(path, artifact_uri)
+        except Exception as exc:
+            raise ApiError(on_error, f"cannot load {MODEL_FILE} from {artifact_uri}: {exc}") from exc
+        self._loaded[(artifact_uri, environment)] = (predictor, path)
+        return predictor, path
+
+    def close(self) -> None:
+        """Stop the predictor workers (the next prediction starts them again)."""
+        self._loaded.clear()
+        self.predictors.stop()
 
     def _model_file(self, artifact_uri: str) -> str:
         """The real path of the model file, refused (403) unless it lies in the registry: loading a pickle runs it."""
@@ -251,6 +273,11 @@ class ServingState:
         """A state file edited to name a model outside the registry stops the server before anything loads."""
         for name, endpoint in self._endpoints.items():
             for deployed in endpoint["deployed"]:
+                if not _is_hash(deployed.get("python_environment", "0" * 16)):
+                    raise RuntimeError(
+                        f"{self.state_path}: endpoint {name} version {deployed['version']} names a"
+                        " python_environment that is not an environment hash; remove that entry"
+                    )
                 if inside(str(self.registry_dir), deployed["artifact_uri"], MODEL_FILE) is None:
                     raise RuntimeError(  # the stack cannot start: `relaunch up` prints this, no traceback
                         f"{self.state_path}: endpoint {name} version {deployed['version']} is served from "
@@ -299,31 +326,5 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _load(path: str, artifact_uri: str) -> Any:
-    """joblib.load, with what unpickling warned about said once in the log instead of on the stack's terminal.
-
-    A model trained in its commit's environment (scikit-learn 1.6 for the example, as Vertex serves it) is served
-    here by relaunch's own scikit-learn: the mismatch is a fact worth one log line per model, not three tracebacks.
-    """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model = joblib.load(path)
-    found = [(w, _sklearn_versions(w.message)) for w in caught]
-    for trained, served in sorted({pair for _, pair in found if pair is not None}):
-        log.warning(
-            "%s: pickled by scikit-learn %s, served by %s (the local endpoint serves every model with relaunch's"
-            " own environment)",
-            artifact_uri,
-            trained,
-            served,
-        )
-    for w, pair in found:
-        if pair is None:
-            log.warning("%s: %s: %s", artifact_uri, w.category.__name__, w.message)
-    return model
-
-
-def _sklearn_versions(message: object) -> tuple[str, str] | None:
-    """(trained with, served by) of scikit-learn's InconsistentVersionWarning; None for any other warning."""
-    trained = getattr(message, "original_sklearn_version", None)
-    return None if trained is None else (str(trained), str(getattr(message, "current_sklearn_version", "?")))
+def _is_hash(value: Any) -> bool:
+    return isinstance(value, str) and is_environment_hash(value)
