@@ -1,4 +1,4 @@
-"""The console script: `relaunch up` in the foreground, `simulate push` against it, `runs`, clean shutdown."""
+"""The console script without a stack, and `relaunch up` refusing or dying with its functions."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from relaunch.bootstrap import App
 from relaunch.cli import main
 from relaunch.domain.model import RunState
 from relaunch.settings import Settings
-from relaunch.simulate import git, github_headers
+from relaunch.simulate import github_headers
 from relaunch.triggers.github import parse_github
 from tests.integration.test_exactly_once import push_body
 
@@ -57,37 +57,7 @@ def start_up(env: dict[str, str], home: Path, *, stdout: int) -> subprocess.Pope
     return up
 
 
-def test_up_then_simulate_then_stop(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    env = {**os.environ, "RELAUNCH_HOME": str(home), "RELAUNCH_PIPELINES_DIR": str(ROOT / "pipelines")}
-    env.pop("RELAUNCH_GITHUB_WEBHOOK_SECRET", None)
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "README.md").write_text("hi\n")
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "first")
-    up = start_up(env, home, stdout=subprocess.PIPE)
-    try:
-        urls = json.loads((home / "stack.json").read_text())["urls"]
-        secret_file = home / "secrets" / "github_webhook_secret"
-        assert oct(secret_file.stat().st_mode & 0o777) == "0o600"
-        assert oct(secret_file.parent.stat().st_mode & 0o777) == "0o700"
-        sent = relaunch("simulate", "push", "--repo-dir", str(repo), "--full-name", "someone/else", env=env)
-        assert (
-            sent.returncode == 0
-            and sent.stdout.startswith("202 ")
-            and "no pipeline watches someone/else" in sent.stdout
-        )
-        assert secret_file.read_text() not in sent.stdout + sent.stderr
-        second = relaunch("up", env=env)
-        assert second.returncode == 1 and "already runs" in second.stderr and "Traceback" not in second.stderr
-    finally:
-        os.killpg(up.pid, signal.SIGTERM)
-        out, _ = up.communicate(timeout=30)
-    assert up.returncode == 0, out
-    assert "github_webhook" in out and urls["github_webhook"] in out
-    assert not (home / "stack.json").exists()
+# `relaunch up` then `simulate` then a clean stop: tests/e2e/test_readme_walkthrough.py (its stack, checked).
 
 
 def test_simulate_without_a_running_stack_says_how_to_start_one(tmp_path: Path) -> None:

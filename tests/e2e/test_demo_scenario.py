@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import io
+import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from relaunch.bootstrap import App
-from relaunch.demo import scenario
+from relaunch.demo import project_root, scenario
 from relaunch.domain.model import RunState
 from relaunch.settings import Settings
 
@@ -19,9 +24,7 @@ pytestmark = pytest.mark.e2e
 def outcome(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     home = tmp_path_factory.mktemp("home")
     out = io.StringIO()
-    with pytest.MonkeyPatch.context() as patch:  # its own environments, as a first demo has: the first push builds
-        patch.delenv("RELAUNCH_PYTHON_ENVS_DIR", raising=False)
-        result = scenario(home, out)
+    result = scenario(home, out)  # the suite's shared environments: a first build is the README walkthrough's test
     return result, App(Settings(home=home)), out.getvalue()
 
 
@@ -118,7 +121,8 @@ def test_the_commits_environment_trains_and_an_unchanged_one_costs_nothing_on_th
     result, app, text = outcome
     (built,) = [e for e in app.store.timeline(result.promoted.id) if e.message.startswith("environment ")]
     (reused,) = [e for e in app.store.timeline(result.rejected.id) if e.message.startswith("environment ")]
-    assert ": built in" in built.message and built.message.endswith("from requirements.txt")
+    made = (": built in", "from requirements.txt") if "built" in built.message else (": reused", ": reused")
+    assert made[0] in built.message and built.message.endswith(made[1])  # reused: built by another of the suite's
     assert reused.message == f"environment {built.data['environment']}: reused" and built.message in text
     # Trained with the example's pinned scikit-learn (unpickling names the version that pickled it), not relaunch's.
     with warnings.catch_warnings(record=True) as caught:
@@ -139,3 +143,50 @@ def test_the_champion_is_served_in_the_environment_it_was_trained_in(outcome) ->
     state = json.loads(app.settings.endpoint_state_path.read_text())
     deployed = {d["version"]: d.get("python_environment") for d in state["endpoints"]["digits"]["deployed"]}
     assert deployed == {"v1": built.data["environment"]}
+
+
+# Last in this module: gc deletes the runs' checkouts and outputs the tests above read (one demo serves both; a
+# module is one xdist group, run in file order).
+
+
+def relaunch(home: Path, *argv: str, **retain: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RELAUNCH_HOME": str(home), "RELAUNCH_PIPELINES_DIR": str(project_root() / "pipelines")}
+    env.update({f"RELAUNCH_RETAIN_{name.upper()}": value for name, value in retain.items()})
+    return subprocess.run(
+        [sys.executable, "-m", "relaunch", *argv], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def test_gc_lists_then_deletes_and_runs_and_replay_still_answer(outcome) -> None:  # type: ignore[no-untyped-def]
+    home = outcome[1].settings.home
+    runs = App(Settings(home=home)).store.list_runs()
+    keys = [run.trigger.delivery_key for run in runs]
+    assert len(runs) == 2 and all((home / "workspaces" / run.id).is_dir() for run in runs)
+    policy = {"workspaces": "0", "body_days": "0"}
+
+    dry = relaunch(home, "gc", "--dry-run", "--json", **policy)
+    assert dry.returncode == 0, dry.stderr
+    listed = json.loads(dry.stdout)
+    assert {(r["kind"], r["name"]) for r in listed["removals"]} == {
+        *(("workspace", run.id) for run in runs),
+        *(("artifacts", run.id) for run in runs),
+        *(("body", key) for key in keys),
+    }
+    assert listed["freed_bytes"] == sum(r["bytes"] for r in listed["removals"]) > 0 and listed["errors"] == []
+    assert all((home / "workspaces" / run.id).is_dir() for run in runs)  # a dry run deletes nothing
+
+    done = relaunch(home, "gc", **policy)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[0] == "DELETED" and "freed 6 items" in done.stdout
+    assert re.search(rf"^workspace +{runs[0].id} +[0-9.]+ KiB +run ", done.stdout, re.M), done.stdout
+    assert sorted(p.name for p in (home / "workspaces").iterdir() if not p.name.startswith(".")) == []
+    assert not (home / "artifacts" / "runs" / runs[0].id).exists()
+    assert relaunch(home, "gc", **policy).stdout.strip() == "nothing to collect"
+
+    listing = relaunch(home, "runs")
+    assert listing.returncode == 0 and all(run.id in listing.stdout for run in runs), listing.stderr
+    replay = relaunch(home, "replay", keys[0])
+    assert replay.returncode == 1 and "Traceback" not in replay.stderr, replay.stderr
+    assert "its body was dropped on" in replay.stderr and "RELAUNCH_RETAIN_BODY_DAYS" in replay.stderr
+    champion = App(Settings(home=home)).registry.champion("digits")
+    assert champion is not None and Path(champion.artifact_uri).is_dir()  # the serving version is untouched

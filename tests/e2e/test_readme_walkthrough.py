@@ -1,4 +1,6 @@
-"""The README's walkthrough, run from top to bottom: every command it shows, with the output it shows checked.
+"""The README's walkthrough, run from top to bottom: every command it shows, with the output it shows checked; and,
+while its `relaunch up` runs, what that stack made (its generated secret, private), a second `up` refused, and its
+clean stop on Ctrl-C.
 
 README and behaviour cannot drift apart: a command whose output changed, or a command that fails, fails this test
 with the step, what the README shows and what the command printed.
@@ -99,6 +101,27 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
                 background.append(_start(step, work, env, tmp_path / f"background-{i}.log"))
             else:
                 _run(step, work, env)
+        _the_running_stack(work / ".relaunch", work, env)
     finally:
         for proc in background:
             _stop(proc)
+    assert [proc.returncode for proc in background] == [0], "Ctrl-C did not stop `relaunch up` cleanly"
+    assert not (work / ".relaunch" / "stack.json").exists()
+
+
+def _the_running_stack(home: Path, cwd: Path, env: dict[str, str]) -> None:
+    """What the walkthrough's `relaunch up` (no secret in its environment) made, checked while it runs: the webhook
+    secret it created is private and never printed, a second `up` is refused, and a push no spec watches is named."""
+    secret_file = home / "secrets" / "github_webhook_secret"
+    assert oct(secret_file.stat().st_mode & 0o777) == "0o600"
+    assert oct(secret_file.parent.stat().st_mode & 0o777) == "0o700"
+    command = [sys.executable, "-m", "relaunch"]
+    sent = subprocess.run(
+        [*command, "simulate", "push", "--repo-dir", "digits", "--full-name", "someone/else"],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S,
+    )  # fmt: skip
+    assert sent.returncode == 0 and sent.stdout.startswith("202 "), sent.stdout + sent.stderr
+    assert "no pipeline watches someone/else" in sent.stdout
+    assert secret_file.read_text() not in sent.stdout + sent.stderr
+    second = subprocess.run([*command, "up"], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+    assert second.returncode == 1 and "already runs" in second.stderr and "Traceback" not in second.stderr
