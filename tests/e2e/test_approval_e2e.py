@@ -17,6 +17,7 @@ from relaunch.cli import main
 from relaunch.domain.model import PipelineRun, RunState
 from relaunch.settings import Settings
 from relaunch.simulate import git, push_payload, send_github
+from tests.e2e.push_stack import PUSH_FUNCTIONS
 
 pytestmark = pytest.mark.e2e
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "digits"
@@ -45,7 +46,7 @@ def world(tmp_path: Path) -> Iterator[tuple[EmbeddedStack, Path]]:
     patch.setenv("RELAUNCH_HOME", str(home))
     patch.setenv("RELAUNCH_PIPELINES_DIR", str(specs))
     try:
-        with embedded_stack(Settings(home=home, pipelines_dir=specs)) as stack:
+        with embedded_stack(Settings(home=home, pipelines_dir=specs), functions=PUSH_FUNCTIONS) as stack:
             yield stack, repo
     finally:
         patch.undo()

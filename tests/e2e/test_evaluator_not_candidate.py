@@ -23,6 +23,7 @@ from relaunch.demo import project_root
 from relaunch.domain.model import PipelineRun, RunState
 from relaunch.settings import Settings
 from relaunch.simulate import git, pull_request_payload, push_payload, send_github
+from tests.e2e.push_stack import PUSH_FUNCTIONS
 
 pytestmark = pytest.mark.e2e
 REPO = "relaunch-demo/digits"
@@ -89,7 +90,7 @@ def test_a_pull_requests_evaluate_py_neither_grades_itself_nor_touches_the_champ
     settings = Settings(
         home=home, pipelines_dir=pipelines_for(repo, tmp_path / "pipelines"), github_webhook_secret=secret
     )
-    stack = embedded_stack(settings).start()
+    stack = embedded_stack(settings, functions=PUSH_FUNCTIONS).start()
     try:
         app = App(stack.settings)
         first = follow(app, send(stack, "push", push_payload(repo, full_name=REPO)))

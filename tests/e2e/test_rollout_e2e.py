@@ -21,6 +21,7 @@ from relaunch.demo import DEMO_REPO, make_repo, project_root
 from relaunch.domain.model import PipelineRun, RunState
 from relaunch.settings import Settings
 from relaunch.simulate import git, push_payload, send_github
+from tests.e2e.push_stack import PUSH_FUNCTIONS
 
 pytestmark = pytest.mark.e2e
 ROOT = project_root()
@@ -62,7 +63,7 @@ def world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
         github_webhook_secret=SecretStr(secrets.token_hex(16)),
         reconcile_interval_s=0.3,
     )
-    stack = embedded_stack(settings).start()
+    stack = embedded_stack(settings, functions=PUSH_FUNCTIONS).start()
     traffic = Traffic(stack.urls["endpoint"].rstrip("/"))
     try:
         repo = make_repo(ROOT / "examples" / "digits", work / "digits")

@@ -17,6 +17,7 @@ from relaunch.bootstrap import App, embedded_stack
 from relaunch.demo import make_repo
 from relaunch.domain.model import RunState
 from relaunch.settings import Settings
+from tests.e2e.push_stack import PUSH_FUNCTIONS
 from tests.e2e.test_rollout_e2e import ROOT, canary_spec, push
 
 pytestmark = pytest.mark.e2e
@@ -34,7 +35,7 @@ def test_a_quiet_bake_is_decided_at_its_deadline_not_at_the_reconcile_tick(tmp_p
         github_webhook_secret=SecretStr(secrets.token_hex(16)),
         reconcile_interval_s=TICK_S,
     )
-    stack = embedded_stack(settings).start()
+    stack = embedded_stack(settings, functions=PUSH_FUNCTIONS).start()
     try:
         repo = make_repo(ROOT / "examples" / "digits", tmp_path / "digits")
         app = App(stack.settings)

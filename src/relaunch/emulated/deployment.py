@@ -57,8 +57,7 @@ class LocalDeployment:
     def stop(self) -> None:
         """Stop the timer, the functions (process groups and all) and the Pub/Sub clients."""
         self._stop.set()
-        for proc in self._procs.values():
-            terminate(proc.process)
+        terminate(*(proc.process for proc in self._procs.values()))
         self._procs.clear()
         if self._bus is not None:
             self._bus.close()

