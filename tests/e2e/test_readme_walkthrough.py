@@ -25,14 +25,23 @@ COMMAND_TIMEOUT_S = 180.0
 
 
 def _env(tmp: Path) -> dict[str, str]:
-    # A reader's shell: no setting, not even the suite's shared environments (the first push builds its own).
+    # A reader's shell: no setting, not even the suite's shared environments (the first push builds its own). uv's
+    # cache stays this machine's, as a reader's would (with HOME moved, the first push downloaded every wheel again).
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELAUNCH_")}
+    env["UV_CACHE_DIR"] = _uv_cache_dir()
     bin_dir = str(Path(sys.executable).parent)  # the `relaunch` console script of this interpreter's install
     env.update({"PATH": bin_dir + os.pathsep + env.get("PATH", ""), "NO_COLOR": "1", "HOME": str(tmp / "home")})
     env.update({"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@example.com"})
     env.update({"GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@example.com"})
     env.pop("COLUMNS", None)
     return env
+
+
+def _uv_cache_dir() -> str:
+    from uv import find_uv_bin
+
+    done = subprocess.run([find_uv_bin(), "cache", "dir"], capture_output=True, text=True, timeout=30, check=True)
+    return done.stdout.strip()
 
 
 def _explain(step: Step, output: str, rc: int | None) -> str:
