@@ -118,6 +118,12 @@ def outcome(spec: SweepSpec, trials: list[Trial]) -> tuple[SweepState, str]:
     """The sweep's state once no trial is left to start or running: succeeded with a best trial, else failed."""
     if any(t.state == "running" for t in trials) or to_start(spec, trials) > 0:
         return "running", f"{sum(t.state in FINISHED for t in trials)} of {spec.trial_budget()} trials done"
+    return ended(spec, trials)
+
+
+def ended(spec: SweepSpec, trials: list[Trial]) -> tuple[SweepState, str]:
+    """The verdict on a sweep that is over (by its own count, or as its backend says): its best trial won, or none
+    succeeded."""
     best = best_trial(spec, trials)
     if best is None:
         last = next((t.message for t in reversed(trials) if t.message), "")

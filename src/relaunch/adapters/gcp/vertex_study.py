@@ -21,7 +21,7 @@ import math
 from typing import Any
 
 from relaunch.domain.spec_sweep import CategoricalParam, FloatParam, IntParam, Scalar, SweepSpec, argument_text
-from relaunch.domain.sweep import FINISHED, SweepState, Trial, TrialState, best_trial
+from relaunch.domain.sweep import FINISHED, SweepState, Trial, TrialState, ended
 
 ALGORITHMS = {"grid": "GRID_SEARCH", "random": "RANDOM_SEARCH", "bayes": "ALGORITHM_UNSPECIFIED"}
 GOALS = {"maximize": "MAXIMIZE", "minimize": "MINIMIZE"}
@@ -138,14 +138,7 @@ def sweep_state(spec: SweepSpec, job_state: str, error: str, trials: list[Trial]
         return "failed", error or job_state
     if job_state != "JOB_STATE_SUCCEEDED":
         return "running", f"{sum(t.state in FINISHED for t in trials)} of {spec.trial_budget()} trials done"
-    best = best_trial(spec, trials)
-    if best is None:
-        last = next((t.message for t in reversed(trials) if t.message), "")
-        return (
-            "failed",
-            f"no trial of the sweep succeeded ({len(trials)} ended){': the last said ' + last if last else ''}",
-        )
-    return "succeeded", f"trial {best.number} won: {spec.objective.metric} {best.objective:.4f} ({len(trials)} trials)"
+    return ended(spec, trials)
 
 
 def _numbers(param: Param) -> list[int | float] | None:

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from relaunch.domain.spec_sweep import CategoricalParam, FloatParam, IntParam, Scalar, SweepSpec
-from relaunch.domain.sweep import SweepState, Trial, TrialState, outcome
+from relaunch.domain.sweep import SweepState, Trial, TrialState, ended, outcome
 
 RESERVED_PREFIX = "relaunch_"  # relaunch's own keys in a W&B run's config
 Param = FloatParam | IntParam | CategoricalParam
@@ -151,8 +151,7 @@ def sweep_state(spec: SweepSpec, wandb_state: str, trials: list[Trial]) -> tuple
         return "cancelled", "the sweep was cancelled"
     state, message = outcome(spec, trials)
     if wandb_state == "FINISHED" and state == "running" and trials and not any(t.state == "running" for t in trials):
-        ran = spec.model_copy(update={"max_trials": len(trials), "parallel_trials": 1})
-        return outcome(ran, trials)
+        return ended(spec, trials)
     return state, message
 
 
