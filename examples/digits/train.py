@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 import time
 import warnings
@@ -172,7 +173,7 @@ def main() -> None:
     if not model_dir:
         sys.exit("error: AIP_MODEL_DIR is not set; it names the directory the model is written to")
     trials, wandb_run = os.environ.get("RELAUNCH_TRIAL_OUTPUT"), os.environ.get("WANDB_RUN_ID", "")
-    if trials and not wandb_run.replace("-", "").replace("_", "").isalnum():
+    if trials and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", wandb_run):  # a folder name: ASCII only, as W&B's ids
         sys.exit("error: RELAUNCH_TRIAL_OUTPUT is set but WANDB_RUN_ID is not a W&B run id")
     if trials:  # a W&B sweep's trial: its trials share the resource arguments, so each writes under its run id
         model_dir = f"{trials.rstrip('/')}/{wandb_run}/model"

@@ -63,6 +63,7 @@ class Effect(StrEnum):
     NOTIFY_APPROVAL = "notify:approval"
     NOTIFY_ROLLOUT_FAILED = "notify:rollout:failed"
     ROLLOUT_QUEUED = "rollout:queued"
+    ALIAS_REFUSED = "alias-refused"  # the note that no W&B alias moves for the run (outside `alias:`, the aliases')
 
 
 def notify_status(stage: str, state: str) -> str:
@@ -92,7 +93,7 @@ def endpoint_operation(action: str, version: str) -> str:
 
 
 def alias_moved(alias: str) -> str:
-    """The ledger step of moving the W&B promote alias (`alias:<alias>`)."""
+    """The ledger step of moving a W&B alias: the promote alias or an environment's (`alias:<alias>`)."""
     return f"alias:{alias}"
 
 

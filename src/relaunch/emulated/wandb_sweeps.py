@@ -94,6 +94,7 @@ def _sweep(fake: WandbState, variables: dict[str, Any]) -> dict[str, Any]:
 
 @operation("SweepWithRuns")
 def _sweep_with_runs(fake: WandbState, variables: dict[str, Any]) -> dict[str, Any]:
+    """What the SDK's `_set_sweep_state` reads before it changes a sweep's state (cancel)."""
     sweep = fake.sweeps.get(variables["sweep"])
     if sweep is None:
         return {"project": {"sweep": None}}

@@ -123,6 +123,6 @@ def move_aliases(
 
 def _refused(store: StepStore, run_id: str, why: str) -> None:
     """Say once that no alias moves for this run (its artifact names no concrete version)."""
-    if store.get_effect(run_id, "alias:refused") is None:
+    if store.get_effect(run_id, Effect.ALIAS_REFUSED) is None:
         store.append_timeline(run_id, TimelineEntry(kind="warning", message=f"alias not moved: {why}"))
-        store.put_effect(run_id, "alias:refused", {"why": why})
+        store.put_effect(run_id, Effect.ALIAS_REFUSED, {"why": why})

@@ -37,3 +37,16 @@ def test_a_wandb_trial_writes_its_own_model_and_reports_val_accuracy_in_its_summ
     found = re.search(rb"val_accuracy[^0-9]{1,8}(0\.[0-9]+)", log.read_bytes())
     assert found is not None and 0.8 < float(found[1]) <= 1.0
     assert not (tmp_path / "hypertune").exists()  # Vertex's report: not a W&B trial's
+
+
+def test_a_run_id_that_is_not_a_folder_name_is_refused_before_training(tmp_path: Path) -> None:
+    trials = tmp_path / "a" / "trials"
+    done, _ = train(
+        tmp_path,
+        WANDB_RUN_ID="../../escaped",
+        RELAUNCH_TRIAL_OUTPUT=str(trials),
+        args=["--C=0.5"],
+    )
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == "error: RELAUNCH_TRIAL_OUTPUT is set but WANDB_RUN_ID is not a W&B run id"
+    assert not (tmp_path / "escaped").exists() and not trials.exists()
