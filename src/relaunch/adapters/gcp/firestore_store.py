@@ -17,6 +17,7 @@ them); the emulator needs none.
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -43,6 +44,11 @@ from relaunch.domain.environments import PromotionRecord
 from relaunch.domain.model import DeadLetter, Delivery, PipelineRun, RunState, TimelineEntry
 from relaunch.domain.ports import ConflictError, Recorded
 from relaunch.domain.retention import StoredBody
+
+# Rounds of the SDK's own commit retries, and the base pause between them: four writers racing on one document
+# exhausted one round (5 attempts) about once in 15 tries on a loaded 2-core machine.
+TRANSACTION_ROUNDS = 4
+TRANSACTION_PAUSE_S = 0.05
 
 
 class FirestoreRunStore:
@@ -89,6 +95,27 @@ class FirestoreRunStore:
         timeline = self._run_ref(run_id).collection("timeline")
         return [(timeline.document(), entry_doc(entry, seq, SERVER_TIMESTAMP)) for seq, entry in enumerate(entries)]
 
+    def _transact(self, transactional: Any, *args: Any) -> Any:
+        """Run a transactional function, again after a pause when it keeps losing lock races (see TRANSACTION_ROUNDS).
+
+        The SDK retries a commit that Firestore aborted, but only a few times and at once; several instances writing
+        the same documents can lose all of those. Losing is a race, not an outage: it is settled here, not by a
+        redelivery. A read aborted inside the transaction (lock contention) is retried the same way.
+        """
+        from google.api_core.exceptions import Aborted
+
+        for round_no in range(1, TRANSACTION_ROUNDS + 1):
+            try:
+                return transactional(self._client.transaction(), *args)
+            except Aborted:
+                if round_no == TRANSACTION_ROUNDS:
+                    raise
+            except ValueError as exc:  # the SDK's "failed to commit in N attempts", its last Aborted as the cause
+                if round_no == TRANSACTION_ROUNDS or not isinstance(exc.__cause__, Aborted):
+                    raise
+            time.sleep(random.uniform(0.5, 1.5) * TRANSACTION_PAUSE_S * round_no)  # jittered: rivals spread out
+        raise AssertionError("unreachable")
+
     # -- inbox ------------------------------------------------------------------------------------------------
 
     def record_delivery(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> Recorded:
@@ -115,7 +142,7 @@ class FirestoreRunStore:
 
         with google_errors(f"recording delivery {delivery.key}"):
             try:
-                return write(self._client.transaction())  # type: ignore[no-any-return]
+                return self._transact(write)  # type: ignore[no-any-return]
             except AlreadyExists:
                 if inbox.get().exists:  # another instance recorded the same delivery between our read and commit
                     return Recorded(False)
@@ -186,7 +213,7 @@ class FirestoreRunStore:
             return len(doc["body"].encode())
 
         with google_errors("dropping inbox bodies"):
-            return sum(int(drop(self._client.transaction(), self._inbox_ref(key))) for key in keys)
+            return sum(int(self._transact(drop, self._inbox_ref(key))) for key in keys)
 
     # -- runs -------------------------------------------------------------------------------------------------
 
@@ -217,7 +244,7 @@ class FirestoreRunStore:
                 transaction.create(entry_ref, data)
 
         with google_errors(f"saving run {run.id}"):
-            write(self._client.transaction())
+            self._transact(write)
         return saved
 
     def list_runs(self, pipeline: str | None = None, limit: int = 50) -> list[PipelineRun]:
@@ -358,7 +385,7 @@ class FirestoreRunStore:
             return True
 
         with google_errors(f"taking lane {lane}"):
-            return bool(swap(self._client.transaction()))
+            return bool(self._transact(swap))
 
     def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """Dead letters, newest first."""
