@@ -73,6 +73,7 @@ LAYERS: dict[str, int] = {
     "service": 3,
     "adapters": 4,
     "bootstrap": 5,
+    "dashboard": 5,
     "functions": 6,
     "deploy": 6,
     "demo": 6,

@@ -1,5 +1,8 @@
 """Score the candidate (and the champion, if any) on the same held-out digits; write metrics and outcomes.
 
+When the pipeline asks for W&B tracking, the evaluation is a W&B run of its own (job_type "evaluate", grouped with the
+training's) that logs both models' metrics and names, in its config, the model artifact it scored (tracking.py).
+
 gs:// folders (what relaunch hands the job on Vertex AI) are read and written through the Cloud Storage FUSE mount.
 """
 
@@ -7,11 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import joblib
+import tracking
 from dataset import split
 from sklearn.metrics import accuracy_score, f1_score, log_loss
 from storage import local_dir
@@ -59,6 +64,30 @@ def main() -> None:
     (eval_dir / "outcomes.json").write_text(json.dumps(outcomes) + "\n")
     where = os.environ["RELAUNCH_EVAL_DIR"]
     print(f"wrote metrics.json and outcomes.json to {where} ({len(y_test)} examples)", flush=True)
+    if tracking.collection() is not None:
+        log_evaluation(candidate_dir, metrics)
+
+
+def log_evaluation(candidate_dir: Path, metrics: dict[str, Any]) -> None:
+    """The evaluation as a W&B run of its own, naming the model it scored (see tracking.py)."""
+    run = tracking.start("evaluate", {"evaluator_sha": os.environ.get("RELAUNCH_EVALUATOR_SHA")})
+    used = tracking.model_reference(candidate_dir, training_run(candidate_dir))
+    run.config.update({"model_artifact": used})
+    scores = {
+        f"{who}/{name}": value for who in ("candidate", "champion") for name, value in (metrics[who] or {}).items()
+    }
+    run.log({**scores, "n_examples": metrics["n_examples"]})
+    run.finish()
+    print(f"logged W&B run {run.id}: evaluated {used['name']} (digest {used['digest']})", flush=True)
+
+
+def training_run(model_dir: Path) -> str | None:
+    """The W&B run that logged the model, from its training_summary.json (written by the candidate's code: checked)."""
+    try:
+        found = json.loads((model_dir / "training_summary.json").read_text()).get("wandb_run")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return found if isinstance(found, str) and re.fullmatch(r"[A-Za-z0-9_-]{1,64}", found) else None
 
 
 if __name__ == "__main__":

@@ -11,6 +11,10 @@ $CLOUD_ML_HP_METRIC_FILE (default /tmp/hypertune/output.metrics), which Vertex r
 In a W&B sweep's trial on Launch the parameters come as arguments too; the objective goes to the W&B run's summary
 and the model to $RELAUNCH_TRIAL_OUTPUT/$WANDB_RUN_ID (the sweep's trials share one AIP_MODEL_DIR).
 
+When the pipeline asks for W&B tracking (RELAUNCH_WANDB_ARTIFACT set; offline in relaunch's embedded stack), the run
+logs its metrics and the model folder as an artifact whose metadata names the commit, the relaunch run and the data
+version (see tracking.py); the data version is in training_summary.json either way.
+
 RELAUNCH_SMOKE=1 makes it a smoke run (what relaunch's reusable GitHub workflow does before any paid training):
 the first RELAUNCH_SMOKE_ROWS training rows (default 100), at most RELAUNCH_SMOKE_STEPS solver iterations
 (default 20); the model is written as usual. Any error still exits non-zero.
@@ -29,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import joblib
-from dataset import SEED, split
+import tracking
+from dataset import SEED, data_version, split
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -183,6 +188,7 @@ def main() -> None:
     params = {**params, **trial} if trial is not None else params
     smoke = smoke_settings(dict(os.environ))
     run = launch_run(dict(os.environ))
+    tracked = tracking.start("train", params) if run is None and trial is None else None
     print(f"params: {json.dumps(params, sort_keys=True)}", flush=True)
     x_train, _, y_train, _ = split()
     if trial is not None:  # the held-out split stays for the gate's evaluation; validation comes out of training
@@ -207,7 +213,10 @@ def main() -> None:
         "n_train": len(y_train),
         "run_id": os.environ.get("RELAUNCH_RUN_ID"),
         "commit_sha": os.environ.get("RELAUNCH_COMMIT_SHA"),
+        "data_version": data_version(),
     }
+    if tracked is not None:  # the evaluation names the run that logged the model it scores
+        summary["wandb_run"] = tracked.id
     if smoke:
         summary["smoke"] = smoke
     (out / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -215,6 +224,12 @@ def main() -> None:
         (out / FAULT_FILE).write_text(json.dumps(params["fault"]) + "\n")
         print(f"wrote {out / FAULT_FILE}: this model will misbehave when served", flush=True)
     print(f"wrote {model_dir.rstrip('/')}/model.joblib", flush=True)
+    if tracked is not None:
+        tracked.log({"train_accuracy": train_accuracy, "n_train": len(y_train)})
+        provenance = {k: summary[k] for k in ("commit_sha", "data_version")}
+        tracking.log_model(tracked, out, {**provenance, "relaunch_run_id": summary["run_id"], "params": params})
+        tracked.finish()
+        print(f"logged W&B run {tracked.id} and its model to {os.environ.get('WANDB_DIR')}/wandb", flush=True)
     if run is not None:
         run.summary.update({"train_accuracy": train_accuracy, "n_train": len(y_train)})
         run.finish()

@@ -233,7 +233,7 @@ def scenario(home: Path | None = None, out: TextIO = sys.stdout) -> DemoOutcome:
     home = home or work / "home"
     settings = Settings(
         home=home,
-        pipelines_dir=demo_specs(root / "pipelines", work / "pipelines", work / "digits"),
+        pipelines_dir=demo_specs(root / "pipelines", work / "pipelines", work / "digits", tracking=True),
         github_webhook_secret=SecretStr(secrets.token_hex(16)),
     )
     stack = embedded_stack(settings)
@@ -302,13 +302,15 @@ def _predict(target: DemoTarget, narrator: Narrator) -> tuple[list[int], dict[st
     return truth, answer
 
 
-def demo_specs(source: Path, dest: Path, repo: Path | str) -> Path:
+def demo_specs(source: Path, dest: Path, repo: Path | str, *, tracking: bool = False) -> Path:
     """Copies of the shipped specs that clone the throwaway repo (a folder, or the URL it stands behind): a run
-    clones only the URL its spec names."""
+    clones only the URL its spec names. With `tracking`, their jobs log offline W&B runs (domain/spec_tracking.py)."""
     dest.mkdir(parents=True, exist_ok=True)
     for path in source.glob("*.yaml"):
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
         spec["source"]["clone_url"] = repo if isinstance(repo, str) else repo.resolve().as_uri()
+        if tracking:
+            spec["tracking"] = {"wandb": "offline"}
         (dest / path.name).write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     return dest
 

@@ -78,6 +78,7 @@ PORT_ORDER = (
     "vertex_job",
     "reconcile",
     "endpoint",
+    "dashboard",  # after the endpoint: adding it moved no port a stack already had
 )
 
 
@@ -128,7 +129,7 @@ class Settings(BaseSettings):
         le=65535 - len(PORT_ORDER) + 1,
         description="Embedded stack: the first fixed port; the functions get PORT_BASE+0.. in the order "
         + ", ".join(PORT_ORDER)
-        + " (the endpoint last); a RELAUNCH_PORT_<NAME> setting wins over it",
+        + " (the endpoint, then the dashboard, last); a RELAUNCH_PORT_<NAME> setting wins over it",
     )
     port_github_webhook: int | None = _port("github_webhook")
     port_wandb_webhook: int | None = _port("wandb_webhook")
@@ -139,6 +140,7 @@ class Settings(BaseSettings):
     port_vertex_job: int | None = _port("vertex_job")
     port_reconcile: int | None = _port("reconcile")
     port_endpoint: int | None = _port("the local endpoint server")
+    port_dashboard: int | None = _port("the dashboard (`relaunch up` serves it)")
     # -- retention (`relaunch gc`, and reconcile once per interval) ---------------------------------------------
     retain_workspaces: int = Field(
         default=20, ge=0, description="Finished runs whose checkout and outputs are kept, newest first"
@@ -231,7 +233,13 @@ class Settings(BaseSettings):
     )
     github_app_installation_id: int | None = Field(default=None, gt=0, description="GitHub App installation id")
     slack_webhook_url: SecretStr | None = _secret("Slack incoming-webhook URL")
-    public_url: str | None = Field(default=None, description="Where users can see runs (links in reports)")
+    public_url: str | None = Field(
+        default=None, description="Where users can see runs (links in reports); `relaunch up`: its dashboard's URL"
+    )
+    dashboard_token: SecretStr | None = _secret(
+        "Admin token of the dashboard: every action needs it, and so does reading off the embedded stack (the"
+        " embedded stack makes its own in RELAUNCH_HOME/secrets/dashboard_token)"
+    )
 
     @field_validator("github_app_private_key")
     @classmethod

@@ -114,5 +114,8 @@ def test_a_pull_requests_evaluate_py_neither_grades_itself_nor_touches_the_champ
         assert pr.evaluator_sha == base and pr.trigger.sha != base
         check = next(e for e in app.store.timeline(pr.id) if e.kind == "github.check_run")
         assert f"evaluator `{base}`" in check.data["output"]["summary"]
+        comment = next(e for e in app.store.timeline(pr.id) if e.kind == "github.pr_comment")  # the PR's one report
+        assert comment.data["body"].startswith("<!-- relaunch:report pipeline=digits -->")
+        assert f"Head `{(pr.trigger.sha or '')[:7]}`" in comment.data["body"]
     finally:
         stack.stop()

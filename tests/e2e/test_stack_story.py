@@ -170,6 +170,7 @@ def test_port_base_fixes_every_port_in_a_documented_order(story: Story) -> None:
     assert {name: int(url.rstrip("/").rsplit(":", 1)[1]) for name, url in story.urls.items()} == {
         **expected,
         "endpoint": story.base + len(FUNCTIONS),
+        "dashboard": story.base + len(FUNCTIONS) + 1,  # `relaunch up` serves it, after the endpoint
     }
 
 

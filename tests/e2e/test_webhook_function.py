@@ -1,4 +1,5 @@
-"""github_webhook served by functions-framework: refusals, dedupe and skips, with nothing half-written."""
+"""github_webhook served by functions-framework: refusals, dedupe and skips, with nothing half-written; and the
+dashboard beside it, as `relaunch up` serves it."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     settings = Settings(
         home=tmp_path_factory.mktemp("home"), pipelines_dir=ROOT / "pipelines", github_webhook_secret=SecretStr(SECRET)
     )
-    with embedded_stack(settings, functions=("github_webhook",)) as running:
+    with embedded_stack(settings, functions=("github_webhook", "dashboard")) as running:  # as `relaunch up`
         yield running
 
 
@@ -58,3 +59,19 @@ def test_malformed_and_wrongly_shaped_bodies_get_4xx_naming_the_problem(stack: E
     shaped = json.dumps({"ref": 5, "after": "x", "repository": {}}).encode()
     reply = post(stack, shaped, github_headers("push", shaped, SECRET))
     assert reply.status_code == 422 and reply.json()["field"]
+
+
+def test_the_dashboard_is_served_beside_it_and_is_what_reports_link_to(stack: EmbeddedStack) -> None:
+    """One stack with the dashboard (as `relaunch up` runs it): its URL is the public URL, its token a 0600 file,
+    the runs page answers, and a live stream answers through gunicorn's threads."""
+    url = stack.url_of("dashboard")
+    assert stack.settings.public_url == url.rstrip("/")
+    token = stack.settings.secrets_dir / "dashboard_token"
+    assert token.stat().st_mode & 0o777 == 0o600 and token.read_text().strip()
+    page = requests.get(url + "runs", timeout=10)
+    assert page.status_code == 200 and 'name="viewport"' in page.text
+    with requests.get(url + "live/runs", stream=True, timeout=10) as live:
+        lines = live.iter_lines(decode_unicode=True)
+        assert next(lines) == "retry: 1000" and next(line for line in lines if line) == "event: update"
+    refused = requests.post(url + "actions/replay", data={"key": "x"}, timeout=10)
+    assert refused.status_code == 401 and refused.json()["field"] == "token"

@@ -32,6 +32,7 @@ SECRETS = {
     "relaunch-github-token": "github-token-0b0b0b",
     "relaunch-slack-webhook-url": "slack-url-3c3c3c",
     "relaunch-wandb-api-key": "wandb-api-key-9d9d9d",
+    "relaunch-dashboard-token": "dashboard-token-4e4e4e",
 }
 WANDB_HOOK = "https://relaunch-wandb-webhook-abc123-uc.a.run.app"
 SOME = {"relaunch-github-webhook", "relaunch-wandb-webhook", "relaunch-orchestrator"}  # enough for most tests
@@ -125,6 +126,7 @@ def test_first_deploy_creates_everything_and_a_second_only_describes(cloud: Clou
             "schedule-tick",
             "build-status",
             "vertex-job",
+            "dashboard",
         )
     )
     orchestrator_sub = next(s for n, s in state["subscriptions"].items() if "orchestrator" in n)

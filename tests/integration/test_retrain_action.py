@@ -355,7 +355,7 @@ def test_the_smoke_step_fails_when_training_writes_no_model(tmp_path: Path) -> N
 def test_a_broken_training_project_fails_the_smoke_run_fast(tmp_path: Path) -> None:
     source = tmp_path / "digits"
     source.mkdir()
-    for name in ("train.py", "dataset.py", "storage.py"):
+    for name in ("train.py", "dataset.py", "storage.py", "tracking.py"):
         (source / name).write_text((DIGITS / name).read_text())
     (source / "params.json").write_text(json.dumps({"C": 1.0, "max_itr": 5}))  # a typo: an unknown key
     env = {

@@ -56,6 +56,7 @@ def test_the_example_validates_against_the_pipelines() -> None:
         "build_status",
         "vertex_job",
         "reconcile",
+        "dashboard",
     }
     assert [s.pipeline for s in infra.schedules] == ["digits"]
 

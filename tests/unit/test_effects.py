@@ -23,6 +23,12 @@ RUN = "digits-0a1b2c3d4e"
         (Effect.NOTIFY_APPROVAL, "notify:approval"),
         (Effect.NOTIFY_ROLLOUT_FAILED, "notify:rollout:failed"),
         (Effect.ROLLOUT_QUEUED, "rollout:queued"),
+        (Effect.OVERRIDE, "override"),
+        (Effect.ROLLBACK_ASKED, "rollback-asked"),
+        (
+            effects.button_press("github:72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+            "press:github:72d3162e-cc78-11e3-81ab-4c9367dc0958",
+        ),
         (effects.notify_status("build", "pending"), "notify:build:pending"),
         (effects.notify_status("gate", "failure"), "notify:gate:failure"),
         (effects.notify_rollout("set_traffic"), "notify:rollout:set_traffic"),

@@ -8,12 +8,12 @@ import socket
 import pytest
 
 from relaunch.adapters.local import stack_ports
-from relaunch.adapters.local.stack import FUNCTIONS
+from relaunch.adapters.local.stack import DASHBOARD, FUNCTIONS
 from relaunch.settings import PORT_ORDER, Settings
 
 
-def test_the_order_is_every_function_then_the_endpoint_and_each_has_its_own_setting() -> None:
-    assert PORT_ORDER == (*FUNCTIONS, stack_ports.ENDPOINT)
+def test_the_order_is_every_function_then_the_endpoint_then_the_dashboard_and_each_has_its_own_setting() -> None:
+    assert PORT_ORDER == (*FUNCTIONS, stack_ports.ENDPOINT, DASHBOARD)  # the dashboard came last: no port moved
     assert all(f"port_{name}" in Settings.model_fields for name in PORT_ORDER)
 
 

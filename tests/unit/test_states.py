@@ -20,9 +20,11 @@ def test_the_happy_path_is_legal_and_recorded() -> None:
 
 
 @pytest.mark.parametrize("terminal", [s for s in S if s.terminal])
-def test_terminal_states_go_nowhere_but_a_rollback_by_hand(terminal: RunState) -> None:
-    # The one way out of a terminal state: `relaunch rollback` of the version a promoted run put in service.
-    assert TRANSITIONS[terminal] == (frozenset({S.ROLLED_BACK}) if terminal is S.PROMOTED else frozenset())
+def test_terminal_states_go_nowhere_but_a_rollback_or_an_override_by_hand(terminal: RunState) -> None:
+    # The ways out of a terminal state: `relaunch rollback` of the version a promoted run put in service, and a
+    # person's override of a gate's rejection (Promote on the check run), which rolls the rejected run out.
+    ways_out = {S.PROMOTED: frozenset({S.ROLLED_BACK}), S.REJECTED: frozenset({S.ROLLING_OUT})}
+    assert TRANSITIONS[terminal] == ways_out.get(terminal, frozenset())
     with pytest.raises(IllegalTransition):
         transition(RUN.model_copy(update={"state": terminal}), S.BUILDING, now=1.0)
 

@@ -15,8 +15,10 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from relaunch.domain.gitnames import repo_problem
 from relaunch.domain.model import Notification
-from relaunch.domain.reporting import truncate, verdict, worth_announcing
+from relaunch.domain.pr_report import key_deltas
+from relaunch.domain.reporting import run_url, truncate, verdict, worth_announcing
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +31,8 @@ ICONS = {"success": "✅", "failure": "❌", "error": "⚠️", "pending": "⏳"
 class SlackNotifier:
     """Sends the notifications a channel should hear of; implements ports.Notifier."""
 
-    def __init__(self, webhook_url: str, *, timeout_s: float = 5.0) -> None:
+    def __init__(self, webhook_url: str, *, timeout_s: float = 5.0, public_url: str | None = None) -> None:
+        """`public_url`: where runs can be seen (the dashboard), linked from each message."""
         parts = urlsplit(webhook_url or "")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("SlackNotifier: webhook_url must be an http(s) URL")  # never echo the secret
@@ -37,6 +40,7 @@ class SlackNotifier:
             raise ValueError(f"SlackNotifier: timeout_s must be > 0, got {timeout_s}")
         self._url = SecretStr(webhook_url)
         self._timeout_s = timeout_s
+        self._public_url = public_url
 
     def __repr__(self) -> str:
         return f"SlackNotifier(webhook_url=**********, timeout_s={self._timeout_s})"
@@ -46,7 +50,7 @@ class SlackNotifier:
         if not worth_announcing(notification):
             return
         try:
-            status, answer = self._post(slack_message(notification))
+            status, answer = self._post(slack_message(notification, public_url=self._public_url))
         except Exception as exc:  # timeouts, refused connections, DNS: never block the run
             reason = getattr(exc, "reason", None)  # URLError wraps the socket error; neither carries the URL
             detail = type(reason).__name__ if isinstance(reason, BaseException) else type(exc).__name__
@@ -70,22 +74,37 @@ class SlackNotifier:
                 return exc.code, exc.read(4096).decode("utf-8", "replace")
 
 
-def slack_message(n: Notification) -> dict[str, Any]:
-    """The Block Kit message for a notification: header, facts, the gate's reasons, the rollout, a link."""
+def slack_message(n: Notification, *, public_url: str | None = None) -> dict[str, Any]:
+    """The Block Kit message for a notification: header, facts, the key metrics and the gate's reasons (the pull
+    request report's summary), the rollout, and links to the run's page and the pull request."""
     headline = f"{ICONS[n.state]} {n.pipeline}: {verdict(n)}"
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": truncate(headline, HEADER_LIMIT)}},
         {"type": "section", "fields": _fields(_facts(n))},
     ]
+    if n.decision is not None and n.stage == "gate" and (deltas := key_deltas(n.decision)):
+        listing = "\n".join(f"• {escape(line)}" for line in deltas)
+        blocks.append({"type": "section", "text": _mrkdwn(truncate(f"*Key metrics*\n{listing}", SECTION_LIMIT))})
     if n.reasons:
         listing = "\n".join(f"• {escape(reason)}" for reason in n.reasons)
         blocks.append({"type": "section", "text": _mrkdwn(truncate(f"*Gate reasons*\n{listing}", SECTION_LIMIT))})
     if n.stage == "deploy" and n.endpoint:
         rollout = [("Endpoint", n.endpoint), ("Model version", n.model_version or "not registered")]
         blocks.append({"type": "section", "fields": _fields(rollout)})
-    context = escape(n.description) + (f" · <{n.target_url}|run {escape(n.run_id)}>" if n.target_url else "")
+    context = escape(n.description) + "".join(f" · <{url}|{escape(label)}>" for url, label in _links(n, public_url))
     blocks.append({"type": "context", "elements": [_mrkdwn(truncate(context, SECTION_LIMIT))]})
     return {"text": truncate(f"{headline}: {escape(n.description)}", SECTION_LIMIT), "blocks": blocks}
+
+
+def _links(n: Notification, public_url: str | None) -> list[tuple[str, str]]:
+    """The run's page, and the pull request: its URL built only from a valid owner/name and a positive number."""
+    links = []
+    if page := n.target_url or run_url(public_url, n.run_id):
+        links.append((page, f"run {n.run_id}"))
+    number = n.pr_number
+    if isinstance(number, int) and number > 0 and n.repo and repo_problem(n.repo) is None:
+        links.append((f"https://github.com/{n.repo}/pull/{number}", f"PR #{number}"))
+    return links
 
 
 def _facts(n: Notification) -> list[tuple[str, str]]:

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         TrainingBackend,
     )
     from relaunch.domain.story import StorySource
+    from relaunch.service.check_run_step import CheckRunUpdates
     from relaunch.service.ingest import IngestService
     from relaunch.service.orchestrator import Orchestrator
 
@@ -202,6 +203,11 @@ class App:
         return reporting.permissions(self.settings)
 
     @cached_property
+    def check_runs(self) -> CheckRunUpdates | None:
+        """Who updates the gate check run's buttons: the GitHub App, else nobody (only an App makes check runs)."""
+        return reporting.check_runs(self.settings)
+
+    @cached_property
     def history(self) -> CommitHistory:
         """How two commits stand: git from a local cache, or GitHub's compare API."""
         return reporting.history(self.settings)
@@ -266,6 +272,7 @@ class App:
             permissions=self.permissions,
             history=self.history,
             look_at=RolloutLooks(lambda: self.bus, s.pubsub_commands_topic, bus_delays=s.adapter("bus") != "pubsub"),
+            check_runs=self.check_runs,
         )
         return Orchestrator(deps)
 

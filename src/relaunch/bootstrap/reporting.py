@@ -12,6 +12,7 @@ from relaunch.settings import Settings, reveal
 if TYPE_CHECKING:
     from relaunch.adapters.github.client import GitHubApp
     from relaunch.domain.ports import CommitHistory, Notifier, RepoPermissions, RunStore
+    from relaunch.service.check_run_step import CheckRunUpdates
 
 
 def notifier(s: Settings, store: RunStore) -> Notifier:
@@ -21,7 +22,7 @@ def notifier(s: Settings, store: RunStore) -> Notifier:
 
     github = github_identity(s)
     # Deployments are recorded by GitHub's notifier when there is one: it knows each deployment's id.
-    notifiers: list[Notifier] = [TimelineNotifier(store, deployments=not github)]
+    notifiers: list[Notifier] = [TimelineNotifier(store, deployments=not github, public_url=s.public_url)]
     if github:
         from relaunch.adapters.github.notifier import GitHubNotifier
 
@@ -38,7 +39,7 @@ def notifier(s: Settings, store: RunStore) -> Notifier:
     if slack:
         from relaunch.adapters.slack import SlackNotifier
 
-        notifiers.append(SlackNotifier(slack))
+        notifiers.append(SlackNotifier(slack, public_url=s.public_url))
     return FanoutNotifier(notifiers) if len(notifiers) > 1 else notifiers[0]
 
 
@@ -52,6 +53,18 @@ def permissions(s: Settings) -> RepoPermissions:
     from relaunch.adapters.local.permissions import NobodyPermissions
 
     return NobodyPermissions()
+
+
+def check_runs(s: Settings) -> CheckRunUpdates | None:
+    """Who updates the gate check run's buttons: the GitHub App (only an App makes check runs), else nobody."""
+    github = github_identity(s)
+    from relaunch.adapters.github.client import GitHubApp
+
+    if not github or not (s.github_token_is_app or isinstance(github, GitHubApp)):
+        return None
+    from relaunch.adapters.github.check_runs import GitHubCheckRuns
+
+    return GitHubCheckRuns(github, base_url=s.github_api_url)
 
 
 def history(s: Settings) -> CommitHistory:

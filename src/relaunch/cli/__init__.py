@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from relaunch import bootstrap
-from relaunch.cli import approvals, environments, gc, launch_queue, simulate, up
+from relaunch.cli import approvals, environments, gc, launch_queue, lineage, simulate, up
 from relaunch.cli.arguments import SuggestingParser
 from relaunch.cli.running import running_url
 from relaunch.cli.secret_env import without_secrets_in_environment
@@ -109,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     rollback.set_defaults(func=cmd_rollback)
     approvals.add_parser(sub)
     environments.add_parser(sub)
+    lineage.add_parser(sub)
     doctor = sub.add_parser("doctor", help="check the configuration and say exactly what is missing (no side effects)")
     doctor.set_defaults(func=cmd_doctor)
     cost = sub.add_parser("cost", help="GPU-hours and USD per pipeline and trigger kind, and what coalescing saved")

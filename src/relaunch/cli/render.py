@@ -105,9 +105,14 @@ def runs_table(runs: Iterable[PipelineRun], costs: Mapping[str, Spend]) -> Table
 
 
 def run_detail(
-    run: PipelineRun, timeline: Sequence[TimelineEntry], entry: LedgerEntry | None, spend: Spend | None
+    run: PipelineRun,
+    timeline: Sequence[TimelineEntry],
+    entry: LedgerEntry | None,
+    spend: Spend | None,
+    more: Sequence[tuple[str, str]] = (),
 ) -> Group:
-    """`relaunch runs show`: what the run is, in one place each, then its timeline with any job log's tail."""
+    """`relaunch runs show`: what the run is, in one place each (`more`: further facts, e.g. its W&B runs), then its
+    timeline with any job log's tail."""
     head = Text.assemble(text(run.id, "bold"), "  ", run_state(run))
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
@@ -119,6 +124,8 @@ def run_detail(
     if model_of(run):
         facts.add_row("model", text(model_of(run)))
     facts.add_row("cost", text(_cost_line(run, entry, spend)))
+    for name, value in more:
+        facts.add_row(text(name), text(value))
     return Group(head, facts, Text("timeline", style="bold"), _timeline(timeline))
 
 

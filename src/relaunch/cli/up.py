@@ -17,6 +17,7 @@ from pydantic.fields import FieldInfo
 from relaunch import bootstrap, logs
 from relaunch.cli.running import secret_file
 from relaunch.cli.secret_env import without_secrets_in_environment
+from relaunch.domain.model import FunctionName
 from relaunch.domain.story import StorySource, news
 from relaunch.settings import PORT_ORDER, Settings, secret_fields, secret_values
 
@@ -37,8 +38,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--port-base",
         type=port_base,
         metavar="N",
-        help="fixed ports: the functions listen on N, N+1, ... and the endpoint last (RELAUNCH_PORT_BASE; the order "
-        "is that of the RELAUNCH_PORT_* settings below); without it the OS picks free ports at each start",
+        help="fixed ports: the functions listen on N, N+1, ... then the endpoint and the dashboard (RELAUNCH_PORT_BASE;"
+        " the order is that of the RELAUNCH_PORT_* settings below); without it the OS picks free ports at each start",
     )
     up.set_defaults(func=cmd_up)
 
@@ -78,7 +79,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"port_base": args.port_base})
     settings.logs_dir.mkdir(parents=True, exist_ok=True)  # 0700, like the whole home: the umask is set above
     logs.configure(structured=False, secrets=secret_values(settings).values(), path=settings.logs_dir / "stack.log")
-    stack = bootstrap.embedded_stack(settings)
+    stack = bootstrap.embedded_stack(settings, functions=(*(name.value for name in FunctionName), "dashboard"))
     try:
         stack.start()
         _banner(stack.settings, stack.urls)
@@ -98,6 +99,10 @@ def _banner(settings: Settings, urls: dict[str, str]) -> None:
     for name, url in urls.items():
         print(f"  {name:16} {url}")
     print(f"  webhook secret   in {secret_file(settings)}")
+    if "dashboard" in urls:
+        print(
+            f"  dashboard token  in {settings.secrets_dir / 'dashboard_token'} (actions need it; reads are open here)"
+        )
     print(f"  logs             in {settings.logs_dir} (grep run=RUN_ID)")
     for line in startup_warnings(settings, load_specs(settings.pipelines_dir)):
         print(line)

@@ -10,6 +10,7 @@ import sys
 from relaunch import bootstrap
 from relaunch.cli import render
 from relaunch.cli.terminal import show
+from relaunch.cli.wandb_facts import wandb_facts
 from relaunch.config_files import load_prices
 from relaunch.domain import cost
 from relaunch.domain.model import Source
@@ -68,7 +69,7 @@ def _show_run(app: bootstrap.App, run_id: str, *, as_json: bool) -> int:
     entry = ledger.of_run(app.store, run.id)
     prices = _prices_or_none(app.settings)
     spend = cost.entry_cost(entry, prices) if entry is not None and prices is not None else None
-    show(render.run_detail(run, timeline, entry, spend))
+    show(render.run_detail(run, timeline, entry, spend, wandb_facts(app.artifact_root, run)))
     return 0
 
 

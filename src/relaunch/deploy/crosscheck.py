@@ -18,6 +18,7 @@ from relaunch.settings import Settings
 Problem = tuple[str, str]  # (field, what is wrong)
 
 WEBHOOKS = {F.GITHUB_WEBHOOK, F.WANDB_WEBHOOK}
+HTTP = {*WEBHOOKS, "dashboard"}  # the entry points served over HTTP (the dashboard is no FunctionName: no topic)
 INGEST = {*WEBHOOKS, F.DRIFT_ALERT, F.SCHEDULE_TICK, F.BUILD_STATUS, F.VERTEX_JOB}  # they publish commands
 SET_BY_DEPLOY = {"RELAUNCH_PROFILE", "RELAUNCH_GCP_PROJECT", "RELAUNCH_GCP_REGION"}
 SECRET_SETTINGS = {
@@ -118,8 +119,8 @@ def _functions(infra: Infra) -> Iterator[Problem]:
     for i, f in enumerate(infra.functions):
         if f.entry_point not in ENTRY_POINTS:
             yield f"functions[{i}].entry_point", f"{f.entry_point!r} is not one of {', '.join(sorted(ENTRY_POINTS))}"
-        elif (f.trigger == "http") != (f.entry_point in WEBHOOKS):
-            want = "http" if f.entry_point in WEBHOOKS else "pubsub"
+        elif (f.trigger == "http") != (f.entry_point in HTTP):
+            want = "http" if f.entry_point in HTTP else "pubsub"
             yield f"functions[{i}].trigger", f"{f.entry_point} is a {want} function"
         if f.trigger == "pubsub" and f.timeout_s > EVENT_TIMEOUT_S:
             yield f"functions[{i}].timeout_s", f"an event-driven function runs at most {EVENT_TIMEOUT_S} s"

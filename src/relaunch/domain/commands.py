@@ -92,6 +92,22 @@ class LabelApproval(_Command):
     merge_sha: str | None = None  # the merged pull request's commit on its base branch
 
 
+class CheckRunAction(_Command):
+    """A button on relaunch's gate check run of run `run_id` was pressed: act on the run if `login` may write.
+
+    `repo`, `sha` and `check_run_id` are the check run's, as the delivery says: the handler acts only when they are
+    the run's own. `login`'s permission is asked of GitHub's API, never read from the payload.
+    """
+
+    type: Literal["check_run_action"] = "check_run_action"
+    repo: str
+    sha: str
+    check_run_id: int = Field(ge=1)
+    login: str
+    action: Literal["promote", "reject", "rollback"]
+    delivery: str = Field(min_length=1, max_length=300)  # the delivery's inbox key: a redelivery acts once
+
+
 class LookAtRollout(_Command):
     """Plan the run's rollout again: its wait ends at `not_before` (a bake's or a window's end, a hold's max).
 
@@ -116,7 +132,7 @@ def hold_s(command: object, now: float) -> float:
 
 
 Command = Annotated[
-    StartRun | JobFinished | JobNoticed | BuildFinished | ReportSkip | LabelApproval | LookAtRollout,
+    StartRun | JobFinished | JobNoticed | BuildFinished | ReportSkip | LabelApproval | CheckRunAction | LookAtRollout,
     Field(discriminator="type"),
 ]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)

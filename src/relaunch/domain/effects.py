@@ -9,6 +9,9 @@ Effects in the store's ledger, keyed (run id, step); first write wins:
 | step                          | written by                     | guards                                        |
 | ----------------------------- | ------------------------------ | --------------------------------------------- |
 | `approval`                    | service/approval_step          | the one approval of a fork's run              |
+| `override`                    | service/run_actions            | who overrode the gate's rejection of a run    |
+| `rollback-asked`              | service/run_actions            | the one rollback of a run asked by a person   |
+| `press:<delivery key>`        | service/check_run_step         | one handling of a check-run button delivery   |
 | `cost`                        | service/ledger                 | the run's (or skipped push's) ledger entry    |
 | `fetch`                       | service/artifact_pin           | the W&B artifact fetched and pinned once      |
 | `alias:<alias>`               | service/artifact_pin           | the promote alias moved to the W&B version    |
@@ -63,6 +66,8 @@ class Effect(StrEnum):
     NOTIFY_APPROVAL = "notify:approval"
     NOTIFY_ROLLOUT_FAILED = "notify:rollout:failed"
     ROLLOUT_QUEUED = "rollout:queued"
+    OVERRIDE = "override"  # a person promoted a run its gate had rejected
+    ROLLBACK_ASKED = "rollback-asked"  # a person asked to roll a promoted run back (the check run, the dashboard)
     ALIAS_REFUSED = "alias-refused"  # the note that no W&B alias moves for the run (outside `alias:`, the aliases')
 
 
@@ -90,6 +95,12 @@ def endpoint_operation(action: str, version: str) -> str:
     """The ledger step naming the running endpoint operation (`action`: deploy, undeploy) of `version`: a later
     command or tick polls it instead of starting another (`endpoint-op:<action>:<version>`)."""
     return f"endpoint-op:{action}:{version}"
+
+
+def button_press(delivery_key: str) -> str:
+    """The ledger step of a check-run button press, by its delivery's inbox key (`press:<key>`): GitHub's
+    redelivery of it, or the nudge the ingest resends, is handled once."""
+    return f"press:{delivery_key}"
 
 
 def alias_moved(alias: str) -> str:

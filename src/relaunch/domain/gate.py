@@ -114,12 +114,12 @@ def _paired_verdict(wins: int, losses: int, n: int, policy: GatePolicy) -> Check
     )
     if p_worse < alpha:
         worse = "significantly worse than the champion" + (f" by more than {margin:g}: " if margin else ": ")
-        return Check(name="paired", passed=False, detail=worse + stats)
+        return Check(name="paired", passed=False, detail=worse + stats, interval=(lo, hi))
     if policy.require_significant_improvement:
         ok = p_better < alpha
         verdict = "significant improvement: " if ok else "no significant improvement: "
-        return Check(name="paired", passed=ok, detail=verdict + stats)
-    return Check(name="paired", passed=True, detail="not significantly worse: " + stats)
+        return Check(name="paired", passed=ok, detail=verdict + stats, interval=(lo, hi))
+    return Check(name="paired", passed=True, detail="not significantly worse: " + stats, interval=(lo, hi))
 
 
 def worse_than_margin_p(losses: int, wins: int, n: int, margin: float) -> float:

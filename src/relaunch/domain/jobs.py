@@ -9,6 +9,7 @@ from relaunch.domain import effects
 from relaunch.domain.evaluator import NoEvaluator, choose
 from relaunch.domain.model import JobRequest, PipelineRun
 from relaunch.domain.spec import PipelineSpec
+from relaunch.domain.tracking import tracking_environment
 
 # What Vertex AI passes to a CustomJob's containers when its baseOutputDirectory is set: each a folder under the
 # base, with a trailing slash (https://cloud.google.com/vertex-ai/docs/reference/rest/v1/CustomJobSpec). Every
@@ -50,7 +51,7 @@ def train_request(run: PipelineRun, spec: PipelineSpec, image: str, paths: RunPa
         step="train",
         image=image,
         command=list(spec.train.command),
-        env={**spec.train.env, **_run_env(run)},
+        env={**spec.train.env, **_run_env(run), **tracking_environment(spec, run.id, paths.output)},
         priority=spec.priority + run.trigger.priority,
         max_retries=spec.train.max_retries,
         machine=spec.train.machine,
@@ -72,6 +73,7 @@ def eval_request(run: PipelineRun, spec: PipelineSpec, champion_uri: str | None,
         "RELAUNCH_EVAL_DIR": paths.evaluation,
         **_run_env(run),
         "RELAUNCH_EVALUATOR_SHA": run.evaluator_sha or run.trigger.sha or "",
+        **tracking_environment(spec, run.id, paths.output),
     }
     return JobRequest(
         key=effects.job(run.id, "evaluate"),

@@ -131,6 +131,7 @@ class Check(BaseModel):
     name: str
     passed: bool
     detail: str
+    interval: tuple[float, float] | None = Field(default=None, description="The paired test's accuracy-delta CI")
 
 
 class Decision(BaseModel):
@@ -340,6 +341,8 @@ class Notification(BaseModel):
     conclusion: Literal["neutral"] | None = Field(
         default=None, description="A check run conclusion the state does not say: neutral while a run awaits approval"
     )
+    pr_number: int | None = Field(default=None, description="The pull request a pull_request run evaluates")
+    decision: Decision | None = Field(default=None, description="The gate's decision, on its verdict (PR report)")
 
 
 class EndpointHealth(BaseModel):

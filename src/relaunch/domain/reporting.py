@@ -6,6 +6,7 @@ records is exactly what GitHub receives.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from relaunch.domain.model import Notification, PipelineRun, RunState, TimelineEntry
@@ -70,6 +71,42 @@ def check_run(n: Notification, target_url: str | None = None) -> dict[str, Any] 
     if url := n.target_url or target_url:
         body["details_url"] = url
     return body
+
+
+# GitHub's requested_action buttons: label <= 20, description <= 40, identifier <= 20 characters, at most 3.
+BUTTONS = {
+    "promote": ("Promote", "Approve: roll this model out"),
+    "override": ("Promote", "Override the gate: roll this model out"),
+    "reject": ("Reject", "Refuse this model: the run ends"),
+    "rollback": ("Rollback", "Put the previous model back in service"),
+}
+MAX_BUTTONS = 3
+NOTE_MARK = "<!-- relaunch:note -->"  # opens the note relaunch puts on top of a check run's report
+
+
+def check_run_actions(actions: Sequence[str], *, override: bool = False) -> list[dict[str, str]]:
+    """A check run's `actions`: one button per action; Promote on a run its gate rejected says it overrides."""
+    buttons = []
+    for action in actions[:MAX_BUTTONS]:
+        label, description = BUTTONS["override" if action == "promote" and override else action]
+        buttons.append({"label": label, "description": description, "identifier": action})
+    return buttons
+
+
+def noted_output(note: str, summary: str, text: str | None = None) -> dict[str, Any]:
+    """A check run's `output` with `note` as its title and on top of its summary, replacing an earlier note."""
+    note = " ".join(note.split())  # one line: the note is the summary's first paragraph, and GitHub's title
+    if summary.startswith(NOTE_MARK):  # the earlier note, replaced
+        summary = summary.split("\n\n", 1)[1] if "\n\n" in summary else ""
+    output = {"title": truncate(note), "summary": truncate(f"{NOTE_MARK}\n> {note}\n\n{summary}", CHECK_OUTPUT_LIMIT)}
+    return {**output, "text": text} if text else output
+
+
+def check_run_entry(check_run_id: int, actions: Sequence[str] = (), note: str = "") -> TimelineEntry:
+    """The timeline's record of the gate check run relaunch made or updated (its buttons follow the run by it)."""
+    shown = ", ".join(actions) or "no buttons"
+    message = f"check run {check_run_id}: {shown}" + (f" ({note})" if note else "")
+    return TimelineEntry(kind="check_run", message=message, data={"id": check_run_id, "actions": list(actions)})
 
 
 def deployment(n: Notification) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ from relaunch.domain.rollout import DirectRollout, Rollout
 from relaunch.domain.spec_approval import ApprovalRule
 from relaunch.domain.spec_environments import WithEnvironments
 from relaunch.domain.spec_sweep import SweepSpec
+from relaunch.domain.spec_tracking import TrackingSpec
 
 
 class _Strict(BaseModel):
@@ -208,6 +209,7 @@ class PipelineSpec(WithEnvironments, _Strict):
         default_factory=PullRequestPolicy, description="How pull requests, and those from forks, are treated"
     )
     sweep: SweepSpec | None = Field(default=None, description="A hyperparameter search instead of one training")
+    tracking: TrackingSpec = Field(default_factory=TrackingSpec, description="W&B logging by the jobs (opt-in)")
 
 
 class SpecError(ValueError):

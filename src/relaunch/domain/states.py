@@ -18,7 +18,7 @@ TRANSITIONS: dict[RunState, frozenset[RunState]] = {
     # awaiting_approval: promoted into an environment, the next one needs an approval
     S.ROLLING_OUT: frozenset({S.PROMOTED, S.ROLLED_BACK, S.FAILED, S.AWAITING_APPROVAL}),
     S.PROMOTED: frozenset({S.ROLLED_BACK}),  # `relaunch rollback` of the serving version, by hand
-    S.REJECTED: frozenset(),
+    S.REJECTED: frozenset({S.ROLLING_OUT}),  # a gate's rejection overridden by a person (domain/run_actions)
     S.EVALUATED: frozenset(),
     S.ROLLED_BACK: frozenset(),
     S.FAILED: frozenset(),

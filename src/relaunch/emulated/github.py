@@ -24,12 +24,13 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from relaunch.emulated.github_app import FakeApp, jwt_problem
+from relaunch.emulated.github_check_runs import CheckRuns
+from relaunch.emulated.github_comments import IssueComments
 from relaunch.emulated.github_openapi import Recorded, body_problems, example
 from relaunch.emulated.loopback import loopback_server
 
 _REPO = r"^/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
 _STATUSES = re.compile(_REPO + r"/statuses/(?P<sha>[^/]+)$")
-_CHECK_RUNS = re.compile(_REPO + r"/check-runs$")
 _DEPLOYMENTS = re.compile(_REPO + r"/deployments$")
 _DEPLOYMENT_STATUSES = re.compile(_REPO + r"/deployments/(?P<id>\d+)/statuses$")
 _PERMISSION = re.compile(_REPO + r"/collaborators/(?P<username>[^/]+)/permission$")
@@ -67,6 +68,8 @@ class FakeGitHub:
     answered: list[int] = field(default_factory=list)  # the status of every answer, in order
     refused: list[str] = field(default_factory=list)  # what was wrong with each body refused with a 422
     lock: threading.Lock = field(default_factory=threading.Lock)
+    comments: IssueComments = field(default_factory=IssueComments)  # issue comments and GET /user
+    check_runs: CheckRuns = field(default_factory=CheckRuns)  # created, read and updated check runs, kept
 
     def fail_next(self, status: int, message: str = "Server Error", **headers: str) -> None:
         """Answer the next request with `status` and GitHub's error body."""
@@ -100,7 +103,20 @@ class FakeGitHub:
             return self._access_token(m, headers.get("authorization", ""), request)
         if not self._authorized(headers.get("authorization", "")):
             return 401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}, {}
-        return self._refusal(request) or self._route(method, path, request.query, payload)
+        actor = self._actor(headers.get("authorization", ""))
+        return (
+            self._refusal(request)
+            or self.comments.answer(request, actor, self.url)
+            or self.check_runs.answer(request, self.url)
+            or self._route(method, path, request.query, payload)
+        )
+
+    def _actor(self, header: str) -> tuple[str, int | None] | None:
+        """Who the credentials are: the token's user, or the App's bot (login, app id) for an installation token."""
+        value = header.partition(" ")[2]
+        if value in self.issued and self.app is not None:
+            return f"{self.comments.app_slug}[bot]", int(self.app.app_id)
+        return (self.comments.viewer, None) if value == self.token else None
 
     def _refusal(self, request: Recorded) -> tuple[int, Any, dict] | None:
         """GitHub's 422 for a body its OpenAPI description does not allow (recorded in `refused`), or None."""
@@ -150,8 +166,6 @@ class FakeGitHub:
     def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any, dict]:
         if method == "POST" and (m := _STATUSES.match(path)):
             return 201, self._status(m, body), {}
-        if method == "POST" and (m := _CHECK_RUNS.match(path)):
-            return 201, self._check_run(m, body), {}
         if method == "POST" and (m := _DEPLOYMENTS.match(path)):
             return 201, self._create_deployment(m, body), {}
         if method == "GET" and (m := _DEPLOYMENTS.match(path)):
@@ -172,13 +186,6 @@ class FakeGitHub:
         answer = example("POST /repos/{owner}/{repo}/statuses/{sha}", "201", "default")
         answer.update({k: body.get(k) for k in ("state", "description", "target_url", "context")})
         answer["url"] = f"{self.url}/repos/{m['owner']}/{m['repo']}/statuses/{m['sha']}"
-        return answer
-
-    def _check_run(self, m: re.Match[str], body: dict[str, Any]) -> dict[str, Any]:
-        answer = example("POST /repos/{owner}/{repo}/check-runs", "201", "example-of-completed-conclusion")
-        answer.update({k: v for k, v in body.items() if k != "output"})
-        answer["output"].update(body.get("output", {}))
-        answer["url"] = f"{self.url}/repos/{m['owner']}/{m['repo']}/check-runs/{answer['id']}"
         return answer
 
     def _create_deployment(self, m: re.Match[str], body: dict[str, Any]) -> dict[str, Any]:
@@ -291,7 +298,7 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             status, payload, extra = fake.handle(self.command, self.path, headers, body)
             if fake.delay_s:
                 threading.Event().wait(fake.delay_s)
-            out = json.dumps(payload).encode()
+            out = b"" if status == 204 else json.dumps(payload).encode()  # No Content has no body
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(out)))
@@ -300,7 +307,7 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(out)
 
-        do_GET = do_POST = do_PATCH = _serve  # noqa: N815 (http.server's naming)
+        do_GET = do_POST = do_PATCH = do_DELETE = _serve  # noqa: N815 (http.server's naming)
 
         def log_message(self, format: str, *args: object) -> None:
             pass

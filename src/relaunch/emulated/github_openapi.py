@@ -49,12 +49,14 @@ def example(operation: str, status: str, name: str) -> dict[str, Any]:
 # "Get repository permissions for a user", https://docs.github.com/rest/collaborators/collaborators (no query, no body).
 # "Compare two commits", https://docs.github.com/rest/commits/commits#compare-two-commits (basehead is BASE...HEAD).
 # "Get a repository", https://docs.github.com/rest/repos/repos#get-a-repository (no query, no body).
+# "Get a check run", https://docs.github.com/rest/checks/runs#get-a-check-run (no query, no body).
 SUPPLEMENT = {
     "GET /repos/{owner}/{repo}/deployments": {"sha", "ref", "task", "environment", "per_page", "page"},
     "GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses": {"per_page", "page"},
     "GET /repos/{owner}/{repo}/collaborators/{username}/permission": set(),
     "GET /repos/{owner}/{repo}/compare/{basehead}": {"per_page", "page"},
     "GET /repos/{owner}/{repo}": set(),
+    "GET /repos/{owner}/{repo}/check-runs/{check_run_id}": set(),
 }
 
 # Limits GitHub enforces (422 "description is too long (maximum is 140 characters)") but the schema leaves out.
@@ -82,7 +84,9 @@ def problems(request: Recorded) -> list[str]:
     if key in SUPPLEMENT:
         unknown = set(request.query) - SUPPLEMENT[key]
         return [f"{key}: unknown query parameter {sorted(unknown)}"] if unknown else []
-    found = [f"{key}: unexpected query {request.query}"] if request.query else []
+    documented = {p["name"] for p in openapi_operations()[key].get("parameters", []) if p.get("in") == "query"}
+    undocumented = sorted(set(request.query) - documented)
+    found = [f"{key}: unexpected query {undocumented}"] if undocumented else []
     return found + body_problems(request)
 
 

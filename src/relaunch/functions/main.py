@@ -16,6 +16,8 @@ import flask
 from relaunch.domain.model import FunctionName
 
 ENTRY_POINTS = {name.value: f"relaunch.functions.{name.value}" for name in FunctionName}  # each in its own module
+# Not a FunctionName: no topic, no inbox key, and embedded stacks run it only when asked (`relaunch up` does).
+ENTRY_POINTS["dashboard"] = "relaunch.functions.dashboard"
 
 __all__ = sorted(ENTRY_POINTS)
 

@@ -211,16 +211,22 @@ class Approvals:
         return permission, why
 
 
-def approve_by_operator(store: StepStore, run_id: str, *, by: str, at: float) -> PipelineRun:
-    """`relaunch approve RUN`: the operator approves the run's wait; NotAwaiting if there is nothing to approve."""
+def approve_by_operator(
+    store: StepStore, run_id: str, *, by: str, at: float, via: str = "cli", permission: str = "operator"
+) -> PipelineRun:
+    """`relaunch approve RUN` (or a button whose presser's permission was checked: `via`, `permission`): approve the
+    run's wait; NotAwaiting if there is nothing to approve."""
     run = _waiting(store, run_id)
-    return _record(store, run, approval_record(by, "cli", run.trigger.sha or "", "operator", at=at))
+    return _record(store, run, approval_record(by, via, run.trigger.sha or "", permission, at=at))
 
 
-def reject_by_operator(store: StepStore, run_id: str, *, by: str, reason: str, at: float) -> PipelineRun:
-    """`relaunch reject RUN --reason`: the operator refuses the run's wait; the orchestrator then ends it."""
+def reject_by_operator(
+    store: StepStore, run_id: str, *, by: str, reason: str, at: float, via: str = "cli", permission: str = "operator"
+) -> PipelineRun:
+    """`relaunch reject RUN --reason` (or a button, as approve_by_operator): refuse the run's wait; the orchestrator
+    then ends it."""
     run = _waiting(store, run_id)
-    record = approval_record(by, "cli", run.trigger.sha or "", "operator", at=at, verdict="rejected", reason=reason)
+    record = approval_record(by, via, run.trigger.sha or "", permission, at=at, verdict="rejected", reason=reason)
     return _record(store, run, record)
 
 

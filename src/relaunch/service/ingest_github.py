@@ -7,11 +7,13 @@ from collections.abc import Mapping
 from relaunch.domain.commands import ReportSkip
 from relaunch.domain.routing import PushFacts, route_push, run_id_for, watching
 from relaunch.domain.spec import PipelineSpec
+from relaunch.service.ingest_check_run import plan_check_run
 from relaunch.service.ingest_pull_request import plan_pull_request
 from relaunch.service.plans import Plan, head_run, ignored, new_run, routed
 from relaunch.triggers.errors import Unprocessable
 from relaunch.triggers.gitfields import check_ref, check_sha
 from relaunch.triggers.github import (
+    CheckRunActionEvent,
     GitHubEvent,
     PingEvent,
     PullRequestEvent,
@@ -45,6 +47,8 @@ def plan_github(event: GitHubEvent, specs: Mapping[str, PipelineSpec], key: str)
             )
         payload = event.client_payload
         return plan_dispatch(event.repo, payload, specs, key, where="client_payload", ref=event.ref, actor=event.sender)
+    if isinstance(event, CheckRunActionEvent):  # a button pressed on relaunch's gate check run
+        return plan_check_run(event, specs, key)
     if isinstance(event, PingEvent):
         return ping_plan(event.repo, specs)
     return ignored(event.reason)
@@ -172,5 +176,5 @@ def ping_plan(repo: str | None, specs: Mapping[str, PipelineSpec]) -> Plan:
         s.name: {"branches": s.source.branches, "tags": s.source.tags, "paths": s.source.paths}
         for s in (watching(specs.values(), repo) if repo else [])
     }
-    events = ["push", "pull_request", "workflow_dispatch", "repository_dispatch"]
+    events = ["push", "pull_request", "workflow_dispatch", "repository_dispatch", "check_run"]
     return Plan(200, {"outcome": "pong", "repo": repo, "pipelines": summary, "events": events})

@@ -42,6 +42,8 @@ def status_note(
         endpoint=endpoint,
         model_version=model_version,
         reasons=list(reasons),
+        pr_number=run.trigger.pr_number,
+        decision=run.decision if stage == "gate" else None,  # the pull request report renders it
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from relaunch import logs
 from relaunch.domain import effects
 from relaunch.domain.approval import awaited
-from relaunch.domain.commands import Command, LabelApproval, ReportSkip
+from relaunch.domain.commands import CheckRunAction, Command, LabelApproval, ReportSkip
 from relaunch.domain.gate import decide, report_markdown
 from relaunch.domain.jobs import RunPaths, eval_request, train_request
 from relaunch.domain.model import (
@@ -44,6 +44,7 @@ from relaunch.domain.states import transition
 from relaunch.service import ledger
 from relaunch.service.approval_step import Approvals
 from relaunch.service.artifact_pin import fetch_pinned, move_aliases
+from relaunch.service.check_run_step import CheckRunUpdates, wired_buttons
 from relaunch.service.coalesce_step import Coalescer, save_after_submit
 from relaunch.service.environment_step import EnvironmentRollouts
 from relaunch.service.evaluate_step import EvaluationInputs
@@ -79,6 +80,7 @@ class Deps:
     history: CommitHistory | None = None  # commit ages; bootstrap always sets it (None: no age check, unit tests)
     clock: Callable[[], float] = time.time  # when state changes happen (the domain reads no clock)
     look_at: Callable[[str, float], bool] | None = None  # schedules a look at a waiting rollout (rollout_looks.py)
+    check_runs: CheckRunUpdates | None = None  # the gate check run's buttons follow the run (None: no GitHub App)
 
 
 Step = Callable[[PipelineRun, PipelineSpec], PipelineRun | None]
@@ -116,6 +118,7 @@ class Orchestrator:
             look_at=deps.look_at,
         )
         self._inputs = EvaluationInputs(deps.store, deps.builder, deps.blobs, deps.artifact_root)
+        self.buttons = wired_buttons(deps, self.handle, self.roll_back)  # the gate check run's buttons
 
     def handle(self, command: Command) -> PipelineRun | None:
         """Apply a command: load its run and advance it (a skip report has no run: None)."""
@@ -125,8 +128,9 @@ class Orchestrator:
         if isinstance(command, LabelApproval):  # names a pull request, not a run: the runs waiting at its head
             advanced = [self.advance(run) for run in self.approvals.on_label(command)]
             return advanced[-1] if advanced else None
-        run = self.d.store.get_run(command.run_id)
-        if run is None:
+        if isinstance(command, CheckRunAction):  # a button pressed on a run's gate check run
+            return self.buttons.pressed(command)
+        if (run := self.d.store.get_run(command.run_id)) is None:
             raise UnknownRun(f"no run {command.run_id!r}")
         return self.advance(run)
 
@@ -139,10 +143,10 @@ class Orchestrator:
                 return self._fail(run, "build", f"pipeline {run.pipeline!r} has no spec any more")
             moved = self._steps[run.state](run, spec)
             if moved is None:  # waiting for an outside event; a step may have noted something on the run
-                return self.d.store.get_run(run.id) or run
+                return self.buttons.follow(self.d.store.get_run(run.id) or run)
             run = moved
         self._ended(run)
-        return run
+        return self.buttons.follow(run)
 
     # -- steps -----------------------------------------------------------------------------------------------
 
@@ -159,10 +163,8 @@ class Orchestrator:
             ref=command.ref,
         )
         self.notices.send(note, effects.Effect.NOTIFY_SKIP)
-        if (spec := self.d.specs().get(command.pipeline)) is not None:
-            ledger.record_skip(
-                self.d.store, command.run_id, spec, at=self.d.clock()
-            )  # a training this push did not pay for
+        if (spec := self.d.specs().get(command.pipeline)) is not None:  # a training this push did not pay for
+            ledger.record_skip(self.d.store, command.run_id, spec, at=self.d.clock())
 
     def _received(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
         return self._admitted(run, spec) if self.approvals.may_build(run, spec) else None  # a fork's run waits
@@ -313,7 +315,7 @@ class Orchestrator:
         """`relaunch rollback [--env ENV]`: undo the latest rollout there (NothingToRollBack if there is none)."""
         ended = self.rollout.roll_back_named(pipeline, self.d.specs(), env)
         self._ended(ended)
-        return ended
+        return self.buttons.follow(ended)
 
     def give_up(self, run: PipelineRun, spec: PipelineSpec, stage: Stage, reason: str) -> PipelineRun:
         """End a stuck run (the reconciler's timeouts): a rollout is rolled back first, anything else fails."""

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs
 
 from relaunch.triggers.errors import Malformed, Unprocessable, check, decode_json_object, optional, require
 from relaunch.triggers.gitfields import check_name, check_ref, check_sha
+from relaunch.triggers.github_check_run import CheckRunActionEvent, OtherCheckRunEvent, parse_check_run
 from relaunch.triggers.github_pull_request import PullRequestEvent, parse_pull_request
 from relaunch.triggers.verify import FORM, VerifiedDelivery, verify_github
 
@@ -97,7 +98,16 @@ class IgnoredEvent:
     reason: str
 
 
-GitHubEvent = PushEvent | PingEvent | PullRequestEvent | WorkflowDispatchEvent | RepositoryDispatchEvent | IgnoredEvent
+GitHubEvent = (
+    PushEvent
+    | PingEvent
+    | PullRequestEvent
+    | WorkflowDispatchEvent
+    | RepositoryDispatchEvent
+    | CheckRunActionEvent
+    | OtherCheckRunEvent
+    | IgnoredEvent
+)
 
 
 def parse_github(
@@ -252,4 +262,5 @@ _PARSERS: dict[str, Callable[[dict[str, Any], str], GitHubEvent]] = {
     "pull_request": parse_pull_request,
     "workflow_dispatch": _workflow_dispatch,
     "repository_dispatch": _repository_dispatch,
+    "check_run": parse_check_run,
 }

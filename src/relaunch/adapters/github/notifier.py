@@ -21,9 +21,12 @@ from typing import Any
 from pydantic import SecretStr
 
 from relaunch.adapters.github.client import GitHubApp, credentials, pygithub_auth
+from relaunch.adapters.github.pr_comment import ReportComments
 from relaunch.domain.model import Notification, TimelineEntry
+from relaunch.domain.pr_report import comment_body
 from relaunch.domain.reporting import (
     check_run,
+    check_run_entry,
     commit_status,
     deployment,
     deployment_entry,
@@ -71,6 +74,7 @@ class GitHubNotifier:
         self._timeline = timeline
         self._client: Any = None
         self._lock = threading.Lock()
+        self._comments = ReportComments(who)
 
     def __repr__(self) -> str:
         return f"GitHubNotifier(base_url={self._base_url!r}, app_token={self._app_token}, token=**********)"
@@ -82,6 +86,7 @@ class GitHubNotifier:
             log.info("GitHub: run %s has no usable repo/commit (%r@%r): nothing reported", n.run_id, n.repo, n.sha)
             return
         parts = [("status", self._status), ("check run", self._check_run), ("deployment", self._deployment)]
+        parts.append(("pr comment", self._pr_comment))  # a pull request's gate verdict: its one report comment
         try:
             repo = self._github().get_repo(n.repo)
         except Exception as exc:  # the SDK is missing or refused its configuration
@@ -103,7 +108,9 @@ class GitHubNotifier:
     def _check_run(self, repo: Any, n: Notification) -> None:
         body = check_run(n, self._target(n)) if self._app_token else None  # checks need a GitHub App
         if body is not None:
-            repo.create_check_run(**body)
+            created = repo.create_check_run(**body)
+            if self._timeline is not None and n.stage == "gate":  # its buttons follow the run by this id
+                self._timeline(n.run_id, check_run_entry(created.id))
 
     def _deployment(self, repo: Any, n: Notification) -> None:
         body = deployment(n)
@@ -116,6 +123,11 @@ class GitHubNotifier:
         target.create_status(**status)
         if self._timeline is not None:
             self._timeline(n.run_id, deployment_entry(n, status, target.id))
+
+    def _pr_comment(self, repo: Any, n: Notification) -> None:
+        body = comment_body(n, self._target(n))
+        if body is not None and n.pr_number is not None:
+            self._comments.post(self._github(), repo, n.pipeline, n.pr_number, body)
 
     def _find_deployment(self, repo: Any, n: Notification) -> Any:
         """This run's deployment of this commit to this environment, if an earlier notification created it."""

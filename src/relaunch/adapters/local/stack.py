@@ -39,11 +39,12 @@ from relaunch.domain.spec import SpecError
 from relaunch.handoff import SECRETS_FD_VARIABLE, hand_over
 from relaunch.settings import Settings, child_environment, secret_values
 
-__all__ = ["EmbeddedStack", "StackAlreadyRunning", "free_port", "with_local_secrets"]
+__all__ = ["DASHBOARD", "EmbeddedStack", "StackAlreadyRunning", "free_port", "with_local_secrets"]
 
 log = logging.getLogger(__name__)
 
 FUNCTIONS = tuple(name.value for name in FunctionName)
+DASHBOARD = "dashboard"  # served only by stacks that ask for it (`relaunch up`): FUNCTIONS + (DASHBOARD,)
 # The topic each CloudEvent function is subscribed to on the local bus (as Eventarc triggers are on GCP).
 SUBSCRIPTIONS = {FunctionName.ORCHESTRATOR: COMMANDS_TOPIC, **INBOUND_TOPICS, FunctionName.RECONCILE: RECONCILE_TOPIC}
 PRIVATE_UMASK = 0o077  # every state file 0600 and folder 0700: the supervisor's and its children's
@@ -161,6 +162,12 @@ class EmbeddedStack:
         ports = plan(self.settings, [*self.functions, ENDPOINT])
         for name, port in ports.items():  # every fixed port before anything starts: one clear error, no half stack
             claim(self.host, port, name)
+        if DASHBOARD in ports:  # its address is known before any function starts: reports link to its pages
+            ports[DASHBOARD] = ports[DASHBOARD] or free_port(self.host)
+            if self.settings.public_url is None:
+                self.settings = self.settings.model_copy(
+                    update={"public_url": f"http://{self.host}:{ports[DASHBOARD]}"}
+                )
         self._endpoint = self.wiring(self.settings).endpoint_server(self.host, ports[ENDPOINT])
         self._endpoint.start()
         self.settings = self.settings.model_copy(update={"home": home, "endpoint_url": self._endpoint.url})

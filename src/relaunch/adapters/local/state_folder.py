@@ -12,11 +12,12 @@ from relaunch.adapters.local.secret_files import ensure_secret, private_dir, rea
 from relaunch.settings import Settings, reveal
 
 # The stack's own secrets, made once in its secrets folder (0600 in 0700) when none is configured.
-GENERATED_SECRETS = ("github_webhook_secret", "wandb_webhook_token")
+GENERATED_SECRETS = ("github_webhook_secret", "wandb_webhook_token", "dashboard_token")
 
 
 def with_local_secrets(settings: Settings) -> Settings:
-    """Fill each webhook secret left unset from the stack's own file in its secrets folder (made once, 0600)."""
+    """Fill each webhook secret (and the dashboard's token) left unset from the stack's own file in its secrets
+    folder (made once, 0600)."""
     update: dict[str, SecretStr] = {}
     for name in GENERATED_SECRETS:
         if name == "wandb_webhook_token" and reveal(settings.wandb_webhook_secret):

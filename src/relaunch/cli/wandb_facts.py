@@ -1,0 +1,32 @@
+"""The W&B lines of `relaunch runs show`: the artifact a W&B event named, and the runs the jobs logged offline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from relaunch.bootstrap import run_files
+from relaunch.domain.model import PipelineRun
+
+
+def wandb_facts(artifact_root: str, run: PipelineRun) -> list[tuple[str, str]]:
+    """`runs show` rows: the W&B artifact a W&B event named, and the runs the jobs logged offline (with the folder
+    `wandb sync` uploads)."""
+    rows = [("W&B artifact", run.trigger.artifact)] if run.trigger.artifact else []
+    try:
+        logged = run_files.wandb_runs(artifact_root, run.id)
+    except (OSError, ValueError) as exc:
+        return [*rows, ("W&B", f"{exc}")]
+    if logged:
+        rows.append(("W&B", f"offline, not synced: {run_files.wandb_folder(artifact_root, run.id)}"))
+    for r in logged:
+        prefix = f"{r.entity}/{r.project}/" if r.entity else f"{r.project}/"
+        made = [f"logged {prefix}{a.name}:{_alias(a.aliases)} (digest {a.digest[:12]})" for a in r.artifacts]
+        used = r.config.get("model_artifact")
+        if isinstance(used, dict):
+            made.append(f"used {used.get('name')}:{used.get('alias')} (digest {str(used.get('digest'))[:12]})")
+        rows.append((f"W&B {r.job_type or 'run'}", f"run {r.run_id}" + "".join(f"; {m}" for m in made)))
+    return rows
+
+
+def _alias(aliases: Sequence[str]) -> str:
+    return next((a for a in aliases if a.startswith("relaunch-")), "latest")
