@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -181,3 +182,23 @@ def test_the_run_page_draws_the_gate_report_from_the_evaluations_own_files(app: 
     charts = page.split('id="gate-charts"', 1)[1]
     assert charts.count("<svg") == 4 and "Paired outcomes on 50 examples (5 fixed, 0 broken)" in charts
     assert "&lt;i&gt;0&lt;/i&gt;" in charts and "<i>0</i>" not in page
+
+
+def test_a_dns_rebound_page_on_loopback_does_not_read_openly(app: bootstrap.App) -> None:
+    """A site that rebinds its own name to 127.0.0.1 reaches the port from the victim's browser, with its own Host."""
+    add_run(app)
+    c = client()
+    assert c.get("/runs", headers={"Host": "attacker.example:8080"}).status_code == 401
+    assert c.get("/runs", headers={"Host": "127.0.0.1:8080"}).status_code == 200
+    assert c.get("/runs", headers={"Host": "[::1]:8080"}).status_code == 200
+    assert c.get("/runs", headers={"Host": "localhost"}).status_code == 200
+
+
+def test_the_run_page_shows_what_the_jobs_logged_to_wandb(app: bootstrap.App) -> None:
+    """The same W&B rows as `relaunch runs show`: the offline runs, the model they logged and the one evaluated."""
+    run = add_run(app, RunState.PROMOTED)
+    offline = Path(__file__).resolve().parents[1] / "fixtures" / "wandb-offline"
+    shutil.copytree(offline, Path(app.artifact_root) / "runs" / run.id / "wandb")
+    page = " ".join(client().get(f"/runs/{run.id}").text.split())
+    assert "W&amp;B train" in page and "logged relaunch-demo/digits/digits-model:relaunch-digits-1" in page
+    assert "W&amp;B evaluate" in page and "used relaunch-demo/digits/digits-model:relaunch-digits-1" in page

@@ -8,9 +8,9 @@ import json
 import sys
 
 from relaunch import bootstrap
+from relaunch.bootstrap.wandb_facts import wandb_facts
 from relaunch.cli import render
 from relaunch.cli.terminal import show
-from relaunch.cli.wandb_facts import wandb_facts
 from relaunch.config_files import load_prices
 from relaunch.domain import cost
 from relaunch.domain.model import Source

@@ -4,7 +4,8 @@ Actions always need the admin token (RELAUNCH_DASHBOARD_TOKEN): as `Authorizatio
 signed-in browser: its cookie holds a value derived from the token (HttpOnly, SameSite=Strict), and each form carries
 a second derived value (double submit). SameSite=Strict keeps the cookie off cross-site requests and the form value
 is on no other site's page, so a forged form fails twice. A request whose Origin is another host is refused outright.
-Reads are open on the embedded stack (SQLite store, loopback client) and need the token everywhere else. Every
+Reads are open on the embedded stack (SQLite store, a loopback client naming a loopback Host: not a DNS-rebound
+page) and need the token everywhere else. Every
 comparison is hmac.compare_digest; with no token configured nobody can act (fail closed).
 """
 
@@ -64,6 +65,13 @@ def foreign_origin(headers: Mapping[str, str]) -> bool:
     if not origin or origin == "null":
         return bool(origin)
     return urlsplit(origin).netloc.lower() != headers.get("Host", "").lower()
+
+
+def loopback_host(host: str | None) -> bool:
+    """Whether the Host a request names is this machine's: a page that rebinds its own name to 127.0.0.1 (DNS
+    rebinding) reaches the loopback port from the victim's browser, but still says its own name here."""
+    name = (host or "").rsplit(":", 1)[0] if not (host or "").startswith("[") else (host or "")[1:].split("]", 1)[0]
+    return name.lower() == "localhost" or loopback(name)
 
 
 def loopback(address: str | None) -> bool:

@@ -12,6 +12,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from relaunch.bootstrap.wandb_facts import wandb_facts
 from relaunch.config_files import load_prices
 from relaunch.dashboard.gate_report import gate_report
 from relaunch.dashboard.html import RunView
@@ -49,7 +50,8 @@ def run_view(app: App, run: PipelineRun, timeline: list[TimelineEntry]) -> RunVi
         spec = app.specs().get(run.pipeline)
         outcomes, confusion, note = _evaluation(app, run)
         report = gate_report(run.decision, spec.gate if spec else None, outcomes, confusion)
-    return RunView(links=links(run, timeline), cost=_cost(app, run), report=report, report_note=note)
+    facts = wandb_facts(app.artifact_root, run)
+    return RunView(links=links(run, timeline), cost=_cost(app, run), report=report, report_note=note, wandb=facts)
 
 
 def _evaluation(app: App, run: PipelineRun) -> tuple[dict[str, object] | None, object, str]:

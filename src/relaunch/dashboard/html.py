@@ -165,6 +165,7 @@ class RunView:
     cost: str = ""
     report: GateReport | None = None
     report_note: str = ""
+    wandb: Sequence[tuple[str, str]] = ()  # what the jobs logged to W&B (bootstrap/wandb_facts), label and value
 
 
 def run_body(run: PipelineRun, timeline: Sequence[TimelineEntry], view: RunView, viewer: Viewer) -> Markup:
@@ -178,6 +179,7 @@ def run_body(run: PipelineRun, timeline: Sequence[TimelineEntry], view: RunView,
         ("model", run.model_version or "-"),
         ("reason", run.reason or "-"),
         ("cost", view.cost or "-"),
+        *view.wandb,
     ]
     rows = Markup("").join(fmt("<tr><th>{}</th><td>{}</td></tr>", k, v) for k, v in facts)
     out = Markup("").join(

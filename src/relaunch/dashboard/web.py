@@ -74,7 +74,11 @@ class Dashboard:
             endpoint, values = ROUTES.bind_to_environ(request.environ).match()
         except HTTPException as exc:
             return self._plain(exc.code or 404, f"{exc.name}: {request.method} {safe_line(request.path)[:200]}")
-        open_reads = self.app.settings.adapter("store") == "sqlite" and auth.loopback(request.remote_addr)
+        open_reads = (
+            self.app.settings.adapter("store") == "sqlite"
+            and auth.loopback(request.remote_addr)
+            and auth.loopback_host(request.host)
+        )
         access = auth.access(self.token, dict(request.headers), request.cookies, open_reads=open_reads)
         try:
             if endpoint in ("css", "js"):

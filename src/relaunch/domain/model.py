@@ -343,6 +343,7 @@ class Notification(BaseModel):
     )
     pr_number: int | None = Field(default=None, description="The pull request a pull_request run evaluates")
     decision: Decision | None = Field(default=None, description="The gate's decision, on its verdict (PR report)")
+    run_created_at: float | None = Field(default=None, description="When the run began: orders PR reports")
 
 
 class EndpointHealth(BaseModel):

@@ -22,6 +22,7 @@ CHECKS_LIMIT = 50
 NAME_LIMIT = 100
 DETAIL_LIMIT = 500
 _PIPELINE = re.compile(r"\A[a-z][a-z0-9-]{0,62}\Z")  # PipelineSpec.name: safe inside an HTML comment
+_PUSHED = re.compile(r"<!-- relaunch:pushed ([0-9]{1,12}\.[0-9]{6}) -->")
 _CHART_UNSAFE = re.compile(r"[^A-Za-z0-9 _.:/()+-]")
 _MARKDOWN = re.compile(r"([\\`*_\[\]|#!~])")
 _NO_MENTION = "@\u2060"  # a word joiner after @: GitHub links no @user or @org/team
@@ -53,6 +54,19 @@ def is_report(body: str | None, pipeline: str) -> bool:
     if not isinstance(body, str) or not _PIPELINE.match(pipeline):
         return False
     return body.split("\n", 1)[0].rstrip("\r") == marker(pipeline)
+
+
+def pushed_line(n: Notification) -> str:
+    """The hidden second line: when the run began, so a late verdict of an older push leaves a newer report alone."""
+    at = n.run_created_at
+    return f"<!-- relaunch:pushed {at:.6f} -->" if at is not None and math.isfinite(at) else ""
+
+
+def pushed_at(body: str | None) -> float | None:
+    """When the run a report comment shows began (None: a comment written before the line existed, or edited)."""
+    lines = body.split("\n", 2) if isinstance(body, str) else []
+    found = _PUSHED.fullmatch(lines[1].rstrip("\r")) if len(lines) > 1 else None
+    return float(found[1]) if found else None
 
 
 def comment_body(n: Notification, run_link: str | None) -> str | None:
@@ -106,7 +120,8 @@ def _by_importance(decision: Decision) -> list[MetricRow]:
 
 def _head(n: Notification, made: Decision, run_link: str | None) -> str:
     verdict = "✅" if made.promote else "❌"
-    title = f"{marker(n.pipeline)}\n## {verdict} relaunch `{n.pipeline}`: gate {'passed' if made.promote else 'failed'}"
+    outcome = "passed" if made.promote else "failed"
+    title = f"{marker(n.pipeline)}\n{pushed_line(n)}\n## {verdict} relaunch `{n.pipeline}`: gate {outcome}"
     against = (
         f"champion `{_plain(made.champion_version)}`"
         if made.champion_version

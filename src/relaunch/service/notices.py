@@ -44,6 +44,7 @@ def status_note(
         reasons=list(reasons),
         pr_number=run.trigger.pr_number,
         decision=run.decision if stage == "gate" else None,  # the pull request report renders it
+        run_created_at=run.created_at,
     )
 
 

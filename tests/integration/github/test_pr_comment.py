@@ -40,7 +40,7 @@ def notifier(fake: FakeGitHub) -> GitHubNotifier:
     return GitHubNotifier(TOKEN, base_url=fake.url, seconds_between_writes=0, seconds_between_requests=0)
 
 
-def verdict(sha: str, accuracy: float = 0.93, run_id: str = "run-1") -> Notification:
+def verdict(sha: str, accuracy: float = 0.93, run_id: str = "run-1", pushed_at: float = 1000.0) -> Notification:
     made = decide(Scores(metrics={"accuracy": accuracy}), Scores(metrics={"accuracy": 0.91}), GatePolicy(), "v3")
     return Notification(
         run_id=run_id,
@@ -54,6 +54,7 @@ def verdict(sha: str, accuracy: float = 0.93, run_id: str = "run-1") -> Notifica
         evaluate_only=True,
         pr_number=12,
         decision=made,
+        run_created_at=pushed_at,
     )
 
 
@@ -188,3 +189,12 @@ def test_the_validator_knows_the_listings_documented_query_and_nothing_else() ->
         "GET /repos/{owner}/{repo}/issues/{issue_number}/comments: unexpected query ['sort']"
     ]
     assert problems(Recorded("POST", COMMENTS, {}, {}, {"body": 3})) != []  # the body must be a string
+
+
+def test_a_late_verdict_of_an_older_push_does_not_overwrite_the_newer_report(fake: FakeGitHub) -> None:
+    notifier(fake).notify(verdict(SECOND, accuracy=0.95, run_id="run-2", pushed_at=2000.0))
+    notifier(fake).notify(verdict(FIRST, run_id="run-1", pushed_at=1000.0))  # its evaluation was slower
+
+    [comment] = ours(fake)
+    assert SECOND[:7] in comment["body"] and FIRST[:7] not in comment["body"]
+    assert not fake.bodies("PATCH", rf"/repos/{REPO}/issues/comments/\d+")

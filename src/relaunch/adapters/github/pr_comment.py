@@ -20,7 +20,7 @@ from itertools import islice
 from typing import Any
 
 from relaunch.adapters.github.client import Credentials, GitHubApp
-from relaunch.domain.pr_report import is_report
+from relaunch.domain.pr_report import is_report, pushed_at
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,9 @@ class ReportComments:
         with self._lock:
             me = self._identity(github)
             found = self._ours(issue, pipeline, me) if me is not None else []
+            if found and _newer(found[0].body, body):
+                log.info("GitHub: PR #%d already shows a newer push's report of %s: left as it is", number, pipeline)
+                return
             if found and _edited(found[0], body):
                 return
             created = issue.create_comment(body)
@@ -92,6 +95,12 @@ class ReportComments:
                     raise
         if keep.id != created.id and not _edited(keep, body):
             issue.create_comment(body)  # the winner was deleted meanwhile: very unlikely, and one post is safe
+
+
+def _newer(shown: str | None, body: str) -> bool:
+    """Whether the comment shows the report of a run that began after this one (a late verdict of an older push)."""
+    then, now = pushed_at(shown), pushed_at(body)
+    return then is not None and now is not None and then > now
 
 
 def _edited(comment: Any, body: str) -> bool:

@@ -1,4 +1,5 @@
-"""The W&B lines of `relaunch runs show`: the artifact a W&B event named, and the runs the jobs logged offline."""
+"""The W&B lines of `relaunch runs show` and the dashboard's run page: the artifact a W&B event named, and the runs
+the jobs logged offline (part of the composition root: it reads the run's folder through run_files)."""
 
 from __future__ import annotations
 
