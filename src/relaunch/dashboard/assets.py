@@ -1,8 +1,9 @@
 """The dashboard's stylesheet and script, served by relaunch itself (no build step, nothing from a CDN).
 
 The script does one thing: for each element with `data-live`, it opens an EventSource on that URL and replaces the
-element's content with each `update` event's server-rendered (already escaped) HTML. A stream ends after a bounded
-time and the browser reconnects by itself (EventSource's `retry`), so no request lives forever.
+element's content with each `update` event's server-rendered (already escaped) HTML; while someone types in a field
+of that element (a rejection's reason), the newest update waits until the field loses focus. A stream ends after a
+bounded time and the browser reconnects by itself (EventSource's `retry`), so no request lives forever.
 """
 
 from __future__ import annotations
@@ -32,9 +33,19 @@ button { cursor: pointer; } .fail { color: #cf222e; } .pass { color: #1a7f37; }
 
 JS = """
 document.querySelectorAll('[data-live]').forEach(function (element) {
-  var source = new EventSource(element.getAttribute('data-live'));
+  var source = new EventSource(element.getAttribute('data-live')), pending = null;
+  function typing() {
+    var active = document.activeElement;
+    return active && element.contains(active) && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName);
+  }
+  element.addEventListener('focusout', function () {
+    setTimeout(function () {
+      if (pending !== null && !typing()) { element.innerHTML = pending; pending = null; }
+    }, 0);
+  });
   source.addEventListener('update', function (event) {
-    element.innerHTML = JSON.parse(event.data).html;
+    var html = JSON.parse(event.data).html;
+    if (typing()) { pending = html; } else { element.innerHTML = html; pending = null; }
   });
 });
 """
