@@ -236,6 +236,9 @@ class Settings(BaseSettings):
     public_url: str | None = Field(
         default=None, description="Where users can see runs (links in reports); `relaunch up`: its dashboard's URL"
     )
+    iap_audience: str | None = Field(
+        default=None, description="Behind IAP (deploy sets it): the audience its signed header must name to be read"
+    )
     dashboard_token: SecretStr | None = _secret(
         "Admin token of the dashboard: every action needs it, and so does reading off the embedded stack (the"
         " embedded stack makes its own in RELAUNCH_HOME/secrets/dashboard_token)"

@@ -14,6 +14,8 @@ import marshal
 import os
 import sys
 
+import fake_deploy_run
+
 STATE = os.environ["FAKE_CLOUD_STATE"]
 NUMBER = "123456789012"
 _CHANGED = False
@@ -263,7 +265,8 @@ def iam(state: dict, pos: list[str], named: dict) -> str:
         key, role = f"run services {pos[2]}", "roles/run.invoker"
     else:
         at = pos.index("get-iam-policy") if "get-iam-policy" in pos else pos.index("add-iam-policy-binding")
-        key, role = " ".join(pos[:at]) + " " + pos[at + 1], named.get("role")
+        name = pos[at + 1] if len(pos) > at + 1 else named["service"]  # IAP's policy names its service by flag
+        key, role = " ".join(pos[:at]) + " " + name, named.get("role")
     policy = state.setdefault("policies", {}).setdefault(key, [])
     if "get-iam-policy" in pos and pos[:2] == ["storage", "buckets"]:
         if "filter" in named:  # as gcloud: this command has no --filter
@@ -275,7 +278,8 @@ def iam(state: dict, pos: list[str], named: dict) -> str:
         return _matching(policy, named["filter"])
     member = named["member"]
     kind, _, email = member.partition(":")
-    if kind not in ("serviceAccount", "user", "group") or "@" not in email or any(c in email for c in ' "$()'):
+    bad = kind not in ("serviceAccount", "user", "group", "domain") or ("@" in email) == (kind == "domain")
+    if bad or any(c in email for c in ' "$()'):
         raise Exit(1, f"ERROR: INVALID_ARGUMENT: bad member {member!r}\n")
     condition = named.get("condition")
     title = None if condition in (None, "None") else condition.rpartition(",title=")[2]
@@ -341,6 +345,8 @@ HANDLERS = {
     ("pubsub", "topics"): resource("topics"),
     ("pubsub", "subscriptions"): subscriptions,
     ("functions",): functions,
+    ("run", "services"): fake_deploy_run.run_services,
+    ("beta",): fake_deploy_run.beta,
     ("eventarc",): eventarc,
     ("scheduler",): scheduler,
     ("logging",): logging,

@@ -17,6 +17,7 @@ import pytest
 
 from relaunch.config_files import load_specs
 from relaunch.deploy.command import Arg, Capture, Cmd, SourceDigest, Word
+from relaunch.deploy.infra import Dashboard, Iap
 from relaunch.deploy.infra_file import load_infra
 from relaunch.deploy.plan import build_plan
 from tests.gcloud_parser import sdk_lib
@@ -46,10 +47,13 @@ def commands(cmd: Cmd) -> Iterator[list[str]]:
 
 
 def plan_commands() -> list[list[str]]:
+    """The example's commands, and those of the same file with the dashboard behind IAP (an opt-in)."""
     specs = load_specs(ROOT / "pipelines")
-    plan = build_plan(load_infra(ROOT / "triggers" / "relaunch.yaml", specs), specs)
+    infra = load_infra(ROOT / "triggers" / "relaunch.yaml", specs)
+    iap = Dashboard(iap=Iap(members=["group:ml-team@example.com", "user:ana@example.com", "domain:example.com"]))
+    steps = [*build_plan(infra, specs).steps, *build_plan(infra.model_copy(update={"dashboard": iap}), specs).steps]
     found: dict[str, list[str]] = {}
-    for step in plan.steps:
+    for step in steps:
         for cmd in (step.describe, step.create, step.update):
             for argv in commands(cmd) if cmd else ():
                 if argv[0] == "gcloud":

@@ -19,6 +19,7 @@ from relaunch import cli
 from relaunch.config_files import load_specs
 from relaunch.deploy import load_infra, plan_for
 from relaunch.deploy.dryrun import render_plan
+from relaunch.deploy.infra import Dashboard, Iap
 from relaunch.deploy.plan import Plan, build_plan
 from relaunch.deploy.runner import Action, DeployError, SubprocessShell, run_plan
 
@@ -35,6 +36,8 @@ SECRETS = {
     "relaunch-dashboard-token": "dashboard-token-4e4e4e",
 }
 WANDB_HOOK = "https://relaunch-wandb-webhook-abc123-uc.a.run.app"
+NUMBER = "123456789012"  # the fake project's number
+ACCESSOR = "roles/iap.httpsResourceAccessor"
 SOME = {"relaunch-github-webhook", "relaunch-wandb-webhook", "relaunch-orchestrator"}  # enough for most tests
 
 
@@ -90,14 +93,18 @@ def source(tmp_path: Path) -> Path:
     return folder
 
 
-def example_plan(source: Path, *, apis: int | None = None, functions: set[str] | None = None) -> Plan:
+def example_plan(
+    source: Path, *, apis: int | None = None, functions: set[str] | None = None, iap: list[str] | None = None
+) -> Plan:
     """The example's plan with its source in a scratch folder; to save time, only its first `apis` APIs and the
-    named `functions` (with their triggers)."""
+    named `functions` (with their triggers); `iap`: the dashboard behind IAP for these members."""
     specs = load_specs(PIPELINES)
     infra = load_infra(EXAMPLE, specs)
     kept = [f for f in infra.functions if functions is None or f.name in functions]
     triggers = [t for t in infra.triggers if t.function in {f.name for f in kept}]
-    changes = {"source": str(source), "apis": infra.apis[:apis], "functions": kept, "triggers": triggers}
+    changes: dict[str, object] = {"source": str(source), "apis": infra.apis[:apis], "functions": kept}
+    changes["triggers"] = triggers
+    changes |= {"dashboard": Dashboard(iap=Iap(members=iap))} if iap else {}
     return build_plan(infra.model_copy(update=changes), specs)
 
 
@@ -152,6 +159,49 @@ def test_first_deploy_creates_everything_and_a_second_only_describes(cloud: Clou
     second = cloud.calls()[first_calls:]
     assert second and not [c for c in second if c["changed"]]
     _assert_no_secret_in(lines, json.dumps(cloud.calls()))
+
+
+def test_the_dashboard_behind_iap_is_wired_once_then_only_checked_and_a_moved_url_stops_the_deploy(
+    cloud: Cloud, source: Path
+) -> None:
+    members = ["group:ml-team@example.com", "domain:example.com"]
+    plan = example_plan(source, apis=0, functions={*SOME, "relaunch-dashboard"}, iap=members)
+    actions, _ = deploy(plan)
+    section = {s.id for s in plan.steps if s.section == "dashboard"}
+    wired = [(step, a) for step, a in actions if step in section]
+    agent = f"serviceAccount:service-{NUMBER}@gcp-sa-iap.iam.gserviceaccount.com"
+    assert wired == [
+        ("dashboard relaunch-dashboard: URL", "unchanged"),  # Cloud Run answers at the URL the reports link to
+        ("dashboard relaunch-dashboard: IAP service agent", "unchanged"),
+        ("dashboard relaunch-dashboard: IAP", "created"),
+        ("iam function relaunch-dashboard: roles/run.invoker for IAP service agent", "created"),
+        *(
+            (f"iam IAP on function relaunch-dashboard: roles/iap.httpsResourceAccessor for {m}", "created")
+            for m in members
+        ),
+    ]
+    state = cloud.read()
+    assert "iap.googleapis.com" in state["apis"]
+    assert state["run_annotations"]["relaunch-dashboard"] == {"run.googleapis.com/iap-enabled": "true"}
+    assert state["policies"]["run services relaunch-dashboard"] == [["roles/run.invoker", agent, None]]
+    accessors = [[ACCESSOR, m, None] for m in members]
+    assert state["policies"]["beta iap web relaunch-dashboard"] == accessors
+    dashboard = state["functions"]["relaunch-dashboard"]["flags"]
+    assert "no-allow-unauthenticated" in dashboard and "allow-unauthenticated" not in dashboard
+    audience = f"RELAUNCH_IAP_AUDIENCE=/projects/{NUMBER}/locations/us-central1/services/relaunch-dashboard"
+    assert audience in dashboard["set-env-vars"].split(",")  # what the dashboard checks IAP's signed header for
+    url = f"https://relaunch-dashboard-{NUMBER}.us-central1.run.app"
+    orchestrator = state["functions"]["relaunch-orchestrator"]["flags"]["set-env-vars"]
+    assert f"RELAUNCH_PUBLIC_URL={url}" in orchestrator.split(",")
+
+    again, _ = deploy(plan)
+    assert {a for _, a in again} == {"unchanged"}
+
+    cloud.update(run_urls={"relaunch-dashboard": "https://relaunch-dashboard-q7x2-uc.a.run.app"})
+    with pytest.raises(DeployError) as failed:
+        deploy(plan)
+    message = str(failed.value)
+    assert message.startswith("dashboard relaunch-dashboard: URL: ") and "set RELAUNCH_PUBLIC_URL" in message
 
 
 def test_a_changed_source_redeploys_the_functions_and_nothing_else(cloud: Cloud, source: Path) -> None:

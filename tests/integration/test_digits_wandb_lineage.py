@@ -19,8 +19,9 @@ from relaunch.adapters.local.environment import job_environment
 from relaunch.adapters.wandb.offline_runs import OfflineRun, offline_runs, read_run
 from relaunch.config_files import load_spec
 from relaunch.domain.jobs import RunPaths, eval_request, train_request
-from relaunch.domain.model import JobRequest, PipelineRun, Trigger
+from relaunch.domain.model import JobRequest, PipelineRun, RunState, Trigger
 from relaunch.domain.spec_tracking import TrackingSpec
+from tests.fakes import FakeStore
 
 pytest.importorskip("wandb")
 
@@ -110,3 +111,41 @@ def test_a_file_that_is_not_a_wandb_run_is_one_error_naming_it(tmp_path: Path) -
     bad.write_bytes(b"hello")
     with pytest.raises(ValueError, match="no W&B header"):
         read_run(bad)
+
+
+def test_relaunch_syncs_the_offline_runs_links_the_evaluation_to_the_model_and_promotion_aliases_that_version(
+    lineage: tuple[Path, list[OfflineRun]],
+) -> None:
+    from relaunch.adapters.wandb.sync import WandbSync
+    from relaunch.emulated.wandb import serve
+    from relaunch.emulated.wandb_uploads import used_by
+    from relaunch.service.tracking_step import TrackingStep
+
+    base, runs = lineage
+    train = next(r for r in runs if r.job_type == "train")
+    evaluation = next(r for r in runs if r.job_type == "evaluate")
+    online = DIGITS.model_copy(update={"tracking": TrackingSpec(wandb="online")})
+    store, run = FakeStore(), _run()
+    store.runs[run.id] = run
+    with serve(api_key="k" * 40) as fake:
+        syncer = WandbSync(api_key="k" * 40, base_url=fake.url)
+        step = TrackingStep(store, syncer, None, lambda r: RunPaths(str(base), str(base / "evaluation")), "production")
+        step.sync(run, online)
+        step.sync(run, online)  # a redelivered command: nothing is uploaded twice
+        assert not fake.refused and fake.operations().count("CreateArtifact") == 1
+        assert set(fake.synced) == {train.run_id, evaluation.run_id}  # both runs, as wandb-core created them
+        assert fake.synced[train.run_id]["history"][-1]["train_accuracy"] == train.summary["train_accuracy"]
+        [model] = fake.artifacts
+        assert (model.collection, model.version, model.state) == ("digits-model", 0, "COMMITTED")
+        assert model.metadata["commit_sha"] == SHA and model.metadata["relaunch_run_id"] == "digits-d1"
+        assert model.metadata["data_version"].startswith("sklearn-digits:")
+        assert model.digest == train.artifacts[0].digest
+        assert set(model.files) == {"model.joblib", "training_summary.json"} and model.created_by == train.run_id
+        assert used_by(fake, evaluation.run_id) == [model]  # the evaluation is linked to the very version it scored
+        [note] = [e for e in store.timelines[run.id] if e.message.startswith("synced")]
+        assert note.data["artifact"] == "relaunch-demo/digits/digits-model:v0"
+        assert note.data["wandb_run_url"] == f"{fake.url}/relaunch-demo/digits/runs/{evaluation.run_id}"
+        assert note.data["wandb_runs"]["train"] == f"{fake.url}/relaunch-demo/digits/runs/{train.run_id}"
+        # promotion moves the alias onto that version, through the alias code W&B-triggered runs use
+        step.follow(store.save_run(run.model_copy(update={"state": RunState.PROMOTED}), []), online)
+        assert "production" in model.aliases and run.trigger.artifact is None

@@ -194,7 +194,12 @@ def test_cancel_queued_and_running_jobs_from_another_instance(agents: Agents, tm
     finished: list[tuple[str, str]] = []
     agent = agents.new(max_concurrent=1, on_finished=lambda req, st: finished.append((st.id, st.state)))
     running_id = agent.submit(
-        job(tmp_path, "long", "import os, time; open('pid', 'w').write(str(os.getpid())); time.sleep(60)")
+        job(  # written aside, then renamed: the test never reads a file the job has created but not yet written
+            tmp_path,
+            "long",
+            "import os, time; open('pid.new', 'w').write(str(os.getpid())); os.replace('pid.new', 'pid'); "
+            "time.sleep(60)",
+        )
     )
     queued_id = agent.submit(job(tmp_path, "next", "print('never')"))
     wait_for((tmp_path / "pid").exists, "the long job to start")

@@ -179,7 +179,8 @@ def test_functions_are_deployed_as_declared(infra: Infra, plan: Plan) -> None:
             assert ("--retry" in argv) == trigger.retry and "--no-allow-unauthenticated" in argv
         secrets = ",".join(f"{k}={v}:latest" for k, v in sorted(f.secrets.items()))
         assert (f"--set-secrets={secrets}" if secrets else "--clear-secrets") in argv
-        assert "RELAUNCH_PROFILE=gcp" in next(str(a) for a in argv if str(a).startswith("--set-env-vars="))
+        rendered = [render_arg(a) for a in argv]  # the environment holds a deploy-time value: the dashboard's URL
+        assert "RELAUNCH_PROFILE=gcp" in next(a for a in rendered if a.lstrip("'").startswith("--set-env-vars="))
 
 
 def test_a_function_s_config_label_follows_its_declaration(infra: Infra) -> None:

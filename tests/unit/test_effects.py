@@ -25,6 +25,8 @@ RUN = "digits-0a1b2c3d4e"
         (Effect.ROLLOUT_QUEUED, "rollout:queued"),
         (Effect.OVERRIDE, "override"),
         (Effect.ROLLBACK_ASKED, "rollback-asked"),
+        (Effect.WANDB_SYNC, "wandb-sync"),
+        (Effect.WANDB_SYNC_FAILED, "wandb-sync:failed"),
         (
             effects.button_press("github:72d3162e-cc78-11e3-81ab-4c9367dc0958"),
             "press:github:72d3162e-cc78-11e3-81ab-4c9367dc0958",

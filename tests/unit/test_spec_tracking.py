@@ -71,12 +71,19 @@ def test_without_a_wandb_source_the_names_come_from_the_pipeline() -> None:
     assert "WANDB_ENTITY" not in env
 
 
+def test_online_tracking_still_logs_offline_in_the_job_and_never_gives_it_a_key() -> None:
+    spec = DIGITS.model_copy(update={"tracking": TrackingSpec(wandb="online")})  # relaunch uploads after the job
+    for request in (train_request(_run(), spec, "img", _paths()), eval_request(_run(), spec, None, _paths())):
+        assert request.env["WANDB_MODE"] == "offline" and request.env["WANDB_DIR"] == BASE
+        assert not any(k in request.env for k in ("WANDB_API_KEY", "WANDB_BASE_URL"))
+
+
 def test_a_spec_variable_cannot_point_tracking_elsewhere() -> None:
     spec = DIGITS.model_copy(update={"train": DIGITS.train.model_copy(update={"env": {"WANDB_MODE": "online"}})})
     assert train_request(_run(), spec, "img", _paths()).env["WANDB_MODE"] == "offline"
 
 
-@pytest.mark.parametrize("value", ["online", "Offline", True])
+@pytest.mark.parametrize("value", ["sync", "Online", "Offline", True])
 def test_an_unknown_tracking_mode_is_an_error_naming_the_file_and_field(tmp_path: Path, value: object) -> None:
     raw = yaml.safe_load((ROOT / "pipelines" / "digits.yaml").read_text())
     raw["tracking"] = {"wandb": value}

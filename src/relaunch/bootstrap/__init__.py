@@ -273,6 +273,7 @@ class App:
             history=self.history,
             look_at=RolloutLooks(lambda: self.bus, s.pubsub_commands_topic, bus_delays=s.adapter("bus") != "pubsub"),
             check_runs=self.check_runs,
+            tracking=reporting.tracking_sync(s),
         )
         return Orchestrator(deps)
 

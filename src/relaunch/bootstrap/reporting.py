@@ -12,6 +12,7 @@ from relaunch.settings import Settings, reveal
 if TYPE_CHECKING:
     from relaunch.adapters.github.client import GitHubApp
     from relaunch.domain.ports import CommitHistory, Notifier, RepoPermissions, RunStore
+    from relaunch.domain.tracking_sync import TrackingSync
     from relaunch.service.check_run_step import CheckRunUpdates
 
 
@@ -84,3 +85,13 @@ def github_identity(s: Settings) -> str | GitHubApp | None:
     from relaunch.adapters.github.client import identity
 
     return identity(s)
+
+
+def tracking_sync(s: Settings) -> TrackingSync | None:
+    """Who uploads the jobs' offline W&B runs (spec `tracking.wandb: online`): W&B with relaunch's key, else nobody."""
+    key = reveal(s.wandb_api_key)
+    if not key:
+        return None
+    from relaunch.adapters.wandb.sync import WandbSync
+
+    return WandbSync(api_key=key, base_url=s.wandb_base_url)

@@ -5,7 +5,8 @@ signed-in browser: its cookie holds a value derived from the token (HttpOnly, Sa
 a second derived value (double submit). SameSite=Strict keeps the cookie off cross-site requests and the form value
 is on no other site's page, so a forged form fails twice. A request whose Origin is another host is refused outright.
 Reads are open on the embedded stack (SQLite store, a loopback client naming a loopback Host: not a DNS-rebound
-page) and need the token everywhere else. Every
+page) and to the person IAP's verified signed header names (iap.py, only where deploy put IAP in front); they need
+the token everywhere else. Every
 comparison is hmac.compare_digest; with no token configured nobody can act (fail closed).
 """
 

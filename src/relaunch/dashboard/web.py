@@ -16,7 +16,7 @@ import flask
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 
-from relaunch.dashboard import actions, auth, collect, html, html_ops, live
+from relaunch.dashboard import actions, auth, collect, html, html_ops, iap, live
 from relaunch.dashboard.assets import CSS, JS
 from relaunch.dashboard.readmodel import BadField, run_filter
 from relaunch.domain.model import PipelineRun, TimelineEntry
@@ -78,7 +78,7 @@ class Dashboard:
             self.app.settings.adapter("store") == "sqlite"
             and auth.loopback(request.remote_addr)
             and auth.loopback_host(request.host)
-        )
+        ) or iap.identity(dict(request.headers), self.app.settings.iap_audience) is not None  # iap.py: verified only
         access = auth.access(self.token, dict(request.headers), request.cookies, open_reads=open_reads)
         try:
             if endpoint in ("css", "js"):

@@ -31,7 +31,7 @@ WANDB_SECRETS = ("RELAUNCH_WANDB_WEBHOOK_TOKEN", "RELAUNCH_WANDB_WEBHOOK_SECRET"
 
 def crosscheck(infra: Infra, specs: dict[str, PipelineSpec] | None) -> list[Problem]:
     """Every broken reference or unsafe value in a well-shaped Infra."""
-    checks = (_unique, _accounts, _topics, _functions, _consumers, _environment, _webhooks)
+    checks = (_unique, _accounts, _topics, _functions, _consumers, _environment, _webhooks, _dashboard)
     problems = [p for check in checks for p in check(infra)]
     if specs is not None:
         problems += _pipelines(infra, specs)
@@ -218,6 +218,18 @@ def _webhooks(infra: Infra) -> Iterator[Problem]:
         target = by_name.get(a.function)
         if target is None or target.entry_point != F.WANDB_WEBHOOK:
             yield f"wandb.automations[{i}].function", f"{a.function!r} is not a declared wandb_webhook function"
+
+
+def _dashboard(infra: Infra) -> Iterator[Problem]:
+    """One dashboard at most: reports link to one URL, and IAP guards the one that is declared."""
+    count = sum(f.entry_point == "dashboard" for f in infra.functions)
+    if count > 1:
+        yield "functions", f"one dashboard function at most (reports link to one page), {count} are declared"
+    iap = infra.dashboard.iap
+    if iap is not None:
+        yield from _dupes("dashboard.iap.members", iap.members)
+        if count == 0:
+            yield "dashboard.iap", "no function with entry point dashboard is declared for IAP to guard"
 
 
 def _pipelines(infra: Infra, specs: dict[str, PipelineSpec]) -> Iterator[Problem]:

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from relaunch.deploy.validators import check_cron, check_time_zone
+from relaunch.deploy.validators import check_cron, check_iap_member, check_time_zone
 from relaunch.domain.commands import COMMANDS_TOPIC, DRIFT_TOPIC, RECONCILE_TOPIC, SCHEDULE_TOPIC, VERTEX_JOBS_TOPIC
 from relaunch.triggers.vertex_jobs import SINK_FILTER
 
@@ -23,6 +23,11 @@ Role = Annotated[
 EnvName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]
 Cron = Annotated[str, AfterValidator(check_cron), Field(description="unix-cron: minute hour day month weekday")]
 TimeZone = Annotated[str, AfterValidator(check_time_zone)]
+IapMember = Annotated[
+    str,
+    AfterValidator(check_iap_member),
+    Field(description="user:EMAIL, group:EMAIL, serviceAccount:EMAIL or domain:DOMAIN"),
+]
 
 
 class _Strict(BaseModel):
@@ -239,6 +244,20 @@ class Wandb(_Strict):
     automations: list[WandbAutomation] = Field(default_factory=list)
 
 
+class Iap(_Strict):
+    """Identity-Aware Proxy on the dashboard's Cloud Run service: only these principals reach the page at all."""
+
+    members: list[IapMember] = Field(min_length=1, description="Who may pass IAP (roles/iap.httpsResourceAccessor)")
+
+
+class Dashboard(_Strict):
+    """The dashboard function as deploy wires it; its admin token stays required for every action behind IAP too."""
+
+    iap: Iap | None = Field(
+        default=None, description="Put IAP in front of it (opt-in; see IAP for Cloud Run's conditions)"
+    )
+
+
 class Infra(_Strict):
     """Everything `relaunch deploy` creates, checks or configures, in one project and region."""
 
@@ -260,6 +279,7 @@ class Infra(_Strict):
     job_sink: JobSink | None = Field(default_factory=JobSink)  # a finished Vertex job moves its run in seconds
     github_webhooks: list[GitHubWebhook] = Field(default_factory=list)
     wandb: Wandb | None = None
+    dashboard: Dashboard = Field(default_factory=Dashboard)
 
     def sa_email(self, name: str) -> str:
         """The email of a declared service account."""
@@ -268,6 +288,10 @@ class Infra(_Strict):
     def function(self, name: str) -> Function:
         """A declared function by name."""
         return next(f for f in self.functions if f.name == name)
+
+    def dashboard_function(self) -> Function | None:
+        """The declared function serving the dashboard (crosscheck allows one at most)."""
+        return next((f for f in self.functions if f.entry_point == "dashboard"), None)
 
     def trigger_of(self, function: str) -> Trigger | None:
         """The trigger of a Pub/Sub function."""

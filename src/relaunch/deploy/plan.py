@@ -1,7 +1,8 @@
 """The deploy plan: a pure function of the triggers file (and the pipelines) to an ordered list of steps.
 
 Order is dependency order: APIs, then identities and their roles, storage, the secrets (checked, never created),
-topics before anything that uses them, functions before their triggers' subscriptions, then what feeds the
+topics before anything that uses them, functions before their triggers' subscriptions and before the dashboard's
+URL check and IAP (plan_dashboard.py), then what feeds the
 functions from outside (scheduler jobs, the log sinks, GitHub webhooks, W&B automations), which need topics and
 function URLs to exist.
 
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from relaunch.deploy import plan_iam as iam
 from relaunch.deploy.crosscheck import warnings
 from relaunch.deploy.infra import Infra, PipelineSchedule, ReconcileSchedule, ServiceAccount
+from relaunch.deploy.plan_dashboard import apis, dashboard_steps
 from relaunch.deploy.plan_functions import function_steps, trigger_steps
 from relaunch.deploy.plan_indexes import index_steps
 from relaunch.deploy.plan_outbound import github_step, job_sink_steps, schedule_step, sink_steps, wandb_steps
@@ -43,6 +45,7 @@ SECTIONS = (
     "topics",
     "subscriptions",
     "functions",
+    "dashboard",
     "trigger subscriptions",
     "scheduler jobs",
     "drift log sink",
@@ -73,6 +76,7 @@ def build_plan(infra: Infra, specs: dict[str, PipelineSpec]) -> Plan:
         *_topics(infra),
         *_subscriptions(infra),
         *(s for f in infra.functions for s in function_steps(infra, f)),
+        *dashboard_steps(infra),
         *(s for t in infra.triggers for s in trigger_steps(infra, infra.function(t.function), t)),
         *(schedule_step(infra, job) for job in _jobs(infra)),
         *(sink_steps(infra, infra.drift_sink) if infra.drift_sink else []),
@@ -88,7 +92,7 @@ def _jobs(infra: Infra) -> list[PipelineSchedule | ReconcileSchedule]:
 
 
 def _apis(infra: Infra) -> Iterable[Step]:
-    for api in infra.apis:
+    for api in apis(infra):
         describe = gcloud(infra.project, "services", "list", "--enabled", f"--filter=config.name={api}",
                           "--format=value(config.name)")  # fmt: skip
         enable = gcloud(infra.project, "services", "enable", api)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import hashlib
 
 from relaunch.deploy import plan_iam as iam
-from relaunch.deploy.command import Arg, Capture, Cmd, SourceDigest, render_arg, word
+from relaunch.deploy.command import Arg, Capture, Cmd, SourceDigest, Word, render_arg, word
 from relaunch.deploy.infra import Function, Infra, Trigger
+from relaunch.deploy.plan_dashboard import AUDIENCE, PUBLIC_URL, iap_audience, iap_on, public_url
 from relaunch.deploy.step import Step, gcloud, service_agent
 
 FUNCTIONS = "functions"
@@ -53,19 +54,32 @@ def deploy_argv(infra: Infra, f: Function) -> list[Arg]:
     argv += _trigger_flags(infra, f)
     argv += [f"--memory={f.memory}", f"--timeout={f.timeout_s}s"]
     argv += [f"--min-instances={f.min_instances}", f"--max-instances={f.max_instances}"]
-    argv.append(_list_flag("--set-env-vars", function_env(infra, f)))
+    argv.append(_list_flag("--set-env-vars", deployed_env(infra, f)))
     secrets = {key: f"{name}:latest" for key, name in f.secrets.items()}
     argv.append(_list_flag("--set-secrets", secrets) if secrets else "--clear-secrets")
     return argv
 
 
 def function_env(infra: Infra, f: Function) -> dict[str, str]:
-    """The plain environment a deployed function gets (`--set-env-vars`); its secrets come from Secret Manager."""
+    """The plain environment the triggers file gives a function (the gcp-emulated demo runs functions with it);
+    deployed, it also gets the dashboard's URL (`deployed_env`). Its secrets come from Secret Manager."""
     env = {"RELAUNCH_PROFILE": "gcp", "RELAUNCH_GCP_PROJECT": infra.project, "RELAUNCH_GCP_REGION": infra.region}
     return {**env, **infra.env, **f.env}
 
 
+def deployed_env(infra: Infra, f: Function) -> dict[str, Arg]:
+    """`--set-env-vars`: the file's environment, RELAUNCH_PUBLIC_URL for the reports' links on every function (a
+    list of the functions that report would go stale as more learn to; the others never read it), and behind IAP the
+    dashboard's RELAUNCH_IAP_AUDIENCE."""
+    url = public_url(infra)
+    env: dict[str, Arg] = {PUBLIC_URL: url} if url is not None else {}
+    env |= {AUDIENCE: iap_audience(infra, f)} if iap_on(infra, f) else {}
+    return {**env, **function_env(infra, f)}
+
+
 def _trigger_flags(infra: Infra, f: Function) -> list[Arg]:
+    if iap_on(infra, f):  # IAP lets people through, then calls the service as its agent (the invoker binding)
+        return ["--trigger-http", "--no-allow-unauthenticated"]
     if f.trigger == "http":  # GitHub and W&B cannot carry Google credentials: the functions verify signatures
         return ["--trigger-http", "--allow-unauthenticated"]
     t = infra.trigger_of(f.name)
@@ -74,12 +88,22 @@ def _trigger_flags(infra: Infra, f: Function) -> list[Arg]:
     return [*flags, *(["--retry"] if t.retry else []), "--no-allow-unauthenticated"]
 
 
-def _list_flag(flag: str, values: dict[str, str]) -> str:
-    items = [f"{key}={value}" for key, value in sorted(values.items())]
-    if not any("," in item for item in items):
-        return f"{flag}={','.join(items)}"
-    delimiter = next(d for d in _DELIMITERS if not any(d in item for item in items))
-    return f"{flag}=^{delimiter}^{delimiter.join(items)}"
+def _list_flag(flag: str, values: dict[str, str] | dict[str, Arg]) -> Arg:
+    """`FLAG=K=V,...`, or gcloud's `FLAG=^D^K=VDK=V` when a value holds a comma (D: a character no item holds; a
+    deploy-time value here is the project number, digits only)."""
+    items = [word(f"{key}=", value) for key, value in sorted(values.items())]
+    text = [_literal_text(item) for item in items]
+    delimiter, lead = ",", f"{flag}="
+    if any("," in t for t in text):
+        delimiter = next(d for d in _DELIMITERS if not any(d in t for t in text))
+        lead = f"{flag}=^{delimiter}^"
+    return word(lead, *(part for i, item in enumerate(items) for part in ((delimiter, item) if i else (item,))))
+
+
+def _literal_text(arg: Arg) -> str:
+    if isinstance(arg, Word):
+        return "".join(p for p in arg.parts if isinstance(p, str))
+    return arg if isinstance(arg, str) else ""
 
 
 def trigger_steps(infra: Infra, f: Function, t: Trigger) -> list[Step]:

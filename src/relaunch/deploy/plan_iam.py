@@ -8,6 +8,7 @@ from relaunch.deploy.command import Arg, Cmd, word
 from relaunch.deploy.step import Step, gcloud
 
 INVOKER = "roles/run.invoker"
+IAP_WEB = ("beta", "iap", "web")  # gcloud has IAP on a Cloud Run service (--resource-type=cloud-run) in beta only
 
 
 @dataclass(frozen=True)
@@ -15,7 +16,7 @@ class Resource:
     """Something with an IAM policy: its gcloud group, its name (maybe deploy-time), extra flags, a label."""
 
     group: tuple[str, ...]
-    name: Arg
+    name: Arg | None  # None: the flags name it
     label: str
     flags: tuple[str, ...] = ()
 
@@ -53,6 +54,12 @@ def subscription(name: Arg, label: str) -> Resource:
 def run_service(name: str, region: str) -> Resource:
     """The Cloud Run service of a 2nd gen function (where its invoker role lives)."""
     return Resource(("run", "services"), name, f"function {name}", (f"--region={region}",))
+
+
+def iap_cloud_run(name: str, region: str) -> Resource:
+    """IAP's own policy on a Cloud Run service (a 2nd gen function's): who may pass IAP to reach it."""
+    where = ("--resource-type=cloud-run", f"--service={name}", f"--region={region}")
+    return Resource(IAP_WEB, None, f"IAP on function {name}", where)
 
 
 @dataclass(frozen=True)
@@ -98,14 +105,13 @@ def _roles_held(project_id: str, resource: Resource, roles: str, member: Arg) ->
         # gcloud's filter() transform over the bindings (fields relative to a binding), printing the roles it keeps.
         kept = word(roles.replace("bindings.", ""), ' AND members="', member, '"')
         shown = word("--format=value(bindings.filter('", kept, "').map().extract(role).flatten())")
-        return gcloud(project_id, *resource.group, "get-iam-policy", resource.name, *resource.flags, shown)
+        return gcloud(project_id, *resource.group, "get-iam-policy", *_named(resource), shown)
     flt = word(f'{roles} AND bindings.members="', member, '"')
     return gcloud(
         project_id,
         *resource.group,
         "get-iam-policy",
-        resource.name,
-        *resource.flags,
+        *_named(resource),
         "--flatten=bindings[].members",
         word("--filter=", flt),
         "--format=value(bindings.role)",
@@ -116,19 +122,23 @@ def _add(project_id: str, resource: Resource, member: Arg, role: str, condition:
     if resource.group == ("run", "services"):  # gcloud's documented way to let a caller invoke a gen2 function
         if role != INVOKER:
             raise ValueError(f"a function's policy takes only {INVOKER}, not {role}")
-        verb: tuple[Arg, ...] = ("functions", "add-invoker-policy-binding", resource.name, *resource.flags)
+        verb: tuple[Arg, ...] = ("functions", "add-invoker-policy-binding", *_named(resource))
         return gcloud(project_id, *verb, word("--member=", member))
     if condition is not None:
         flags: tuple[str, ...] = (condition.flag(),)
-    else:  # never prompt on conditions
-        flags = ("--condition=None",) if resource.group == ("projects",) else ()
+    else:  # never prompt on conditions (these policies may hold conditional bindings)
+        flags = ("--condition=None",) if resource.group in (("projects",), IAP_WEB) else ()
     return gcloud(
         project_id,
         *resource.group,
         "add-iam-policy-binding",
-        resource.name,
-        *resource.flags,
+        *_named(resource),
         word("--member=", member),
         f"--role={role}",
         *flags,
     )
+
+
+def _named(resource: Resource) -> tuple[Arg, ...]:
+    """The words naming a resource: its positional name (when it has one), then its flags."""
+    return (*([] if resource.name is None else [resource.name]), *resource.flags)

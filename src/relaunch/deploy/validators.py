@@ -1,4 +1,5 @@
-"""Value checks for the triggers file: cron schedules, time zones, and values that look like inline secrets."""
+"""Value checks for the triggers file: cron schedules, time zones, IAP members, and values that look like inline
+secrets."""
 
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ _SECRET_SHAPES = (
     (re.compile(r"(?<![0-9a-f])[0-9a-f]{40}(?![0-9a-f])"), "a 40-hex-digit key (a W&B API key has this shape)"),
     (re.compile(r"://[^/\s:@]+:[^/\s@]+@"), "a URL with a password"),
 )
+# IAM principals IAP accepts for a user-facing page (gcloud iap web add-iam-policy-binding --member): one person, a
+# Google group, a service account, or everyone of a Cloud Identity domain.
+_EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+_IAP_MEMBER = re.compile(rf"(?:user|group|serviceAccount):{_EMAIL}|domain:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_IAP_FORMS = "user:EMAIL, group:EMAIL, serviceAccount:EMAIL or domain:DOMAIN"
 _SECRET_KEY_WORDS = re.compile(r"(SECRET|TOKEN|PASSWORD|PASSWD|API_KEY|PRIVATE_KEY|CREDENTIAL|WEBHOOK_URL)")
 
 
@@ -71,6 +77,15 @@ def check_time_zone(name: str) -> str:
     if name not in _zones():
         raise ValueError(f"{name!r} is not a tz database time zone (e.g. Etc/UTC, Europe/Paris)")
     return name
+
+
+def check_iap_member(member: str) -> str:
+    """`member` if it names who may pass IAP in one of the documented forms, else ValueError saying which."""
+    if member in ("allUsers", "allAuthenticatedUsers"):
+        raise ValueError(f"{member} would let anyone past IAP: name users, groups, service accounts or a domain")
+    if not _IAP_MEMBER.fullmatch(member):
+        raise ValueError(f"{member[:80]!r} is not an IAP member: {_IAP_FORMS}")
+    return member
 
 
 def secret_shape(value: str) -> str | None:

@@ -15,6 +15,8 @@ Effects in the store's ledger, keyed (run id, step); first write wins:
 | `cost`                        | service/ledger                 | the run's (or skipped push's) ledger entry    |
 | `fetch`                       | service/artifact_pin           | the W&B artifact fetched and pinned once      |
 | `alias:<alias>`               | service/artifact_pin           | the promote alias moved to the W&B version    |
+| `wandb-sync`                  | service/tracking_step          | the jobs' offline W&B runs uploaded once      |
+| `wandb-sync:failed`           | service/tracking_step          | the one note that their upload failed         |
 | `notify:<stage>:<state>`      | service/orchestrator           | one status post per stage and state           |
 | `notify:skip`                 | service/orchestrator           | the "skipped" status of an unbuilt commit     |
 | `notify:approval`             | service/approval_step          | the "awaiting approval" post                  |
@@ -69,6 +71,8 @@ class Effect(StrEnum):
     OVERRIDE = "override"  # a person promoted a run its gate had rejected
     ROLLBACK_ASKED = "rollback-asked"  # a person asked to roll a promoted run back (the check run, the dashboard)
     ALIAS_REFUSED = "alias-refused"  # the note that no W&B alias moves for the run (outside `alias:`, the aliases')
+    WANDB_SYNC = "wandb-sync"  # relaunch uploaded the W&B runs the jobs logged offline
+    WANDB_SYNC_FAILED = "wandb-sync:failed"  # the note that the upload failed (tried again later)
 
 
 def notify_status(stage: str, state: str) -> str:

@@ -17,6 +17,7 @@ def tracking_environment(spec: PipelineSpec, run_id: str, run_folder: str) -> di
         return {}
     folder = f"{run_folder.rstrip('/')}/wandb"
     source = spec.source.wandb
+    entity, project = wandb_target(spec)
     env = {
         "WANDB_MODE": "offline",
         "WANDB_DIR": run_folder.rstrip("/"),  # wandb makes its `wandb/` folder under it
@@ -25,10 +26,22 @@ def tracking_environment(spec: PipelineSpec, run_id: str, run_folder: str) -> di
         "WANDB_CACHE_DIR": f"{folder}/.cache",
         "WANDB_DATA_DIR": f"{folder}/.data",
         "WANDB_SILENT": "true",
-        "WANDB_PROJECT": source.project if source else spec.name,
+        "WANDB_PROJECT": project,
         "WANDB_RUN_GROUP": run_id,
         ARTIFACT_VARIABLE: source.collection if source else f"{spec.name}-model",
     }
-    if source is not None:
-        env["WANDB_ENTITY"] = source.entity
+    if entity is not None:
+        env["WANDB_ENTITY"] = entity
     return env
+
+
+def wandb_target(spec: PipelineSpec) -> tuple[str | None, str]:
+    """The W&B entity (None: the key's default) and project the pipeline's jobs log to, and relaunch syncs to."""
+    source = spec.source.wandb
+    return (source.entity, source.project) if source else (None, spec.name)
+
+
+def model_alias(run_id: str) -> str:
+    """The alias the training job gives the model version it logs (examples/digits/tracking.py makes the same one):
+    offline there is no vN yet, so relaunch finds the version by it once synced."""
+    return f"relaunch-{run_id}"

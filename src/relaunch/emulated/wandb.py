@@ -2,11 +2,12 @@
 
 It records every GraphQL operation (name and variables) and answers the minimal valid response for the operations
 the wandb SDK sends for Launch queues, runs, sweeps and artifacts (wandb_queues.py, wandb_sweeps.py,
-wandb_artifacts.py). W&B publishes no GraphQL schema, so what the installed SDK itself asks is the description
-requests are held to: an unknown operation gets a GraphQL error, so does a query selecting a field no query of the
-installed wandb SDK selects (wandb_graphql.py reads them from the SDK; wandb_sweeps.py records the one mutation the
-SDK assembles at run time), unless relaunch's W&B Launch adapter names it in `BEYOND_SDK` (the README says why each
-is safe). Each such refusal is also kept in `refused`, so a test can assert none happened.
+wandb_artifacts.py), and for `wandb sync` with its uploads (wandb_uploads.py). W&B publishes no GraphQL schema, so
+what the installed SDK itself asks is the description requests are held to: an unknown operation gets a GraphQL
+error, so does a query selecting a field no query of the installed wandb SDK selects (wandb_graphql.py reads them
+from the SDK; wandb_sweeps.py records the one mutation the SDK assembles at run time), unless relaunch's W&B Launch
+adapter names it in `BEYOND_SDK` (the README says why each is safe). Each such refusal is also kept in `refused`, so
+a test can assert none happened.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from relaunch.adapters.wandb.launch import BEYOND_SDK
 from relaunch.emulated import (
     wandb_queues,  # noqa: F401  (registers the queue and run operations)
     wandb_sweeps,  # registers the sweep operations
+    wandb_uploads,  # registers what `wandb sync` sends; answers its uploads
 )
 from relaunch.emulated.loopback import loopback_server
 from relaunch.emulated.wandb_artifacts import manifest
@@ -101,11 +103,15 @@ def _handler(fake: FakeWandb) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
             if self.path.split("?")[0] != "/graphql":
-                self._send(404, b"")
+                self._send(*wandb_uploads.receive(fake, "POST", self.path.split("?")[0], body))
                 return
             headers = {k.lower(): v for k, v in self.headers.items()}
             status, payload = fake.graphql(json.loads(body or b"{}"), headers)
             self._send(status, json.dumps(payload).encode(), "application/json")
+
+        def do_PUT(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+            self._send(*wandb_uploads.receive(fake, "PUT", self.path.split("?")[0], body))
 
         def do_GET(self) -> None:  # noqa: N802
             status, body = fake.download(self.path.split("?")[0])

@@ -24,7 +24,7 @@ def _membership(fake: WandbState, variables: dict[str, Any]) -> dict[str, Any]:
         "createdAt": NOW,
         "aliases": _aliases(artifact),
         "artifactCollection": collection,
-        "artifact": _artifact_fragment(artifact),
+        "artifact": artifact_fragment(artifact),
     }
     return {"project": {"artifactCollectionMembership": membership}}
 
@@ -75,7 +75,7 @@ def _add_aliases(fake: WandbState, variables: dict[str, Any]) -> dict[str, Any]:
 @operation("UpdateArtifact")
 def _update_artifact(fake: WandbState, variables: dict[str, Any]) -> dict[str, Any]:
     artifact = fake.artifact_by_id(variables["input"]["artifactID"])
-    return {"result": {"artifact": _artifact_fragment(artifact, with_aliases=True)}}
+    return {"result": {"artifact": artifact_fragment(artifact, with_aliases=True)}}
 
 
 def _project(artifact: FakeArtifact) -> dict[str, Any]:
@@ -87,7 +87,7 @@ def _aliases(artifact: FakeArtifact) -> list[dict[str, Any]]:
     return [{"__typename": "ArtifactAlias", "id": f"alias-{n}", "alias": n} for n in names]
 
 
-def _artifact_fragment(artifact: FakeArtifact, with_aliases: bool = False) -> dict[str, Any]:
+def artifact_fragment(artifact: FakeArtifact, with_aliases: bool = False) -> dict[str, Any]:
     sequence = {"__typename": "ArtifactSequence", "name": artifact.collection, "project": _project(artifact)}
     fragment: dict[str, Any] = {
         "__typename": "Artifact",
@@ -101,9 +101,9 @@ def _artifact_fragment(artifact: FakeArtifact, with_aliases: bool = False) -> di
         "ttlIsInherited": True,
         "tags": [],
         "historyStep": None,
-        "state": "COMMITTED",
+        "state": artifact.state,
         "size": sum(len(b) for b in artifact.files.values()),
-        "digest": hashlib.md5(b"".join(artifact.files.values())).hexdigest(),
+        "digest": artifact.digest or hashlib.md5(b"".join(artifact.files.values())).hexdigest(),
         "digestAlgorithm": "MANIFEST_MD5",
         "commitHash": "0" * 12,
         "fileCount": len(artifact.files),

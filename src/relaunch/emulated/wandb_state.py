@@ -39,6 +39,8 @@ class FakeArtifact:
     aliases: list[str] = field(default_factory=list)
     type: str = "model"
     created_by: str | None = None  # run name in the same project
+    digest: str | None = None  # the manifest digest the SDK sent (wandb_uploads.py); None: one made from the files
+    state: str = "COMMITTED"  # PENDING from createArtifact until commitArtifact
 
     @property
     def id(self) -> str:
@@ -63,6 +65,7 @@ class WandbState:
     queue_configs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # what upsertRunQueue set
     projects: set[tuple[str, str]] = field(default_factory=set)  # (entity, name) created through the API
     sweeps: dict[str, dict[str, Any]] = field(default_factory=dict)  # by sweep name (wandb_sweeps.py)
+    synced: dict[str, dict[str, Any]] = field(default_factory=dict)  # by run name: what a sync sent (wandb_uploads)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     # -- what tests read ---------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from relaunch.domain.effects import Effect, alias_moved
 from relaunch.domain.environments import record_key
@@ -18,6 +19,12 @@ from relaunch.domain.model import PipelineRun, RunState, TimelineEntry
 from relaunch.domain.ports import ArtifactSource, FetchedArtifact, StepStore
 from relaunch.domain.spec import PipelineSpec
 from relaunch.triggers.wandb import ARTIFACT_PATTERN, artifact_id_of, is_concrete
+
+
+class AliasSetter(Protocol):
+    """What moving an alias needs of an artifact source (ArtifactSource, or the W&B a run's jobs were synced to)."""
+
+    def set_alias(self, ref: str, alias: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,7 @@ def fetch_pinned(store: StepStore, source: ArtifactSource, run: PipelineRun, des
     return saved
 
 
-def move_alias(store: StepStore, artifacts: Callable[[], ArtifactSource], run: PipelineRun, alias: str) -> None:
+def move_alias(store: StepStore, artifacts: Callable[[], AliasSetter], run: PipelineRun, alias: str) -> None:
     """Point `alias` at the run's pinned W&B version, once; a refusal is noted once, and never un-promotes."""
     artifact, step = run.trigger.artifact, alias_moved(alias)
     if not artifact or store.get_effect(run.id, step) is not None:
@@ -109,7 +116,7 @@ def move_alias(store: StepStore, artifacts: Callable[[], ArtifactSource], run: P
 
 
 def move_aliases(
-    store: StepStore, artifacts: Callable[[], ArtifactSource], run: PipelineRun, spec: PipelineSpec, promote_alias: str
+    store: StepStore, artifacts: Callable[[], AliasSetter], run: PipelineRun, spec: PipelineSpec, promote_alias: str
 ) -> None:
     """W&B's registry follows the run: each environment it entered gets that environment's alias (`staging`,
     `production`) on the run's pinned version, and a promoted run the promote alias; each alias once."""

@@ -43,7 +43,7 @@ from relaunch.domain.spec import PipelineSpec
 from relaunch.domain.states import transition
 from relaunch.service import ledger
 from relaunch.service.approval_step import Approvals
-from relaunch.service.artifact_pin import fetch_pinned, move_aliases
+from relaunch.service.artifact_pin import fetch_pinned
 from relaunch.service.check_run_step import CheckRunUpdates, wired_buttons
 from relaunch.service.coalesce_step import Coalescer, save_after_submit
 from relaunch.service.environment_step import EnvironmentRollouts
@@ -52,6 +52,7 @@ from relaunch.service.gate_step import GateStep
 from relaunch.service.notices import Notices, status_note
 from relaunch.service.retry_step import Retrier, with_attempt_seconds
 from relaunch.service.sweep_step import SweepStep
+from relaunch.service.tracking_step import TrackingStep, TrackingSync
 
 log = logging.getLogger(__name__)
 S = RunState
@@ -81,6 +82,7 @@ class Deps:
     clock: Callable[[], float] = time.time  # when state changes happen (the domain reads no clock)
     look_at: Callable[[str, float], bool] | None = None  # schedules a look at a waiting rollout (rollout_looks.py)
     check_runs: CheckRunUpdates | None = None  # the gate check run's buttons follow the run (None: no GitHub App)
+    tracking: TrackingSync | None = None  # uploads the jobs' offline W&B runs (None: no W&B key configured)
 
 
 Step = Callable[[PipelineRun, PipelineSpec], PipelineRun | None]
@@ -118,6 +120,7 @@ class Orchestrator:
             look_at=deps.look_at,
         )
         self._inputs = EvaluationInputs(deps.store, deps.builder, deps.blobs, deps.artifact_root)
+        self._tracking = TrackingStep(deps.store, deps.tracking, deps.artifacts, self._paths, deps.promote_alias)
         self.buttons = wired_buttons(deps, self.handle, self.roll_back)  # the gate check run's buttons
 
     def handle(self, command: Command) -> PipelineRun | None:
@@ -301,14 +304,14 @@ class Orchestrator:
         return moved
 
     def _gated(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
+        self._tracking.sync(run, spec)  # the jobs' W&B runs, uploaded once whatever the verdict (spec: online)
         if run.state is S.GATED and self.approvals.at_gate(run, spec):
             return None  # gate.approval: waits for a verdict, then the gate's checks run against the champion then
         return self._gate.run(run, spec, self.d.history)  # history read here: tests set it on the built Deps
 
     def _rolling_out(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
         moved = self.rollout.run(run, spec)  # None: baking or in a rollback window, the reconcile tick re-plans
-        if self.d.artifacts is not None:  # W&B's aliases follow the environments entered and the promotion
-            move_aliases(self.d.store, self.d.artifacts, moved or run, spec, self.d.promote_alias)
+        self._tracking.follow(moved or run, spec)  # W&B's aliases follow the environments entered and the promotion
         return moved
 
     def roll_back(self, pipeline: str, env: str | None = None) -> PipelineRun:
@@ -319,10 +322,7 @@ class Orchestrator:
 
     def give_up(self, run: PipelineRun, spec: PipelineSpec, stage: Stage, reason: str) -> PipelineRun:
         """End a stuck run (the reconciler's timeouts): a rollout is rolled back first, anything else fails."""
-        if run.state is S.ROLLING_OUT:
-            ended = self.rollout.abort(run, spec, reason)
-        else:
-            ended = self._fail(run, stage, reason)
+        ended = self.rollout.abort(run, spec, reason) if run.state is S.ROLLING_OUT else self._fail(run, stage, reason)
         self._ended(ended)
         return ended
 

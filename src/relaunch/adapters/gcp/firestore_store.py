@@ -3,7 +3,7 @@
 Layout, under a collection prefix P (default "relaunch"):
   P_runs/{run}                 run fields for queries + the whole run as JSON; `version` is the optimistic counter
   P_runs/{run}/timeline/{auto} one entry; ordered by the commit's server timestamp, then its place in the commit
-  P_inbox/{delivery key}       one delivery; created in the same transaction as its runs
+  P_inbox/{delivery key}       one delivery; created in the same batch as its runs
   P_content/{content key}      the run that holds what a run would do (pipeline, kind, commit); created with it
   P_lanes/{lane}               the run of a lane allowed to build; moved by compare-and-set
   P_effects/{run}:{step}       one side effect; create() makes the first write win
@@ -17,7 +17,6 @@ them); the emulator needs none.
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -44,11 +43,6 @@ from relaunch.domain.environments import PromotionRecord
 from relaunch.domain.model import DeadLetter, Delivery, PipelineRun, RunState, TimelineEntry
 from relaunch.domain.ports import ConflictError, Recorded
 from relaunch.domain.retention import StoredBody
-
-# Rounds of the SDK's own commit retries, and the base pause between them: four writers racing on one document
-# exhausted one round (5 attempts) about once in 15 tries on a loaded 2-core machine.
-TRANSACTION_ROUNDS = 4
-TRANSACTION_PAUSE_S = 0.05
 
 
 class FirestoreRunStore:
@@ -95,59 +89,40 @@ class FirestoreRunStore:
         timeline = self._run_ref(run_id).collection("timeline")
         return [(timeline.document(), entry_doc(entry, seq, SERVER_TIMESTAMP)) for seq, entry in enumerate(entries)]
 
-    def _transact(self, transactional: Any, *args: Any) -> Any:
-        """Run a transactional function, again after a pause when it keeps losing lock races (see TRANSACTION_ROUNDS).
-
-        The SDK retries a commit that Firestore aborted, but only a few times and at once; several instances writing
-        the same documents can lose all of those. Losing is a race, not an outage: it is settled here, not by a
-        redelivery. A read aborted inside the transaction (lock contention) is retried the same way.
-        """
-        from google.api_core.exceptions import Aborted
-
-        for round_no in range(1, TRANSACTION_ROUNDS + 1):
-            try:
-                return transactional(self._client.transaction(), *args)
-            except Aborted:
-                if round_no == TRANSACTION_ROUNDS:
-                    raise
-            except ValueError as exc:  # the SDK's "failed to commit in N attempts", its last Aborted as the cause
-                if round_no == TRANSACTION_ROUNDS or not isinstance(exc.__cause__, Aborted):
-                    raise
-            time.sleep(random.uniform(0.5, 1.5) * TRANSACTION_PAUSE_S * round_no)  # jittered: rivals spread out
-        raise AssertionError("unreachable")
+    def _if_unchanged(self, snapshot: Any) -> Any:
+        """A write precondition: the document is as `snapshot` read it (its update time), else FailedPrecondition."""
+        return self._client.write_option(last_update_time=snapshot.update_time)
 
     # -- inbox ------------------------------------------------------------------------------------------------
 
     def record_delivery(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> Recorded:
-        """Atomically write the inbox row and its new runs (not those whose content another run holds); see RunStore."""
+        """Atomically write the inbox row and its new runs (not those whose content another run holds); see RunStore.
+
+        One batch of create()s: it commits whole or not at all, and each create fails if its document exists. So a
+        rival that recorded the same delivery, or claimed one of these contents, between our reads and our commit
+        makes it fail; reading again settles it (the delivery is a duplicate, or the content is now held).
+        """
         from google.api_core.exceptions import AlreadyExists
-        from google.cloud import firestore
 
         inbox = self._inbox_ref(delivery.key)
         contents = {run.content_key: self._content_ref(run.content_key) for run in runs if run.content_key}
-
-        @firestore.transactional
-        def write(transaction: Any) -> Recorded:
-            if inbox.get(transaction=transaction).exists:
-                return Recorded(False)
-            holders = {
-                key: snap.get("run_id")
-                for key, ref in contents.items()
-                if (snap := ref.get(transaction=transaction)).exists
-            }
-            held, fresh = split_held(runs, dict(holders))
-            for ref, data in self._delivery_writes(delivery, fresh):
-                transaction.create(ref, data)
-            return Recorded(True, held)
-
         with google_errors(f"recording delivery {delivery.key}"):
-            try:
-                return self._transact(write)  # type: ignore[no-any-return]
-            except AlreadyExists:
-                if inbox.get().exists:  # another instance recorded the same delivery between our read and commit
+            for _ in range(len(contents) + 2):  # each lost round means one more content is held: it ends
+                if inbox.get().exists:
                     return Recorded(False)
-                taken = [run.id for run in runs if self._run_ref(run.id).get().exists]
-                raise ValueError(f"delivery {delivery.key}: run ids already exist: {taken}") from None
+                holders = {key: snap.get("run_id") for key, ref in contents.items() if (snap := ref.get()).exists}
+                held, fresh = split_held(runs, holders)
+                batch = self._client.batch()
+                for ref, data in self._delivery_writes(delivery, fresh):
+                    batch.create(ref, data)
+                try:
+                    batch.commit()
+                    return Recorded(True, held)
+                except AlreadyExists:
+                    taken = [run.id for run in fresh if self._run_ref(run.id).get().exists]
+                    if taken and not inbox.get().exists:
+                        raise ValueError(f"delivery {delivery.key}: run ids already exist: {taken}") from None
+            raise ConflictError(f"delivery {delivery.key}: its contents kept being claimed while it was recorded")
 
     def _delivery_writes(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> list[tuple[Any, dict[str, Any]]]:
         run_ids = list(dict.fromkeys([*delivery.run_ids, *(run.id for run in runs)]))
@@ -155,7 +130,7 @@ class FirestoreRunStore:
         for run in runs:
             received = TimelineEntry(kind="state", message="received", data={"to": run.state.value})
             writes += [(self._run_ref(run.id), run_doc(run)), *self._timeline_writes(run.id, [received])]
-            if run.content_key:  # create(): a concurrent claim of the same content makes the commit fail and retry
+            if run.content_key:  # create(): a concurrent claim of the same content makes the commit fail
                 writes.append((self._content_ref(run.content_key), {"run_id": run.id}))
         return writes
 
@@ -200,20 +175,25 @@ class FirestoreRunStore:
         ]
 
     def drop_bodies(self, keys: Sequence[str], received_before: float) -> int:
-        """Empty each row's body in a transaction of its own (a row read and written together); the bytes freed."""
-        from google.cloud import firestore
+        """Empty each row's body if it is still as read (a precondition, no lock); the bytes freed. A row that changed
+        meanwhile is left for the next collection."""
+        from google.api_core.exceptions import FailedPrecondition, NotFound
 
-        @firestore.transactional
-        def drop(transaction: Any, ref: Any) -> int:
-            snapshot = ref.get(transaction=transaction)
-            doc = (snapshot.to_dict() or {}) if snapshot.exists else {}
-            if not doc.get("body") or doc["received_at"] >= received_before:
-                return 0
-            transaction.update(ref, {"body": "", "body_truncated": False, "body_dropped_at": time.time()})
-            return len(doc["body"].encode())
-
+        freed = 0
         with google_errors("dropping inbox bodies"):
-            return sum(int(self._transact(drop, self._inbox_ref(key))) for key in keys)
+            for key in keys:
+                ref = self._inbox_ref(key)
+                snapshot = ref.get()
+                doc = (snapshot.to_dict() or {}) if snapshot.exists else {}
+                if not doc.get("body") or doc["received_at"] >= received_before:
+                    continue
+                emptied = {"body": "", "body_truncated": False, "body_dropped_at": time.time()}
+                try:
+                    ref.update(emptied, option=self._if_unchanged(snapshot))
+                except (FailedPrecondition, NotFound):
+                    continue
+                freed += len(doc["body"].encode())
+        return freed
 
     # -- runs -------------------------------------------------------------------------------------------------
 
@@ -224,27 +204,31 @@ class FirestoreRunStore:
         return PipelineRun.model_validate_json(snapshot.get("json")) if snapshot.exists else None
 
     def save_run(self, run: PipelineRun, entries: Sequence[TimelineEntry] = ()) -> PipelineRun:
-        """Write the run if its `version` is still current (else ConflictError) and append entries, atomically."""
-        from google.cloud import firestore
+        """Write the run if its `version` is still current (else ConflictError) and append entries, atomically.
+
+        Optimistic, without a lock: the run's update is conditioned on the document being as read, and goes in one
+        batch with the entries. (A transaction's locks made racing instances wait out the emulator's 2 s lock timeout,
+        round after round, and all lose under load.)
+        """
+        from google.api_core.exceptions import FailedPrecondition, NotFound
 
         saved = run.model_copy(update={"version": run.version + 1, "updated_at": time.time()})
         ref = self._run_ref(run.id)
-        writes = self._timeline_writes(run.id, entries)
-
-        @firestore.transactional
-        def write(transaction: Any) -> None:
-            snapshot = ref.get(transaction=transaction)
+        with google_errors(f"saving run {run.id}"):
+            snapshot = ref.get()
             if not snapshot.exists:
                 raise KeyError(f"run {run.id} does not exist")
             stored = snapshot.get("version")
             if stored != run.version:
                 raise ConflictError(f"run {run.id}: saved at version {run.version}, store has {stored}")
-            transaction.set(ref, run_doc(saved))
-            for entry_ref, data in writes:
-                transaction.create(entry_ref, data)
-
-        with google_errors(f"saving run {run.id}"):
-            self._transact(write)
+            batch = self._client.batch()
+            batch.update(ref, run_doc(saved), option=self._if_unchanged(snapshot))
+            for entry_ref, data in self._timeline_writes(run.id, entries):
+                batch.create(entry_ref, data)
+            try:
+                batch.commit()
+            except (FailedPrecondition, NotFound):
+                raise ConflictError(f"run {run.id}: changed while version {run.version} was being saved") from None
         return saved
 
     def list_runs(self, pipeline: str | None = None, limit: int = 50) -> list[PipelineRun]:
@@ -371,21 +355,24 @@ class FirestoreRunStore:
         return str(snapshot.get("run_id")) if snapshot.exists else None
 
     def take_lane(self, lane: str, expected: str | None, run_id: str) -> bool:
-        """Compare-and-set the lane's head in a transaction; False if another run moved it first."""
-        from google.cloud import firestore
+        """Compare-and-set the lane's head: create it, or update it as read (preconditions, no lock); False if
+        another run moved it first."""
+        from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
 
         ref = self._lane_ref(lane)
-
-        @firestore.transactional
-        def swap(transaction: Any) -> bool:
-            snapshot = ref.get(transaction=transaction)
+        head = {"run_id": run_id, "at": time.time()}
+        with google_errors(f"taking lane {lane}"):
+            snapshot = ref.get()
             if (snapshot.get("run_id") if snapshot.exists else None) != expected:
                 return False
-            transaction.set(ref, {"run_id": run_id, "at": time.time()})
-            return True
-
-        with google_errors(f"taking lane {lane}"):
-            return bool(self._transact(swap))
+            try:
+                if snapshot.exists:
+                    ref.update(head, option=self._if_unchanged(snapshot))
+                else:
+                    ref.create(head)
+            except (AlreadyExists, FailedPrecondition, NotFound):
+                return False
+        return True
 
     def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """Dead letters, newest first."""

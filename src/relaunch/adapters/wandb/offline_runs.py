@@ -77,6 +77,20 @@ def read_run(path: Path) -> OfflineRun:
     return builder.run
 
 
+def artifact_records(run_folder: Path) -> list[Any]:
+    """The artifact records (wandb's protobuf) of the run file in `run_folder`, as `wandb sync` will upload them."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    found = []
+    for path in sorted(run_folder.glob("run-*.wandb")):
+        for data in records(_read_capped(path)):
+            record = pb.Record()  # type: ignore[attr-defined]
+            record.ParseFromString(data)
+            if record.WhichOneof("record_type") == "artifact":
+                found.append(record.artifact)
+    return found
+
+
 def records(raw: bytes) -> list[bytes]:
     """The payloads of the LevelDB-log records after W&B's header; ValueError when the framing is broken."""
     if not raw.startswith(HEADER):
