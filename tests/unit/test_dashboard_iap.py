@@ -92,6 +92,21 @@ def b64(data: dict[str, Any]) -> str:
         "",
         "a" * (iap.MAX_TOKEN + 1),
     ],
+    # Named: the tokens carry the time and a random ECDSA nonce, and xdist's workers must collect the same ids.
+    ids=[
+        "another-service",
+        "not-iap",
+        "expired",
+        "forged-signature",
+        "unknown-key",
+        "no-email",
+        "email-with-newline",
+        "alg-none",
+        "alg-hs256",
+        "not-a-jwt",
+        "empty",
+        "too-long",
+    ],
 )
 def test_anything_doubtful_is_nobody(token: str, keys: iap.KeyCache) -> None:
     assert who(token, keys) is None
