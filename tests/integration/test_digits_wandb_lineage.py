@@ -129,7 +129,7 @@ def test_relaunch_syncs_the_offline_runs_links_the_evaluation_to_the_model_and_p
     store.runs[run.id] = run
     with serve(api_key="k" * 40) as fake:
         syncer = WandbSync(api_key="k" * 40, base_url=fake.url)
-        step = TrackingStep(store, syncer, None, lambda r: RunPaths(str(base), str(base / "evaluation")), "production")
+        step = TrackingStep(store, syncer, lambda r: RunPaths(str(base), str(base / "evaluation")), "production")
         step.sync(run, online)
         step.sync(run, online)  # a redelivered command: nothing is uploaded twice
         assert not fake.refused and fake.operations().count("CreateArtifact") == 1
@@ -147,5 +147,5 @@ def test_relaunch_syncs_the_offline_runs_links_the_evaluation_to_the_model_and_p
         assert note.data["wandb_run_url"] == f"{fake.url}/relaunch-demo/digits/runs/{evaluation.run_id}"
         assert note.data["wandb_runs"]["train"] == f"{fake.url}/relaunch-demo/digits/runs/{train.run_id}"
         # promotion moves the alias onto that version, through the alias code W&B-triggered runs use
-        step.follow(store.save_run(run.model_copy(update={"state": RunState.PROMOTED}), []), online)
+        step.follow(store.save_run(run.model_copy(update={"state": RunState.PROMOTED}), []), online, None)
         assert "production" in model.aliases and run.trigger.artifact is None

@@ -120,7 +120,7 @@ class Orchestrator:
             look_at=deps.look_at,
         )
         self._inputs = EvaluationInputs(deps.store, deps.builder, deps.blobs, deps.artifact_root)
-        self._tracking = TrackingStep(deps.store, deps.tracking, deps.artifacts, self._paths, deps.promote_alias)
+        self._tracking = TrackingStep(deps.store, deps.tracking, self._paths, deps.promote_alias)
         self.buttons = wired_buttons(deps, self.handle, self.roll_back)  # the gate check run's buttons
 
     def handle(self, command: Command) -> PipelineRun | None:
@@ -311,7 +311,7 @@ class Orchestrator:
 
     def _rolling_out(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
         moved = self.rollout.run(run, spec)  # None: baking or in a rollback window, the reconcile tick re-plans
-        self._tracking.follow(moved or run, spec)  # W&B's aliases follow the environments entered and the promotion
+        self._tracking.follow(moved or run, spec, self.d.artifacts)  # W&B aliases follow environments and promotion
         return moved
 
     def roll_back(self, pipeline: str, env: str | None = None) -> PipelineRun:

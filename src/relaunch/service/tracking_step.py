@@ -38,13 +38,11 @@ class TrackingStep:
         self,
         store: StepStore,
         tracking: TrackingSync | None,
-        artifacts: Callable[[], ArtifactSource] | None,
         paths: Callable[[PipelineRun], RunPaths],
         promote_alias: str,
     ) -> None:
         self.store = store
         self.tracking = tracking
-        self.artifacts = artifacts
         self.paths = paths
         self.promote_alias = promote_alias
 
@@ -71,11 +69,11 @@ class TrackingStep:
         self.store.append_timeline(run.id, TimelineEntry(kind="info", message=message, data=data))
         self.store.put_effect(run.id, Effect.WANDB_SYNC, {"artifact": synced.artifact, "run_urls": urls})
 
-    def follow(self, run: PipelineRun, spec: PipelineSpec) -> None:
-        """W&B's aliases follow the run's environments and promotion: on the version a W&B event named (the
-        artifact source), or on the one its own training logged and relaunch synced (the tracking sync)."""
-        if run.trigger.artifact and self.artifacts is not None:
-            move_aliases(self.store, self.artifacts, run, spec, self.promote_alias)
+    def follow(self, run: PipelineRun, spec: PipelineSpec, artifacts: Callable[[], ArtifactSource] | None) -> None:
+        """W&B's aliases follow the run's environments and promotion: on the version a W&B event named (through
+        `artifacts`, the orchestrator's artifact source), or on the one its own training logged and relaunch synced."""
+        if run.trigger.artifact and artifacts is not None:
+            move_aliases(self.store, artifacts, run, spec, self.promote_alias)
             return
         self.sync(run, spec)  # a sync that failed at the gate is tried again
         synced, tracking = synced_artifact(self.store, run.id), self.tracking
