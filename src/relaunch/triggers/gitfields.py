@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from relaunch.domain.gitnames import is_sha, name_problem, ref_problem
 from relaunch.triggers.errors import Unprocessable
+
+# GitHub's own rules: an owner is 1-39 of [A-Za-z0-9-], a repository 1-100 of [A-Za-z0-9._-] (not "." or ".."); Apps
+# log in as "name[bot]".
+FULL_NAME = re.compile(r"\A[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/(?!\.\.?\Z)[A-Za-z0-9._-]{1,100}\Z")
+LOGIN = re.compile(r"\A[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?\Z")
 
 
 def check_sha(value: object, field: str) -> str:

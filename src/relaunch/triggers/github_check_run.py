@@ -14,14 +14,10 @@ from typing import Any, ClassVar, cast
 
 from relaunch.domain.run_actions import ACTIONS, Action
 from relaunch.triggers.errors import Unprocessable, optional, require
-from relaunch.triggers.gitfields import check_sha
+from relaunch.triggers.gitfields import FULL_NAME, LOGIN, check_sha
 
 REQUESTED_ACTION = "requested_action"
 GATE_CHECK = "relaunch/gate"  # the one check run relaunch puts buttons on (domain/reporting's gate context)
-# GitHub's own rules (as triggers/github_pull_request reads them): owner 1-39 of [A-Za-z0-9-], repository 1-100 of
-# [A-Za-z0-9._-]; apps log in as "name[bot]".
-_FULL_NAME = re.compile(r"\A[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/(?!\.\.?\Z)[A-Za-z0-9._-]{1,100}\Z")
-_LOGIN = re.compile(r"\A[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?\Z")
 # A run id as domain/routing.run_id_for makes it: the pipeline's name (spec: ^[a-z][a-z0-9-]{0,62}$) and 10 hex digits.
 _RUN_ID = re.compile(r"\A[a-z][a-z0-9-]{0,62}-[0-9a-f]{10}\Z")
 
@@ -64,12 +60,12 @@ def parse_check_run(data: dict[str, Any], delivery_id: str) -> CheckRunActionEve
         raise Unprocessable("check_run.id must be a positive integer", field="check_run.id")
     return CheckRunActionEvent(
         delivery_id=delivery_id,
-        repo=_matching(_FULL_NAME, require(data, "repository.full_name", str), "repository.full_name", "owner/name"),
+        repo=_matching(FULL_NAME, require(data, "repository.full_name", str), "repository.full_name", "owner/name"),
         check_run_id=check_run_id,
         head_sha=check_sha(require(data, "check_run.head_sha", str), "check_run.head_sha"),
         run_id=external_id,
         identifier=_identifier(require(data, "requested_action.identifier", str)),
-        sender=_matching(_LOGIN, require(data, "sender.login", str), "sender.login", "login"),
+        sender=_matching(LOGIN, require(data, "sender.login", str), "sender.login", "login"),
         app_id=optional(data, "check_run.app.id", int),
     )
 

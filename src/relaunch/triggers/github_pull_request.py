@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from relaunch.triggers.errors import Unprocessable, optional, require
-from relaunch.triggers.gitfields import check_name, check_sha
+from relaunch.triggers.gitfields import FULL_NAME, LOGIN, check_name, check_sha
 
-# GitHub's own rules: owner 1-39 of [A-Za-z0-9-], repository 1-100 of [A-Za-z0-9._-]; apps log in as "name[bot]".
-_FULL_NAME = re.compile(r"\A[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/(?!\.\.?\Z)[A-Za-z0-9._-]{1,100}\Z")
-_LOGIN = re.compile(r"\A[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?\Z")
 MAX_LABEL = 100  # GitHub allows 50 characters; a longer one cannot be the spec's, and is not echoed
 
 
@@ -75,7 +71,7 @@ def _merge_sha(data: dict[str, Any]) -> str | None:
 
 
 def _full_name(value: str, field: str) -> str:
-    if not _FULL_NAME.match(value):
+    if not FULL_NAME.match(value):
         raise Unprocessable(f"{field} must be a GitHub owner/name", field=field)
     return value
 
@@ -87,7 +83,7 @@ def _head_repo(data: dict[str, Any]) -> str | None:
 
 
 def _login(value: str | None, field: str) -> str | None:
-    if value is not None and not _LOGIN.match(value):
+    if value is not None and not LOGIN.match(value):
         raise Unprocessable(f"{field} must be a GitHub login", field=field)
     return value
 
