@@ -256,7 +256,7 @@ class Orchestrator:
         return moved
 
     def _training(self, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
-        status = self._sweeps.status(run, spec, self._paths(run))
+        status, run = self._sweeps.status(run, spec, self._paths(run))  # the run as stored: trials saved with it
         if not status.done:
             return None
         if status.state != "succeeded":  # one policy for every backend: retry infrastructure, fail fast on code

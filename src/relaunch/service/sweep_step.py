@@ -61,21 +61,21 @@ class SweepStep:
             return NO_SWEEPS
         return self.sweeps.start(SweepRequest(key=effects.job(run.id, "sweep"), trial=request, sweep=spec.sweep))
 
-    def status(self, run: PipelineRun, spec: PipelineSpec, paths: RunPaths) -> JobStatus:
-        """The training's status; a sweep's trials that ended are put on the timeline, and once it succeeded the
-        winner's model is copied to where the evaluation reads the candidate."""
+    def status(self, run: PipelineRun, spec: PipelineSpec, paths: RunPaths) -> tuple[JobStatus, PipelineRun]:
+        """The training's status and the run as stored; a sweep's trials that ended are put on the timeline, and
+        once it succeeded the winner's model is copied to where the evaluation reads the candidate."""
         job_id = run.jobs["train"]
         if job_id == NO_SWEEPS:
             why = "this stack's training backend runs no sweeps (the local agent does): remove `sweep:` to train once"
-            return JobStatus(id=job_id, state="failed", message=why)
+            return JobStatus(id=job_id, state="failed", message=why), run
         if self.sweeps is None or not self.sweeps.owns(job_id):
-            return self.backend.status(job_id)
+            return self.backend.status(job_id), run
         sweep = self.sweeps.status(job_id)
-        self._record(run, spec, sweep)
+        run = self._record(run, spec, sweep)
         best = best_trial(sweep.spec, sweep.trials)
         if sweep.state == "succeeded" and best is not None:
             self.blobs.copy_tree(f"{best.output_dir.rstrip('/')}/model", paths.model)  # copied once
-        return as_job(sweep)
+        return as_job(sweep), run
 
     def label(self, run: PipelineRun, candidate: str) -> str:
         """The gate report's name of the candidate: for a sweep, which trial won on validation out of how many."""
@@ -95,16 +95,24 @@ class SweepStep:
             return None
         return self.sweeps.status(job_id)
 
-    def _record(self, run: PipelineRun, spec: PipelineSpec, sweep: SweepStatus) -> None:
-        """Each ended trial once on the run's timeline, with its parameters, objective and cost."""
+    def _record(self, run: PipelineRun, spec: PipelineSpec, sweep: SweepStatus) -> PipelineRun:
+        """Each ended trial once on the run's timeline, with its parameters, objective and cost; the run as stored.
+
+        The entries go in with a save of the run (its version checked), not as appends: of two handlers that read
+        the timeline at the same moment, the one holding a stale run gets ConflictError and writes nothing, and its
+        retry reads the timeline again (a kill -9 once left two handlers appending the same trials).
+        """
         timeline = self.store.timeline(run.id)
         shown = {e.data.get("trial") for e in timeline if e.kind == "trial"}
-        for trial in sweep.trials:
-            if trial.state != "running" and trial.number not in shown:
-                entry = trial_entry(trial, sweep.spec.objective.metric, spec.train.machine, now=self.clock())
-                self.store.append_timeline(run.id, entry)
+        metric, machine = sweep.spec.objective.metric, spec.train.machine
+        entries = [
+            trial_entry(trial, metric, machine, now=self.clock())
+            for trial in sweep.trials
+            if trial.state != "running" and trial.number not in shown
+        ]
         if sweep.state != "running" and not any(e.data.get("sweep") == sweep.id for e in timeline):
-            self.store.append_timeline(run.id, sweep_note(sweep, now=self.clock()))
+            entries.append(sweep_note(sweep, now=self.clock()))
+        return self.store.save_run(run, entries) if entries else run
 
 
 def sweep_note(sweep: SweepStatus, *, now: float) -> TimelineEntry:

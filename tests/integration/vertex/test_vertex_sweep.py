@@ -7,6 +7,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +179,10 @@ class Timeline:
     def append_timeline(self, run_id: str, entry: TimelineEntry) -> None:
         self.entries.append(entry)
 
+    def save_run(self, run: PipelineRun, entries: Sequence[TimelineEntry] = ()) -> PipelineRun:
+        self.entries.extend(entries)
+        return run.model_copy(update={"version": run.version + 1})
+
 
 class Copies:
     """The BlobStore part SweepStep uses: records the copies it asks for."""
@@ -200,7 +205,7 @@ def test_the_winners_model_is_copied_where_the_evaluation_reads_the_candidate(
     sweep_id = step.submit(run, pipeline, paths)
     run = run.model_copy(update={"jobs": {"train": sweep_id}})
 
-    states = [step.status(run, pipeline, paths).state for _ in range(4)]
+    states = [step.status(run, pipeline, paths)[0].state for _ in range(4)]
 
     assert states[-1] == "succeeded"
     winner = max(sweeps.status(sweep_id).trials, key=lambda t: t.objective or 0.0)
