@@ -11,6 +11,7 @@ import yaml
 
 from relaunch.adapters.local.sqlite_store import SqliteRunStore
 from relaunch.cli import main
+from relaunch.domain.effects import Effect
 from relaunch.domain.environments import PromotionRecord
 from relaunch.domain.model import Delivery, PipelineRun, RunState, Trigger
 from relaunch.settings import Settings
@@ -107,6 +108,24 @@ def test_runs_show_names_the_offline_wandb_runs_and_the_model_they_logged(
     assert f"W&B offline, not synced: {folder}" in out
     assert "train run" in out and "logged relaunch-demo/digits/digits-model:relaunch-digits-1" in out
     assert "evaluate run" in out and "used relaunch-demo/digits/digits-model:relaunch-digits-1" in out
+
+
+def test_runs_show_says_where_relaunch_synced_the_runs_once_it_has(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = Settings(home=home).artifacts_dir.resolve() / "runs" / "digits-1" / "wandb"
+    shutil.copytree(OFFLINE_RUN, folder)
+    store = SqliteRunStore(Settings(home=home).store_path)
+    synced = {"train": "https://wandb.ai/relaunch-demo/digits/runs/9bbryk8y"}
+    store.put_effect(
+        "digits-1", Effect.WANDB_SYNC, {"artifact": "relaunch-demo/digits/digits-model:v0", "run_urls": synced}
+    )
+    store.close()
+    assert main(["runs", "show", "digits-1"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "not synced" not in out
+    assert "synced by relaunch: model relaunch-demo/digits/digits-model:v0" in out
+    assert "https://wandb.ai/relaunch-demo/digits/runs/9bbryk8y" in out
 
 
 def test_runs_show_says_when_a_wandb_file_is_not_one(home: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,6 +13,7 @@ from relaunch.cli import render
 from relaunch.cli.terminal import show
 from relaunch.config_files import load_prices
 from relaunch.domain import cost
+from relaunch.domain.effects import Effect
 from relaunch.domain.model import Source
 from relaunch.service import ledger
 from relaunch.settings import Settings
@@ -69,7 +70,8 @@ def _show_run(app: bootstrap.App, run_id: str, *, as_json: bool) -> int:
     entry = ledger.of_run(app.store, run.id)
     prices = _prices_or_none(app.settings)
     spend = cost.entry_cost(entry, prices) if entry is not None and prices is not None else None
-    show(render.run_detail(run, timeline, entry, spend, wandb_facts(app.artifact_root, run)))
+    synced = app.store.get_effect(run.id, Effect.WANDB_SYNC)
+    show(render.run_detail(run, timeline, entry, spend, wandb_facts(app.artifact_root, run, synced)))
     return 0
 
 

@@ -18,6 +18,7 @@ from relaunch.dashboard.gate_report import gate_report
 from relaunch.dashboard.html import RunView
 from relaunch.dashboard.readmodel import Place, RunFilter, links
 from relaunch.domain import cost
+from relaunch.domain.effects import Effect
 from relaunch.domain.environments import PromotionRecord
 from relaunch.domain.model import PipelineRun, TimelineEntry
 from relaunch.domain.ports import PromotionHistory
@@ -50,7 +51,7 @@ def run_view(app: App, run: PipelineRun, timeline: list[TimelineEntry]) -> RunVi
         spec = app.specs().get(run.pipeline)
         outcomes, confusion, note = _evaluation(app, run)
         report = gate_report(run.decision, spec.gate if spec else None, outcomes, confusion)
-    facts = wandb_facts(app.artifact_root, run)
+    facts = wandb_facts(app.artifact_root, run, app.store.get_effect(run.id, Effect.WANDB_SYNC))
     return RunView(links=links(run, timeline), cost=_cost(app, run), report=report, report_note=note, wandb=facts)
 
 
