@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from relaunch.domain.coalescing import coalesce, debounce_until, duplicate_reason, lane
+from relaunch.domain.coalescing import coalesce, duplicate_reason, lane, quiet_until
 from relaunch.domain.model import PipelineRun, RunState, Trigger, TriggerKind
 
 
@@ -108,12 +108,15 @@ def test_lanes_normalise_bare_branch_names() -> None:
 
 
 def test_debounce_holds_a_young_push_before_it_builds() -> None:
+    def until(r: PipelineRun, debounce_s: float, now: float) -> float | None:
+        return quiet_until(r, [r], [], debounce_s=debounce_s, burst_quiet_s=10, now=now)
+
     young = run("young", 100, SHA_NEW)
-    assert debounce_until(young, debounce_s=30, now=110) == 130
-    assert debounce_until(young, debounce_s=30, now=130) is None
-    assert debounce_until(young, debounce_s=0, now=110) is None
-    assert debounce_until(run("m", 100, SHA_NEW, kind="manual"), debounce_s=30, now=110) is None
-    assert debounce_until(run("b", 100, SHA_NEW, state=RunState.BUILDING), debounce_s=30, now=110) is None
+    assert until(young, debounce_s=30, now=110) == 130
+    assert until(young, debounce_s=30, now=130) is None
+    assert until(young, debounce_s=0, now=110) is None
+    assert until(run("m", 100, SHA_NEW, kind="manual"), debounce_s=30, now=110) is None
+    assert until(run("b", 100, SHA_NEW, state=RunState.BUILDING), debounce_s=30, now=110) is None
 
 
 def test_a_burst_of_pushes_leaves_one_run_to_train() -> None:

@@ -27,6 +27,7 @@ class Clocked(World):
         self.now = time.time()
         self.orch.d.specs = lambda: {"digits": spec}
         self.orch.rollout.clock = lambda: self.now
+        self.orch._coalescer.clock = lambda: self.now  # a held run's window ends by the tick's clock
         self.reconciler = ReconcileService(self.orch, clock=lambda: self.now, timeouts=Timeouts(poll_after_s=60))
 
     def state(self) -> tuple[Any, ...]:

@@ -25,9 +25,13 @@ The policy, decided here:
 - Drift cooldown: a drift run *starts* the pipeline's drift cooldown if it trained (it reached `evaluating`: a
   model came out of training) or may still train (it is active). One that ended before training (a failed clone,
   build or training, a supersession) trained nothing, so the retry after the fix is not suppressed.
-- Debounce: a run younger than `debounce_s` waits before building; a newer push arriving meanwhile supersedes it before
-  it costs a build. `debounce_until` tells the orchestrator how long to hold it in `received` (the reconcile tick, or a
-  delayed command, nudges it afterwards).
+- Quiet before building (`quiet_until`): a push builds only once its lane has been quiet (no newer push arrived) for a
+  window, so a burst of pushes trains once, its newest. The window is the spec's `debounce_s` for every push; with no
+  debounce, it is `burst_quiet_s` for a push that superseded work already under way (a build or training, or a run
+  itself held for quiet): a single push on a quiet lane builds at once, the second push of a burst waits for the burst
+  to end, so a burst submits at most two trainings (the first push's, cancelled, and the newest's). A newer push
+  restarts the window, even before its own start command is handled; a held run keeps its `hold_until` otherwise.
+  Only time ends a hold: a lane pushed to more often than the window trains when its pushes pause.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ SUPERSEDABLE = frozenset(
     {RunState.RECEIVED, RunState.AWAITING_APPROVAL, RunState.BUILDING, RunState.TRAINING, RunState.EVALUATING}
 )
 SUPERSEDING_KINDS = frozenset({"push", "pull_request"})
+ADMITTED = frozenset({RunState.BUILDING, RunState.TRAINING, RunState.EVALUATING})  # the lane's head let it build
 
 
 def supersedable(run: PipelineRun) -> bool:
@@ -56,6 +61,12 @@ class Supersession:
     run_id: str
     reason: str
     jobs: tuple[str, ...] = ()
+    busy: bool = False  # it had started building or was held for quiet: the lane is in a burst
+
+
+def _supersession(run: PipelineRun, reason: str) -> Supersession:
+    busy = run.state in ADMITTED or run.hold_until is not None
+    return Supersession(run.id, reason, tuple(run.jobs.values()), busy=busy)
 
 
 @dataclass(frozen=True)
@@ -107,7 +118,7 @@ def coalesce(new: PipelineRun, active: Iterable[PipelineRun]) -> CoalescePlan:
         return CoalescePlan(duplicate_of=same_sha[-1].id)
     if new.trigger.kind in SUPERSEDING_KINDS:
         reason = f"superseded by {_short(new.trigger.sha)}"
-        return CoalescePlan(supersede=[Supersession(r.id, reason, tuple(r.jobs.values())) for r in same_lane])
+        return CoalescePlan(supersede=[_supersession(r, reason) for r in same_lane])
     return CoalescePlan(wait_for=same_lane[-1].id if same_lane else None)
 
 
@@ -116,11 +127,30 @@ def duplicate_reason(original: PipelineRun) -> str:
     return f"superseded by {_short(original.trigger.sha)} (run {original.id} already builds this commit)"
 
 
-def debounce_until(run: PipelineRun, debounce_s: float, now: float) -> float | None:
-    """When a debounced run may start building; None if it may build now (no debounce, not a push, or old enough)."""
-    if debounce_s <= 0 or run.trigger.kind not in SUPERSEDING_KINDS or run.state is not RunState.RECEIVED:
+def quiet_until(
+    run: PipelineRun,
+    active: Iterable[PipelineRun],
+    superseded: Iterable[Supersession],
+    *,
+    debounce_s: float,
+    burst_quiet_s: float,
+    now: float,
+) -> float | None:
+    """When a push that holds its lane may build: once no push arrived for the window; None if it may build now.
+
+    `superseded`: what the run just superseded. A run held before keeps its `hold_until`, unless a newer push of its
+    lane (`active`, handled or not) restarts the window.
+    """
+    if run.trigger.kind not in SUPERSEDING_KINDS or run.state is not RunState.RECEIVED:
         return None
-    until = run.created_at + debounce_s
+    held = run.hold_until
+    window = debounce_s or (burst_quiet_s if held is not None or any(s.busy for s in superseded) else 0.0)
+    if window <= 0:
+        return None
+    key = lane(run)
+    pushes = (r for r in active if r.trigger.kind in SUPERSEDING_KINDS and supersedable(r) and lane(r) == key)
+    restarts = [r.created_at + window for r in pushes if _older(run, r)]
+    until = max([run.created_at + window if held is None else held, *restarts])
     return until if now < until else None
 
 
@@ -157,9 +187,6 @@ def _short(sha: str | None) -> str:
     return (sha or "unknown")[:7]
 
 
-ADMITTED = frozenset({RunState.BUILDING, RunState.TRAINING, RunState.EVALUATING})
-
-
 @dataclass(frozen=True)
 class LaneMove:
     """`arbitrate`'s verdict: take the lane's head (then apply `plan`), go on as its head, close, or wait."""
@@ -190,7 +217,7 @@ def arbitrate(new: PipelineRun, active: Iterable[PipelineRun], head: PipelineRun
         supersede = plan.supersede
         if live.id not in {s.run_id for s in supersede}:
             reason = f"superseded by {_short(new.trigger.sha)}"
-            supersede = [*supersede, Supersession(live.id, reason, tuple(live.jobs.values()))]
+            supersede = [*supersede, _supersession(live, reason)]
         return LaneMove("take", CoalescePlan(supersede=supersede))
     return LaneMove("wait", other=live.id)
 

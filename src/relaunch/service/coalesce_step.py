@@ -6,7 +6,9 @@ Race safety rests on the store's optimistic versions. Superseding another run re
 submitted a job and then lost the race to save its run (it was superseded meanwhile) cancels that job itself
 (`save_after_submit`), so no job outlives its superseded run.
 A held run stays in `received` with `waiting_for`/`hold_until` set; advancing it again re-plans from the facts and
-writes nothing when nothing changed, so the reconcile tick (or a nudge) can call it any number of times.
+writes nothing when nothing changed, so the reconcile tick (or a nudge) can call it any number of times. A run held
+until a time (its lane's quiet window) asks `look_at` for a nudge then, so it builds when the window ends rather than
+on the next reconcile tick; the tick still releases it if that nudge is lost (a crash, or Pub/Sub's horizon).
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from relaunch.domain.coalescing import arbitrate, debounce_until, duplicate_reason, lane, lane_name, supersedable
+from relaunch.domain.coalescing import (
+    Supersession,
+    arbitrate,
+    duplicate_reason,
+    lane,
+    lane_name,
+    quiet_until,
+    supersedable,
+)
 from relaunch.domain.model import PipelineRun, RunState, Stage, StatusState, TimelineEntry
 from relaunch.domain.ports import CoalesceStore, ConflictError, Runs, TrainingBackend
 from relaunch.domain.spec import PipelineSpec
@@ -39,6 +49,7 @@ class Coalescer:
     notify: Notify
     ended: Ended  # a run this step ended (ledger)
     clock: Callable[[], float] = time.time
+    look_at: Callable[[str, float], bool] | None = None  # schedules a nudge of a held run at its time (rollout_looks)
 
     def admit(self, run: PipelineRun, spec: PipelineSpec) -> tuple[PipelineRun, bool]:
         """(the run, whether it may build now): closed as redundant, held in `received`, or free to build."""
@@ -46,7 +57,8 @@ class Coalescer:
         for _ in range(MAX_RACES):
             head_id = self.store.lane_head(lane_name(key)) if key else None
             head = self.store.get_run(head_id) if head_id else None
-            move = arbitrate(run, self.store.active_runs(run.pipeline), head)
+            active = self.store.active_runs(run.pipeline)
+            move = arbitrate(run, active, head)
             if move.action == "close":
                 return self._close(run, self._close_reason(run, move.other or "")), False
             if move.action == "wait":
@@ -55,11 +67,17 @@ class Coalescer:
                 continue  # another run of the lane moved its head first: decide again on the new facts
             for supersession in move.plan.supersede:
                 self.supersede(supersession.run_id, supersession.reason, by=run)
-            return self._go(run, spec)
+            return self._go(run, spec, active, move.plan.supersede)
         raise ConflictError(f"the lane of run {run.id} kept changing while it was admitted")
 
-    def _go(self, run: PipelineRun, spec: PipelineSpec) -> tuple[PipelineRun, bool]:
-        until = debounce_until(run, spec.coalesce.debounce_s, self.clock())
+    def _go(
+        self, run: PipelineRun, spec: PipelineSpec, active: list[PipelineRun], superseded: list[Supersession]
+    ) -> tuple[PipelineRun, bool]:
+        policy = spec.coalesce
+        now = self.clock()
+        until = quiet_until(
+            run, active, superseded, debounce_s=policy.debounce_s, burst_quiet_s=policy.burst_quiet_s, now=now
+        )
         if until is not None:
             return self._hold(run, None, until), False
         if run.waiting_for or run.hold_until:
@@ -102,9 +120,12 @@ class Coalescer:
         why = f"waiting for run {wait_for} of the same branch" if wait_for else ""
         if until is not None:
             stamp = time.strftime("%H:%M:%S", time.localtime(until))
-            why = "; ".join(filter(None, [why, f"debounced until {stamp} (a newer push supersedes it)"]))
+            why = "; ".join(filter(None, [why, f"held until {stamp}, for its branch to be quiet (a newer push wins)"]))
         note = TimelineEntry(kind="info", message=why, data={"waiting_for": wait_for, "hold_until": until})
-        return self.store.save_run(run.model_copy(update={"waiting_for": wait_for, "hold_until": until}), [note])
+        saved = self.store.save_run(run.model_copy(update={"waiting_for": wait_for, "hold_until": until}), [note])
+        if until is not None and self.look_at is not None:
+            self.look_at(saved.id, until)  # False (too far ahead for the bus): the reconcile tick releases it
+        return saved
 
     def _cancel_jobs(self, run: PipelineRun) -> dict[str, float]:
         """Cancel every job of the run; the durations with the seconds each cancelled attempt did run."""

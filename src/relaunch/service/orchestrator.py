@@ -103,7 +103,7 @@ class Orchestrator:
             S.ROLLING_OUT: self._rolling_out,
         }
         self.notices = Notices(deps.store, deps.notifier)
-        self._coalescer = Coalescer(deps.store, deps.backend, self._notify, self._ended, clock=deps.clock)
+        self._coalescer = Coalescer(deps.store, deps.backend, self._notify, self._ended, deps.clock, deps.look_at)
         approving = (self.notices.send, self._coalescer.supersede, deps.clock, self._notify, self._ended, deps.look_at)
         self.approvals = Approvals(deps.store, deps.permissions, *approving)
         self._gate = GateStep(deps.store, deps.registry, self._notify, clock=deps.clock)
