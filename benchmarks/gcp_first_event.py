@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-for entry in (str(ROOT / "src"), str(ROOT)):
+for entry in (os.environ.get("RELAUNCH_SRC") or str(ROOT / "src"), str(ROOT)):  # cold_start.py's --src
     if entry not in sys.path:
         sys.path.insert(0, entry)
 
@@ -105,7 +105,7 @@ def first_event_samples(
     source: Path,
     tmp: Path,
     timed: Callable[..., float],
-    command_request: Callable[[str], tuple[bytes, dict[str, str]]],
+    command_request: Callable[[str], tuple[str, str, bytes, dict[str, str]]],
 ) -> list[float]:
     """`n` cold starts of the orchestrator, each timed to its first 2xx on a StartRun of a fresh run."""
     from relaunch.adapters.gcp.firestore_store import FirestoreRunStore

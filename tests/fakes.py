@@ -112,9 +112,13 @@ class FakeStore:
         self.timelines.setdefault(run.id, []).extend(entries)
         return saved
 
-    def list_runs(self, pipeline: str | None = None, limit: int = 50) -> list[PipelineRun]:
-        runs = [r for r in self.runs.values() if pipeline in (None, r.pipeline)]
-        return sorted(runs, key=lambda r: r.created_at, reverse=True)[:limit]
+    def list_runs(self, pipeline: str | None = None, limit: int = 50, before: str | None = None) -> list[PipelineRun]:
+        order = sorted(self.runs.values(), key=lambda r: (r.created_at, r.id), reverse=True)
+        if before is not None:
+            if before not in self.runs:
+                raise KeyError(f"no run {before!r} to list the runs before")
+            order = order[order.index(self.runs[before]) + 1 :]
+        return [r for r in order if pipeline in (None, r.pipeline)][:limit]
 
     def runs_since(self, pipeline: str, since: float) -> list[PipelineRun]:
         runs = [r for r in self.runs.values() if r.pipeline == pipeline and r.created_at >= since]

@@ -52,13 +52,132 @@ def hits(names: set[str], prefixes: tuple[str, ...]) -> set[str]:
 SECRETS_ENV = {**os.environ, "RELAUNCH_GITHUB_WEBHOOK_SECRET": "s", "RELAUNCH_WANDB_WEBHOOK_TOKEN": "t"}
 
 
+# Validators built when a function is imported: Settings (every first request builds it anyway) and the price table
+# (a module constant of domain/cost.py). Every other model builds its validator on first use (defer_build).
+BUILT_AT_IMPORT = {"relaunch.settings.Settings", "relaunch.domain.cost.PriceTable"}
+BUILT_MODELS = """
+def built():
+    from pydantic import BaseModel
+    return sorted(f"{c.__module__}.{c.__qualname__}" for c in _subclasses(BaseModel) if c.__pydantic_complete__
+                  and c.__module__.startswith("relaunch."))
+
+def _subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+"""
+
+
 def test_function_processes_load_no_sdk_and_no_model_library() -> None:
     code = "import sys, json, relaunch.functions.main as m\nfor name in m.ENTRY_POINTS: getattr(m, name)\n"
-    code += "print(json.dumps(sorted(sys.modules)))"
+    code += BUILT_MODELS + "print(json.dumps([sorted(sys.modules), built()]))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=SECRETS_ENV)
-    loaded = set(json.loads(done.stdout))
+    modules, built = json.loads(done.stdout)
+    loaded = set(modules)
     assert "relaunch.functions.drift_alert" in loaded  # every entry point was really loaded
     assert hits(loaded, SDKS) == set()
+    assert set(built) <= BUILT_AT_IMPORT  # importing a function builds no other validator: each is built when used
+
+
+# Each function process after answering its first request (tests/first_requests.py, the requests
+# benchmarks/cold_start.py times), its specs compiled: what a cold start must not pay for before that answer.
+NEVER_BEFORE_FIRST_ANSWER = (*SDKS, "yaml")  # the SDKs (requests: HTTP clients connect lazily), the YAML parser
+# A process that only keeps deliveries: not the orchestrator, its steps, its training adapters, nor prices.
+INGEST_ONLY = (
+    *NEVER_BEFORE_FIRST_ANSWER,
+    *("relaunch.service.orchestrator", "relaunch.bootstrap.training", "relaunch.domain.cost"),
+    *("relaunch.adapters.local.endpoint", "relaunch.adapters.local.endpoint_state"),
+)
+NOT_BEFORE_FIRST_ANSWER: dict[str, tuple[str, ...]] = {
+    "github_webhook": INGEST_ONLY,
+    "wandb_webhook": INGEST_ONLY,
+    "orchestrator": NEVER_BEFORE_FIRST_ANSWER,
+    "drift_alert": INGEST_ONLY,
+    "schedule_tick": INGEST_ONLY,
+    "build_status": INGEST_ONLY,
+    "vertex_job": INGEST_ONLY,
+    "reconcile": NEVER_BEFORE_FIRST_ANSWER,
+    "dashboard": (*NEVER_BEFORE_FIRST_ANSWER, "relaunch.service.orchestrator"),
+}
+SPEC_MODULES = ("spec", "spec_sweep", "spec_approval", "spec_environments", "spec_tracking", "sweep", "rollout")
+NEVER_BUILT = tuple(f"relaunch.domain.{module}" for module in SPEC_MODULES)
+# Forks one process per function after loading what every functions-framework process loads; each answers its
+# request in-process and reports its status, its modules and the models whose validators it has built.
+FIRST_ANSWER = (
+    """
+import base64, json, os, sys
+import functions_framework
+"""
+    + BUILT_MODELS
+    + """
+source, home = sys.argv[1:]
+children = []
+for name, (method, path, body, headers) in json.load(sys.stdin).items():
+    sys.stdout.flush(); sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.environ["RELAUNCH_HOME"] = os.path.join(home, name)
+            app = functions_framework.create_app(name, source)
+            reply = app.test_client().open(path, method=method, data=base64.b64decode(body), headers=headers)
+            found = {"status": reply.status_code, "modules": sorted(sys.modules)}
+            found["built"] = built() if "pydantic" in sys.modules else []
+        except BaseException as exc:
+            found = {"status": repr(exc), "modules": [], "built": []}
+        with open(os.path.join(home, name + ".json"), "w") as out:
+            json.dump(found, out)
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    os.waitpid(pid, 0)
+"""
+)
+
+
+def first_answers(home: Path) -> dict[str, dict[str, object]]:
+    """Per function: what a process of it holds after answering its first request."""
+    import base64
+
+    from relaunch.bootstrap import App
+    from relaunch.settings import Settings
+    from tests.first_requests import PROBES, SECRET
+
+    probes = {}
+    for name, make in PROBES.items():
+        method, path, body, headers = make()
+        probes[name] = [method, path, base64.b64encode(body).decode(), headers]
+    env = {
+        **os.environ,
+        "RELAUNCH_GITHUB_WEBHOOK_SECRET": SECRET,
+        "RELAUNCH_WANDB_WEBHOOK_TOKEN": SECRET,
+        "RELAUNCH_PIPELINES_DIR": str(ROOT / "pipelines"),
+    }
+    for name in probes:  # as any start after the first finds it: the specs compiled (a cold one parses YAML)
+        App(Settings(home=home / name, pipelines_dir=ROOT / "pipelines")).specs()
+    source = str(PKG / "functions" / "main.py")
+    subprocess.run(
+        [sys.executable, "-c", FIRST_ANSWER, source, str(home)],
+        input=json.dumps(probes),
+        text=True,
+        env=env,
+        check=True,
+    )
+    return {name: json.loads((home / f"{name}.json").read_text()) for name in probes}
+
+
+def test_each_function_answers_its_first_request_without_what_it_does_not_need(tmp_path: Path) -> None:
+    from relaunch.functions.main import ENTRY_POINTS
+
+    found = first_answers(tmp_path)
+    assert set(found) == set(ENTRY_POINTS) == set(NOT_BEFORE_FIRST_ANSWER)  # every function, each with its budget
+    for name, seen in found.items():
+        assert isinstance(seen["status"], int) and 200 <= seen["status"] < 300, (name, seen["status"])
+        loaded = set(seen["modules"])  # type: ignore[call-overload]
+        assert f"relaunch.functions.{name}" in loaded
+        assert (name, sorted(hits(loaded, NOT_BEFORE_FIRST_ANSWER[name]))) == (name, [])
+        built = set(seen["built"])  # type: ignore[call-overload]
+        # Validators are built on first use, and the specs come compiled: none of the specs' models is built.
+        assert (name, hits(built, NEVER_BUILT)) == (name, set())
 
 
 # The layers, bottom up: a module imports only from its own layer or below (imports inside functions count too).

@@ -7,14 +7,15 @@ the domain does no I/O.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from relaunch.domain.cost import DEFAULT_ACCELERATORS, DEFAULT_MACHINES, DEFAULT_PRICES, PriceTable
 from relaunch.domain.spec import PipelineSpec, SpecError
+
+if TYPE_CHECKING:
+    from relaunch.domain.cost import PriceTable
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -26,6 +27,8 @@ def load_spec(path: Path) -> PipelineSpec:
 
 def load_model(path: Path, model: type[M], error: type[ValueError]) -> M:
     """A YAML file's top-level mapping as `model`; `error` naming the file and each bad field otherwise."""
+    import yaml  # noqa: PLC0415 (a process that reads its specs from the compiled cache never loads the parser)
+
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
@@ -43,11 +46,15 @@ def _describe(err: ErrorDetails) -> str:
     return f"{where}: {err['msg']}"
 
 
+def spec_files(directory: Path) -> list[Path]:
+    """The pipeline spec files of a folder, in the order they are loaded."""
+    return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+
+
 def load_specs(directory: Path) -> dict[str, PipelineSpec]:
     """Load every `*.yaml`/`*.yml` in a folder; pipeline names must be unique."""
     specs: dict[str, PipelineSpec] = {}
-    files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
-    for path in files:
+    for path in spec_files(directory):
         spec = load_spec(path)
         if spec.name in specs:
             raise SpecError(f"{path}: name: pipeline {spec.name!r} is defined twice")
@@ -57,6 +64,10 @@ def load_specs(directory: Path) -> dict[str, PipelineSpec]:
 
 def load_prices(path: Path | None) -> PriceTable:
     """The default table with a YAML/JSON file's `machines`, `accelerators` and `spot_factor` merged over it."""
+    import yaml  # noqa: PLC0415 (loaded by the processes that price, not by every function)
+
+    from relaunch.domain.cost import DEFAULT_ACCELERATORS, DEFAULT_MACHINES, DEFAULT_PRICES, PriceTable  # noqa: PLC0415
+
     if path is None:
         return DEFAULT_PRICES
     try:

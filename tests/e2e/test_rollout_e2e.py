@@ -97,6 +97,18 @@ def push(stack, repo: Path, app: App, params: dict | None = None) -> PipelineRun
     raise AssertionError(f"run {run_id} did not finish: {app.store.get_run(run_id)}")
 
 
+def test_the_stack_reports_ready_warm_and_its_warm_up_wrote_nothing(world) -> None:  # type: ignore[no-untyped-def]
+    """Before any push (this module's first test): the orchestrator and the webhook built, in their own processes,
+    what their first delivery would, and the agent takes jobs (each says so in its log before the stack reported
+    ready); the warm-up left no delivery, run or dead letter behind. (The first push's overhead: benchmarks/e2e.py.)"""
+    stack, _, app, _ = world
+    logs = stack.settings.home / "logs" / "functions"
+    assert "warm-up: built orchestrator" in (logs / "orchestrator.log").read_text()
+    assert "warm-up: built ingest" in (logs / "github_webhook.log").read_text()
+    assert "local agent ready" in (stack.settings.home / "logs" / "agent.log").read_text()  # taking jobs already
+    assert app.store.list_deliveries() == [] and app.store.list_runs() == [] and app.store.list_dead_letters() == []
+
+
 def test_canary_promoted_rolled_back_and_rolled_back_by_hand(world, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
     stack, repo, app, traffic = world
     first = push(stack, repo, app)

@@ -50,7 +50,8 @@ def test_the_stack_supervises_and_builds_no_adapter_of_its_own() -> None:
     assert "relaunch.bootstrap" not in imported  # the composition root hands it its wiring: bootstrap.App
     adapters = {name for name in imported if name.startswith("relaunch.adapters.")}
     own = {
-        f"relaunch.adapters.local.{name}" for name in ("periodic", "state_folder", "stack_ports", "listeners")
+        f"relaunch.adapters.local.{name}"
+        for name in ("periodic", "state_folder", "stack_ports", "stack_warm", "listeners")
     }  # no adapter
     assert adapters <= own
 

@@ -26,7 +26,7 @@ def test_a_version_mismatch_is_one_log_line_and_nothing_on_stderr(
         warnings.warn("something else", UserWarning, stacklevel=1)
         return "model"
 
-    monkeypatch.setattr(predictor.joblib, "load", load)
+    monkeypatch.setattr("joblib.load", load)  # predictor imports joblib with its first model
     with warnings.catch_warnings():
         warnings.simplefilter("default")  # as the stack runs: a warning would reach stderr
         with caplog.at_level(logging.WARNING, logger=predictor.__name__):

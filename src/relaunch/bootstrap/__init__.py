@@ -62,7 +62,7 @@ class App:
 
     @cached_property
     def specs(self) -> SpecCache:
-        return SpecCache(self.settings.pipelines_dir)
+        return SpecCache(self.settings.pipelines_dir, compiled=self.settings.home / "cache" / "pipelines.pickle")
 
     def _project(self) -> str:
         if not self.settings.gcp_project:
@@ -76,9 +76,11 @@ class App:
             from relaunch.adapters.gcp.firestore_store import FirestoreRunStore
 
             return FirestoreRunStore(self._project(), database=s.firestore_database, prefix=s.firestore_prefix)
+        from relaunch.adapters.local.sqlite_inbox import outbox_for
         from relaunch.adapters.local.sqlite_store import SqliteRunStore
 
-        return SqliteRunStore(s.store_path)
+        given = vars(self).get("bus")  # a bus a test gave, or built already
+        return SqliteRunStore(s.store_path, outbox_for(s.adapter("bus"), given, s.bus_path, s.pubsub_commands_topic))
 
     @cached_property
     def bus(self) -> Bus:
@@ -285,7 +287,7 @@ class App:
         from relaunch.adapters.local.endpoint_server import EndpointServer
 
         s = self.settings  # a version names the environment it was trained in: served with it, from envs_dir
-        return EndpointServer(s.endpoint_state_path, host=host, port=port, envs_dir=s.envs_dir)
+        return EndpointServer(s.endpoint_state_path, host=host, port=port, envs_dir=s.envs_dir, warm_ahead=True)
 
     def stack_bus(self, routes: Mapping[str, tuple[str, str]]) -> StackBus:
         """The bus the settings choose, pushing each topic of `routes` (function name -> (topic, URL)) to its function,

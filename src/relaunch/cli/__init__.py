@@ -16,7 +16,7 @@ from relaunch.cli import approvals, environments, gc, launch_queue, lineage, sim
 from relaunch.cli.arguments import SuggestingParser
 from relaunch.cli.running import running_url
 from relaunch.cli.secret_env import without_secrets_in_environment
-from relaunch.cli.views import cmd_cost, cmd_inbox, cmd_runs, no_store_yet
+from relaunch.cli.views import MAX_PAGE, cmd_cost, cmd_inbox, cmd_runs, no_store_yet, page_limit
 from relaunch.domain.spec import SpecError
 from relaunch.settings import Settings
 from relaunch.textsafe import safe_line
@@ -79,7 +79,13 @@ def _parser() -> argparse.ArgumentParser:
         "run_id", nargs="?", help="the run to show (its id, as `runs` lists it; default: the newest, of --pipeline)"
     )
     runs.add_argument("--pipeline", help="only runs of this pipeline")
-    runs.add_argument("--limit", type=int, default=20, help="at most this many runs, newest first (default 20)")
+    runs.add_argument(
+        "--limit",
+        type=page_limit,
+        default=20,
+        help=f"at most this many runs, newest first (default 20, at most {MAX_PAGE})",
+    )
+    runs.add_argument("--before", metavar="RUN", help="the page after this run (the last one listed), for older runs")
     runs.add_argument("--json", action="store_true", help="machine-readable output")
     runs.set_defaults(func=cmd_runs)
     simulate.add_parser(sub)

@@ -19,6 +19,15 @@ from relaunch.service import ledger
 from relaunch.settings import Settings
 from relaunch.textsafe import safe_line
 
+MAX_PAGE = 1000  # runs per page: what one look can take in; older ones are a `--before` away
+
+
+def page_limit(value: str) -> int:
+    """A page size, 1 to MAX_PAGE (a store reads LIMIT -1 as "everything")."""
+    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE:
+        raise argparse.ArgumentTypeError(f"{value[:40]!r} is not a whole number from 1 to {MAX_PAGE}")
+    return int(value)
+
 
 def no_store_yet(settings: Settings) -> bool:
     """The embedded store's file does not exist: nothing was ever recorded here (and reading must not create it)."""
@@ -38,7 +47,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(f"relaunch: no runs{f' of pipeline {safe_line(args.pipeline)}' if args.pipeline else ''} yet")
             return 1
         return _show_run(app, run_id, as_json=args.json)
-    runs = app.store.list_runs(pipeline=args.pipeline, limit=args.limit)
+    try:  # one more than the page: whether older runs exist, without counting them
+        runs = app.store.list_runs(pipeline=args.pipeline, limit=args.limit + 1, before=args.before)
+    except KeyError:
+        print(f"relaunch: no run {safe_line(args.before)!r} to list the runs before", file=sys.stderr)
+        return 1
+    runs, more = runs[: args.limit], len(runs) > args.limit
     if args.json:
         print(json.dumps([r.model_dump(mode="json") for r in runs], indent=2))
         return 0
@@ -49,6 +63,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
         if entry is not None and prices is not None:
             costs[run.id] = cost.entry_cost(entry, prices)
     show(render.runs_table(runs, costs))
+    if more:  # on stderr: stdout stays the table alone
+        pipeline = f" --pipeline {safe_line(args.pipeline)}" if args.pipeline else ""
+        print(f"older runs: relaunch runs{pipeline} --limit {args.limit} --before {runs[-1].id}", file=sys.stderr)
     return 0
 
 

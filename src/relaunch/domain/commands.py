@@ -24,7 +24,7 @@ INBOUND_TOPICS = {
 
 
 class _Command(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     run_id: str = Field(min_length=1)
 
@@ -135,7 +135,7 @@ Command = Annotated[
     StartRun | JobFinished | JobNoticed | BuildFinished | ReportSkip | LabelApproval | CheckRunAction | LookAtRollout,
     Field(discriminator="type"),
 ]
-COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
+COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command, config=ConfigDict(defer_build=True))
 
 
 def parse_command(data: dict[str, object]) -> Command:

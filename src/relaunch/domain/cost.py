@@ -66,7 +66,7 @@ class UnknownPrice(ValueError):
 class PriceTable(BaseModel):
     """USD per hour per machine type and per accelerator (one GPU), and the spot price as a share of on-demand."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     machines: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_MACHINES))
     accelerators: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_ACCELERATORS))
@@ -90,7 +90,7 @@ DEFAULT_PRICES = PriceTable()
 class CostLine(BaseModel):
     """The estimated cost of running `machine` for `seconds`."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     machine_type: str
     accelerator_type: str | None
@@ -119,7 +119,7 @@ def estimate(machine: MachineSpec, seconds: float, prices: PriceTable = DEFAULT_
 class LedgerEntry(BaseModel):
     """What one run (or one skipped push) cost, as recorded when it ended."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     run_id: str | None = Field(description="None for a push that started no run")
     pipeline: str
@@ -160,6 +160,8 @@ def skipped_entry(pipeline: str, trigger_kind: str, at: float, train: MachineSpe
 class Spend(BaseModel):
     """What some job time cost: seconds of jobs, GPU-hours (accelerators x replicas x hours) and USD."""
 
+    model_config = ConfigDict(defer_build=True)  # its validator is built on first use (cold start)
+
     job_seconds: float = 0.0
     gpu_hours: float = 0.0
     usd: float = 0.0
@@ -168,6 +170,8 @@ class Spend(BaseModel):
 
 class CostRow(BaseModel):
     """Totals of a group of ledger entries, in exact numbers: the CLI picks the units a reader sees."""
+
+    model_config = ConfigDict(defer_build=True)  # its validator is built on first use (cold start)
 
     runs: int = 0
     trained: int = Field(default=0, description="Runs whose training ran to completion")
@@ -183,6 +187,8 @@ class CostRow(BaseModel):
 
 class CostSummary(BaseModel):
     """`relaunch cost`: totals per pipeline, per trigger kind and overall, with what could not be priced."""
+
+    model_config = ConfigDict(defer_build=True)  # its validator is built on first use (cold start)
 
     by_pipeline: dict[str, CostRow] = Field(default_factory=dict)
     by_trigger: dict[str, CostRow] = Field(default_factory=dict)

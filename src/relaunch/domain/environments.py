@@ -23,7 +23,7 @@ PromotionKind = Literal["promoted", "rolled_back"]
 class PromotionRecord(BaseModel):
     """One entry of an environment's history: a version promoted into it, or put back by a rollback."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     pipeline: str
     environment: str

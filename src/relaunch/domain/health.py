@@ -13,7 +13,7 @@ from relaunch.domain.model import EndpointHealth
 class HealthLimits(BaseModel):
     """When a new version counts as unhealthy; below `min_requests` its health is unknown."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     max_error_rate: float = Field(default=0.01, ge=0, le=1, description="Largest tolerated share of failed requests")
     max_p95_latency_ms: float = Field(default=500.0, gt=0, description="Largest tolerated 95th percentile latency")

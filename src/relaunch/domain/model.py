@@ -74,7 +74,7 @@ class FunctionName(StrEnum):
 class Trigger(BaseModel):
     """What started a run, as far as the domain cares."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     kind: TriggerKind
     delivery_key: str = Field(description="Idempotency key of the inbound delivery")
@@ -117,7 +117,7 @@ class Trigger(BaseModel):
 class Scores(BaseModel):
     """One model's metrics on the held-out set, plus its per-example outcomes (1 correct, 0 wrong)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     metrics: dict[str, float]
     outcomes: list[int] | None = None
@@ -126,7 +126,7 @@ class Scores(BaseModel):
 class Check(BaseModel):
     """One line of a gate decision: what was checked, whether it passed, and why."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     name: str
     passed: bool
@@ -137,7 +137,7 @@ class Check(BaseModel):
 class Decision(BaseModel):
     """The eval gate's verdict with every reason behind it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     promote: bool
     checks: list[Check]
@@ -152,6 +152,8 @@ class Decision(BaseModel):
 
 class PipelineRun(BaseModel):
     """A durable pipeline run: one trigger's way from event to promoted model (or a clear reason why not)."""
+
+    model_config = ConfigDict(defer_build=True)  # its validator is built on first use (cold start)
 
     id: str
     pipeline: str
@@ -193,7 +195,7 @@ class PipelineRun(BaseModel):
 class TimelineEntry(BaseModel):
     """One line of a run's history: a transition, a notification, a note."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     at: float = Field(default_factory=time.time)
     kind: str
@@ -203,6 +205,8 @@ class TimelineEntry(BaseModel):
 
 class Delivery(BaseModel):
     """An inbound delivery as kept in the inbox (secrets already removed from headers)."""
+
+    model_config = ConfigDict(defer_build=True)  # its validator is built on first use (cold start)
 
     key: str
     source: str  # a Source; kept a plain str so a row of an older source still reads back
@@ -217,7 +221,7 @@ class Delivery(BaseModel):
 class DeadLetter(BaseModel):
     """A message that was acknowledged but can never be processed, kept with the reason for inspection."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     id: str
     at: float
@@ -229,7 +233,7 @@ class DeadLetter(BaseModel):
 class MachineSpec(BaseModel):
     """Compute asked for by a job (used by cloud backends and the cost ledger)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     machine_type: str = Field(default="n1-standard-4", description="Vertex machine type")
     accelerator_type: str | None = Field(default=None, description="e.g. NVIDIA_TESLA_T4")
@@ -245,7 +249,7 @@ JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 class JobRequest(BaseModel):
     """A job for a TrainingBackend. `key` makes submission idempotent: the same key never runs twice."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     key: str
     run_id: str
@@ -267,7 +271,7 @@ class JobRequest(BaseModel):
 class JobStatus(BaseModel):
     """What a backend knows of a job."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     id: str
     state: JobState
@@ -285,7 +289,7 @@ class JobStatus(BaseModel):
 class BuildResult(BaseModel):
     """Outcome of asking an ImageBuilder for the run's image; `image` is None while a build is pending."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     build_id: str
     image: str | None = None
@@ -297,7 +301,7 @@ class BuildResult(BaseModel):
 class ModelVersion(BaseModel):
     """A registered model version."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     pipeline: str
     version: str
@@ -321,7 +325,7 @@ StatusState = Literal["pending", "success", "failure", "error"]
 class Notification(BaseModel):
     """What a stage reports to the outside (GitHub status/check, Slack)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     run_id: str
     pipeline: str
@@ -349,7 +353,7 @@ class Notification(BaseModel):
 class EndpointHealth(BaseModel):
     """What an endpoint observed for one deployed version over a window: traffic, errors and latency."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     version: str = ""
     requests: int = Field(default=0, ge=0)
@@ -377,7 +381,7 @@ RolloutPhase = Literal[
 class RolloutProgress(BaseModel):
     """Where a run's rollout stands; kept on the run so a re-run step (after a crash) plans the same action."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     phase: RolloutPhase = "pending"
     started_at: float
@@ -387,6 +391,3 @@ class RolloutProgress(BaseModel):
     traffic: dict[str, int] = Field(default_factory=dict, description="The split the last action set")
     smoke_detail: str = ""
     reason: str = Field(default="", description="Why the rollout rolled back or failed")
-
-
-PipelineRun.model_rebuild()  # its `rollout` field names RolloutProgress, defined above this line

@@ -40,6 +40,9 @@ class Recorded:
 
     written: bool
     held: dict[str, str] = field(default_factory=dict)  # a new run not written -> the run holding its content_key
+    # The store committed a start_run command for each run it wrote, with them (the embedded store's outbox): the
+    # caller publishes none. False (Firestore, the fakes): the caller publishes them once this returns.
+    started: bool = False
 
     def __bool__(self) -> bool:
         return self.written
@@ -57,8 +60,10 @@ class Runs(Protocol):
         (the caller re-reads and decides again); a run that was never recorded raises KeyError, which is no conflict.
         """
 
-    def list_runs(self, pipeline: str | None = None, limit: int = 50) -> list[PipelineRun]:
-        """Runs, newest first (by `created_at`), optionally of one pipeline."""
+    def list_runs(self, pipeline: str | None = None, limit: int = 50, before: str | None = None) -> list[PipelineRun]:
+        """A page of runs, newest first (by `created_at`), optionally of one pipeline. `before` (the last run of the
+        previous page) continues after that run, each run listed once however many share a `created_at`; an unknown
+        one raises KeyError. A page costs its size, wherever it starts."""
 
     def active_runs(self, pipeline: str) -> list[PipelineRun]:
         """The pipeline's runs not yet in a terminal state, oldest first."""

@@ -26,7 +26,7 @@ from relaunch.domain.model import EndpointHealth, RolloutPhase, RolloutProgress
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
 
 NoTraffic = Literal["promote", "hold", "roll_back"]
@@ -117,7 +117,7 @@ class RolloutAction(BaseModel):
     - done: the rollout ended with `outcome`
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     kind: ActionKind
     next_phase: RolloutPhase

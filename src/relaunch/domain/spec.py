@@ -17,7 +17,7 @@ from relaunch.domain.spec_tracking import TrackingSpec
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
 
 WandbEventKind = Literal["new_version", "alias_added", "linked"]
@@ -171,6 +171,13 @@ class CoalescePolicy(_Strict):
 
     debounce_s: float = Field(
         default=0.0, ge=0, le=3600, description="Hold a new push this long before building, so a burst builds once"
+    )
+    burst_quiet_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=3600,
+        description="With no debounce: a push that supersedes a build or training under way waits until its branch "
+        "got no push for this long, so a burst trains at most twice (0: build every push at once)",
     )
 
 

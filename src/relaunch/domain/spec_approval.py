@@ -19,7 +19,7 @@ MAX_TIMEOUT_S = 365 * 86400.0  # a wait longer than a year is a typo, not a poli
 class ApprovalRule(BaseModel):
     """Whether a run that passed the gate waits in awaiting_approval, and how long an approval may take."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     approval: Literal["none", "required"] = Field(
         default="none",

@@ -19,7 +19,7 @@ from relaunch.domain.spec_approval import parse_duration
 class EnvironmentSpec(BaseModel):
     """One environment: where a model serves, how it takes traffic there, and what it needs to get in."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     name: str = Field(
         pattern=r"^[a-z][a-z0-9-]{0,30}$", description="Lower-case id (`staging`), also the registry alias it moves"
@@ -80,6 +80,8 @@ def check_environments(environments: list[EnvironmentSpec]) -> list[EnvironmentS
 
 class WithEnvironments(BaseModel):
     """Mixin of PipelineSpec: `environments`, and the top-level endpoint/rollout read as the last environment's."""
+
+    model_config = ConfigDict(defer_build=True)  # its validator is built on first use (cold start)
 
     environments: list[EnvironmentSpec] = Field(
         default_factory=list,

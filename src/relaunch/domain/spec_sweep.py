@@ -18,7 +18,7 @@ MAX_PARALLEL = 32
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
 
 class FloatParam(_Strict):

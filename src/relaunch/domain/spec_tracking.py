@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class TrackingSpec(BaseModel):
     """What the pipeline's jobs log, and where."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     wandb: Literal["off", "offline", "online"] = Field(
         default="off",

@@ -30,7 +30,7 @@ NUMBER_VARIABLE = "RELAUNCH_TRIAL_NUMBER"
 class SweepRequest(BaseModel):
     """A sweep for a SweepBackend: the training job every trial runs, and the search. `key` makes it idempotent."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     key: str
     trial: JobRequest = Field(description="The training job; each trial adds its parameters and its own output")
@@ -40,7 +40,7 @@ class SweepRequest(BaseModel):
 class Trial(BaseModel):
     """One trial as its backend reports it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     number: int = Field(ge=0)
     params: dict[str, Scalar] = Field(default_factory=dict)
@@ -64,7 +64,7 @@ class Trial(BaseModel):
 class SweepStatus(BaseModel):
     """What a backend knows of a sweep: its state and every trial started so far."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     id: str
     state: SweepState

@@ -33,4 +33,7 @@ def __getattr__(name: str) -> Any:
 
         install_error_handlers(flask.current_app)
         install_logging(flask.current_app)  # after functions-framework's own logging setup: create_app has done it
+        from relaunch.functions.warm_up import install_warm_up  # noqa: PLC0415
+
+        install_warm_up(flask.current_app, name)  # the embedded stack's warm-up request, before it reports ready
     return function

@@ -35,8 +35,8 @@ class ScopedStore:
     def save_run(self, run: PipelineRun, entries: Sequence[TimelineEntry] = ()) -> PipelineRun:
         return self.store.save_run(run, entries)
 
-    def list_runs(self, pipeline: str | None = None, limit: int = 50) -> list[PipelineRun]:
-        return self.store.list_runs(pipeline, limit)
+    def list_runs(self, pipeline: str | None = None, limit: int = 50, before: str | None = None) -> list[PipelineRun]:
+        return self.store.list_runs(pipeline, limit, before)
 
     def active_runs(self, pipeline: str) -> list[PipelineRun]:
         return self.store.active_runs(pipeline)

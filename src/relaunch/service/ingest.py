@@ -146,8 +146,10 @@ class IngestService:
     def accept(self, delivery: Delivery, plan: Callable[[], Plan], *, force: bool = False) -> Reply:
         """Plan, write the inbox row with its runs (a known key writes nothing), publish; the answer or "duplicate".
 
-        The hot path is one write transaction and one publish. A process that dies between the two leaves runs in
-        `received` that no command will start: the reconcile tick advances every run that has been quiet too long.
+        The hot path is one write transaction: a store with an outbox commits the runs' start commands with them
+        (`Recorded.started`); with another store they are published once it returns. A process that dies between
+        the two leaves runs in `received` that no command will start: the reconcile tick advances every run that has
+        been quiet too long.
         """
         try:
             decided = plan()
@@ -167,7 +169,8 @@ class IngestService:
                 return self.replay(known.key)  # the sender redelivers one we kept but could not act on: act now
             return self._duplicate(known) if known else Reply(200, {"outcome": "duplicate"})
         started = [run.id for run in decided.runs if run.id not in recorded.held]
-        self._start(started)
+        if not recorded.started:
+            self._start(started)
         reply = Reply(decided.status, decided.body)
         if recorded.held:
             reply = self._content_duplicate(delivery, decided, started, recorded.held)

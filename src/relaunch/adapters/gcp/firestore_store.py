@@ -39,6 +39,7 @@ from relaunch.adapters.gcp.firestore_indexes import (
     RUNS_OF_PIPELINE,
     index_errors,
 )
+from relaunch.adapters.gcp.firestore_pages import pages
 from relaunch.domain.environments import PromotionRecord
 from relaunch.domain.model import DeadLetter, Delivery, PipelineRun, RunState, TimelineEntry
 from relaunch.domain.ports import ConflictError, Recorded
@@ -161,13 +162,13 @@ class FirestoreRunStore:
     def stored_bodies(self, received_before: float) -> list[StoredBody]:
         """Rows received before the time that still hold a body, oldest first (a range on one field: no index).
 
-        Firestore cannot filter on a body's length: every old row is read, those already emptied included.
+        Firestore cannot filter on a body's length: every old row is read, a page at a time, emptied ones included.
         """
         from google.cloud.firestore import FieldFilter
 
         query = self._collection("inbox").where(filter=FieldFilter("received_at", "<", received_before))
         with google_errors("listing inbox bodies"):
-            docs = [snapshot.to_dict() or {} for snapshot in query.order_by("received_at").stream()]
+            docs = [snapshot.to_dict() or {} for snapshot in pages(query.order_by("received_at"))]
         return [
             StoredBody(doc["key"], doc["source"], doc["received_at"], doc["outcome"], len(doc["body"].encode()))
             for doc in docs
@@ -231,8 +232,9 @@ class FirestoreRunStore:
                 raise ConflictError(f"run {run.id}: changed while version {run.version} was being saved") from None
         return saved
 
-    def list_runs(self, pipeline: str | None = None, limit: int = 50) -> list[PipelineRun]:
-        """Runs, newest first, optionally of one pipeline (then through the index RUNS_OF_PIPELINE)."""
+    def list_runs(self, pipeline: str | None = None, limit: int = 50, before: str | None = None) -> list[PipelineRun]:
+        """A page of runs, newest first, optionally of one pipeline (then through the index RUNS_OF_PIPELINE);
+        `before`: the page after this run's, a `start_after` cursor on (created_at, __name__)."""
         from google.cloud.firestore import FieldFilter, Query
 
         query = self._collection("runs")
@@ -240,6 +242,11 @@ class FirestoreRunStore:
             query = query.where(filter=FieldFilter("pipeline", "==", pipeline))
         query = query.order_by("created_at", direction=Query.DESCENDING).limit(limit)
         with google_errors("listing runs"), index_errors("listing runs", RUNS_OF_PIPELINE, self.prefix):
+            if before is not None:
+                cursor = self._run_ref(before).get()
+                if not cursor.exists:
+                    raise KeyError(f"no run {before!r} to list the runs before")
+                query = query.start_after(cursor)
             return [PipelineRun.model_validate_json(snapshot.get("json")) for snapshot in query.stream()]
 
     def runs_since(self, pipeline: str, since: float) -> list[PipelineRun]:
@@ -253,7 +260,7 @@ class FirestoreRunStore:
             google_errors(f"listing recent runs of {pipeline}"),
             index_errors("listing recent runs", RUNS_OF_PIPELINE, self.prefix),
         ):
-            return [PipelineRun.model_validate_json(snapshot.get("json")) for snapshot in query.stream()]
+            return [PipelineRun.model_validate_json(snapshot.get("json")) for snapshot in pages(query)]
 
     def active_runs(self, pipeline: str) -> list[PipelineRun]:
         """The pipeline's runs not yet in a terminal state, oldest first (equality filters: no composite index)."""
@@ -261,15 +268,18 @@ class FirestoreRunStore:
 
         live = [s.value for s in RunState if not s.terminal]
         query = self._collection("runs").where(filter=FieldFilter("pipeline", "==", pipeline))
-        query = query.where(filter=FieldFilter("state", "in", live))
+        query = query.where(filter=FieldFilter("state", "in", live)).order_by("__name__")
         with google_errors(f"listing active runs of {pipeline}"):
-            runs = [PipelineRun.model_validate_json(snapshot.get("json")) for snapshot in query.stream()]
+            runs = [PipelineRun.model_validate_json(snapshot.get("json")) for snapshot in pages(query)]
         return sorted(runs, key=lambda run: (run.created_at, run.id))
 
     def timeline(self, run_id: str) -> list[TimelineEntry]:
         """The run's history, oldest first (in the order it was written)."""
         with google_errors(f"reading the timeline of run {run_id}"):
-            docs = [snapshot.to_dict() for snapshot in self._run_ref(run_id).collection("timeline").stream()]
+            docs = [
+                snapshot.to_dict()
+                for snapshot in pages(self._run_ref(run_id).collection("timeline").order_by("__name__"))
+            ]
         docs.sort(key=lambda doc: (doc["written"], doc["seq"]))  # a timeline is short: sorting here needs no index
         return [
             TimelineEntry(at=doc["at"], kind=doc["kind"], message=doc["message"], data=json.loads(doc["data"]))
@@ -305,9 +315,9 @@ class FirestoreRunStore:
         """The results of side effect `step` across all runs, oldest first."""
         from google.cloud.firestore import FieldFilter
 
-        query = self._collection("effects").where(filter=FieldFilter("step", "==", step))
+        query = self._collection("effects").where(filter=FieldFilter("step", "==", step)).order_by("__name__")
         with google_errors(f"listing effects {step}"):
-            docs = [snapshot.to_dict() or {} for snapshot in query.stream()]
+            docs = [snapshot.to_dict() or {} for snapshot in pages(query)]
         docs.sort(key=lambda doc: (doc["at"], doc["run_id"]))  # sorted here: an equality filter needs no index
         return [json.loads(doc["result"]) for doc in docs]
 

@@ -4,7 +4,9 @@ Jobs are the agent's children, so the agent is an ancestor of code that any push
 reading. It does not even publish on the bus: it writes each job's end in its SQLite table, and the stack's
 `CompletionRelay` publishes JobFinished from there (the bus may need credentials; the agent needs none).
 
-Run as `python -m relaunch.adapters.local.agent_process DB LOGS MAX_CONCURRENT SANDBOX HOME RUNS PARENT_PID`.
+Run as `python -m relaunch.adapters.local.agent_process DB LOGS MAX_CONCURRENT SANDBOX HOME RUNS ENVS PARENT_PID
+READY_FD`: it writes one byte to READY_FD ("-": none) once it takes jobs, so the stack reports ready only then (a job
+queued by the first push would otherwise wait the seconds the agent takes to start).
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import select
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from relaunch.adapters.local.agent import LocalAgent
@@ -46,6 +50,7 @@ class AgentProcess:
         self._sandbox = sandbox
         self._log = Path(logs_dir) / "agent.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self._ready_fd: int | None = None  # read end: the agent writes a byte once it takes jobs
 
     @classmethod
     def for_settings(cls, s: Settings) -> AgentProcess:
@@ -62,22 +67,48 @@ class AgentProcess:
         if self._sandbox == "required" and (why_not := probe()) is not None:
             raise SandboxUnavailable(describe("required", why_not))
         self._log.parent.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", __name__, *self._argv, str(os.getpid())]
+        self._ready_fd, ready_w = os.pipe()
+        argv = [sys.executable, "-m", __name__, *self._argv, str(os.getpid()), str(ready_w)]
         fd = os.open(self._log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "ab") as out:
-            self.process = subprocess.Popen(
-                argv,
-                env=agent_environment(),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                umask=0o077,
-            )
+        try:
+            with os.fdopen(fd, "ab") as out:
+                self.process = subprocess.Popen(
+                    argv,
+                    env=agent_environment(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    umask=0o077,
+                    pass_fds=(ready_w,),
+                )
+        finally:
+            os.close(ready_w)  # the agent holds the only write end: its death reads as end of file
+
+    def ready(self, timeout: float) -> bool:
+        """Wait until the agent takes jobs (True), exited or `timeout` seconds passed (False, logged)."""
+        fd, self._ready_fd = self._ready_fd, None
+        if fd is None:
+            return self.process is not None and self.process.poll() is None
+        try:
+            deadline = time.monotonic() + timeout
+            while (left := deadline - time.monotonic()) > 0:
+                if select.select([fd], [], [], left)[0]:
+                    if os.read(fd, 1):
+                        return True
+                    log.warning("the local agent exited while starting (see %s)", self._log)
+                    return False
+            log.warning("the local agent did not start within %.0f s (see %s)", timeout, self._log)
+            return False
+        finally:
+            os.close(fd)
 
     def stop(self) -> None:
         """SIGTERM the agent (it kills its jobs, leaving them to be reported interrupted); SIGKILL if it lingers."""
         proc, self.process = self.process, None
+        if self._ready_fd is not None:
+            os.close(self._ready_fd)
+            self._ready_fd = None
         if proc is None or proc.poll() is not None:
             return
         proc.terminate()
@@ -114,7 +145,7 @@ def _die_with_parent(parent: int) -> None:
 
 def main(argv: list[str]) -> int:
     """Run the agent's loop until SIGTERM (from the stack, or from Linux when the stack dies)."""
-    db, logs, max_concurrent, mode, home, runs, envs, parent = argv
+    db, logs, max_concurrent, mode, home, runs, envs, parent, ready = argv
     _die_with_parent(int(parent))
     configure_logging(structured=False)  # a local process: readable lines, in the stack's agent log
     stop: list[int] = []
@@ -132,6 +163,10 @@ def main(argv: list[str]) -> int:
     agent = LocalAgent(
         Path(db), Path(logs), max_concurrent=int(max_concurrent), sandbox=sandbox, environments=Path(envs)
     )
+    log.info("local agent ready: at most %s jobs at once", max_concurrent)
+    if ready != "-":
+        os.write(int(ready), b"r")
+        os.close(int(ready))  # not inherited by the jobs
     agent.run_forever(lambda: bool(stop))
     return 0
 

@@ -62,16 +62,32 @@ def fields_of(row: sqlite3.Row) -> dict[str, Any]:
     return fields
 
 
-def _enqueue(conn: sqlite3.Connection, messages: Sequence[tuple[str, str, str, float, float]]) -> list[str]:
-    """Messages (topic, data, attributes, published_at, due_at) with one delivery per subscription each, first
-    pushed at `due_at`; their ids.
+Message = tuple[str, str, str, float, float]  # topic, data and attributes (JSON), published_at, due_at
+_INSERT_MESSAGE = "INSERT INTO bus_messages (topic, data, attributes, published_at) VALUES (?, ?, ?, ?)"
 
-    One executemany per table: inside the transaction the new AUTOINCREMENT ids are consecutive, ending at the
-    last insert's rowid.
+
+def message(
+    topic: str, data: dict[str, Any], attributes: dict[str, str] | None, now: float, not_before: float | None = None
+) -> Message:
+    """A message as `enqueue` writes it, published `now` and first pushed from `not_before` on (default: now)."""
+    due = now if not_before is None else max(now, not_before)
+    return (topic, json.dumps(data), json.dumps(attributes or {}), now, due)
+
+
+def enqueue(conn: sqlite3.Connection, messages: Sequence[Message]) -> list[str]:
+    """Write messages with one delivery per subscription each, first pushed at their `due_at`; their ids. Inside the
+    caller's write transaction, on this bus's file or on a connection it is attached to (the store's outbox).
+
+    One insert per table: inside the transaction the new AUTOINCREMENT ids are consecutive, ending at the last
+    insert's rowid (a lone message's insert says it; executemany does not).
     """
     rows = [message[:4] for message in messages]
-    conn.executemany("INSERT INTO bus_messages (topic, data, attributes, published_at) VALUES (?, ?, ?, ?)", rows)
-    last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+    if len(rows) == 1:
+        last = conn.execute(_INSERT_MESSAGE, rows[0]).lastrowid
+    else:
+        conn.executemany(_INSERT_MESSAGE, rows)
+        last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+    assert last is not None  # an INSERT always sets it
     ids = range(last - len(messages) + 1, last + 1)
     conn.executemany(
         "INSERT INTO bus_deliveries (message_id, subscription, next_attempt_at)"
@@ -88,7 +104,7 @@ class SqliteBus:
         self.path = Path(path)
         init_schema(self.path, SCHEMA)
         self._pool = ConnectionPool(self.path)
-        self._publish: GroupCommit[tuple[str, str, str, float, float], str] = GroupCommit(self._pool.writer, _enqueue)
+        self._publish: GroupCommit[Message, str] = GroupCommit(self._pool.writer, enqueue)
 
     def close(self) -> None:
         """Close the connections this bus opened."""
@@ -115,9 +131,7 @@ class SqliteBus:
 
         Concurrent publishes of this process share one transaction (group commit); each returns once committed.
         """
-        now = time.time()
-        due = now if not_before is None else max(now, not_before)
-        return self._publish.submit((topic, json.dumps(data), json.dumps(attributes or {}), now, due))
+        return self._publish.submit(message(topic, data, attributes, time.time(), not_before))
 
     def pending_count(self) -> int:
         """Deliveries not yet acknowledged nor dead (in flight included)."""

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
+if TYPE_CHECKING:  # loaded when the endpoint is first asked: an orchestrator that never asks never pays
+    import requests
 
 from relaunch.adapters.local.secret_files import read_secret
 from relaunch.domain.model import EndpointHealth, ModelVersion
@@ -28,7 +29,7 @@ class HttpEndpoint:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.token_path = token_path
-        self._session = requests.Session()
+        self._session: requests.Session | None = None  # made by the first call
 
     can_address_versions = True  # predict takes a `version` and serves it whatever its share
 
@@ -90,7 +91,10 @@ class HttpEndpoint:
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
     ) -> dict[str, Any]:
+        import requests  # noqa: PLC0415
+
         url = f"{self.base_url}/v1/endpoints/{path}"
+        self._session = self._session or requests.Session()
         try:
             response = self._session.request(
                 method, url, json=body, headers=headers, params=params, timeout=self.timeout

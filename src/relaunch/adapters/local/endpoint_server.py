@@ -61,7 +61,10 @@ class EndpointServer:
         registry_dir: Path | None = None,
         token_path: Path | None = None,
         envs_dir: Path | None = None,
+        warm_ahead: bool = False,
     ) -> None:
+        """`warm_ahead`: also start, at start, a worker of the environment used last (the embedded stack's endpoint:
+        the next push most likely trains in it)."""
         home = Path(state_path).absolute().parent  # absolute: a later chdir must not move the registry
         self.registry_dir = Path(registry_dir).absolute() if registry_dir is not None else home / "registry"
         self.token_path = Path(token_path).absolute() if token_path is not None else home / "secrets" / TOKEN_FILE
@@ -69,6 +72,7 @@ class EndpointServer:
         self.state = ServingState(state_path, seed=seed, registry_dir=self.registry_dir, envs_dir=envs)
         self.host = host
         self.port = port
+        self._warm_ahead = warm_ahead
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -91,8 +95,14 @@ class EndpointServer:
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="relaunch-endpoint", daemon=True
         )
         self._thread.start()
-        # Importing joblib/scikit-learn takes ~1-2 s; do it now, off the request path, not during the first deploy.
-        threading.Thread(target=_warm_up, name="relaunch-endpoint-warmup", daemon=True).start()
+        # Starting a predictor worker or importing joblib/scikit-learn takes ~1-2 s: now, not during the first deploy.
+        threading.Thread(target=self._warm, name="relaunch-endpoint-warmup", daemon=True).start()
+
+    def _warm(self) -> None:
+        warmed = self.state.warm(ahead=self._warm_ahead)
+        if warmed:
+            log.info("warm-up: predictor workers of environments %s started", ", ".join(warmed))
+        _warm_up()  # for versions that name no environment: served in this process
 
     def stop(self) -> None:
         """Stop serving and release the port."""

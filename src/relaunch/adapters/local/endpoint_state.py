@@ -26,9 +26,10 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # loaded with the first prediction: reading the state (reconcile's housekeeping) never pays
+    import numpy as np
 
 from relaunch.adapters.local.endpoint_guard import inside
 from relaunch.adapters.local.endpoint_stats import Stats
@@ -253,6 +254,31 @@ class ServingState:
         self._loaded[(artifact_uri, environment)] = (predictor, path)
         return predictor, path
 
+    def warm(self, *, ahead: bool = True) -> list[str]:
+        """Start what the first deploy or prediction would wait for, off any request's path: each deployed version
+        loaded in its environment's worker, and (`ahead`) a worker of the environment used last, which the next push
+        most likely trains in. The environments warmed, in that order."""
+        with self._lock:
+            deployed = [
+                (d["artifact_uri"], d.get("python_environment"))
+                for e in self._endpoints.values()
+                for d in e["deployed"]
+            ]
+        latest, warmed = self.predictors.used_last(), []  # used last before this start: loading below marks use
+        for artifact_uri, environment in deployed:
+            if self.predictors.stopped:
+                break
+            try:
+                self._load(artifact_uri, environment, on_error=500)
+            except ApiError as exc:  # its first prediction will say so again, as an answer
+                log.warning("warm-up: %s", exc.message)
+                continue
+            if environment is not None and environment not in warmed and self.predictors.hello(environment):
+                warmed.append(environment)
+        if ahead and latest is not None and latest not in warmed and self.predictors.warm(latest):
+            warmed.append(latest)
+        return warmed
+
     def close(self) -> None:
         """Stop the predictor workers (the next prediction starts them again)."""
         self._loaded.clear()
@@ -319,6 +345,8 @@ def _instances(instances: Any) -> np.ndarray[Any, Any]:
         raise ApiError(400, "each instance must be a list of numbers")
     if len({len(row) for row in instances}) != 1:
         raise ApiError(400, "all instances must have the same length")
+    import numpy as np  # noqa: PLC0415
+
     return np.asarray(instances, dtype=float)
 
 

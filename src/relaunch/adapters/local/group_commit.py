@@ -4,7 +4,7 @@ The first writer to arrive commits everything queued up to then (its own work an
 while the previous transaction ran) in one BEGIN … COMMIT, and every caller returns only once its work is committed,
 so durability before a webhook's 2xx is unchanged. Under 16 concurrent webhooks this turns ~8 statements and a WAL
 commit per request into a few statements per request and one commit per batch, and the waiting threads sleep on a
-condition instead of bouncing the GIL through SQLite calls.
+lock of their own instead of bouncing the GIL through SQLite calls.
 
 One bad item must not fail its neighbours: when a batch raises, it is rolled back and each item is applied again in
 a transaction of its own, so only the item at fault gets the error.
@@ -25,55 +25,76 @@ _PENDING = object()
 
 
 class _Ticket(Generic[T, R]):
-    __slots__ = ("item", "result", "error")
+    __slots__ = ("item", "result", "error", "_wake")
 
     def __init__(self, item: T) -> None:
         self.item = item
         self.result: R | object = _PENDING
         self.error: BaseException | None = None
+        self._wake = threading.Lock()  # held until someone wakes this ticket's thread: with its result, or to lead
+        self._wake.acquire()
 
     @property
     def done(self) -> bool:
         return self.result is not _PENDING or self.error is not None
 
+    def wait(self) -> None:
+        self._wake.acquire()
+
+    def wake(self) -> None:
+        self._wake.release()
+
 
 class GroupCommit(Generic[T, R]):
-    """Applies items with `apply(conn, items) -> results` (one result per item, in order) in shared transactions."""
+    """Applies items with `apply(conn, items) -> results` (one result per item, in order) in shared transactions.
+
+    Each waiting thread is woken exactly once: with its result, or to commit the queue itself (the leader hands over
+    to the oldest waiter), never to find the batch was not its own and sleep again, as a shared condition's
+    notify_all would have every waiter do, each wake-up a contended trip through the GIL.
+    """
 
     def __init__(
         self, writer: Callable[[], sqlite3.Connection], apply: Callable[[sqlite3.Connection, Sequence[T]], list[R]]
     ) -> None:
         self._writer = writer
         self._apply = apply
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._queue: list[_Ticket[T, R]] = []
         self._committing = False
 
     def submit(self, item: T) -> R:
         """Apply `item` in the next transaction and return its result once that transaction has committed."""
         ticket: _Ticket[T, R] = _Ticket(item)
-        batch: list[_Ticket[T, R]] = []
-        with self._cond:
+        with self._lock:
             self._queue.append(ticket)
-            while self._committing and not ticket.done:
-                self._cond.wait()
-            if not ticket.done:  # nobody is committing: this thread commits the queue, its own ticket included
-                self._committing = True
-                batch, self._queue = self._queue, []
-        if batch:
-            try:
-                self._commit(batch)
-            except BaseException as exc:  # interrupted: nobody in the batch may wait for a result that never comes
-                for waiting in batch:
-                    waiting.error = waiting.error or exc
-                raise
-            finally:
-                with self._cond:
-                    self._committing = False
-                    self._cond.notify_all()
+            lead = not self._committing
+            self._committing = True
+        if not lead:
+            ticket.wait()  # until its batch committed, or until the leader hands the queue over to it
+        if not ticket.done:
+            self._lead()
         if ticket.error is not None:
             raise ticket.error
         return ticket.result  # type: ignore[return-value]
+
+    def _lead(self) -> None:
+        """Commit the queue (the leader's own ticket first in it), wake its tickets, hand over to the next waiter."""
+        with self._lock:
+            batch, self._queue = self._queue, []
+        try:
+            self._commit(batch)
+        except BaseException as exc:  # interrupted: nobody in the batch may wait for a result that never comes
+            for waiting in batch:
+                waiting.error = waiting.error or exc
+            raise
+        finally:
+            for waiting in batch[1:]:
+                waiting.wake()
+            with self._lock:
+                following = self._queue[0] if self._queue else None
+                self._committing = following is not None
+            if following is not None:
+                following.wake()
 
     def _commit(self, batch: list[_Ticket[T, R]]) -> None:
         try:

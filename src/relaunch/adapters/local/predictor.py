@@ -19,13 +19,14 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import joblib
-import numpy as np
+if TYPE_CHECKING:  # loaded with the first model: a process that only reads the endpoint's state never pays
+    import numpy as np
 
 from relaunch.adapters.local.environment import BASE_NAMES, BASE_PREFIXES, JOB_NAMES, JOB_PREFIXES, allowed
 from relaunch.adapters.local.pyenv import RECORD
+from relaunch.domain.dependencies import is_environment_hash
 
 log = logging.getLogger(__name__)
 WORKER = Path(__file__).with_name("predictor_worker.py")
@@ -53,6 +54,8 @@ class InProcess:
             self._models[path] = _load(path, artifact_uri)
 
     def predict(self, path: str, artifact_uri: str, rows: np.ndarray[Any, Any]) -> list[Any]:
+        import numpy as np  # noqa: PLC0415
+
         self.load(path, artifact_uri)
         predictions: list[Any] = np.asarray(self._models[path].predict(rows)).tolist()
         return predictions
@@ -73,6 +76,8 @@ class Worker:
         self._buffer = b""
 
     def load(self, path: str, artifact_uri: str) -> None:
+        with contextlib.suppress(OSError):
+            os.utime(self.env / RECORD)  # in use: housekeeping keeps environments used recently (a warm start is not)
         self._ask({"model": path}, artifact_uri)
 
     def predict(self, path: str, artifact_uri: str, rows: np.ndarray[Any, Any]) -> list[Any]:
@@ -116,8 +121,6 @@ class Worker:
         self._proc = subprocess.Popen(  # noqa: S603 (an environment this stack built, checked by name)
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd="/"
         )
-        with contextlib.suppress(OSError):
-            os.utime(self.env / RECORD)  # in use: housekeeping keeps environments used recently
         try:
             hello = self._line(HELLO_TIMEOUT_S).get("hello")
         except WorkerGone as exc:
@@ -185,6 +188,7 @@ class Predictors:
         self._workers: dict[str, Worker] = {}
         self._fallbacks: set[str] = set()
         self._lock = threading.Lock()
+        self.stopped = False  # warm-ups start nothing once the server stops
 
     def for_environment(self, digest: str | None) -> Predictor:
         """The worker serving environment `digest` (started now if need be), or in-process (None, or unusable)."""
@@ -207,9 +211,37 @@ class Predictors:
         worker = self._workers.get(digest)
         return None if worker is None else worker.hello
 
+    def warm(self, digest: str) -> bool:
+        """Start the worker of environment `digest` now, off any request's path (its interpreter imports scikit-learn
+        in a second or two); True if it runs and can load models. Starting one is no use of the environment."""
+        with self._lock:  # registered under the lock `stop` takes: a worker started after it would be left running
+            env = self.envs_dir / digest if self.envs_dir is not None else None
+            if self.stopped or env is None or digest in self._workers or not (env / RECORD).is_file():
+                return False
+            worker = self._workers[digest] = Worker(env)
+        try:
+            return worker.start().get("joblib") is not None
+        except RuntimeError as exc:  # the first deploy will start it again and say why it cannot serve
+            log.warning("%s", exc)
+            return False
+
+    def used_last(self) -> str | None:
+        """The complete environment under envs_dir used last (its record's mtime); None if there is none."""
+        found: list[tuple[float, str]] = []
+        try:
+            entries = list(os.scandir(self.envs_dir)) if self.envs_dir is not None else []
+        except OSError:
+            return None
+        for entry in entries:
+            if is_environment_hash(entry.name):
+                with contextlib.suppress(OSError):  # no record: being built, or being deleted
+                    found.append((os.stat(Path(entry.path) / RECORD).st_mtime, entry.name))
+        return max(found)[1] if found else None
+
     def stop(self) -> None:
-        """Stop every worker (a later call starts them again)."""
+        """Stop every worker (a later call starts them again; a warm-up does not)."""
         with self._lock:
+            self.stopped = True
             workers, self._workers = list(self._workers.values()), {}
         for worker in workers:
             worker.stop()
@@ -229,6 +261,8 @@ def _load(path: str, artifact_uri: str) -> Any:
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        import joblib  # noqa: PLC0415
+
         model = joblib.load(path)
     found = [(w, _sklearn_versions(w.message)) for w in caught]
     for trained, served in sorted({pair for _, pair in found if pair is not None}):

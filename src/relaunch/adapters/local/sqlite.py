@@ -7,7 +7,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,9 +17,9 @@ WAL_SIZE_LIMIT = 16 * 1024 * 1024
 
 
 class _Connection(sqlite3.Connection):
-    """A plain connection that, unlike sqlite3.Connection, can be weakly referenced and carries its file's lock."""
+    """A plain connection that, unlike sqlite3.Connection, can be weakly referenced and carries its files' locks."""
 
-    write_lock: threading.Lock | None = None
+    write_locks: tuple[threading.Lock, ...] = ()
 
 
 _writer_locks: dict[tuple[int, str], threading.Lock] = {}
@@ -42,8 +42,22 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
     conn.execute("PRAGMA synchronous = NORMAL")  # durable across crashes of the process in WAL mode
-    conn.write_lock = _writer_lock(path)
+    conn.write_locks = (_writer_lock(path),)
     return conn
+
+
+def attach(conn: sqlite3.Connection, schema: str, path: Path) -> None:
+    """Attach another WAL file to `conn` under `schema`: one write transaction then commits to both files.
+
+    Its writes take that file's in-process lock too (after the main file's: every writer takes them in that order).
+    In WAL mode each file commits atomically on its own, the main file first; see SqliteRunStore's outbox for why
+    that order is the safe one.
+    """
+    conn.execute("ATTACH DATABASE ? AS " + schema, (str(path),))
+    conn.execute(f"PRAGMA {schema}.synchronous = NORMAL")
+    conn.execute(f"PRAGMA {schema}.journal_size_limit = {WAL_SIZE_LIMIT}")
+    conn.write_locks = (*conn.write_locks, _writer_lock(path))  # type: ignore[attr-defined]
+    _CHECKPOINTER.watch(path, conn)  # its commits never checkpoint either (wal_autocheckpoint is per connection)
 
 
 @contextmanager
@@ -53,8 +67,8 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     Writers of one process take the file's in-process lock first, so only writers of other processes ever wait in
     SQLite's busy handler.
     """
-    lock = getattr(conn, "write_lock", None)
-    if lock is not None:
+    locks: tuple[threading.Lock, ...] = getattr(conn, "write_locks", ())
+    for lock in locks:
         lock.acquire()
     try:
         conn.execute("BEGIN IMMEDIATE")
@@ -66,7 +80,7 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
                 conn.execute("ROLLBACK")
             raise
     finally:
-        if lock is not None:
+        for lock in reversed(locks):
             lock.release()
 
 
@@ -100,17 +114,18 @@ class _Checkpointer:
     """One thread per process copying the WAL of every file with a writer back into the database each second.
 
     Writers run with wal_autocheckpoint off, so no commit ever waits for a checkpoint's fsync; PASSIVE never blocks
-    them. A file is watched while its writer connection is alive (weakly held: closing or dropping it ends that).
+    them. A file is watched while one of its writer connections is alive (weakly held: closing or dropping them
+    ends that); a file attached to another's writer has two (its own bus, and the store's inbox writer).
     """
 
     def __init__(self) -> None:
-        self._writers: weakref.WeakValueDictionary[str, sqlite3.Connection] = weakref.WeakValueDictionary()
+        self._writers: dict[str, weakref.WeakSet[sqlite3.Connection]] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def watch(self, path: Path, writer: sqlite3.Connection) -> None:
         with self._lock:
-            self._writers[str(path)] = writer
+            self._writers.setdefault(str(path), weakref.WeakSet()).add(writer)
             if self._thread is None or not self._thread.is_alive():  # a forked child has no thread
                 self._thread = threading.Thread(target=self._run, name="sqlite-checkpoints", daemon=True)
                 self._thread.start()
@@ -120,7 +135,7 @@ class _Checkpointer:
         while True:
             time.sleep(CHECKPOINT_INTERVAL_S)
             with self._lock:
-                live = [path for path, writer in self._writers.items() if _is_open(writer)]
+                live = [path for path, writers in self._writers.items() if any(_is_open(w) for w in list(writers))]
             for path in set(conns) - set(live):
                 conns.pop(path).close()
             for path in live:
@@ -145,8 +160,10 @@ _CHECKPOINTER = _Checkpointer()
 class ConnectionPool:
     """One connection per thread and process (a connection must not cross a fork); closed with its thread."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, attach: Mapping[str, Path] | None = None) -> None:
+        """`attach`: other files the writer attaches, by schema name (its transactions then span them)."""
         self._path = path
+        self._attach = dict(attach or {})
         self._local = threading.local()
         self._open: weakref.WeakSet[sqlite3.Connection] = weakref.WeakSet()
         self._lock = threading.Lock()
@@ -180,6 +197,8 @@ class ConnectionPool:
                 self._writer.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")  # a burst's WAL shrinks back
                 self._open.add(self._writer)
                 _CHECKPOINTER.watch(self._path, self._writer)
+                for schema, other in self._attach.items():
+                    attach(self._writer, schema, other)
             return self._writer
 
     def close(self) -> None:

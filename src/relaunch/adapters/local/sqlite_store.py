@@ -11,9 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from relaunch import logs
-from relaunch.adapters.content import split_held
-from relaunch.adapters.local.group_commit import GroupCommit
 from relaunch.adapters.local.sqlite import ConnectionPool, init_schema, write_transaction
+from relaunch.adapters.local.sqlite_inbox import (
+    INSERT_ENTRY,
+    OUTBOX_SCHEMA,
+    InboxWriter,
+    Outbox,
+    entry_row,
+    marks,
+)
 from relaunch.domain.environments import PromotionRecord
 from relaunch.domain.model import TERMINAL_STATES, DeadLetter, Delivery, PipelineRun, TimelineEntry
 from relaunch.domain.ports import ConflictError, Recorded
@@ -46,84 +52,20 @@ CREATE TABLE IF NOT EXISTS lanes (lane TEXT PRIMARY KEY, run_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS promotions (
     pipeline TEXT NOT NULL, environment TEXT NOT NULL, run_id TEXT NOT NULL, kind TEXT NOT NULL, version TEXT NOT NULL,
     at REAL NOT NULL, json TEXT NOT NULL, PRIMARY KEY (pipeline, environment, run_id, kind, version));
+CREATE INDEX IF NOT EXISTS promotions_by_time ON promotions (pipeline, at);
+CREATE INDEX IF NOT EXISTS promotions_by_environment ON promotions (pipeline, environment, at);
+CREATE INDEX IF NOT EXISTS effects_by_step ON effects (step, at);
+CREATE INDEX IF NOT EXISTS inbox_holding_body ON inbox (received_at) WHERE body != '';
 """
-
-
-_INSERT_RUN = (
-    "INSERT INTO runs (id, pipeline, state, version, created_at, updated_at, json) VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
-
-
-def _run_row(run: PipelineRun) -> tuple[Any, ...]:
-    return (run.id, run.pipeline, run.state.value, run.version, run.created_at, run.updated_at, run.model_dump_json())
-
-
-_INSERT_ENTRY = "INSERT INTO timeline (run_id, at, kind, message, data) VALUES (?, ?, ?, ?, ?)"
-
-
-def _entry_row(run_id: str, entry: TimelineEntry) -> tuple[Any, ...]:
-    return (run_id, entry.at, entry.kind, entry.message, json.dumps(entry.data))
-
-
-def _received(run: PipelineRun) -> TimelineEntry:
-    """The first entry of every run's timeline."""
-    return TimelineEntry(kind="state", message="received", data={"to": run.state.value})
+# The runs in flight, apart from the finished ones that pile up: active_runs (every orchestrator step, the reconcile
+# tick, coalescing) reads only these. SQLite uses a partial index only for a query whose WHERE repeats its WHERE
+# word for word, with literals (never parameters): both are spelled from this one constant.
+IN_FLIGHT = f"state NOT IN ({', '.join(repr(s.value) for s in sorted(TERMINAL_STATES))})"
+SCHEMA += f"CREATE INDEX IF NOT EXISTS runs_in_flight ON runs (pipeline, created_at) WHERE {IN_FLIGHT};\n"
 
 
 def _insert_entries(conn: sqlite3.Connection, run_id: str, entries: Sequence[TimelineEntry]) -> None:
-    conn.executemany(_INSERT_ENTRY, [_entry_row(run_id, e) for e in entries])
-
-
-def _delivery_row(delivery: Delivery, run_ids: list[str]) -> tuple[Any, ...]:
-    headers = json.dumps(delivery.headers)
-    return (
-        delivery.key,
-        delivery.source,
-        delivery.received_at,
-        headers,
-        delivery.body,
-        delivery.outcome,
-        json.dumps(run_ids),
-    )
-
-
-def _record_deliveries(
-    conn: sqlite3.Connection, items: Sequence[tuple[Delivery, Sequence[PipelineRun]]]
-) -> list[Recorded]:
-    """Inbox rows with their runs, in one transaction: what each call wrote (nothing for a known key).
-
-    A fixed handful of statements per batch, whatever its size (each statement hands the GIL to another thread).
-    The batch's write transaction makes the content check and the claim one atomic step.
-    """
-    keys = [delivery.key for delivery, _ in items]
-    known = {row[0] for row in conn.execute(f"SELECT key FROM inbox WHERE key IN ({_marks(keys)})", keys)}
-    contents = [r.content_key for d, runs in items if d.key not in known for r in runs if r.content_key]
-    sql = f"SELECT key, run_id FROM content WHERE key IN ({_marks(contents)})"
-    holders: dict[str, str] = dict(conn.execute(sql, contents).fetchall()) if contents else {}
-    results, rows, runs, received, claims = [], [], [], [], []
-    for delivery, new_runs in items:
-        if delivery.key in known:
-            results.append(Recorded(False))
-            continue
-        known.add(delivery.key)  # the same key twice in one batch: the first one wins
-        held, fresh = split_held(new_runs, holders)  # updates holders: a later delivery of the batch sees these
-        claims += [(run.content_key, run.id) for run in fresh if run.content_key]
-        results.append(Recorded(True, held))
-        rows.append(_delivery_row(delivery, list(dict.fromkeys([*delivery.run_ids, *(r.id for r in fresh)]))))
-        runs += [_run_row(run) for run in fresh]
-        received += [_entry_row(run.id, _received(run)) for run in fresh]
-    conn.executemany(
-        "INSERT INTO inbox (key, source, received_at, headers, body, outcome, run_ids) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
-    conn.executemany(_INSERT_RUN, runs)
-    conn.executemany(_INSERT_ENTRY, received)
-    conn.executemany("INSERT INTO content (key, run_id) VALUES (?, ?)", claims)
-    return results
-
-
-def _marks(values: Sequence[object]) -> str:
-    return ",".join("?" * len(values))
+    conn.executemany(INSERT_ENTRY, [entry_row(run_id, e) for e in entries])
 
 
 def _delivery(row: sqlite3.Row) -> Delivery:
@@ -142,25 +84,29 @@ def _delivery(row: sqlite3.Row) -> Delivery:
 class SqliteRunStore:
     """RunStore on one SQLite file, shared safely by threads and by processes."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, outbox: Outbox | None = None) -> None:
+        """`outbox`: the local bus a delivery's runs are started through, in the transaction that writes them."""
         self.path = Path(path)
         init_schema(self.path, SCHEMA)
         self._pool = ConnectionPool(self.path)
         _add_body_dropped_at(self._pool)
-        self._inbox: GroupCommit[tuple[Delivery, Sequence[PipelineRun]], Recorded] = GroupCommit(
-            self._pool.writer, _record_deliveries
-        )
+        # The inbox writes through a writer of its own with the bus attached (only there: every other write would
+        # lock the bus's file too), or through the store's writer.
+        self._inbox_pool = ConnectionPool(self.path, {OUTBOX_SCHEMA: outbox.bus}) if outbox else self._pool
+        self._inbox = InboxWriter(self._inbox_pool.writer, outbox)
 
     def close(self) -> None:
         """Close the connections this store opened."""
         self._pool.close()
+        self._inbox_pool.close()
 
     def record_delivery(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> Recorded:
         """Atomically write the inbox row and its new runs (not those whose content another run holds); see RunStore.
 
-        Concurrent calls of this process share one transaction (group commit); each returns once it is committed.
+        Concurrent calls of this process share one transaction (group commit); each returns once it is committed,
+        with its runs' start commands when the store has an outbox (`started`).
         """
-        return self._inbox.submit((delivery, runs))
+        return self._inbox.record(delivery, runs)
 
     def get_delivery(self, key: str) -> Delivery | None:
         """The inbox row for `key`, if any."""
@@ -177,16 +123,17 @@ class SqliteRunStore:
         return [_delivery(row) for row in self._pool.get().execute(sql, (limit,))]
 
     def stored_bodies(self, received_before: float) -> list[StoredBody]:
-        """Rows received before the time that still hold a body, oldest first (their sizes, not their bodies)."""
+        """Rows received before the time that still hold a body, oldest first (their sizes, not their bodies); the
+        rows already emptied are not even read."""
         sql = (
             "SELECT key, source, received_at, outcome, length(CAST(body AS BLOB)) AS size FROM inbox"
-            " WHERE received_at < ? AND body != '' ORDER BY received_at, rowid"
+            " WHERE received_at < ? AND body != '' ORDER BY received_at, rowid"  # inbox_holding_body
         )
         return [StoredBody(**dict(row)) for row in self._pool.get().execute(sql, (received_before,))]
 
     def drop_bodies(self, keys: Sequence[str], received_before: float) -> int:
         """Empty the bodies of those rows received before the time (in one transaction); the bytes freed."""
-        where = f"key IN ({_marks(keys)}) AND received_at < ? AND body != ''"
+        where = f"key IN ({marks(keys)}) AND received_at < ? AND body != ''"
         with write_transaction(self._pool.writer()) as conn:
             sql = f"SELECT COALESCE(SUM(length(CAST(body AS BLOB))), 0) FROM inbox WHERE {where}"
             size = int(conn.execute(sql, (*keys, received_before)).fetchone()[0]) if keys else 0
@@ -226,18 +173,29 @@ class SqliteRunStore:
                 log.info("state%s: %s", about, entry.message)
         return saved
 
-    def list_runs(self, pipeline: str | None = None, limit: int = 50) -> list[PipelineRun]:
-        """Runs, newest first, optionally of one pipeline."""
-        where, params = ("WHERE pipeline = ?", (pipeline, limit)) if pipeline is not None else ("", (limit,))
-        sql = f"SELECT json FROM runs {where} ORDER BY created_at DESC, rowid DESC LIMIT ?"
-        return [PipelineRun.model_validate_json(row["json"]) for row in self._pool.get().execute(sql, params)]
+    def list_runs(self, pipeline: str | None = None, limit: int = 50, before: str | None = None) -> list[PipelineRun]:
+        """A page of runs, newest first, optionally of one pipeline; `before`: the page after this run's.
+
+        Keyset pagination on (created_at, rowid), the order of the indexes runs_by_created and runs_by_pipeline: a
+        page costs its size wherever it starts (OFFSET would walk every run before it).
+        """
+        conn, where, params = self._pool.get(), [], []
+        if pipeline is not None:
+            where, params = ["pipeline = ?"], [pipeline]
+        if before is not None:
+            cursor = conn.execute("SELECT created_at, rowid FROM runs WHERE id = ?", (before,)).fetchone()
+            if cursor is None:
+                raise KeyError(f"no run {before!r} to list the runs before")
+            where.append("(created_at, rowid) < (?, ?)")
+            params += [cursor[0], cursor[1]]
+        sql = f"SELECT json FROM runs {'WHERE ' + ' AND '.join(where) if where else ''}"
+        rows = conn.execute(f"{sql} ORDER BY created_at DESC, rowid DESC LIMIT ?", (*params, limit))
+        return [PipelineRun.model_validate_json(row["json"]) for row in rows]
 
     def active_runs(self, pipeline: str) -> list[PipelineRun]:
-        """The pipeline's runs not yet in a terminal state, oldest first."""
-        marks = ", ".join("?" * len(TERMINAL_STATES))
-        sql = f"SELECT json FROM runs WHERE pipeline = ? AND state NOT IN ({marks}) ORDER BY created_at, rowid"
-        params = (pipeline, *(s.value for s in TERMINAL_STATES))
-        return [PipelineRun.model_validate_json(row["json"]) for row in self._pool.get().execute(sql, params)]
+        """The pipeline's runs not yet in a terminal state, oldest first (through the partial index runs_in_flight)."""
+        sql = f"SELECT json FROM runs WHERE pipeline = ? AND {IN_FLIGHT} ORDER BY created_at, rowid"
+        return [PipelineRun.model_validate_json(row["json"]) for row in self._pool.get().execute(sql, (pipeline,))]
 
     def runs_since(self, pipeline: str, since: float) -> list[PipelineRun]:
         """The pipeline's runs created at or after `since`, newest first (through the index runs_by_pipeline)."""
@@ -273,7 +231,7 @@ class SqliteRunStore:
 
     def list_effects(self, step: str) -> list[dict[str, Any]]:
         """The results of side effect `step` across all runs, oldest first."""
-        sql = "SELECT result FROM effects WHERE step = ? ORDER BY at, rowid"
+        sql = "SELECT result FROM effects WHERE step = ? ORDER BY at, rowid"  # through effects_by_step
         return [json.loads(row["result"]) for row in self._pool.get().execute(sql, (step,))]
 
     def record_promotion(self, record: PromotionRecord) -> None:
@@ -284,8 +242,10 @@ class SqliteRunStore:
 
     def promotions(self, pipeline: str, environment: str | None = None, limit: int = 50) -> list[PromotionRecord]:
         """The pipeline's promotion records (of one environment), newest first."""
-        sql = "SELECT json FROM promotions WHERE pipeline = ? AND environment = COALESCE(?, environment)"
-        rows = self._pool.get().execute(sql + " ORDER BY at DESC, rowid DESC LIMIT ?", (pipeline, environment, limit))
+        sql, params = "SELECT json FROM promotions WHERE pipeline = ?", [pipeline]
+        if environment is not None:  # an index each way (promotions_by_environment, _by_time): nothing to sort
+            sql, params = f"{sql} AND environment = ?", [pipeline, environment]
+        rows = self._pool.get().execute(f"{sql} ORDER BY at DESC, rowid DESC LIMIT ?", (*params, limit))
         return [PromotionRecord.model_validate_json(row["json"]) for row in rows]
 
     def dead_letter(self, source: str, reason: str, payload: str) -> None:

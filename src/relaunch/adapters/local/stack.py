@@ -19,11 +19,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from relaunch.adapters.local.listeners import holds_listener, listening_inodes
 from relaunch.adapters.local.periodic import Periodic
 from relaunch.adapters.local.stack_ports import ENDPOINT, claim, plan
+from relaunch.adapters.local.stack_warm import PATH as WARM_UP_PATH
+from relaunch.adapters.local.stack_warm import VARIABLE as WARM_UP_VARIABLE
+from relaunch.adapters.local.stack_warm import WarmUps
 from relaunch.adapters.local.state_folder import (
     StackAlreadyRunning,
     make_private,
@@ -87,6 +90,13 @@ class FunctionProcess:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/"
+
+
+@runtime_checkable
+class StartsUp(Protocol):
+    """A piece that says when it is ready to work (the local agent), after it was started."""
+
+    def ready(self, timeout: float) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -174,11 +184,15 @@ class EmbeddedStack:
         if not self.settings.insecure_dev_mode:
             self.settings = with_local_secrets(self.settings)
         env = self._function_env()
+        self._agent = self.wiring(self.settings).agent_process()  # starts while the functions do (it holds no secret)
+        self._agent.start()
         self._procs = [self._spawn(name, env, ports[name]) for name in self.functions]
+        warm_ups = WarmUps()  # each function warms up while the others start: the first push is served warm
         for i, proc in enumerate(self._procs):
             for attempt in range(3):
                 try:
                     wait_for_port(self._procs[i], timeout)
+                    warm_ups.send(self._procs[i].name, self._procs[i].url, timeout)
                     break
                 except PortLost:
                     if ports[proc.name] or attempt == 2:  # a fixed port is the user's to free
@@ -193,13 +207,14 @@ class EmbeddedStack:
         self._close_bus, self._dispatcher = wired.close, wired.dispatcher
         if self._dispatcher is not None:
             self._dispatcher.start()
-        self._agent = wiring.agent_process()
-        self._agent.start()
         self._relay = wiring.completion_relay(wired.bus)
         self._relay.start()
         if FunctionName.RECONCILE in self.urls:
             self._ticker = ReconcileTimer(wired.bus, self.settings.reconcile_interval_s)
             self._ticker.start()
+        warm_ups.wait(timeout)
+        if isinstance(self._agent, StartsUp):  # a job the first push queues must not wait for the agent to start
+            self._agent.ready(timeout)
         self._write_state()
         for name, url in self.urls.items():
             log.info("%s listens on %s", name, url)
@@ -244,7 +259,8 @@ class EmbeddedStack:
 
     def _function_env(self) -> dict[str, str]:
         # Secrets never travel in an environment (readable for the process's life): _spawn hands them over.
-        return {**child_environment(self.settings), "PYTHONUNBUFFERED": "1", "RELAUNCH_STACK_PID": str(os.getpid())}
+        stack = {"PYTHONUNBUFFERED": "1", "RELAUNCH_STACK_PID": str(os.getpid()), WARM_UP_VARIABLE: WARM_UP_PATH}
+        return {**child_environment(self.settings), **stack}
 
     def _spawn(self, name: str, env: dict[str, str], port: int) -> FunctionProcess:
         log_path = self.settings.home / "logs" / "functions" / f"{name}.log"
