@@ -16,6 +16,8 @@ import threading
 from collections.abc import Iterable, Mapping
 
 SECRETS_FD_VARIABLE = "RELAUNCH_SECRETS_FD"
+# Set by the embedded stack for each function it starts: the path of its warm-up request (adapters/local/stack_warm.py).
+WARM_UP_PATH_VARIABLE = "RELAUNCH_WARM_UP_PATH"
 
 _taken: dict[str, str] | None = None
 _lock = threading.Lock()

@@ -9,11 +9,13 @@ log lines (relaunch.logs): functions-framework resolves the name inside `create_
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 import flask
 
 from relaunch.domain.model import FunctionName
+from relaunch.handoff import WARM_UP_PATH_VARIABLE
 
 ENTRY_POINTS = {name.value: f"relaunch.functions.{name.value}" for name in FunctionName}  # each in its own module
 # Not a FunctionName: no topic, no inbox key, and embedded stacks run it only when asked (`relaunch up` does).
@@ -33,7 +35,8 @@ def __getattr__(name: str) -> Any:
 
         install_error_handlers(flask.current_app)
         install_logging(flask.current_app)  # after functions-framework's own logging setup: create_app has done it
-        from relaunch.functions.warm_up import install_warm_up  # noqa: PLC0415
+        if os.environ.get(WARM_UP_PATH_VARIABLE):  # the embedded stack's warm-up request, before it reports ready
+            from relaunch.functions.warm_up import install_warm_up  # noqa: PLC0415
 
-        install_warm_up(flask.current_app, name)  # the embedded stack's warm-up request, before it reports ready
+            install_warm_up(flask.current_app, name, os.environ[WARM_UP_PATH_VARIABLE])
     return function

@@ -9,7 +9,6 @@ nothing: no run, no inbox row, no notice.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 
@@ -18,8 +17,6 @@ import flask
 from relaunch import bootstrap
 
 log = logging.getLogger(__name__)
-
-PATH_VARIABLE = "RELAUNCH_WARM_UP_PATH"  # set by the embedded stack for every function it starts
 
 # What each function's first delivery builds (bootstrap.App's services); the others wait on no sender and stay lazy.
 SERVICES: dict[str, tuple[str, ...]] = {
@@ -40,11 +37,9 @@ def _read_endpoints(app: bootstrap.App) -> None:
 READS: dict[str, Callable[[bootstrap.App], None]] = {"orchestrator": _read_endpoints}
 
 
-def install_warm_up(app: flask.Flask, function: str) -> None:
-    """Answer the stack's warm-up request on `app` (a no-op outside the embedded stack)."""
-    path = os.environ.get(PATH_VARIABLE)
-    if path:
-        app.before_request(_answer_for(function, path))
+def install_warm_up(app: flask.Flask, function: str, path: str) -> None:
+    """Answer the stack's warm-up request, at `path`, on `app` (functions/main.py calls this only in the stack)."""
+    app.before_request(_answer_for(function, path))
 
 
 def _answer_for(function: str, path: str) -> Callable[[], tuple[dict[str, object], int] | None]:

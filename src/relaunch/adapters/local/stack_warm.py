@@ -13,10 +13,12 @@ import threading
 import time
 from urllib.parse import urlsplit
 
+from relaunch.handoff import WARM_UP_PATH_VARIABLE
+
 log = logging.getLogger(__name__)
 
 PATH = "/_relaunch/warm-up"
-VARIABLE = "RELAUNCH_WARM_UP_PATH"  # in the functions' environment: where they answer the warm-up (and that they do)
+VARIABLE = WARM_UP_PATH_VARIABLE  # in the functions' environment: where they answer the warm-up (and that they do)
 
 
 class WarmUps:
