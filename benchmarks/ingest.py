@@ -44,20 +44,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _chosen_src(argv: list[str]) -> Path:
-    """The `src` directory to import relaunch from: --src, then RELAUNCH_SRC, then this repository's."""
-    early = argparse.ArgumentParser(add_help=False)
-    early.add_argument("--src", default=os.environ.get("RELAUNCH_SRC") or str(ROOT / "src"))
-    return Path(early.parse_known_args(argv)[0].src).resolve()
-
-
-SRC = _chosen_src(sys.argv[1:])
-sys.path.insert(0, str(SRC))
-# The servers are processes of their own: they must import the same checkout as this one.
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), os.environ.get("PYTHONPATH")) if p)
+from checkout import ROOT, SRC  # before relaunch: it chooses which relaunch is imported below
 
 from relaunch.adapters.local.stack import free_port  # noqa: E402
 from relaunch.simulate import git, github_headers, push_payload  # noqa: E402

@@ -21,7 +21,6 @@ import argparse
 import hashlib
 import hmac
 import http.client
-import json
 import multiprocessing as mp
 import os
 import shutil
@@ -36,26 +35,9 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from checkout import CHECKOUT, SRC  # before relaunch: it chooses which relaunch is imported below
+from ingest import SECRET, Target, signed_push, start_server, stop_server  # the same server and pushes
 
-
-def _chosen_src(argv: list[str]) -> Path:
-    """The `src` directory to import relaunch from: --src, then RELAUNCH_SRC, then this repository's."""
-    early = argparse.ArgumentParser(add_help=False)
-    early.add_argument("--src", default=os.environ.get("RELAUNCH_SRC") or str(ROOT / "src"))
-    return Path(early.parse_known_args(argv)[0].src).resolve()
-
-
-SRC = _chosen_src(sys.argv[1:])
-sys.path.insert(0, str(SRC))
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), os.environ.get("PYTHONPATH")) if p)
-CHECKOUT = SRC.parent if (SRC.parent / "pipelines" / "digits.yaml").is_file() else ROOT
-
-from relaunch.adapters.local.stack import free_port  # noqa: E402
-from relaunch.simulate import git, github_headers, push_payload  # noqa: E402
-
-SECRET = "scale-secret"
-REPO = "relaunch-demo/digits"  # watched by pipelines/digits.yaml
 STEPS = (0, 1_000, 10_000, 30_000, 100_000)
 # The commands that read the store's runs, inbox or ledger, as a user types them.
 COMMANDS = {
@@ -66,51 +48,6 @@ COMMANDS = {
     "cost": ["cost"],
     "gc --dry-run": ["gc", "--dry-run"],
 }
-
-
-def signed_push(work: Path) -> tuple[bytes, dict[str, str], bytes]:
-    """A real-format push of one commit, signed as GitHub signs it, and its SHA (replaced on every request)."""
-    repo = work / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "train.py").write_text("print('train')\n")
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=scale", "-c", "user.email=scale@relaunch.invalid", "commit", "-qm", "scale")
-    payload = push_payload(repo, full_name=REPO)
-    body = json.dumps(payload).encode()
-    return body, github_headers("push", body, SECRET, "placeholder"), str(payload["after"]).encode()
-
-
-def start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """functions-framework (gunicorn) serving github_webhook on a free loopback port, once it answers."""
-    port = free_port()
-    source = SRC / "relaunch" / "functions" / "main.py"
-    argv = [sys.executable, "-m", "functions_framework", "--target", "github_webhook", "--source", str(source)]
-    argv += ["--host", "127.0.0.1", "--port", str(port)]
-    with log.open("ab") as out:
-        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=out, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            conn.request("GET", "/")
-            conn.getresponse().read()
-            return proc, port
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(f"github_webhook exited with {proc.returncode}; see {log}") from None
-            time.sleep(0.05)
-    stop_server(proc)
-    raise TimeoutError("github_webhook did not listen within 60 s")
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def push(conn: http.client.HTTPConnection, push: tuple[bytes, dict[str, str], bytes]) -> tuple[float, int]:
@@ -238,7 +175,10 @@ def main() -> None:
             "RELAUNCH_PIPELINES_DIR": str(CHECKOUT / "pipelines"),
         }
         template = signed_push(work)
-        proc, port = start_server(env, work / "github_webhook.log")
+        webhook = Target(
+            "github_webhook", "github_webhook", SRC / "relaunch" / "functions" / "main.py", *template[:2], 202
+        )
+        proc, port = start_server(webhook, env, work / "github_webhook.log", None)
         try:
             print(f"{'runs':>8}  {'ingest p50':>10}  {'p99':>8}  " + "  ".join(f"{name:>13}" for name in args.commands))
             for step in steps:

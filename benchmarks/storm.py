@@ -17,10 +17,8 @@ side effects, the GPU-hours coalescing saved and the wall time to settle.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -33,24 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from checkout import CHECKOUT, SRC  # before relaunch: it chooses which relaunch is imported below
 from pydantic import SecretStr
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _chosen_src(argv: list[str]) -> Path:
-    """The `src` directory to import relaunch from: --src, then RELAUNCH_SRC, then this repository's."""
-    early = argparse.ArgumentParser(add_help=False)
-    early.add_argument("--src", default=os.environ.get("RELAUNCH_SRC") or str(ROOT / "src"))
-    return Path(early.parse_known_args(argv)[0].src).resolve()
-
-
-SRC = _chosen_src(sys.argv[1:])
-sys.path.insert(0, str(SRC))
-# The stack's functions and agent are processes of their own: they must import the same checkout as this one.
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), os.environ.get("PYTHONPATH")) if p)
-# The spec and example project come with the checkout measured, when it has them.
-CHECKOUT = SRC.parent if (SRC.parent / "pipelines" / "digits.yaml").is_file() else ROOT
 
 import relaunch  # noqa: E402
 from relaunch.adapters.local.agent import LocalAgent  # noqa: E402
