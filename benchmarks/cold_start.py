@@ -26,21 +26,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import requests
+from checkout import ROOT, SRC  # before relaunch: it chooses which relaunch is imported below
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _chosen_src(argv: list[str]) -> Path:
-    """The `src` directory to import relaunch from: --src, then RELAUNCH_SRC, then this repository's."""
-    early = argparse.ArgumentParser(add_help=False)
-    early.add_argument("--src", default=os.environ.get("RELAUNCH_SRC") or str(ROOT / "src"))
-    return Path(early.parse_known_args(argv)[0].src).resolve()
-
-
-SRC = _chosen_src(sys.argv[1:])
-sys.path.insert(0, str(SRC))
 os.environ["RELAUNCH_SRC"] = str(SRC)  # benchmarks.gcp_first_event imports the same checkout
-PYTHONPATH = os.environ.get("PYTHONPATH", "")
+PYTHONPATH = os.environ.get("PYTHONPATH", "")  # SRC first: a --baseline goes before it
 
 from relaunch.adapters.local.stack import free_port  # noqa: E402
 from relaunch.functions.main import ENTRY_POINTS  # noqa: E402
