@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from relaunch.bootstrap import App
+from relaunch.cli import up
 from relaunch.cli.up import follow
 from relaunch.domain.model import Delivery, TimelineEntry
 from relaunch.domain.story import Cursor, DeliveryRow, EntryRow, news
+from relaunch.settings import Settings
 
 
 def clock(at: float) -> str:
@@ -86,3 +96,50 @@ def test_without_a_feed_up_says_so_once_and_stays_quiet() -> None:
     said: list[str] = []
     follow(None, lambda line, **_: said.append(line), lambda: True)
     assert len(said) == 1 and "relaunch runs" in said[0]
+
+
+def test_up_shows_a_delivery_that_arrives_as_soon_as_the_stack_is_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stack announces itself (stack.json) at the end of its start; a client may push at once, before `up` has
+    printed its banner. That push is part of the story: the follower's cursor is taken before the stack starts."""
+    from relaunch.adapters.local.sqlite_store import SqliteRunStore
+
+    monkeypatch.setenv("RELAUNCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RELAUNCH_PIPELINES_DIR", str(tmp_path / "pipelines"))
+    (tmp_path / "pipelines").mkdir()
+    said: list[str] = []
+
+    class UpAtOnce:
+        """A stack whose start is answered by a push at once (as a client polling stack.json sends one)."""
+
+        def __init__(self, settings: Settings) -> None:
+            self.settings, self.urls = settings, {}
+
+        def start(self) -> None:
+            store = App(self.settings).store
+            assert isinstance(store, SqliteRunStore)
+            store.record_delivery(Delivery(key="github:first", source="github", received_at=time.time()), [])
+
+        def stop(self) -> None:
+            pass
+
+    def say(line: str, **_: object) -> None:
+        said.append(line)
+        if "github:first" in line:
+            raise KeyboardInterrupt  # Ctrl-C once the line is out
+
+    monkeypatch.setattr(up, "without_secrets_in_environment", lambda args: None)  # no re-exec, no umask here
+    monkeypatch.setattr(up.logs, "configure", lambda **_: None)  # this test's logging stays as it is
+    monkeypatch.setattr(up.bootstrap, "embedded_stack", lambda settings, functions: UpAtOnce(settings))
+    monkeypatch.setattr(up, "_banner", lambda settings, urls: None)
+    monkeypatch.setattr(up, "print", say, raising=False)
+    looks = iter(range(200))
+
+    def sleep(seconds: float) -> None:
+        if next(looks, None) is None:
+            raise KeyboardInterrupt  # 200 looks without the line: Ctrl-C, and the assertion below says what was shown
+
+    monkeypatch.setattr(up, "time", SimpleNamespace(sleep=sleep))
+    assert up.cmd_up(argparse.Namespace(port_base=None)) == 0
+    assert any("delivery github:first" in line for line in said), said

@@ -18,7 +18,7 @@ from relaunch import bootstrap, logs
 from relaunch.cli.running import secret_file
 from relaunch.cli.secret_env import without_secrets_in_environment
 from relaunch.domain.model import FunctionName
-from relaunch.domain.story import StorySource, news
+from relaunch.domain.story import Cursor, StorySource, news
 from relaunch.settings import PORT_ORDER, Settings, secret_fields, secret_values
 
 POLL_S = 0.5
@@ -80,10 +80,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings.logs_dir.mkdir(parents=True, exist_ok=True)  # 0700, like the whole home: the umask is set above
     logs.configure(structured=False, secrets=secret_values(settings).values(), path=settings.logs_dir / "stack.log")
     stack = bootstrap.embedded_stack(settings, functions=(*(name.value for name in FunctionName), "dashboard"))
+    feed = bootstrap.App(settings).story_feed()  # the story starts before the stack: a push sent the moment it is up
+    start = feed.head() if feed is not None else None  # (stack.json written) is news, not history
     try:
         stack.start()
         _banner(stack.settings, stack.urls)
-        follow(bootstrap.App(stack.settings).story_feed(), print)
+        follow(feed, print, start=start)
     except KeyboardInterrupt:
         pass
     finally:
@@ -109,8 +111,14 @@ def _banner(settings: Settings, urls: dict[str, str]) -> None:
     print("Ctrl-C stops.", flush=True)
 
 
-def follow(feed: StorySource | None, say: Callable[..., None], stopped: Callable[[], bool] = lambda: False) -> None:
-    """Print the story of `feed` from now on until `stopped()`: each delivery and each state change, one line each.
+def follow(
+    feed: StorySource | None,
+    say: Callable[..., None],
+    stopped: Callable[[], bool] = lambda: False,
+    start: Cursor | None = None,
+) -> None:
+    """Print the story of `feed` after `start` (by default from now on) until `stopped()`: each delivery and each state
+    change, one line each.
 
     Without a feed (only the embedded SQLite store has one) the terminal stays quiet, saying so once.
     """
@@ -119,7 +127,7 @@ def follow(feed: StorySource | None, say: Callable[..., None], stopped: Callable
         while not stopped():
             time.sleep(POLL_S)
         return
-    cursor = feed.head()
+    cursor = start if start is not None else feed.head()
     while not stopped():
         lines, cursor = news(cursor, *feed.after(cursor))
         for line in lines:
