@@ -114,7 +114,7 @@ def test_up_shows_a_delivery_that_arrives_as_soon_as_the_stack_is_up(
         """A stack whose start is answered by a push at once (as a client polling stack.json sends one)."""
 
         def __init__(self, settings: Settings) -> None:
-            self.settings, self.urls = settings, {}
+            self.settings, self.urls = settings, dict[str, str]()
 
         def start(self) -> None:
             store = App(self.settings).store
