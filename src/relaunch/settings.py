@@ -13,11 +13,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from relaunch.handoff import take_handed_secrets
+from relaunch.settings_env import environment_values, merged
 
 Profile = Literal["local", "gcp"]
 StoreKind = Literal["sqlite", "firestore"]
@@ -86,11 +85,17 @@ def _port(what: str) -> int | None:
     return Field(default=None, ge=1, le=65535, description=f"Embedded stack: the fixed port of {what}")
 
 
-class Settings(BaseSettings):
-    """Everything the composition root needs; each field maps to RELAUNCH_<NAME>."""
+class Settings(BaseModel):
+    """Everything the composition root needs; each field maps to RELAUNCH_<NAME> (relaunch.settings_env reads them)."""
 
     # hide_input_in_errors: a refused configuration is printed and logged, and the whole input holds the secrets.
-    model_config = SettingsConfigDict(env_prefix="RELAUNCH_", extra="ignore", hide_input_in_errors=True)
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True, validate_default=True)
+
+    def __init__(self, **given: Any) -> None:
+        """`given` first, then the environment, then secrets another relaunch process handed this one (handoff)."""
+        secret = set(secret_fields())
+        handed = {name: value for name, value in take_handed_secrets().items() if name in secret}
+        super().__init__(**merged(given, environment_values(type(self).model_fields, os.environ), handed))
 
     profile: Profile = Field(default="local", description="Default adapters: local (embedded) or gcp (cloud)")
     # Per-port adapter choice; None takes the profile's default.
@@ -277,18 +282,6 @@ class Settings(BaseSettings):
             )
         return self
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """The environment first, then secrets another relaunch process handed this one (see relaunch.handoff)."""
-        return init_settings, env_settings, dotenv_settings, _HandedSecrets(settings_cls), file_secret_settings
-
     def adapter(self, port: str) -> str:
         """The adapter chosen for `port`: its own setting, else the profile's default."""
         chosen = getattr(self, port)
@@ -350,17 +343,6 @@ class Settings(BaseSettings):
     def webhook_secret(self) -> str | None:
         """The GitHub webhook secret's value, or None when unset or empty."""
         return reveal(self.github_webhook_secret)
-
-
-class _HandedSecrets(PydanticBaseSettingsSource):
-    """Secrets handed over in memory (relaunch.handoff), below the environment: they stand in for its variables."""
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        secret = set(secret_fields())
-        return {name: value for name, value in take_handed_secrets().items() if name in secret}
 
 
 def secret_fields() -> tuple[str, ...]:
