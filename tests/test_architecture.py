@@ -93,7 +93,7 @@ INGEST_ONLY = (
 NOT_BEFORE_FIRST_ANSWER: dict[str, tuple[str, ...]] = {
     "github_webhook": INGEST_ONLY,
     "wandb_webhook": INGEST_ONLY,
-    "orchestrator": NEVER_BEFORE_FIRST_ANSWER,
+    "orchestrator": (*NEVER_BEFORE_FIRST_ANSWER, "relaunch.service.ingest"),  # the inbox's path: retrain requests
     "drift_alert": INGEST_ONLY,
     "schedule_tick": INGEST_ONLY,
     "build_status": INGEST_ONLY,

@@ -12,7 +12,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from relaunch.bootstrap import reporting
-from relaunch.service.spec_cache import SpecCache
 from relaunch.settings import Settings, reveal
 
 if TYPE_CHECKING:
@@ -40,6 +39,7 @@ if TYPE_CHECKING:
     from relaunch.service.check_run_step import CheckRunUpdates
     from relaunch.service.ingest import IngestService
     from relaunch.service.orchestrator import Orchestrator
+    from relaunch.service.spec_cache import SpecCache
 
 
 class App:
@@ -62,6 +62,8 @@ class App:
 
     @cached_property
     def specs(self) -> SpecCache:
+        from relaunch.service.spec_cache import SpecCache
+
         return SpecCache(self.settings.pipelines_dir, compiled=self.settings.home / "cache" / "pipelines.pickle")
 
     def _project(self) -> str:
@@ -99,12 +101,8 @@ class App:
         if kind == "vertex":
             from relaunch.adapters.gcp.vertex_training import VertexTrainingBackend
 
-            return VertexTrainingBackend(
-                self._project(),
-                s.gcp_region,
-                service_account=s.vertex_service_account,
-                api_endpoint=s.vertex_api_endpoint,
-            )
+            account, api = s.vertex_service_account, s.vertex_api_endpoint
+            return VertexTrainingBackend(self._project(), s.gcp_region, service_account=account, api_endpoint=api)
         if kind == "wandb":
             from relaunch.adapters.wandb.launch import WandbLaunchBackend
 

@@ -18,9 +18,7 @@ from relaunch import bootstrap, logs
 from relaunch.domain.commands import COMMANDS_TOPIC, hold_s, parse_command
 from relaunch.domain.effects import pubsub_delivery
 from relaunch.domain.model import FunctionName, Source
-from relaunch.functions.pubsub_entry import receive
 from relaunch.functions.races import settle
-from relaunch.service.ingest import IngestService
 from relaunch.service.orchestrator import UnknownRun
 from relaunch.triggers.errors import TriggerError, printable
 from relaunch.triggers.pubsub import from_cloudevent_data
@@ -35,7 +33,10 @@ def orchestrator(cloud_event: CloudEvent) -> None:
     app = bootstrap.app()
     try:
         data = from_cloudevent_data(cloud_event.data, event_id=cloud_event["id"]).json()
-        if is_retrain(data):
+        if is_retrain(data):  # the inbox's path, loaded only by a process that gets a retrain request
+            from relaunch.functions.pubsub_entry import receive  # noqa: PLC0415
+            from relaunch.service.ingest import IngestService  # noqa: PLC0415
+
             receive(FunctionName.ORCHESTRATOR, Source.RETRAIN, cloud_event, parse_retrain, IngestService.retrain)
             return
         command = parse_command(data)

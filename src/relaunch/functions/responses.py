@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import flask
 
 from relaunch.functions.races import Redeliver
-from relaunch.service.ingest import Reply
 from relaunch.triggers.errors import PayloadTooLarge, TriggerError
+
+if TYPE_CHECKING:
+    from relaunch.service.ingest import Reply
 
 JSON = {"Content-Type": "application/json"}
 Response = tuple[str, int, dict[str, str]]
