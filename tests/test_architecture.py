@@ -91,7 +91,7 @@ INGEST_ONLY = (
     *("relaunch.adapters.local.endpoint", "relaunch.adapters.local.endpoint_state"),
 )
 NOT_BEFORE_FIRST_ANSWER: dict[str, tuple[str, ...]] = {
-    "github_webhook": INGEST_ONLY,
+    "github_webhook": (*INGEST_ONLY, "relaunch.service.ingest_events", "relaunch.service.ingest_replay"),
     "wandb_webhook": INGEST_ONLY,
     "orchestrator": (*NEVER_BEFORE_FIRST_ANSWER, "relaunch.service.ingest"),  # the inbox's path: retrain requests
     "drift_alert": INGEST_ONLY,

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from relaunch.domain import effects
 from relaunch.domain.coalescing import cooldown_start
@@ -23,18 +23,18 @@ from relaunch.domain.evaluator import SUFFIX as EVALUATOR_SUFFIX
 from relaunch.domain.model import Delivery, Source
 from relaunch.domain.ports import Bus, IngestStore
 from relaunch.domain.spec import PipelineSpec, SpecError
-from relaunch.service.ingest_events import plan_build, plan_drift, plan_job_log, plan_schedule, plan_wandb
-from relaunch.service.ingest_github import plan_dispatch, plan_github
-from relaunch.service.ingest_replay import reparse
 from relaunch.service.plans import Plan, forced
-from relaunch.triggers.cloudbuild import BuildEvent
-from relaunch.triggers.drift import DriftAlert
 from relaunch.triggers.errors import TriggerError
-from relaunch.triggers.github import GitHubEvent, redact_headers
-from relaunch.triggers.retrain import RetrainRequest
-from relaunch.triggers.scheduler import ScheduleTick
-from relaunch.triggers.vertex_jobs import JobLogEvent
-from relaunch.triggers.wandb import WandbEvent, WandbIgnored
+from relaunch.triggers.github import redact_headers
+
+if TYPE_CHECKING:  # each source's planning is imported by its method: a function process loads only its own
+    from relaunch.triggers.cloudbuild import BuildEvent
+    from relaunch.triggers.drift import DriftAlert
+    from relaunch.triggers.github import GitHubEvent
+    from relaunch.triggers.retrain import RetrainRequest
+    from relaunch.triggers.scheduler import ScheduleTick
+    from relaunch.triggers.vertex_jobs import JobLogEvent
+    from relaunch.triggers.wandb import WandbEvent, WandbIgnored
 
 log = logging.getLogger(__name__)
 FAILED = "failed"  # an inbox outcome: the delivery was kept but not acted on; replay it once the cause is fixed
@@ -88,6 +88,8 @@ class IngestService:
         return self.on_github(event, inbound(Source.GITHUB, effects.github_delivery(event.delivery_id), headers, body))
 
     def on_github(self, event: GitHubEvent, delivery: Delivery, *, force: bool = False) -> Reply:
+        from relaunch.service.ingest_github import plan_github
+
         return self.accept(delivery, lambda: plan_github(event, self._specs(), delivery.key), force=force)
 
     def wandb(self, event: WandbEvent | WandbIgnored, headers: Mapping[str, str], body: bytes) -> Reply:
@@ -95,19 +97,27 @@ class IngestService:
         return self.on_wandb(event, inbound(Source.WANDB, event.dedupe_key, headers, body))
 
     def on_wandb(self, event: WandbEvent | WandbIgnored, delivery: Delivery) -> Reply:
+        from relaunch.service.ingest_events import plan_wandb
+
         return self.accept(delivery, lambda: plan_wandb(event, self._specs(), delivery.key, self._promote_alias))
 
     def drift(self, alert: DriftAlert, delivery: Delivery) -> Reply:
         """Retrain the pipelines a drift alert names, as their drift policies allow."""
+        from relaunch.service.ingest_events import plan_drift
+
         now = self._clock()
         return self.accept(delivery, lambda: plan_drift(alert, self._specs(), delivery.key, self._last_drift, now))
 
     def schedule(self, tick: ScheduleTick, delivery: Delivery) -> Reply:
         """Retrain the pipeline a scheduler tick names."""
+        from relaunch.service.ingest_events import plan_schedule
+
         return self.accept(delivery, lambda: plan_schedule(tick, self._specs(), delivery.key))
 
     def retrain(self, request: RetrainRequest, delivery: Delivery) -> Reply:
         """A manual retrain from the commands topic: the run a workflow_dispatch with the same inputs would start."""
+        from relaunch.service.ingest_github import plan_dispatch
+
         if request.request_id and not delivery.key.startswith(effects.RETRAIN_PREFIX):  # a replay keeps its key
             delivery = delivery.model_copy(update={"key": effects.retrain_delivery(request.request_id)})
         specs, actor = self._specs(), request.requested_by
@@ -123,11 +133,15 @@ class IngestService:
 
     def build(self, event: BuildEvent, delivery: Delivery) -> Reply:
         """Record a Cloud Build status; a final one nudges its run (an evaluator's build, `<run>.evaluator`, too)."""
+        from relaunch.service.ingest_events import plan_build
+
         owner = (event.run_id or "").removesuffix(EVALUATOR_SUFFIX)
         return self.accept(delivery, lambda: plan_build(event, self._store.get_run(owner)))
 
     def vertex_job(self, event: JobLogEvent, delivery: Delivery) -> Reply:
         """A Vertex AI CustomJob logged something: nudge the active runs waiting on it (they read its state)."""
+        from relaunch.service.ingest_events import plan_job_log
+
         active = [run for name in self._specs() for run in self._store.active_runs(name)]
         return self.accept(delivery, lambda: plan_job_log(event, active))
 
@@ -217,6 +231,8 @@ class IngestService:
         A GitHub delivery whose runs already exist answers "duplicate" unless `force` (then its runs are new ones,
         marked as asked for on purpose); other sources carry their own reason and always run again.
         """
+        from relaunch.service.ingest_replay import reparse
+
         original = self._store.get_delivery(key)
         if original is None:
             raise UnknownDelivery(f"no delivery {key!r} in the inbox (see `relaunch inbox`)")
