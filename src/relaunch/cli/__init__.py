@@ -1,5 +1,10 @@
 """The `relaunch` command line: up, demo, runs, simulate, inbox, replay, rollback, approve, reject, doctor, cost,
-deploy, launch-queue."""
+deploy, launch-queue.
+
+Every command's parser is built at each start, so a module of this package imports at its top only what building its
+parser needs; a command imports what it runs with (the store, rich, requests, YAML...) when it runs. `relaunch runs`
+then loads what listing runs needs and nothing of the other commands (tests/unit/test_cli_imports.py).
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from relaunch import bootstrap
 from relaunch.cli import approvals, environments, gc, launch_queue, lineage, simulate, up
 from relaunch.cli.arguments import SuggestingParser
 from relaunch.cli.running import running_url
 from relaunch.cli.secret_env import without_secrets_in_environment
 from relaunch.cli.views import MAX_PAGE, cmd_cost, cmd_inbox, cmd_runs, no_store_yet, page_limit
-from relaunch.domain.spec import SpecError
 from relaunch.settings import Settings
 from relaunch.textsafe import safe_line
 
@@ -32,22 +35,34 @@ def main(argv: list[str] | None = None) -> int:
     args.exec_argv = sys.argv[1:] if argv is None else None  # None: called in-process, never re-executed
     try:
         return int(args.func(args) or 0)
-    except ValidationError as exc:  # a RELAUNCH_* variable with a wrong value
-        fields = "; ".join(f"RELAUNCH_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
-        print(f"relaunch: invalid configuration: {fields}", file=sys.stderr)
-        return 2
-    except SpecError as exc:
-        print(f"relaunch: invalid pipeline spec: {exc}", file=sys.stderr)
-        return 2
-    except RuntimeError as exc:  # the stack could not start (already running, a function exited, …)
-        print(f"relaunch: {exc}", file=sys.stderr)
-        return 1
+    except (ValueError, RuntimeError) as exc:  # the ones a user fixes, told in one line; any other goes on up
+        status = _told(exc)
+        if status is None:
+            raise
+        return status
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # the reader stopped early (`relaunch runs show ID | head`): nothing more to say
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not raise again
         return 141  # 128 + SIGPIPE, as a shell reports a writer whose pipe closed
+
+
+def _told(exc: ValueError | RuntimeError) -> int | None:
+    """Say on stderr, in one line, an error the user can fix and return the exit status; None: not one of those."""
+    from relaunch.domain.spec import SpecError  # the spec models: imported by the commands that read specs, not all
+
+    if isinstance(exc, ValidationError):  # a RELAUNCH_* variable with a wrong value
+        fields = "; ".join(f"RELAUNCH_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        print(f"relaunch: invalid configuration: {fields}", file=sys.stderr)
+        return 2
+    if isinstance(exc, SpecError):
+        print(f"relaunch: invalid pipeline spec: {exc}", file=sys.stderr)
+        return 2
+    if isinstance(exc, RuntimeError):  # the stack could not start (already running, a function exited, …)
+        print(f"relaunch: {exc}", file=sys.stderr)
+        return 1
+    return None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -182,6 +197,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Re-drive one delivery through the service."""
+    from relaunch import bootstrap
     from relaunch.service.ingest import UnknownDelivery
     from relaunch.triggers.errors import TriggerError
 
@@ -204,6 +220,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     """Undo a pipeline's latest rollout: abort one in progress, or put the previous champion back."""
+    from relaunch import bootstrap
     from relaunch.service.rollout_step import NothingToRollBack
 
     settings = Settings()

@@ -12,9 +12,7 @@ import getpass
 import sys
 import time
 
-from relaunch import bootstrap
 from relaunch.cli.views import no_store_yet
-from relaunch.domain.approval import awaited, awaited_environment
 from relaunch.settings import Settings
 from relaunch.textsafe import safe_line
 
@@ -50,6 +48,8 @@ def cmd_reject(args: argparse.Namespace) -> int:
 
 
 def _decide(args: argparse.Namespace, rejection: str | None) -> int:
+    from relaunch import bootstrap
+    from relaunch.domain.approval import awaited, awaited_environment
     from relaunch.domain.commands import StartRun
     from relaunch.service.approval_step import NotAwaiting, approve_by_operator, reject_by_operator
 

@@ -7,13 +7,11 @@ instead of sending an event the stack answers with a 422 or dead-letters.
 from __future__ import annotations
 
 import argparse
-import difflib
 import re
 from pathlib import Path
 from typing import NoReturn
 
 from relaunch.domain.gitnames import name_problem, repo_problem, run_ref_problem
-from relaunch.triggers.scheduler import PIPELINE_NAME
 
 # Cloud Build's Build.Status names (google.devtools.cloudbuild.v1.Build.Status).
 BUILD_STATUSES = (
@@ -37,6 +35,8 @@ class SuggestingParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         found = _INVALID_CHOICE.search(message)
         if found:
+            import difflib  # a typo's suggestion: not worth importing at every start
+
             choices = re.findall(r"'([^']*)'", found.group(2))
             close = difflib.get_close_matches(found.group(1), choices, n=1)
             if close:
@@ -91,6 +91,8 @@ def folder(value: str) -> Path:
 
 def pipeline(value: str) -> str:
     """A pipeline name by the spec's rule (whether one of that name exists is checked against the specs later)."""
+    from relaunch.triggers.scheduler import PIPELINE_NAME
+
     if not PIPELINE_NAME.match(value):
         raise argparse.ArgumentTypeError(f"{value[:80]!r} is not a pipeline name (^[a-z][a-z0-9-]{{0,62}}$)")
     return value

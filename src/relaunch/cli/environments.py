@@ -8,21 +8,17 @@ a model it promoted before records were kept is read from its newest promoted ru
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
-from collections.abc import Iterable
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from rich.table import Table
-
-from relaunch.cli import render
-from relaunch.cli.terminal import show
 from relaunch.cli.views import no_store_yet
-from relaunch.domain.environments import PromotionRecord
-from relaunch.domain.model import PipelineRun, RunState
-from relaunch.domain.ports import PromotionHistory
 from relaunch.settings import Settings
 from relaunch.textsafe import safe_line
+
+if TYPE_CHECKING:
+    from relaunch.domain.environments import PromotionRecord
+    from relaunch.domain.model import PipelineRun
+    from relaunch.domain.ports import PromotionHistory
 
 ORIGIN_WINDOW = 200  # records searched back for the promotion of a version a rollback put back
 
@@ -41,16 +37,22 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def cmd_history(args: argparse.Namespace) -> int:
     """Print the pipeline's promotion records; exit 1 for an unknown pipeline or environment."""
+    from relaunch.cli import render
+    from relaunch.cli.terminal import show
+
     found = _open(args.pipeline, args.env)
     if found is None:
         return 1
     history, _, _ = found
-    show(history_table(history.promotions(args.pipeline, args.env, limit=args.limit)))
+    show(render.history_table(history.promotions(args.pipeline, args.env, limit=args.limit)))
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Print, per environment, the version it serves, since when, from which commit and run."""
+    from relaunch.cli import render
+    from relaunch.cli.terminal import show
+
     found = _open(args.pipeline, None)
     if found is None:
         return 1
@@ -58,51 +60,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     latest = [_serving(history, args.pipeline, name) for name, _ in places]
     if len(places) == 1 and latest[0] is None and runs is not None:  # the implicit one, promoted before records
         latest = [_from_runs(runs, args.pipeline, places[0][0])]
-    show(status_table(places, latest))
+    show(render.status_table(places, latest))
     return 0
-
-
-def history_table(records: Iterable[PromotionRecord]) -> Table:
-    """Promotion records as rows: when, environment, what happened, version (and what it replaced), run, commit."""
-    table = _table("WHEN", "ENV", "WHAT", "VERSION", "REPLACED", "RUN", "COMMIT", "APPROVED BY", "CHECKS")
-    for r in records:
-        table.add_row(
-            render.text(_when(r.at)),
-            render.text(r.environment),
-            render.state_text(r.kind),
-            render.text(r.version),
-            render.text(r.replaced or render.MISSING),
-            render.text(r.run_id),
-            render.text((r.sha or render.MISSING)[:12]),
-            render.text(r.approved_by or render.MISSING),
-            render.text("; ".join(r.checks) or render.MISSING),
-        )
-    return table
-
-
-def status_table(places: list[tuple[str, str]], latest: list[PromotionRecord | None]) -> Table:
-    """One row per (environment, endpoint), in climbing order: what serves it now (nothing yet: dashes)."""
-    table = _table("ENV", "ENDPOINT", "SERVES", "SINCE", "RUN", "COMMIT", "HOW")
-    for (name, endpoint), r in zip(places, latest, strict=True):
-        if r is None:
-            table.add_row(render.text(name), render.text(endpoint), *(render.text(render.MISSING) for _ in range(5)))
-            continue
-        how = "promoted" if r.kind == "promoted" else f"rolled back from {r.replaced}"
-        table.add_row(
-            render.text(name),
-            render.text(endpoint),
-            render.text(r.version),
-            render.text(_when(r.at)),
-            render.text(r.run_id),
-            render.text((r.sha or render.MISSING)[:12]),
-            render.state_text(r.kind, label=how),
-        )
-    return table
 
 
 def _open(pipeline: str, env: str | None) -> tuple[PromotionHistory, list[tuple[str, str]], RunReader | None] | None:
     """The store's history, the pipeline's (environment, endpoint) pairs and its runs; None (said on stderr) if none."""
     from relaunch import bootstrap
+    from relaunch.domain.ports import PromotionHistory
 
     settings = Settings()
     if no_store_yet(settings):
@@ -146,6 +111,9 @@ def _serving(history: PromotionHistory, pipeline: str, env: str) -> PromotionRec
 
 def _from_runs(runs: RunReader, pipeline: str, endpoint: str) -> PromotionRecord | None:
     """What the newest promoted run put on the endpoint, for a model promoted before promotion records were kept."""
+    from relaunch.domain.environments import PromotionRecord
+    from relaunch.domain.model import RunState
+
     promoted = next((r for r in runs.list_runs(pipeline, limit=200) if r.state is RunState.PROMOTED), None)
     if promoted is None or promoted.model_version is None:
         return None
@@ -157,17 +125,6 @@ def _from_runs(runs: RunReader, pipeline: str, endpoint: str) -> PromotionRecord
         sha=promoted.trigger.sha,
         at=promoted.updated_at,
     )
-
-
-def _table(*headers: str) -> Table:
-    table = Table(box=None, pad_edge=False, padding=(0, 1), show_edge=False, header_style="bold")
-    for header in headers:
-        table.add_column(header, overflow="fold")
-    return table
-
-
-def _when(at: float) -> str:
-    return dt.datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _positive(value: str) -> int:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from relaunch.cli import render
-from relaunch.cli.terminal import show
-from relaunch.service.gc import GcReport, human_bytes
 from relaunch.settings import Settings
 from relaunch.textsafe import safe_line
+
+if TYPE_CHECKING:
+    from relaunch.service.gc import GcReport
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,6 +59,10 @@ def as_json(report: GcReport) -> dict[str, object]:
 
 def print_report(report: GcReport) -> None:
     """A table of the removals, then what was kept on purpose, then the total."""
+    from relaunch.cli import render
+    from relaunch.cli.terminal import show
+    from relaunch.service.gc import human_bytes
+
     if report.removals:
         show(render.removals_table(report.removals, "WOULD DELETE" if report.dry_run else "DELETED"))
     for line in report.kept:

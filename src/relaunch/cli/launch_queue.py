@@ -13,9 +13,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from relaunch.domain.ports import TransientError
 from relaunch.settings import Settings, reveal
 from relaunch.textsafe import safe_line
 
@@ -44,6 +41,8 @@ def placeholders(s: Settings) -> dict[str, str | None]:
 
 def read_config(path: Path, values: Mapping[str, str | None]) -> dict[str, Any]:
     """The queue config in `path` with its placeholders filled; ValueError naming the file and what is wrong."""
+    import yaml
+
     try:
         text = path.read_text()
     except OSError as exc:
@@ -90,6 +89,7 @@ def check_vertex_config(config: Any) -> None:
 def cmd_apply(args: argparse.Namespace) -> int:
     """Create or update the queue; prints what changed. Exit 2 for bad settings or config, 1 if W&B refused."""
     from relaunch.bootstrap import App
+    from relaunch.domain.ports import TransientError
 
     s = Settings()
     missing = [f"RELAUNCH_{n.upper()}" for n in ("wandb_entity", "wandb_launch_queue") if not getattr(s, n)]

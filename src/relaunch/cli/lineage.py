@@ -12,16 +12,17 @@ import dataclasses
 import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from relaunch import bootstrap
-from relaunch.bootstrap import run_files
 from relaunch.cli.views import no_store_yet
-from relaunch.domain.environments import PromotionRecord
-from relaunch.domain.lineage import Origin, back, forward
-from relaunch.domain.model import PipelineRun
-from relaunch.domain.ports import PromotionHistory
 from relaunch.settings import Settings
 from relaunch.textsafe import safe_line
+
+if TYPE_CHECKING:
+    from relaunch import bootstrap
+    from relaunch.domain.environments import PromotionRecord
+    from relaunch.domain.lineage import Origin
+    from relaunch.domain.model import PipelineRun
 
 WINDOW = 1000  # runs and promotion records read per pipeline: the walk looks no further back
 
@@ -38,6 +39,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def cmd_lineage(args: argparse.Namespace) -> int:
     """Print the origins asked for; exit 1 with one line on stderr when there are none to walk."""
+    from relaunch import bootstrap
+    from relaunch.domain.lineage import back, forward
+    from relaunch.domain.ports import PromotionHistory
+
     if (args.commit is None) == (args.pipeline is None):
         return _fail("give a pipeline (and an environment or version) or --commit SHA, not both or neither")
     settings = Settings()
@@ -73,6 +78,8 @@ def _serves(records: Sequence[PromotionRecord], environment: str) -> bool:
 
 
 def _data(app: bootstrap.App, runs: Sequence[PipelineRun]) -> dict[str, str]:
+    from relaunch.bootstrap import run_files
+
     found = {r.id: run_files.data_version(app.artifact_root, r.id) for r in runs if r.model_version}
     return {run_id: version for run_id, version in found.items() if version}
 

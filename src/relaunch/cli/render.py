@@ -1,4 +1,5 @@
-"""The CLI's views as rich renderables: runs, one run, the inbox, dead letters and the cost summary. Pure.
+"""The CLI's views as rich renderables: runs, one run, the inbox, dead letters, the cost summary, gc's removals and
+the environments' history and status. Pure.
 
 Data in, renderables out; relaunch.cli.terminal decides where they go and whether colour is on. Every outside value
 (ids, refs, names, reasons, log lines) becomes a `Text` built from `safe_line`, never a markup string, so neither
@@ -12,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -20,9 +22,11 @@ from rich.text import Text
 from relaunch.domain.cost import CostSummary, LedgerEntry, Spend
 from relaunch.domain.model import DeadLetter, Delivery, PipelineRun, TimelineEntry
 from relaunch.domain.reporting import state_label
-from relaunch.domain.retention import Removal
-from relaunch.service.gc import human_bytes
 from relaunch.textsafe import safe_line
+
+if TYPE_CHECKING:
+    from relaunch.domain.environments import PromotionRecord
+    from relaunch.domain.retention import Removal
 
 # By value, so a state this module does not know (a newer one) still renders, unstyled.
 STATE_STYLES: dict[str, str] = {
@@ -170,10 +174,52 @@ def cost_view(summary: CostSummary) -> Group:
 
 def removals_table(removals: Iterable[Removal], verb: str) -> Table:
     """`relaunch gc`: what goes (or would), its size and why; names whole, however long."""
+    from relaunch.service.gc import human_bytes  # the gc command's alone
+
     table = _table(verb, "NAME", "SIZE", "WHY")
     table.columns[2].justify = "right"
     for r in removals:
         table.add_row(text(r.kind), text(r.name), text(human_bytes(r.size)), text(r.reason))
+    return table
+
+
+def history_table(records: Iterable[PromotionRecord]) -> Table:
+    """`relaunch history`: promotion records as rows: when, environment, what happened, version (and what it
+    replaced), run, commit."""
+    table = _table("WHEN", "ENV", "WHAT", "VERSION", "REPLACED", "RUN", "COMMIT", "APPROVED BY", "CHECKS")
+    for r in records:
+        table.add_row(
+            text(_when(r.at)),
+            text(r.environment),
+            state_text(r.kind),
+            text(r.version),
+            text(r.replaced or MISSING),
+            text(r.run_id),
+            text((r.sha or MISSING)[:12]),
+            text(r.approved_by or MISSING),
+            text("; ".join(r.checks) or MISSING),
+        )
+    return table
+
+
+def status_table(places: list[tuple[str, str]], latest: list[PromotionRecord | None]) -> Table:
+    """`relaunch status`: one row per (environment, endpoint), in climbing order: what serves it now (nothing yet:
+    dashes)."""
+    table = _table("ENV", "ENDPOINT", "SERVES", "SINCE", "RUN", "COMMIT", "HOW")
+    for (name, endpoint), r in zip(places, latest, strict=True):
+        if r is None:
+            table.add_row(text(name), text(endpoint), *(text(MISSING) for _ in range(5)))
+            continue
+        how = "promoted" if r.kind == "promoted" else f"rolled back from {r.replaced}"
+        table.add_row(
+            text(name),
+            text(endpoint),
+            text(r.version),
+            text(_when(r.at)),
+            text(r.run_id),
+            text((r.sha or MISSING)[:12]),
+            state_text(r.kind, label=how),
+        )
     return table
 
 

@@ -12,15 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import requests
-
-from relaunch import bootstrap
 from relaunch.cli import arguments as a
 from relaunch.cli.running import running_url
-from relaunch.domain import effects
-from relaunch.domain.model import FunctionName
 from relaunch.settings import Settings, reveal
-from relaunch.simulate import SimulateError
 from relaunch.textsafe import safe_block, safe_line
 
 DRIFT_FORMATS = """\
@@ -119,6 +113,12 @@ def _pubsub_parsers(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Send one event of the asked kind to the running stack; print the answer (or where to find it)."""
+    import requests
+
+    from relaunch import bootstrap
+    from relaunch.domain.model import FunctionName
+    from relaunch.simulate import SimulateError
+
     running_url(Settings(), FunctionName.ORCHESTRATOR)  # before anything is written to a home no stack runs on
     settings = bootstrap.with_local_secrets(Settings())
     try:
@@ -145,6 +145,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def _check_pipelines(settings: Settings, args: argparse.Namespace) -> None:
     """Refuse a pipeline name no spec in the pipelines folder has (the stack would only record "no pipeline")."""
     from relaunch.config_files import load_specs
+    from relaunch.simulate import SimulateError
 
     named = [getattr(args, "pipeline", None)] + [v for k, v in getattr(args, "input", []) if k == "pipeline"]
     wanted = [name for name in named if name]
@@ -163,6 +164,7 @@ def _check_pipelines(settings: Settings, args: argparse.Namespace) -> None:
 
 def _simulate_github(settings: Settings, args: argparse.Namespace) -> int:
     from relaunch import simulate as sim
+    from relaunch.domain.model import FunctionName
 
     url = running_url(settings, FunctionName.GITHUB_WEBHOOK)
     if args.kind == "push":
@@ -182,8 +184,11 @@ def _simulate_github(settings: Settings, args: argparse.Namespace) -> int:
 
 def _simulate_pubsub(settings: Settings, args: argparse.Namespace) -> int:
     """Publish on the stack's bus, so its dispatcher delivers the message as Eventarc would."""
+    from relaunch import bootstrap
     from relaunch import simulate as sim
+    from relaunch.domain import effects
     from relaunch.domain.commands import BUILDS_TOPIC, DRIFT_TOPIC, SCHEDULE_TOPIC
+    from relaunch.domain.model import FunctionName
 
     attributes: dict[str, str] = {}
     if args.kind == "drift":
@@ -211,6 +216,8 @@ def _simulate_pubsub(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _simulate_wandb(settings: Settings, args: argparse.Namespace) -> int:
+    from relaunch import bootstrap
+    from relaunch.domain.model import FunctionName
     from relaunch.simulate import LocalWandb, local_wandb_event, send_wandb, wandb_payload
 
     url = running_url(settings, FunctionName.WANDB_WEBHOOK)

@@ -11,15 +11,17 @@ import argparse
 import signal
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from pydantic.fields import FieldInfo
-
-from relaunch import bootstrap, logs
+from relaunch import bootstrap, logs  # module attributes: tests stand in for the stack and the log setup here
 from relaunch.cli.running import secret_file
 from relaunch.cli.secret_env import without_secrets_in_environment
-from relaunch.domain.model import FunctionName
-from relaunch.domain.story import Cursor, StorySource, news
 from relaunch.settings import PORT_ORDER, Settings, secret_fields, secret_values
+
+if TYPE_CHECKING:
+    from pydantic.fields import FieldInfo
+
+    from relaunch.domain.story import Cursor, StorySource
 
 POLL_S = 0.5
 
@@ -71,6 +73,7 @@ def _default(name: str, info: FieldInfo) -> str:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Start the embedded stack, print its story until Ctrl-C (or SIGTERM), then stop everything it started."""
+    from relaunch.domain.model import FunctionName
 
     signal.signal(signal.SIGTERM, _interrupt)  # before anything starts, so a SIGTERM always stops what started
     without_secrets_in_environment(args)
@@ -122,6 +125,8 @@ def follow(
 
     Without a feed (only the embedded SQLite store has one) the terminal stays quiet, saying so once.
     """
+    from relaunch.domain.story import news
+
     if feed is None:
         say("(this store is not followed here: `relaunch runs` and `relaunch inbox` show what happened)", flush=True)
         while not stopped():

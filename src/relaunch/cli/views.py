@@ -1,23 +1,23 @@
 """The reading commands: `relaunch runs [show]`, `inbox` and `cost`. Each reads the store, hands the data to
-relaunch.cli.render and prints the result (or, with --json, the exact records)."""
+relaunch.cli.render and prints the result (or, with --json, the exact records).
+
+Registering the parsers imports this module: what a command reads and renders with (the store, rich) is imported by
+the command, and rich only when it prints a table.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from relaunch import bootstrap
-from relaunch.bootstrap.wandb_facts import wandb_facts
-from relaunch.cli import render
-from relaunch.cli.terminal import show
-from relaunch.config_files import load_prices
-from relaunch.domain import cost
-from relaunch.domain.effects import Effect
-from relaunch.domain.model import Source
-from relaunch.service import ledger
 from relaunch.settings import Settings
 from relaunch.textsafe import safe_line
+
+if TYPE_CHECKING:
+    from relaunch import bootstrap
+    from relaunch.domain import cost
 
 MAX_PAGE = 1000  # runs per page: what one look can take in; older ones are a `--before` away
 
@@ -40,6 +40,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if no_store_yet(settings):
         print(f"no runs yet: {settings.store_path} does not exist (set RELAUNCH_HOME to a stack's state folder)")
         return 0 if args.action == "list" else 1
+    from relaunch import bootstrap
+
     app = bootstrap.App(settings)
     if args.action == "show":
         run_id = args.run_id or _newest(app, args.pipeline)
@@ -56,6 +58,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([r.model_dump(mode="json") for r in runs], indent=2))
         return 0
+    from relaunch.cli import render
+    from relaunch.cli.terminal import show
+    from relaunch.domain import cost
+    from relaunch.service import ledger
+
     prices = _prices_or_none(settings)
     costs = {}
     for run in runs:
@@ -84,6 +91,13 @@ def _show_run(app: bootstrap.App, run_id: str, *, as_json: bool) -> int:
         data = {"run": run.model_dump(mode="json"), "timeline": [e.model_dump(mode="json") for e in timeline]}
         print(json.dumps(data, indent=2))
         return 0
+    from relaunch.bootstrap.wandb_facts import wandb_facts
+    from relaunch.cli import render
+    from relaunch.cli.terminal import show
+    from relaunch.domain import cost
+    from relaunch.domain.effects import Effect
+    from relaunch.service import ledger
+
     entry = ledger.of_run(app.store, run.id)
     prices = _prices_or_none(app.settings)
     spend = cost.entry_cost(entry, prices) if entry is not None and prices is not None else None
@@ -114,6 +128,11 @@ def _show_skip(app: bootstrap.App, run_id: str, *, as_json: bool) -> int:
 
 def _prices_or_none(settings: Settings) -> cost.PriceTable | None:
     """The price table; a broken price file costs the listing its cost column (said once), not the listing."""
+    from relaunch.config_files import load_prices
+    from relaunch.domain.cost import DEFAULT_PRICES
+
+    if settings.price_file is None:  # load_prices' answer too, without the YAML parser it imports first
+        return DEFAULT_PRICES
     try:
         return load_prices(settings.price_file)
     except ValueError as exc:
@@ -123,6 +142,8 @@ def _prices_or_none(settings: Settings) -> cost.PriceTable | None:
 
 def inbox_sources(settings: Settings, *, dead: bool) -> list[str]:
     """The names `inbox --source` knows: each delivery source; dead letters also carry the commands topic's name."""
+    from relaunch.domain.model import Source
+
     names = [source.value for source in Source]
     return [*names, settings.pubsub_commands_topic] if dead else names
 
@@ -137,6 +158,8 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     if no_store_yet(settings):
         print(f"no deliveries yet: {settings.store_path} does not exist")
         return 0
+    from relaunch import bootstrap
+
     store = bootstrap.App(settings).store
     window = args.limit if args.source is None else max(args.limit, 1000)  # the port filters by nothing but count
     if args.dead:
@@ -144,18 +167,29 @@ def cmd_inbox(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps([r.model_dump(mode="json") for r in dead], indent=2))
         else:
+            from relaunch.cli import render
+            from relaunch.cli.terminal import show
+
             show(render.dead_letters_table(dead))
         return 0
     rows = [r for r in store.list_deliveries(window) if args.source in (None, r.source)][: args.limit]
     if args.json:
         print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
     else:
+        from relaunch.cli import render
+        from relaunch.cli.terminal import show
+
         show(render.deliveries_table(rows))
     return 0
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
     """Summarise the cost ledger with the price table (RELAUNCH_PRICE_FILE overrides the built-in prices)."""
+    from relaunch import bootstrap
+    from relaunch.config_files import load_prices
+    from relaunch.domain import cost
+    from relaunch.service import ledger
+
     settings = Settings()
     try:
         prices = load_prices(settings.price_file)
@@ -167,5 +201,8 @@ def cmd_cost(args: argparse.Namespace) -> int:
     if args.json:  # json.dumps, not model_dump_json: it escapes every non-ASCII character
         print(json.dumps(summary.model_dump(mode="json"), indent=2))
     else:
+        from relaunch.cli import render
+        from relaunch.cli.terminal import show
+
         show(render.cost_view(summary))
     return 0
