@@ -75,6 +75,10 @@ LISTINGS: dict[str, tuple[Callable[[SqliteRunStore], object], str | None]] = {
     "timeline": (lambda s: s.timeline("r1"), None),
     "list_dead_letters": (lambda s: s.list_dead_letters(20), None),
     "record_delivery": (lambda s: s.record_delivery(make_delivery("k2"), [make_run("r3", "churn", 3.0)]), None),
+    "record_delivery with a content key": (
+        lambda s: s.record_delivery(make_delivery("k3"), [make_run("r4").model_copy(update={"content_key": "c4"})]),
+        "runs_by_content",
+    ),
     "get_delivery": (lambda s: s.get_delivery("k1"), None),
     "lane_head": (lambda s: s.lane_head("churn:main"), None),
     "story feed": (lambda s: StoryFeed(s).after(Cursor(delivery=0, entry=0)), None),

@@ -11,20 +11,39 @@ from pathlib import Path
 from typing import Any
 
 from relaunch.adapters.local.group_commit import GroupCommit
-from relaunch.adapters.local.sqlite import ConnectionPool, init_schema
+from relaunch.adapters.local.sqlite import ConnectionPool, connect, init_schema, write_transaction
+from relaunch.adapters.local.sqlite_upgrades import drop_autoincrement, without_rowid
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS bus_subscriptions (name TEXT PRIMARY KEY, topic TEXT NOT NULL, push_url TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS bus_subscriptions_by_topic ON bus_subscriptions (topic);
-CREATE TABLE IF NOT EXISTS bus_messages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, data TEXT NOT NULL, attributes TEXT NOT NULL,
-    published_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS bus_deliveries (
+# Messages are never deleted (only their deliveries are, once acknowledged): rowids alone never repeat, and an insert
+# writes no sqlite_sequence page. A delivery is found by its key only: one B-tree, WITHOUT ROWID.
+MESSAGES = """CREATE TABLE IF NOT EXISTS bus_messages (
+    id INTEGER PRIMARY KEY, topic TEXT NOT NULL, data TEXT NOT NULL, attributes TEXT NOT NULL,
+    published_at REAL NOT NULL)"""
+DELIVERIES = """CREATE TABLE IF NOT EXISTS bus_deliveries (
     message_id INTEGER NOT NULL, subscription TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending',
     attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL, leased_until REAL NOT NULL DEFAULT 0,
-    last_error TEXT NOT NULL DEFAULT '', PRIMARY KEY (message_id, subscription));
-CREATE INDEX IF NOT EXISTS bus_deliveries_due ON bus_deliveries (state, next_attempt_at);
+    last_error TEXT NOT NULL DEFAULT '', PRIMARY KEY (message_id, subscription)) WITHOUT ROWID"""
+DELIVERIES_INDEXES = ["CREATE INDEX IF NOT EXISTS bus_deliveries_due ON bus_deliveries (state, next_attempt_at)"]
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS bus_subscriptions (name TEXT PRIMARY KEY, topic TEXT NOT NULL, push_url TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS bus_subscriptions_by_topic ON bus_subscriptions (topic);
+{MESSAGES};
+{DELIVERIES};
+{";".join(DELIVERIES_INDEXES)};
 """
+
+
+def init_bus(path: Path) -> None:
+    """Create the bus's file, or bring one made by an older relaunch to this schema (its messages and deliveries
+    kept, with their ids)."""
+    init_schema(path, SCHEMA)
+    conn = connect(path)
+    try:
+        with write_transaction(conn):
+            drop_autoincrement(conn, "bus_messages", MESSAGES, [])
+            without_rowid(conn, "bus_deliveries", DELIVERIES, DELIVERIES_INDEXES)
+    finally:
+        conn.close()
 
 
 @dataclass(frozen=True)
@@ -78,7 +97,7 @@ def enqueue(conn: sqlite3.Connection, messages: Sequence[Message]) -> list[str]:
     """Write messages with one delivery per subscription each, first pushed at their `due_at`; their ids. Inside the
     caller's write transaction, on this bus's file or on a connection it is attached to (the store's outbox).
 
-    One insert per table: inside the transaction the new AUTOINCREMENT ids are consecutive, ending at the last
+    One insert per table: inside the transaction the new ids are consecutive, ending at the last
     insert's rowid (a lone message's insert says it; executemany does not).
     """
     rows = [message[:4] for message in messages]
@@ -102,7 +121,7 @@ class SqliteBus:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        init_schema(self.path, SCHEMA)
+        init_bus(self.path)
         self._pool = ConnectionPool(self.path)
         self._publish: GroupCommit[Message, str] = GroupCommit(self._pool.writer, enqueue)
 

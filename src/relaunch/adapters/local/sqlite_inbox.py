@@ -1,5 +1,6 @@
 """The inbox's write path on SQLite: a delivery's row with its new runs, each with its first timeline entry and its
-content claim, in one group-committed transaction; with an outbox, each written run's start_run command as well.
+content claim (the run's unique content_key), in one group-committed transaction; with an outbox, each written run's
+start_run command as well.
 
 Why it is shaped so (a webhook waits on every line of it):
 - Rows are serialised by the calling thread before it queues, so the transaction holds the write lock only for SQL.
@@ -23,16 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from relaunch.adapters.content import split_held
-from relaunch.adapters.local.bus import SCHEMA as BUS_SCHEMA
-from relaunch.adapters.local.bus import Message, SqliteBus, enqueue, message
+from relaunch.adapters.local.bus import Message, SqliteBus, enqueue, init_bus, message
 from relaunch.adapters.local.group_commit import GroupCommit
-from relaunch.adapters.local.sqlite import init_schema
 from relaunch.domain.commands import StartRun
 from relaunch.domain.model import Delivery, PipelineRun, TimelineEntry
 from relaunch.domain.ports import Recorded
 
 INSERT_RUN = (
-    "INSERT INTO runs (id, pipeline, state, version, created_at, updated_at, json) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO runs (id, pipeline, state, version, created_at, updated_at, json, content_key)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 INSERT_ENTRY = "INSERT INTO timeline (run_id, at, kind, message, data) VALUES (?, ?, ?, ?, ?)"
 INSERT_DELIVERY = (
@@ -42,7 +42,8 @@ OUTBOX_SCHEMA = "bus"  # the name the bus's file is attached under
 
 
 def run_row(run: PipelineRun) -> tuple[Any, ...]:
-    return (run.id, run.pipeline, run.state.value, run.version, run.created_at, run.updated_at, run.model_dump_json())
+    json_ = run.model_dump_json()
+    return (run.id, run.pipeline, run.state.value, run.version, run.created_at, run.updated_at, json_, run.content_key)
 
 
 def entry_row(run_id: str, entry: TimelineEntry) -> tuple[Any, ...]:
@@ -90,7 +91,7 @@ class InboxWriter:
         """`writer`: the write connection; with an outbox, one with the bus's file attached as `OUTBOX_SCHEMA`."""
         self._topic = outbox.topic if outbox is not None else None
         if outbox is not None:
-            init_schema(outbox.bus, BUS_SCHEMA)
+            init_bus(outbox.bus)
         self._commit: GroupCommit[_Ready, Recorded] = GroupCommit(writer, self._apply)
 
     def record(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> Recorded:
@@ -112,7 +113,7 @@ class InboxWriter:
     def _apply(self, conn: sqlite3.Connection, batch: Sequence[_Ready]) -> list[Recorded]:
         """Write the batch: the keys and contents it would claim are read in one query, then one insert per table."""
         known, holders = _claimed(conn, batch)
-        results, rows, runs, entries, claims, starts = [], [], [], [], [], []
+        results, rows, runs, entries, starts = [], [], [], [], []
         for ready in batch:
             if ready.delivery.key in known:
                 results.append(Recorded(False))
@@ -124,13 +125,10 @@ class InboxWriter:
             rows.append((*ready.row, json.dumps(run_ids)))
             runs += [ready.run_rows[run.id] for run in fresh]
             entries += [ready.entries[run.id] for run in fresh]
-            claims += [(run.content_key, run.id) for run in fresh if run.content_key]
             starts += [ready.starts[run.id] for run in fresh if run.id in ready.starts]
         for sql, values in ((INSERT_DELIVERY, rows), (INSERT_RUN, runs), (INSERT_ENTRY, entries)):
             if values:
                 conn.executemany(sql, values)
-        if claims:
-            conn.executemany("INSERT INTO content (key, run_id) VALUES (?, ?)", claims)
         if starts:
             enqueue(conn, starts)
         return results
@@ -142,7 +140,7 @@ def _claimed(conn: sqlite3.Connection, batch: Sequence[_Ready]) -> tuple[set[str
     contents = [run.content_key for ready in batch for run in ready.runs if run.content_key]
     sql = f"SELECT key, NULL FROM inbox WHERE key IN ({marks(keys)})"
     if contents:
-        sql += f" UNION ALL SELECT key, run_id FROM content WHERE key IN ({marks(contents)})"
+        sql += f" UNION ALL SELECT content_key, id FROM runs WHERE content_key IN ({marks(contents)})"
     known: set[str] = set()
     holders: dict[str, str] = {}
     for key, run_id in conn.execute(sql, [*keys, *contents]):

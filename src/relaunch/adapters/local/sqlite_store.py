@@ -20,6 +20,7 @@ from relaunch.adapters.local.sqlite_inbox import (
     entry_row,
     marks,
 )
+from relaunch.adapters.local.sqlite_upgrades import columns, drop_autoincrement, table_sql
 from relaunch.domain.environments import PromotionRecord
 from relaunch.domain.model import TERMINAL_STATES, DeadLetter, Delivery, PipelineRun, TimelineEntry
 from relaunch.domain.ports import ConflictError, Recorded
@@ -28,16 +29,26 @@ from relaunch.domain.story import Cursor, DeliveryRow, EntryRow
 
 log = logging.getLogger(__name__)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
+RUNS = """CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, pipeline TEXT NOT NULL, state TEXT NOT NULL, version INTEGER NOT NULL,
-    created_at REAL NOT NULL, updated_at REAL NOT NULL, json TEXT NOT NULL);
+    created_at REAL NOT NULL, updated_at REAL NOT NULL, json TEXT NOT NULL, content_key TEXT)"""
+# Never a row deleted: rowids alone grow as AUTOINCREMENT's would (see sqlite_upgrades.drop_autoincrement).
+TIMELINE = """CREATE TABLE IF NOT EXISTS timeline (
+    seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, at REAL NOT NULL, kind TEXT NOT NULL,
+    message TEXT NOT NULL, data TEXT NOT NULL)"""
+TIMELINE_INDEXES = ["CREATE INDEX IF NOT EXISTS timeline_by_run ON timeline (run_id, seq)"]
+# A run's content claim (of runs with one content key, the first written is the only one): a column of the run with
+# a unique index, not a table of its own, so a delivery writes one B-tree for it, not two. A file made before has its
+# `content` table folded in when opened (_upgrade).
+RUNS_BY_CONTENT = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS runs_by_content ON runs (content_key) WHERE content_key IS NOT NULL"
+)
+SCHEMA = f"""
+{RUNS};
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at);
 CREATE INDEX IF NOT EXISTS runs_by_pipeline ON runs (pipeline, created_at);
-CREATE TABLE IF NOT EXISTS timeline (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, at REAL NOT NULL, kind TEXT NOT NULL,
-    message TEXT NOT NULL, data TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS timeline_by_run ON timeline (run_id, seq);
+{TIMELINE};
+{";".join(TIMELINE_INDEXES)};
 CREATE TABLE IF NOT EXISTS inbox (
     key TEXT PRIMARY KEY, source TEXT NOT NULL, received_at REAL NOT NULL, headers TEXT NOT NULL,
     body TEXT NOT NULL, outcome TEXT NOT NULL, run_ids TEXT NOT NULL, body_dropped_at REAL);
@@ -47,7 +58,6 @@ CREATE TABLE IF NOT EXISTS effects (
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, source TEXT NOT NULL, reason TEXT NOT NULL,
     payload TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS content (key TEXT PRIMARY KEY, run_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS lanes (lane TEXT PRIMARY KEY, run_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS promotions (
     pipeline TEXT NOT NULL, environment TEXT NOT NULL, run_id TEXT NOT NULL, kind TEXT NOT NULL, version TEXT NOT NULL,
@@ -89,7 +99,7 @@ class SqliteRunStore:
         self.path = Path(path)
         init_schema(self.path, SCHEMA)
         self._pool = ConnectionPool(self.path)
-        _add_body_dropped_at(self._pool)
+        _upgrade(self._pool)
         # The inbox writes through a writer of its own with the bus attached (only there: every other write would
         # lock the bus's file too), or through the store's writer.
         self._inbox_pool = ConnectionPool(self.path, {OUTBOX_SCHEMA: outbox.bus}) if outbox else self._pool
@@ -276,11 +286,21 @@ class SqliteRunStore:
         return [DeadLetter(**{**dict(row), "id": str(row["id"])}) for row in self._pool.get().execute(sql, (limit,))]
 
 
-def _add_body_dropped_at(pool: ConnectionPool) -> None:
-    """An inbox made before retention existed gains its column (SQLite has no ADD COLUMN IF NOT EXISTS)."""
+def _upgrade(pool: ConnectionPool) -> None:
+    """Bring a file made by an older relaunch to this schema, its rows kept (see sqlite_upgrades)."""
     with write_transaction(pool.writer()) as conn:
-        if "body_dropped_at" not in {row["name"] for row in conn.execute("PRAGMA table_info(inbox)")}:
+        if "body_dropped_at" not in columns(conn, "inbox"):  # an inbox made before retention existed
             conn.execute("ALTER TABLE inbox ADD COLUMN body_dropped_at REAL")
+        if "content_key" not in columns(conn, "runs"):
+            conn.execute("ALTER TABLE runs ADD COLUMN content_key TEXT")
+        if table_sql(conn, "content"):  # the claims' table of old: each run's claim moves into its row
+            conn.execute(
+                "UPDATE runs SET content_key = (SELECT key FROM content WHERE content.run_id = runs.id)"
+                " WHERE id IN (SELECT run_id FROM content)"
+            )
+            conn.execute("DROP TABLE content")
+        conn.execute(RUNS_BY_CONTENT)
+        drop_autoincrement(conn, "timeline", TIMELINE, TIMELINE_INDEXES)
 
 
 class StoryFeed:
