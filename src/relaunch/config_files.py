@@ -12,16 +12,17 @@ from typing import TYPE_CHECKING, TypeVar
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from relaunch.domain.spec import PipelineSpec, SpecError
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the spec models load with the first spec read, not with a process that only prices runs
     from relaunch.domain.cost import PriceTable
+    from relaunch.domain.spec import PipelineSpec
 
 M = TypeVar("M", bound=BaseModel)
 
 
 def load_spec(path: Path) -> PipelineSpec:
     """Load one spec file, naming the file and each bad field on error."""
+    from relaunch.domain.spec import PipelineSpec, SpecError  # noqa: PLC0415
+
     return load_model(path, PipelineSpec, SpecError)
 
 
@@ -53,6 +54,8 @@ def spec_files(directory: Path) -> list[Path]:
 
 def load_specs(directory: Path) -> dict[str, PipelineSpec]:
     """Load every `*.yaml`/`*.yml` in a folder; pipeline names must be unique."""
+    from relaunch.domain.spec import SpecError  # noqa: PLC0415
+
     specs: dict[str, PipelineSpec] = {}
     for path in spec_files(directory):
         spec = load_spec(path)
@@ -64,12 +67,12 @@ def load_specs(directory: Path) -> dict[str, PipelineSpec]:
 
 def load_prices(path: Path | None) -> PriceTable:
     """The default table with a YAML/JSON file's `machines`, `accelerators` and `spot_factor` merged over it."""
-    import yaml  # noqa: PLC0415 (loaded by the processes that price, not by every function)
-
     from relaunch.domain.cost import DEFAULT_ACCELERATORS, DEFAULT_MACHINES, DEFAULT_PRICES, PriceTable  # noqa: PLC0415
 
     if path is None:
         return DEFAULT_PRICES
+    import yaml  # noqa: PLC0415 (loaded only to read a price file, not by every process that prices)
+
     try:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}  # YAML also reads JSON
     except (OSError, yaml.YAMLError) as exc:

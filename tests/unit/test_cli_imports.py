@@ -20,7 +20,7 @@ from relaunch.domain.model import Delivery, PipelineRun, Trigger
 from relaunch.settings import Settings
 
 # What only another command needs: the HTTP client of `simulate`, the YAML of `launch-queue`, the service's ingest,
-# the cloud adapters and every SDK (google.* beyond the namespace packages site's .pth files create).
+# the cloud adapters and every SDK (google.* beyond the namespace packages site's .pth files create), the specs.
 HEAVY = (
     "requests",
     "urllib3",
@@ -33,6 +33,7 @@ HEAVY = (
     "wandb",
     "github",
     "vertexai",
+    "relaunch.domain.spec",  # the pipeline specs' models: a listing reads runs, never specs
 )
 # rich renders the tables: a command that prints none (JSON, or nothing recorded yet) does not load it.
 NO_TABLE = (*HEAVY, "rich")

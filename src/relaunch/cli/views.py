@@ -129,10 +129,7 @@ def _show_skip(app: bootstrap.App, run_id: str, *, as_json: bool) -> int:
 def _prices_or_none(settings: Settings) -> cost.PriceTable | None:
     """The price table; a broken price file costs the listing its cost column (said once), not the listing."""
     from relaunch.config_files import load_prices
-    from relaunch.domain.cost import DEFAULT_PRICES
 
-    if settings.price_file is None:  # load_prices' answer too, without the YAML parser it imports first
-        return DEFAULT_PRICES
     try:
         return load_prices(settings.price_file)
     except ValueError as exc:

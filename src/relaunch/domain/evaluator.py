@@ -8,10 +8,13 @@ already on a branch the team protects, so its own commit evaluates it, unless th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from relaunch.domain.gitnames import is_sha, name_problem
 from relaunch.domain.model import PipelineRun, Trigger
-from relaunch.domain.spec import PipelineSpec
+
+if TYPE_CHECKING:  # a signature's: the store names SUFFIX, and need not load the spec models for it
+    from relaunch.domain.spec import PipelineSpec
 
 SUFFIX = ".evaluator"  # a separate evaluator is built as the derived run `<run id>.evaluator`
 

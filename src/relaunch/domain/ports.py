@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from relaunch.domain.environments import PromotionRecord
 from relaunch.domain.model import (
     BuildResult,
     DeadLetter,
@@ -23,7 +22,10 @@ from relaunch.domain.model import (
     PipelineRun,
     TimelineEntry,
 )
-from relaunch.domain.retention import EnvFolder, StoredBody
+
+if TYPE_CHECKING:  # named in signatures only: the spec models these modules import stay unloaded until used
+    from relaunch.domain.environments import PromotionRecord
+    from relaunch.domain.retention import EnvFolder, StoredBody
 
 
 class ConflictError(Exception):

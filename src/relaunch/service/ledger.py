@@ -6,11 +6,15 @@ run once. A skipped push has no run; its entry is keyed by the run id it would h
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from relaunch.domain.cost import LedgerEntry, ledger_entry, skipped_entry
 from relaunch.domain.effects import Effect
 from relaunch.domain.model import PipelineRun
 from relaunch.domain.ports import EffectLedger
-from relaunch.domain.spec import PipelineSpec
+
+if TYPE_CHECKING:
+    from relaunch.domain.spec import PipelineSpec
 
 
 def record_run(store: EffectLedger, run: PipelineRun, spec: PipelineSpec | None) -> LedgerEntry | None:
