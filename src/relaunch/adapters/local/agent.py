@@ -4,6 +4,10 @@ The agent reports facts ("exited with code 3", "killed by signal SIGKILL", "the 
 running") and finishes a failed job as failed; it never retries on its own. Whether to retry is decided by one policy
 (domain/failures.py, applied by the orchestrator) for this agent and Vertex alike; a retry is a new submission
 whose `not_before` the queue honours.
+
+The loop wakes when a job exits (its pidfd), when a submit from any process nudges its socket, and every poll
+interval as the safety net; it nudges the stack's completion relay when it records a job's end (see wake.py for why
+the sockets give a job nothing).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from relaunch import logs
+from relaunch.adapters.local import wake
 from relaunch.adapters.local.agent_jobs import JobTable
 from relaunch.adapters.local.environment import job_environment
 from relaunch.adapters.local.pyenv import environment_of
@@ -55,6 +60,7 @@ class _Running:
     attempt: int
     proc: subprocess.Popen[bytes]
     deadline: float
+    pidfd: int | None  # readable once the job's supervisor exits: the loop wakes on it
 
 
 class LocalAgent:
@@ -83,6 +89,7 @@ class LocalAgent:
         self._notify_backoff: dict[str, tuple[float, float]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._wakes: wake.WakeSocket | None = None  # bound while the loop runs: a submit from anywhere wakes it
 
     # --- TrainingBackend -------------------------------------------------------------------------------------
 
@@ -90,6 +97,7 @@ class LocalAgent:
         """Queue the job, idempotent on request.key; returns the job id."""
         job_id = job_id_for(request.key)
         self.jobs.insert(job_id, request)
+        wake.nudge(wake.agent_wake_path(self.jobs.db_path))  # committed: the agent's next look will find it
         return job_id
 
     def status(self, job_id: str) -> JobStatus:
@@ -121,6 +129,7 @@ class LocalAgent:
             return
         self._recover_orphans()
         self._stop.clear()
+        self._wakes = wake.WakeSocket.bind(wake.agent_wake_path(self.jobs.db_path))
         self._thread = threading.Thread(target=self._loop, name="relaunch-local-agent", daemon=True)
         self._thread.start()
 
@@ -128,26 +137,49 @@ class LocalAgent:
         """Stop the loop and kill running jobs, leaving them `running`: the next start reports them interrupted."""
         self._stop.set()
         if self._thread is not None:
+            wake.nudge(wake.agent_wake_path(self.jobs.db_path))
             self._thread.join(timeout=3)
             self._thread = None
-        _terminate_all([r.proc for r in self._running.values()])
-        self._running.clear()
+        self._end_all()
 
     def run_forever(self, stopped: Callable[[], bool]) -> None:
         """Recover orphans, run the loop in this thread until `stopped()` (a signal handler's flag), kill the jobs."""
         self._recover_orphans()
+        self._wakes = wake.WakeSocket.bind(wake.agent_wake_path(self.jobs.db_path))
         try:
             while not stopped():
                 self._iterate()
-                time.sleep(self.poll_interval)  # not Event.wait: a signal handler may not take its lock
+                self._wait(time.sleep)  # not Event.wait: a signal handler may not take its lock
         finally:
-            _terminate_all([r.proc for r in self._running.values()])
-            self._running.clear()
+            self._end_all()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._iterate()
-            self._stop.wait(self.poll_interval)
+            self._wait(self._stop.wait)
+
+    def _wait(self, sleep: Callable[[float], object]) -> None:
+        """Until a job exits, a submit or stop nudges the socket, or a poll interval passed (the safety net)."""
+        fds = [run.pidfd for run in self._running.values() if run.pidfd is not None]
+        if self._wakes is not None:
+            fds.append(self._wakes.fileno())
+        wake.wait(fds, self.poll_interval, sleep)
+        if self._wakes is not None:
+            self._wakes.drain()
+
+    def _end_all(self) -> None:
+        """Kill the running jobs (left `running` for the next start to report) and let go of the wake-ups."""
+        _terminate_all([r.proc for r in self._running.values()])
+        for job_id in list(self._running):
+            self._forget(job_id)
+        wakes, self._wakes = self._wakes, None
+        if wakes is not None:
+            wakes.close()
+
+    def _forget(self, job_id: str) -> None:
+        run = self._running.pop(job_id, None)  # one pop per job, so a pidfd is closed once even if stop() races
+        if run is not None and run.pidfd is not None:
+            os.close(run.pidfd)
 
     def _iterate(self) -> None:
         try:
@@ -174,6 +206,7 @@ class LocalAgent:
                 except (ProcessLookupError, PermissionError):
                     pass
             self.jobs.finish(row["id"], row["attempts"], "failed", "the agent restarted while the job was running")
+            wake.nudge(wake.relay_wake_path(self.jobs.db_path))
 
     def _launch(self, row: sqlite3.Row) -> None:
         request, job_id, attempt = _request_of(row), row["id"], row["attempts"]
@@ -186,7 +219,7 @@ class LocalAgent:
         _about(request)
         log.info("%s job %s (attempt %d) started: %s", request.step, job_id, attempt, shlex.join(request.command))
         deadline = time.monotonic() + request.timeout_s
-        self._running[job_id] = _Running(request, job_id, attempt, proc, deadline)
+        self._running[job_id] = _Running(request, job_id, attempt, proc, deadline, wake.pidfd_of(proc.pid))
 
     def _spawn(self, request: JobRequest, job_id: str, attempt: int) -> subprocess.Popen[bytes]:
         # Not this process's environment: a job runs code from any push, so it gets an allowlist and no secret.
@@ -221,7 +254,7 @@ class LocalAgent:
                 continue
             else:
                 self._classify(run, run.proc.returncode)
-            del self._running[job_id]
+            self._forget(job_id)
 
     def _still_ours(self, run: _Running) -> bool:
         """False once a cancel (from any process) has moved the attempt out of `running`."""
@@ -239,6 +272,7 @@ class LocalAgent:
 
     def _finish(self, request: JobRequest, job_id: str, attempt: int, state: str, message: str) -> None:
         if self.jobs.finish(job_id, attempt, state, message):
+            wake.nudge(wake.relay_wake_path(self.jobs.db_path))  # the stack's relay publishes it now, not next poll
             _about(request)
             log.info("%s job %s (attempt %d) %s: %s", request.step, job_id, attempt, state, message)
 

@@ -25,6 +25,7 @@ from relaunch.adapters.local.agent import LocalAgent
 from relaunch.adapters.local.environment import agent_environment
 from relaunch.adapters.local.periodic import Periodic
 from relaunch.adapters.local.sandbox import SandboxMode, SandboxUnavailable, choose, describe, probe
+from relaunch.adapters.local.wake import relay_wake_path
 from relaunch.logs import configure as configure_logging
 from relaunch.settings import Settings
 
@@ -122,7 +123,8 @@ class AgentProcess:
 class CompletionRelay(Periodic):
     """Delivers the agent's finished jobs to `agent.on_finished` (the stack's bus publisher) from a thread.
 
-    A completion not delivered stays unnotified, and the next round tries it again.
+    The agent process wakes it when it records a job's end (see wake.py); it also looks every poll interval. A
+    completion not delivered stays unnotified, and the next round tries it again.
     """
 
     def __init__(self, agent: LocalAgent) -> None:
@@ -131,6 +133,7 @@ class CompletionRelay(Periodic):
             agent.poll_interval,
             name="relaunch-job-completions",
             failure="job completions not delivered",
+            wake_path=relay_wake_path(agent.jobs.db_path),
         )
 
 
