@@ -20,6 +20,12 @@ handler (seen: a log-capture test on the same worker found another test's lines 
 A test module whose tests share a module-scoped fixture (a running stack, a demo's outcome) is one group too: spread
 over four workers, its fixture ran up to four times (the demo scenario's 35 s twice in one run).
 
+Every Python process the suite starts (each stack's nine functions, its agent, the CLI, the jobs) imports relaunch
+from source. Where PYTHONDONTWRITEBYTECODE is set (this machine's environment sets it, and a clean checkout has no
+__pycache__), none of them may write the bytecode it compiled, so each compiled the whole package again: about 130 ms
+of every function's start, hundreds of times a run. The controller compiles the package, the tests' helpers and the
+example once per session (under a second; then only what changed), and every process reads that bytecode.
+
 The commits' Python environments (the local build's) are shared by every stack the suite starts, as
 RELAUNCH_PYTHON_ENVS_DIR lets stacks share them: the digits example's environment is installed and byte-compiled once
 per machine, not once per test home (about 13 s of CPU each). A test about building one sets its own folder.
@@ -49,6 +55,16 @@ EMULATOR_USERS = (
     "e2e/test_demo_on_emulators.py",
     "e2e/test_demo_gcp_emulated.py",
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the controller (or a run without xdist): once, before any worker starts
+        import compileall
+
+        import relaunch
+
+        for folder in (Path(relaunch.__file__).parent, TESTS, TESTS.parent / "examples"):
+            compileall.compile_dir(folder, quiet=2)
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
