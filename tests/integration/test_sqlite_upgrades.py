@@ -102,11 +102,17 @@ def test_an_old_store_keeps_its_rows_its_claims_and_its_timeline_order(tmp_path:
     reopened.close()
 
 
-def test_an_old_bus_keeps_its_messages_ids_and_pending_deliveries(tmp_path: Path) -> None:
-    path = tmp_path / "bus.db"
+def old_bus(path: Path) -> sqlite3.Connection:
+    """A bus file of the old schema with the orchestrator's subscription, its connection still open."""
     conn = sqlite3.connect(path)
     conn.executescript(OLD_BUS)
     conn.execute("INSERT INTO bus_subscriptions VALUES ('orchestrator', 'commands', 'http://127.0.0.1:9/')")
+    return conn
+
+
+def test_an_old_bus_keeps_its_messages_ids_and_pending_deliveries(tmp_path: Path) -> None:
+    path = tmp_path / "bus.db"
+    conn = old_bus(path)
     for n in (1, 2):
         conn.execute("INSERT INTO bus_messages (topic, data, attributes, published_at) VALUES ('commands', ?, '{}', 1)",
                      (json.dumps({"n": n}),))  # fmt: skip
@@ -127,9 +133,7 @@ def test_an_old_bus_keeps_its_messages_ids_and_pending_deliveries(tmp_path: Path
 
 def test_a_store_whose_outbox_is_an_old_bus_upgrades_it_and_publishes_into_it(tmp_path: Path) -> None:
     bus_path = tmp_path / "bus.db"
-    conn = sqlite3.connect(bus_path)
-    conn.executescript(OLD_BUS)
-    conn.execute("INSERT INTO bus_subscriptions VALUES ('orchestrator', 'commands', 'http://127.0.0.1:9/')")
+    conn = old_bus(bus_path)
     conn.commit()
     conn.close()
     old_store(tmp_path / "relaunch.db")
