@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from relaunch.adapters.local import wake
 from relaunch.adapters.local.group_commit import GroupCommit
 from relaunch.adapters.local.sqlite import ConnectionPool, connect, init_schema, write_transaction
 from relaunch.adapters.local.sqlite_upgrades import drop_autoincrement, without_rowid
@@ -150,7 +151,9 @@ class SqliteBus:
 
         Concurrent publishes of this process share one transaction (group commit); each returns once committed.
         """
-        return self._publish.submit(message(topic, data, attributes, time.time(), not_before))
+        message_id = self._publish.submit(message(topic, data, attributes, time.time(), not_before))
+        wake.nudge(wake.bus_wake_path(self.path))  # committed: the dispatcher pushes it now, not at its next poll
+        return message_id
 
     def pending_count(self) -> int:
         """Deliveries not yet acknowledged nor dead (in flight included)."""

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import requests
 
+from relaunch.adapters.local import wake
 from relaunch.adapters.local.bus import SCHEMA, Push, fields_of
 from relaunch.adapters.local.sqlite import connect, init_schema, write_transaction
 
@@ -83,7 +84,8 @@ class BusDispatcher:
         self.workers, self.poll_interval, self.request_timeout = workers, poll_interval, request_timeout
         init_schema(self.path, SCHEMA)
         self._stopping = threading.Event()
-        self._wake = threading.Event()
+        self._wake = threading.Event()  # this process's wake-ups (a push done, stop); other processes': _wakes
+        self._wakes: wake.WakeSocket | None = None
         self._thread: threading.Thread | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._local = threading.local()
@@ -101,6 +103,7 @@ class BusDispatcher:
         if self._thread is not None:
             return
         self._stopping.clear()
+        self._wakes = wake.WakeSocket.bind(wake.bus_wake_path(self.path))  # None: polling alone, as before
         self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="relaunch-bus-push")
         self._thread = threading.Thread(target=self._run, name="relaunch-bus", daemon=True)
         self._thread.start()
@@ -110,8 +113,11 @@ class BusDispatcher:
         if self._thread is None or self._executor is None:
             return
         self._stopping.set()
-        self._wake.set()
+        self._poke()
         self._thread.join(STOP_GRACE_S + 0.4)
+        if self._wakes is not None and not self._thread.is_alive():
+            self._wakes.close()
+            self._wakes = None
         self._executor.shutdown(wait=False, cancel_futures=True)
         for session in self._sessions:
             session.close()
@@ -129,11 +135,25 @@ class BusDispatcher:
             while not self._stopping.is_set():
                 self._wake.clear()
                 if not self._step(conn, in_flight):
-                    self._wake.wait(self.poll_interval)
+                    self._pause()
             wait_futures(in_flight, timeout=STOP_GRACE_S)
             self._settle(conn, in_flight)
         finally:
             conn.close()
+
+    def _pause(self) -> None:
+        """Until a publish (any process), a finished push or stop wakes the loop, or the poll interval passed."""
+        if self._wakes is None:
+            self._wake.wait(self.poll_interval)
+            return
+        if not self._wake.is_set():
+            wake.wait([self._wakes.fileno()], self.poll_interval, self._wake.wait)
+        self._wakes.drain()
+
+    def _poke(self) -> None:
+        self._wake.set()
+        if self._wakes is not None:
+            wake.nudge(self._wakes.path)
 
     def _step(self, conn: sqlite3.Connection, in_flight: set[Future[tuple[Push, str | None]]]) -> bool:
         """Record finished pushes and start due ones; True if anything was started."""
@@ -147,7 +167,7 @@ class BusDispatcher:
         assert executor is not None
         for push in pushes:
             future = executor.submit(self._push, push)
-            future.add_done_callback(lambda _: self._wake.set())
+            future.add_done_callback(lambda _: self._poke())
             in_flight.add(future)
         return bool(pushes)
 

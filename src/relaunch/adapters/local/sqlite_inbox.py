@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from relaunch.adapters.content import split_held
+from relaunch.adapters.local import wake
 from relaunch.adapters.local.bus import Message, SqliteBus, enqueue, init_bus, message
 from relaunch.adapters.local.group_commit import GroupCommit
 from relaunch.domain.commands import StartRun
@@ -90,13 +91,17 @@ class InboxWriter:
     def __init__(self, writer: Callable[[], sqlite3.Connection], outbox: Outbox | None = None) -> None:
         """`writer`: the write connection; with an outbox, one with the bus's file attached as `OUTBOX_SCHEMA`."""
         self._topic = outbox.topic if outbox is not None else None
+        self._bus = outbox.bus if outbox is not None else None
         if outbox is not None:
             init_bus(outbox.bus)
         self._commit: GroupCommit[_Ready, Recorded] = GroupCommit(writer, self._apply)
 
     def record(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> Recorded:
         """See RunStore.record_delivery; `started` when the runs' start commands were committed with them."""
-        return self._commit.submit(self._ready(delivery, runs))
+        recorded = self._commit.submit(self._ready(delivery, runs))
+        if recorded.started and self._bus is not None:
+            wake.nudge(wake.bus_wake_path(self._bus))  # committed: the dispatcher pushes them now, not at its next poll
+        return recorded
 
     def _ready(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> _Ready:
         row = (delivery.key, delivery.source, delivery.received_at, json.dumps(delivery.headers), delivery.body)

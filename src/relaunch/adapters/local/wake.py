@@ -1,8 +1,9 @@
 """Wake-ups between the local agent's processes: a byte on a Unix datagram socket, a job's exit on its pidfd.
 
 A wake-up only cuts a wait short; every waiter still polls on its interval, so a lost one costs at most an interval.
-The agent binds `<agent db>.wake` (a submit, from any process, wakes it) and the stack's completion relay binds
-`<agent db>.done` (the agent wakes it when it records a job's end). Both lie beside the database in RELAUNCH_HOME,
+The agent binds `<agent db>.wake` (a submit, from any process, wakes it), the stack's completion relay binds
+`<agent db>.done` (the agent wakes it when it records a job's end) and the bus dispatcher `<bus db>.wake` (a publish
+or an outbox commit, from any process, wakes it). Both lie beside the database in RELAUNCH_HOME,
 which is 0700 and which the job sandbox hides from jobs. A job run without the sandbox could send to them, but a
 byte carries nothing: whatever arrives, the receiver only does, earlier, the idempotent round it does on every poll.
 """
@@ -28,6 +29,11 @@ def agent_wake_path(db_path: Path) -> Path:
 def relay_wake_path(db_path: Path) -> Path:
     """The socket that wakes the completion relay of the job table at `db_path` (a job's end was recorded)."""
     return Path(db_path).with_suffix(".done")
+
+
+def bus_wake_path(db_path: Path) -> Path:
+    """The socket that wakes the bus dispatcher of the bus at `db_path` (a message was committed, from any process)."""
+    return Path(db_path).with_suffix(".wake")
 
 
 def nudge(path: Path) -> None:
