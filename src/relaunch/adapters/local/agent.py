@@ -97,7 +97,7 @@ class LocalAgent:
         """Queue the job, idempotent on request.key; returns the job id."""
         job_id = job_id_for(request.key)
         self.jobs.insert(job_id, request)
-        wake.nudge(wake.agent_wake_path(self.jobs.db_path))  # committed: the agent's next look will find it
+        wake.nudge(wake.wake_path(self.jobs.db_path))  # committed: the agent's next look will find it
         return job_id
 
     def status(self, job_id: str) -> JobStatus:
@@ -129,7 +129,7 @@ class LocalAgent:
             return
         self._recover_orphans()
         self._stop.clear()
-        self._wakes = wake.WakeSocket.bind(wake.agent_wake_path(self.jobs.db_path))
+        self._wakes = wake.WakeSocket.bind(wake.wake_path(self.jobs.db_path))
         self._thread = threading.Thread(target=self._loop, name="relaunch-local-agent", daemon=True)
         self._thread.start()
 
@@ -137,7 +137,7 @@ class LocalAgent:
         """Stop the loop and kill running jobs, leaving them `running`: the next start reports them interrupted."""
         self._stop.set()
         if self._thread is not None:
-            wake.nudge(wake.agent_wake_path(self.jobs.db_path))
+            wake.nudge(wake.wake_path(self.jobs.db_path))
             self._thread.join(timeout=3)
             self._thread = None
         self._end_all()
@@ -145,7 +145,7 @@ class LocalAgent:
     def run_forever(self, stopped: Callable[[], bool]) -> None:
         """Recover orphans, run the loop in this thread until `stopped()` (a signal handler's flag), kill the jobs."""
         self._recover_orphans()
-        self._wakes = wake.WakeSocket.bind(wake.agent_wake_path(self.jobs.db_path))
+        self._wakes = wake.WakeSocket.bind(wake.wake_path(self.jobs.db_path))
         try:
             while not stopped():
                 self._iterate()

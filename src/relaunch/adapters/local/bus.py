@@ -152,7 +152,7 @@ class SqliteBus:
         Concurrent publishes of this process share one transaction (group commit); each returns once committed.
         """
         message_id = self._publish.submit(message(topic, data, attributes, time.time(), not_before))
-        wake.nudge(wake.bus_wake_path(self.path))  # committed: the dispatcher pushes it now, not at its next poll
+        wake.nudge(wake.wake_path(self.path))  # committed: the dispatcher pushes it now, not at its next poll
         return message_id
 
     def pending_count(self) -> int:

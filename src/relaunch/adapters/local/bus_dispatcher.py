@@ -103,7 +103,7 @@ class BusDispatcher:
         if self._thread is not None:
             return
         self._stopping.clear()
-        self._wakes = wake.WakeSocket.bind(wake.bus_wake_path(self.path))  # None: polling alone, as before
+        self._wakes = wake.WakeSocket.bind(wake.wake_path(self.path))  # None: polling alone, as before
         self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="relaunch-bus-push")
         self._thread = threading.Thread(target=self._run, name="relaunch-bus", daemon=True)
         self._thread.start()

@@ -100,7 +100,7 @@ class InboxWriter:
         """See RunStore.record_delivery; `started` when the runs' start commands were committed with them."""
         recorded = self._commit.submit(self._ready(delivery, runs))
         if recorded.started and self._bus is not None:
-            wake.nudge(wake.bus_wake_path(self._bus))  # committed: the dispatcher pushes them now, not at its next poll
+            wake.nudge(wake.wake_path(self._bus))  # committed: the dispatcher pushes them now, not at its next poll
         return recorded
 
     def _ready(self, delivery: Delivery, runs: Sequence[PipelineRun]) -> _Ready:

@@ -21,19 +21,15 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
-def agent_wake_path(db_path: Path) -> Path:
-    """The socket that wakes the agent of the job table at `db_path` (a job was submitted)."""
+def wake_path(db_path: Path) -> Path:
+    """The socket that wakes whoever serves the database at `db_path`: the agent of a job table (a job was
+    submitted), the dispatcher of a bus (a message was committed), from any process."""
     return Path(db_path).with_suffix(".wake")
 
 
 def relay_wake_path(db_path: Path) -> Path:
     """The socket that wakes the completion relay of the job table at `db_path` (a job's end was recorded)."""
     return Path(db_path).with_suffix(".done")
-
-
-def bus_wake_path(db_path: Path) -> Path:
-    """The socket that wakes the bus dispatcher of the bus at `db_path` (a message was committed, from any process)."""
-    return Path(db_path).with_suffix(".wake")
 
 
 def nudge(path: Path) -> None:
