@@ -3,9 +3,11 @@
 Prints, for every function relaunch deploys (relaunch.functions.main.ENTRY_POINTS), the median time from process
 start to the first 2xx answer to a cheap request it really answers (a signed ping, a command for an unknown run, a
 minimal valid event, the dashboard's login page) over several starts, next to a bare hello-world function started the
-same way, and the ratio; then the orchestrator's first real event in the gcp profile (benchmarks/gcp_first_event.py:
-Firestore and Pub/Sub emulators, fake Cloud Build and Vertex AI) against its target. Needs gcloud with the emulator
-components and Java for the gcp row (`--no-gcp` leaves it out).
+same way, and the ratio. A second hello-world imports pydantic and answers with a model: what pydantic alone costs a
+start, the floor of any function whose settings and records are pydantic models. Then the orchestrator's first real
+event in the gcp profile (benchmarks/gcp_first_event.py: Firestore and Pub/Sub emulators, fake Cloud Build and
+Vertex AI) against its target. Needs gcloud with the emulator components and Java for the gcp row (`--no-gcp` leaves
+it out).
 `--src PATH` (or RELAUNCH_SRC) chooses the `src` directory imported, here and by the function processes, so an older
 checkout can be measured too; `--only a,b` times only those functions.
 Run on demand: `python3 benchmarks/cold_start.py [-n 7]`.
@@ -45,6 +47,22 @@ BARE = textwrap.dedent(
     @functions_framework.http
     def hello(request):
         return "hello"
+    """
+)
+# The same hello-world, answering with a pydantic model it validates: what importing pydantic (BaseModel and Field, as
+# relaunch's models do) costs any function before it does anything of its own. Printed as a reference: every
+# relaunch function imports pydantic before its first answer (its settings and its records are pydantic models).
+BARE_PYDANTIC = textwrap.dedent(
+    """
+    import functions_framework
+    from pydantic import BaseModel, Field
+
+    class Hello(BaseModel):
+        greeting: str = Field(default="hello", min_length=1)
+
+    @functions_framework.http
+    def hello(request):
+        return Hello().model_dump_json()
     """
 )
 
@@ -108,11 +126,13 @@ def main() -> None:
     functions = args.only.split(",") if args.only else list(ENTRY_POINTS)
     sources = {"": SRC} if not args.baseline else {"base ": Path(args.baseline).resolve(), "new ": SRC}
     with tempfile.TemporaryDirectory() as tmp:
-        bare = Path(tmp) / "bare.py"
+        bare, with_pydantic = Path(tmp) / "bare.py", Path(tmp) / "bare_pydantic.py"
         bare.write_text(BARE)
+        with_pydantic.write_text(BARE_PYDANTIC)
         hello: Callable[[], Probe] = lambda: ("GET", "/", b"", {})  # noqa: E731
         cases: list[tuple[str, str, Path, Callable[[], Probe], Path]] = [
-            ("bare hello-world", "hello", bare, hello, SRC)
+            ("bare hello-world", "hello", bare, hello, SRC),
+            ("bare + a pydantic model", "hello", with_pydantic, hello, SRC),
         ]
         for name in functions:
             for tag, src in sources.items():

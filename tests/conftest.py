@@ -33,6 +33,7 @@ per machine, not once per test home (about 13 s of CPU each). A test about build
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import tempfile
@@ -83,6 +84,15 @@ def _root_logger_as_found() -> Iterator[None]:
             handler.close()
     root.setLevel(level)
     logging.captureWarnings(False)
+
+
+@pytest.fixture(autouse=True)
+def _collector_as_found() -> Iterator[None]:
+    """A test that builds a function's app in-process begins its cold start (relaunch.functions.cold_start), which
+    holds the garbage collector until that app's first answer: resumed here if the test sent it none."""
+    yield
+    if not gc.isenabled():
+        gc.enable()
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:

@@ -107,7 +107,7 @@ NEVER_BUILT = tuple(f"relaunch.domain.{module}" for module in SPEC_MODULES)
 # request in-process and reports its status, its modules and the models whose validators it has built.
 FIRST_ANSWER = (
     """
-import base64, json, os, sys
+import base64, gc, importlib.metadata, json, os, sys
 import functions_framework
 """
     + BUILT_MODELS
@@ -120,10 +120,17 @@ for name, (method, path, body, headers) in json.load(sys.stdin).items():
     if pid == 0:
         try:
             os.environ["RELAUNCH_HOME"] = os.path.join(home, name)
+            collections, scans = [], []
+            gc.callbacks.append(lambda phase, info: phase == "start" and collections.append(info["generation"]))
+            listing = importlib.metadata.distributions  # what a scan of the installed packages' entry points calls
+            importlib.metadata.distributions = lambda *a, **k: scans.append(1) or listing(*a, **k)
             app = functions_framework.create_app(name, source)
-            reply = app.test_client().open(path, method=method, data=base64.b64decode(body), headers=headers)
+            client = app.test_client()  # flask's test helpers imported before the request: not the function's doing
+            reply = client.open(path, method=method, data=base64.b64decode(body), headers=headers)
             found = {"status": reply.status_code, "modules": sorted(sys.modules)}
             found["built"] = built() if "pydantic" in sys.modules else []
+            found["collections"], found["scans"] = len(collections), len(scans)
+            found["collector"] = {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}
         except BaseException as exc:
             found = {"status": repr(exc), "modules": [], "built": []}
         with open(os.path.join(home, name + ".json"), "w") as out:
@@ -180,6 +187,10 @@ def test_each_function_answers_its_first_request_without_what_it_does_not_need(t
         built = set(seen["built"])  # type: ignore[call-overload]
         # Validators are built on first use, and the specs come compiled: none of the specs' models is built.
         assert (name, hits(built, NEVER_BUILT)) == (name, set())
+        # No garbage collection and no plugin scan before the first answer; then collection resumes, the start's
+        # objects frozen out of its way (relaunch.functions.cold_start).
+        assert (name, seen["collections"], seen["scans"]) == (name, 0, 0)
+        assert seen["collector"]["enabled"] and seen["collector"]["frozen"] > 10_000, (name, seen["collector"])  # type: ignore[index]
 
 
 # The layers, bottom up: a module imports only from its own layer or below (imports inside functions count too).

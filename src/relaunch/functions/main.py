@@ -8,14 +8,19 @@ log lines (relaunch.logs): functions-framework resolves the name inside `create_
 
 from __future__ import annotations
 
-import importlib
-import os
-from typing import Any
-
 import flask
 
-from relaunch.domain.model import FunctionName
-from relaunch.handoff import WARM_UP_PATH_VARIABLE
+if flask.has_app_context():  # functions-framework is executing this as a function's source: a cold start begins
+    from relaunch.functions.cold_start import begin
+
+    begin(flask.current_app)
+
+import importlib  # noqa: E402 (after `begin`: what follows is the start it covers)
+import os  # noqa: E402
+from typing import Any  # noqa: E402
+
+from relaunch.domain.model import FunctionName  # noqa: E402
+from relaunch.handoff import WARM_UP_PATH_VARIABLE  # noqa: E402
 
 ENTRY_POINTS = {name.value: f"relaunch.functions.{name.value}" for name in FunctionName}  # each in its own module
 # Not a FunctionName: no topic, no inbox key, and embedded stacks run it only when asked (`relaunch up` does).
