@@ -70,13 +70,15 @@ class FakeStore:
     def get_delivery(self, key: str) -> Delivery | None:
         return self.deliveries.get(key)
 
-    def list_deliveries(self, limit: int = 50) -> list[Delivery]:
-        return sorted(self.deliveries.values(), key=lambda d: d.received_at, reverse=True)[:limit]
+    def list_deliveries(self, limit: int = 50, source: str | None = None) -> list[Delivery]:
+        rows = [d for d in self.deliveries.values() if source in (None, d.source)]
+        return sorted(rows, key=lambda d: d.received_at, reverse=True)[:limit]
 
-    def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+    def list_dead_letters(self, limit: int = 100, source: str | None = None) -> list[DeadLetter]:
         letters = [
-            DeadLetter(id=str(i), at=0.0, source=source, reason=reason, payload=payload)
-            for i, (source, reason, payload) in enumerate(self.dead)
+            DeadLetter(id=str(i), at=0.0, source=kept, reason=reason, payload=payload)
+            for i, (kept, reason, payload) in enumerate(self.dead)
+            if source in (None, kept)
         ]
         return letters[::-1][:limit]
 

@@ -76,3 +76,18 @@ def test_a_run_whose_content_another_run_holds_is_not_written_and_names_the_hold
     assert store.get_delivery("k2").run_ids == ["r3"]  # type: ignore[union-attr]
     twins = [make_run(f"t{i}").model_copy(update={"content_key": "churn|push|def456"}) for i in (1, 2)]
     assert store.record_delivery(make_delivery("k3"), twins).held == {"t2": "t1"}  # twins in one call: first wins
+
+
+def test_deliveries_of_one_source_are_listed_behind_newer_rows_of_another(store: RunStore) -> None:
+    """The store filters by source: an old delivery is found however many newer ones of other sources there are."""
+    store.record_delivery(make_delivery("wandb:old").model_copy(update={"source": "wandb", "received_at": 1.0}), [])
+    for i in range(12):
+        store.record_delivery(make_delivery(f"github:{i}").model_copy(update={"received_at": 10.0 + i}), [])
+    store.record_delivery(make_delivery("wandb:new").model_copy(update={"source": "wandb", "received_at": 30.0}), [])
+
+    assert [d.key for d in store.list_deliveries(limit=5, source="wandb")] == ["wandb:new", "wandb:old"]
+    assert [d.key for d in store.list_deliveries(limit=1, source="wandb")] == ["wandb:new"]
+    assert [d.key for d in store.list_deliveries(limit=2, source="github")] == ["github:11", "github:10"]
+    assert store.list_deliveries(source="drift") == []
+    everything = [d.key for d in store.list_deliveries(source=None)]
+    assert everything == ["wandb:new", *(f"github:{i}" for i in reversed(range(12))), "wandb:old"]

@@ -158,9 +158,8 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     from relaunch import bootstrap
 
     store = bootstrap.App(settings).store
-    window = args.limit if args.source is None else max(args.limit, 1000)  # the port filters by nothing but count
     if args.dead:
-        dead = [r for r in store.list_dead_letters(window) if args.source in (None, r.source)][: args.limit]
+        dead = store.list_dead_letters(args.limit, source=args.source)
         if args.json:
             print(json.dumps([r.model_dump(mode="json") for r in dead], indent=2))
         else:
@@ -169,7 +168,7 @@ def cmd_inbox(args: argparse.Namespace) -> int:
 
             show(render.dead_letters_table(dead))
         return 0
-    rows = [r for r in store.list_deliveries(window) if args.source in (None, r.source)][: args.limit]
+    rows = store.list_deliveries(args.limit, source=args.source)
     if args.json:
         print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
     else:

@@ -101,8 +101,8 @@ class Inbox(Protocol):
     def set_delivery_outcome(self, key: str, outcome: str) -> None:
         """Record what became of a delivery; an unknown key is ignored."""
 
-    def list_deliveries(self, limit: int = 50) -> list[Delivery]:
-        """Inbox rows, newest first (by `received_at`)."""
+    def list_deliveries(self, limit: int = 50, source: str | None = None) -> list[Delivery]:
+        """Inbox rows of `source` (of every source if None), newest first (by `received_at`), filtered by the store."""
 
 
 class InboxBodies(Protocol):
@@ -135,8 +135,8 @@ class DeadLetters(Protocol):
     def dead_letter(self, source: str, reason: str, payload: str) -> None:
         """Keep the message; never refuses one for its size (an implementation may cut a huge payload)."""
 
-    def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        """Dead letters, newest first, each with its own id."""
+    def list_dead_letters(self, limit: int = 100, source: str | None = None) -> list[DeadLetter]:
+        """Dead letters, newest first, each with its own id: those of `source` only, or of every source (None)."""
 
 
 class Lanes(Protocol):

@@ -44,7 +44,17 @@ PROMOTIONS_OF_PIPELINE = Index("promotions", (("pipeline", "ASCENDING"), ("at", 
 PROMOTIONS_OF_ENVIRONMENT = Index(
     "promotions", (("environment", "ASCENDING"), ("pipeline", "ASCENDING"), ("at", "DESCENDING"))
 )
-REQUIRED_INDEXES: tuple[Index, ...] = (RUNS_OF_PIPELINE, PROMOTIONS_OF_PIPELINE, PROMOTIONS_OF_ENVIRONMENT)
+# list_deliveries(source=...) and list_dead_letters(source=...): one source's deliveries (dead letters), newest first
+# (`relaunch inbox [--dead] --source S`)
+INBOX_OF_SOURCE = Index("inbox", (("source", "ASCENDING"), ("received_at", "DESCENDING")))
+DEAD_LETTERS_OF_SOURCE = Index("dead_letters", (("source", "ASCENDING"), ("written", "DESCENDING")))
+REQUIRED_INDEXES: tuple[Index, ...] = (
+    RUNS_OF_PIPELINE,
+    PROMOTIONS_OF_PIPELINE,
+    PROMOTIONS_OF_ENVIRONMENT,
+    INBOX_OF_SOURCE,
+    DEAD_LETTERS_OF_SOURCE,
+)
 
 
 @contextmanager
