@@ -29,9 +29,8 @@ PLUGINS_VARIABLE = "PYDANTIC_DISABLE_PLUGINS"
 def begin(app: flask.Flask) -> None:
     """A cold start of `app`'s function begins: skip what it would do for nothing, until its first answer."""
     os.environ.setdefault(PLUGINS_VARIABLE, "__all__")
-    if getattr(app, "_relaunch_cold_start", False):  # create_app builds one app per source: once is enough
+    if not gc.isenabled():  # whoever turned collection off decides when it comes back
         return
-    app._relaunch_cold_start = True  # type: ignore[attr-defined]
     gc.disable()
     app.teardown_request(_first_answered)
 
