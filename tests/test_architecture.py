@@ -98,7 +98,8 @@ NOT_BEFORE_FIRST_ANSWER: dict[str, tuple[str, ...]] = {
     "schedule_tick": INGEST_ONLY,
     "build_status": INGEST_ONLY,
     "vertex_job": INGEST_ONLY,
-    "reconcile": NEVER_BEFORE_FIRST_ANSWER,
+    # A tick that finds no active run (most ticks of a quiet project) builds no orchestrator: housekeeping only.
+    "reconcile": (*NEVER_BEFORE_FIRST_ANSWER, "relaunch.service.orchestrator", "relaunch.bootstrap.training"),
     "dashboard": (*NEVER_BEFORE_FIRST_ANSWER, "relaunch.service.orchestrator"),
 }
 SPEC_MODULES = ("spec", "spec_sweep", "spec_approval", "spec_environments", "spec_tracking", "sweep", "rollout")

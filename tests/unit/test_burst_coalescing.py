@@ -29,7 +29,7 @@ class Burst(World):
         spec = SPEC.model_copy(update={"coalesce": SPEC.coalesce.model_copy(update=coalesce)})
         deps = replace(self.orch.d, specs=lambda: {"digits": spec}, clock=lambda: self.now, look_at=self._look)
         self.orch = Orchestrator(deps)
-        self.reconciler = ReconcileService(self.orch, clock=lambda: self.now)
+        self.reconciler = ReconcileService.over(self.orch, clock=lambda: self.now)
 
     def _look(self, run_id: str, at: float) -> bool:
         self.looks.append((at, run_id))

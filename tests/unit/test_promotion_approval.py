@@ -195,7 +195,7 @@ def test_reconcile_finds_an_expired_wait() -> None:
     w = World(approval_timeout=60)
     run = w.run_to_gate(1)
     w.now += 3600
-    ReconcileService(w.orch, clock=lambda: w.now).run()
+    ReconcileService.over(w.orch, clock=lambda: w.now).run()
     assert w.store.runs[run.id].state is S.REJECTED
 
 

@@ -28,7 +28,7 @@ class Clocked(World):
         self.orch.d.specs = lambda: {"digits": spec}
         self.orch.rollout.clock = lambda: self.now
         self.orch._coalescer.clock = lambda: self.now  # a held run's window ends by the tick's clock
-        self.reconciler = ReconcileService(self.orch, clock=lambda: self.now, timeouts=Timeouts(poll_after_s=60))
+        self.reconciler = ReconcileService.over(self.orch, clock=lambda: self.now, timeouts=Timeouts(poll_after_s=60))
 
     def state(self) -> tuple[Any, ...]:
         """Everything a reconcile pass could change."""
@@ -200,3 +200,20 @@ def test_the_embedded_timer_ticks_until_stopped() -> None:
     assert count >= 1 and bus.messages[0][0] == reconcile.RECONCILE_TOPIC
     time.sleep(0.05)
     assert len(bus.messages) == count  # stopped means stopped
+
+
+def test_a_tick_builds_the_orchestrator_only_once_it_finds_an_active_run() -> None:
+    """A quiet project's ticks (no active run) load and build no orchestrator; a run in flight has it built."""
+    w = Clocked()
+    built: list[int] = []
+
+    def orchestrator() -> Any:
+        built.append(1)
+        return w.orch
+
+    reconciler = ReconcileService(w.orch.d.specs, w.store, orchestrator, clock=lambda: w.now)
+    assert reconciler.run().examined == 0 and built == []
+    baking(w)
+    w.now += 61  # past the poll interval: the tick takes the rolling-out run up
+    report = reconciler.run()
+    assert report.examined == 1 and built != [] and report.errors == []

@@ -22,7 +22,7 @@ def test_a_tick_runs_housekeeping_once_per_interval_and_logs_what_it_did(caplog:
         report = keeper.maybe_collect(3600, budget_s)
         return None if report is None else report.summary()
 
-    reconciler = ReconcileService(
+    reconciler = ReconcileService.over(
         w.orch, clock=lambda: w.now, timeouts=Timeouts(tick_budget_s=100), housekeeping=keep_house
     )
     with caplog.at_level(logging.INFO, logger="relaunch.service.reconcile"):
@@ -42,5 +42,5 @@ def test_failing_housekeeping_is_reported_and_the_tick_still_ends() -> None:
     def broken(budget_s: float) -> str | None:
         raise OSError("disk went away")
 
-    report = ReconcileService(w.orch, clock=lambda: w.now, housekeeping=broken).run()
+    report = ReconcileService.over(w.orch, clock=lambda: w.now, housekeeping=broken).run()
     assert report.housekeeping == "failed: OSError: disk went away" and report.errors == []

@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 def reconcile(cloud_event: CloudEvent) -> None:
     """Any tick will do (its content is ignored): reconciling twice changes nothing, so redeliveries are harmless."""
     app = bootstrap.app()
-    report = ReconcileService(app.orchestrator, housekeeping=on_reconcile(app)).run()
+    orchestrator = lambda: app.orchestrator  # noqa: E731 (built only once a tick finds a run to move)
+    report = ReconcileService(app.specs, app.store, orchestrator, housekeeping=on_reconcile(app)).run()
     log.info(
         "reconcile %r: %d runs, advanced %s, timed out %s, errors %s",
         cloud_event["id"],

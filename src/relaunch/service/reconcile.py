@@ -18,15 +18,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from relaunch.domain.commands import RECONCILE_TOPIC  # noqa: F401  (re-exported)
 from relaunch.domain.model import PipelineRun, RunState, Stage, TimelineEntry
 from relaunch.domain.rollout import BlueGreenRollout, CanaryRollout, Rollout
 from relaunch.domain.spec import PipelineSpec
 from relaunch.domain.sweep import rounds
-from relaunch.service.orchestrator import Orchestrator
+
+if TYPE_CHECKING:  # built only by a tick that finds a run to move (most ticks of a quiet project find none)
+    from relaunch.domain.ports import OrchestratorStore
+    from relaunch.service.orchestrator import Orchestrator
 
 log = logging.getLogger(__name__)
 S = RunState
@@ -101,20 +105,33 @@ class ReconcileService:
 
     def __init__(
         self,
-        orchestrator: Orchestrator,
+        specs: Callable[[], Mapping[str, PipelineSpec]],
+        store: OrchestratorStore,
+        orchestrator: Callable[[], Orchestrator],
         clock: Callable[[], float] = time.time,
         timeouts: Timeouts = Timeouts(),
         housekeeping: Callable[[float], str | None] | None = None,
     ) -> None:
-        """`housekeeping(budget_s)` runs after the runs, at most once per its interval; it says what it did."""
-        self.orch, self.clock, self.timeouts, self.housekeeping = orchestrator, clock, timeouts, housekeeping
+        """`orchestrator()` builds (or gives) the orchestrator: called only once a tick finds an active run.
+        `housekeeping(budget_s)` runs after the runs, at most once per its interval; it says what it did."""
+        self.specs, self.store, self._orchestrator = specs, store, orchestrator
+        self.clock, self.timeouts, self.housekeeping = clock, timeouts, housekeeping
         self._deferred: list[str] = []  # what the last tick left for lack of time: first in line on this one
+
+    @classmethod
+    def over(cls, orchestrator: Orchestrator, **options: Any) -> ReconcileService:
+        """The service over an orchestrator already built, reading its specs and its store."""
+        return cls(orchestrator.d.specs, orchestrator.d.store, lambda: orchestrator, **options)
+
+    @property
+    def orch(self) -> Orchestrator:
+        return self._orchestrator()
 
     def run(self) -> ReconcileReport:
         """One pass; a run that cannot be reconciled now (a race, a dependency down) is retried next tick."""
         report = ReconcileReport()
         began = self.clock()
-        runs = [run for pipeline in sorted(self.orch.d.specs()) for run in self.orch.d.store.active_runs(pipeline)]
+        runs = [run for pipeline in sorted(self.specs()) for run in self.store.active_runs(pipeline)]
         first = {run_id: i for i, run_id in enumerate(self._deferred)}
         runs.sort(key=lambda run: first.get(run.id, len(first)))  # stable: the rest keep their order
         for run in runs:
@@ -145,11 +162,11 @@ class ReconcileService:
             log.info("housekeeping: %s", report.housekeeping)
 
     def _reconcile(self, run: PipelineRun, report: ReconcileReport) -> None:
-        spec = self.orch.d.specs().get(run.pipeline)
+        spec = self.specs().get(run.pipeline)
         now = self.clock()
         if spec is not None:
             limit = stage_timeout(run.state, spec, self.timeouts)
-            stuck_for = now - entered_at(run, self.orch.d.store.timeline(run.id))
+            stuck_for = now - entered_at(run, self.store.timeline(run.id))
             if limit is not None and stuck_for > limit:
                 self._give_up(run, spec, f"stuck in {run.state.value} for {stuck_for:.0f}s (limit {limit:.0f}s)")
                 report.timed_out.append(run.id)

@@ -62,7 +62,7 @@ def test_a_redelivered_command_while_the_deployment_runs_starts_one_deployment(
     assert world.store.get_effect(run.id, "endpoint-op:deploy:v2") == {"operation": running}
 
     vertex.finish_operations()
-    report = ReconcileService(world.orch).run()  # the next tick polls the recorded operation and moves on
+    report = ReconcileService.over(world.orch).run()  # the next tick polls the recorded operation and moves on
 
     assert report.errors == []
     assert world.store.runs[run.id].state is RunState.PROMOTED and deploys_of(vertex, "2") == 1
@@ -96,7 +96,7 @@ def test_a_deployment_that_fails_later_rolls_the_run_back_with_vertexs_reason(
     run = start_second(world)
 
     vertex.finish_operations({"code": 9, "message": "Model server never became ready."})
-    ReconcileService(world.orch).run()
+    ReconcileService.over(world.orch).run()
 
     ended = world.store.runs[run.id]
     assert ended.state in (RunState.ROLLED_BACK, RunState.FAILED)
