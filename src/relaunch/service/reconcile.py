@@ -120,8 +120,8 @@ class ReconcileService:
 
     @classmethod
     def over(cls, orchestrator: Orchestrator, **options: Any) -> ReconcileService:
-        """The service over an orchestrator already built, reading its specs and its store."""
-        return cls(orchestrator.d.specs, orchestrator.d.store, lambda: orchestrator, **options)
+        """The service over an orchestrator already built, reading its specs (as they are at each tick) and store."""
+        return cls(lambda: orchestrator.d.specs(), orchestrator.d.store, lambda: orchestrator, **options)
 
     @property
     def orch(self) -> Orchestrator:
