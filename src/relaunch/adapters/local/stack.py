@@ -23,7 +23,7 @@ from typing import Protocol, runtime_checkable
 
 from relaunch.adapters.local.listeners import holds_listener, listening_inodes
 from relaunch.adapters.local.periodic import Periodic
-from relaunch.adapters.local.stack_ports import ENDPOINT, claim, plan
+from relaunch.adapters.local.stack_ports import ENDPOINT, claim, free_port, plan
 from relaunch.adapters.local.stack_warm import PATH as WARM_UP_PATH
 from relaunch.adapters.local.stack_warm import VARIABLE as WARM_UP_VARIABLE
 from relaunch.adapters.local.stack_warm import WarmUps
@@ -69,13 +69,6 @@ take_handed_secrets()  # read and close the secrets' descriptor before anything 
 from functions_framework._cli import _cli
 _cli(prog_name="functions-framework")
 """
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port the OS says is free right now on `host`."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -8,12 +8,52 @@ traceback in its log, or worse, answer the stack's readiness probe in the functi
 
 from __future__ import annotations
 
+import random
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 from relaunch.settings import PORT_ORDER, Settings
 
 ENDPOINT = "endpoint"
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LINUX_EPHEMERAL_RANGE = (32768, 60999)  # Linux's default, where the file cannot be read
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free right now on `host` for a server about to bind it, below the kernel's ephemeral range if it can.
+
+    The kernel's own pick (binding port 0) lies in the ephemeral range, which every outgoing connection's local port
+    also comes from: any connection opened between the pick and the server's bind may take it (CI saw a function's
+    port lost that way). Below the range only a program binding that very port can. Where no port there is free,
+    the kernel picks.
+    """
+    low, _high = ephemeral_range()
+    for port in _candidates(low):
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:  # in use, or not ours to bind
+                continue
+            return port
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for outgoing connections' local ports (net.ipv4.ip_local_port_range)."""
+    try:
+        low, high = (int(part) for part in EPHEMERAL_RANGE_FILE.read_text().split())
+    except (OSError, ValueError):
+        return LINUX_EPHEMERAL_RANGE
+    return low, high
+
+
+def _candidates(low: int) -> Iterator[int]:
+    """Up to 64 random ports from the upper half of those below `low` (and above the privileged ones)."""
+    start = max(1024, low // 2)
+    return iter(random.sample(range(start, low), k=min(64, max(0, low - start))))
 
 
 class PortTaken(RuntimeError):
