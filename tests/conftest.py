@@ -90,7 +90,8 @@ def _root_logger_as_found() -> Iterator[None]:
 def _collector_as_found() -> Iterator[None]:
     """A test that builds a function's app in-process begins its cold start (relaunch.functions.cold_start): the
     collector is held until that app's first answer, which then freezes every object alive in this process. Both are
-    undone here, so no test's garbage outlives it (a store kept alive keeps its WAL watched by the checkpoint thread)."""
+    undone here, so no test's garbage outlives it (a store kept alive has its WAL watched by the checkpoint thread).
+    """
     yield
     if not gc.isenabled():
         gc.enable()
